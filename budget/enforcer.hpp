@@ -1,0 +1,135 @@
+#pragma once
+// budget::Enforcer — the one object the proxy talks to for admission and settlement: budgets
+// (ledger + store), provider balances, rate limits, breakers, admin mutations, events.
+// Thread-safe. No Asio: asynchronous results are delivered through callbacks, which may run on
+// a store thread after the change is durable; the caller re-posts them to its own executor.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rules/config.hpp"
+#include "rules/request_view.hpp"
+
+namespace budget {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// Injectable wall clock (tests move time to cross a midnight in some timezone).
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+  static Clock& system();
+};
+
+using HoldId = std::uint64_t;
+
+// What the proxy knows about a request once it is priced.
+struct AdmitRequest {
+  std::shared_ptr<const rules::Config> config;  // the snapshot this exchange runs on
+  std::string provider, endpoint, model;
+  std::string client;           // identity from clients.identify ("" when none)
+  std::string credential_hash;  // hashed provider credential ("" when none)
+  std::string host;             // upstream host, for the upstream-failure breaker
+  const rules::HeaderList* headers = nullptr;  // for per: header:NAME (valid during admit())
+  rules::Money estimate;
+  std::int64_t estimated_tokens = 0;  // for token rate limits
+};
+
+// One budget instance as seen now. Amounts in micro-units.
+struct BudgetStanding {
+  std::string name, key, currency, mode;  // mode: enforce | shadow
+  std::int64_t limit = 0, spent = 0, reserved = 0, overrides = 0;
+  TimePoint period_start{}, resets_at{};  // resets_at == TimePoint::max() for period: total
+  std::int64_t remaining() const { return limit + overrides - spent - reserved; }
+};
+
+struct Admission {
+  bool admitted = true;
+  // When refused: which mechanism and which instance of it.
+  std::string refused_by;  // budget | balance | rate | breaker | store
+  std::string name;        // budget, rate limit, breaker or provider name
+  std::string message;     // names the budget, the estimate, what remains, the deficit, the reset
+  std::optional<std::int64_t> retry_after_s;  // seconds until waiting can help
+  bool should_retry = false;  // false when waiting cannot help before the reset
+  std::optional<std::int64_t> balance_left;   // provider balance (micro-units), for Keepa refusals
+  HoldId hold = 0;                            // 0 when nothing was reserved
+  std::vector<BudgetStanding> budgets;        // instances the request falls in, after reserving
+  std::vector<std::string> shadow_refusals;   // shadow budgets that would have refused
+};
+
+// What the provider's response said about an account.
+struct BalanceObservation {
+  std::string provider, credential_hash;
+  std::optional<std::int64_t> balance;            // micro-units
+  std::optional<std::int64_t> refill_per_minute;  // micro-units
+};
+
+struct BalanceStanding {
+  std::string provider, account;  // account = credential hash
+  std::int64_t observed = 0, refill_per_minute = 0, holds = 0, estimated_now = 0;
+  TimePoint at{};
+};
+
+struct Event {
+  std::uint64_t id = 0;
+  TimePoint at{};
+  std::string type;  // threshold | refused | would_refuse | balance_warning | breaker | admin | overrun | reload | error
+  std::string budget, key, message;
+  std::string detail_json;  // extra fields as a JSON object text ("{}" when none)
+};
+
+struct Override {
+  std::string budget, key;  // key "" = every instance of the budget
+  std::int64_t extra = 0;   // micro-units
+  TimePoint until{};
+  std::string reason;
+};
+
+class Enforcer {
+ public:
+  virtual ~Enforcer() = default;
+
+  // Installs a config snapshot; budgets keep their spent amounts across calls; a removed
+  // budget stops applying, a changed limit applies at once.
+  virtual void apply_config(std::shared_ptr<const rules::Config> config) = 0;
+
+  // Reserves the estimate in every matching budget (all or nothing) and checks balance, rate
+  // limits and breakers. `done` runs once, after the hold is durable (or refused).
+  virtual void admit(const AdmitRequest& request, std::function<void(Admission)> done) = 0;
+
+  // Replaces the hold by the actual cost (may exceed the estimate: recorded, alerted).
+  virtual void settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) = 0;
+
+  // Drops the hold: the request never reached the provider.
+  virtual void release(HoldId hold, std::function<void()> done) = 0;
+
+  virtual void observe_balance(const BalanceObservation& observation) = 0;
+  virtual void upstream_result(const std::string& host, bool ok) = 0;
+
+  // Admin (each mutation persisted, audited by the caller, emitted as an event).
+  virtual std::vector<BudgetStanding> budgets() const = 0;
+  virtual std::vector<BalanceStanding> balances() const = 0;
+  virtual bool reset(const std::string& budget, const std::string& key, const std::string& who) = 0;
+  virtual bool set_limit(const std::string& budget, std::int64_t limit, const std::string& who) = 0;
+  virtual bool add_override(const Override& override_, const std::string& who) = 0;
+  virtual std::vector<Event> events_since(std::uint64_t id, std::size_t max = 1000) const = 0;
+  virtual void emit(Event event) = 0;  // events from outside budget/ (reload, admin, error)
+  virtual void on_event(std::function<void(const Event&)> listener) = 0;  // webhooks, logs
+  virtual bool store_healthy() const = 0;
+
+  // Settles at their estimate the holds left by a crash (called once at start).
+  virtual void recover() = 0;
+};
+
+// Builds the enforcer for config.store (memory | sqlite | redis). Throws on a store that
+// cannot be opened (start-up only).
+std::unique_ptr<Enforcer> make_enforcer(std::shared_ptr<const rules::Config> config,
+                                        Clock& clock = Clock::system());
+
+}  // namespace budget

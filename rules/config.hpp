@@ -1,0 +1,194 @@
+#pragma once
+// The validated configuration: plain structs, parsed once from YAML (rules/config_loader), shared
+// read-only as std::shared_ptr<const Config>. A reload builds a new Config and swaps the pointer.
+//
+// Field names follow ../shared/DESIGN.md §4. Defaults here are the documented defaults.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rules/money.hpp"
+#include "rules/pricing_model.hpp"
+
+namespace rules {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value was written, so that later stages can still report FILE:LINE:COL.
+struct Mark {
+  std::string file;
+  int line = 0;  // 1-based
+  int col = 0;   // 1-based
+};
+
+struct Endpoint;  // rules/pricing_model.hpp
+struct ModelPrice;
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct AdminConfig {
+  HostPort listen{"127.0.0.1", 9090};
+  std::string token;  // empty: every mutating call is refused
+};
+
+struct TlsConfig {
+  std::string ca_cert;         // absolute after load
+  std::string ca_key;          // absolute after load
+  std::string upstream_trust = "system";  // "system" or an absolute PEM bundle path
+  Duration leaf_validity = std::chrono::hours(24 * 7);
+};
+
+struct UpstreamConfig {
+  // "host:port" -> address:port, like curl --connect-to. Addresses named here are trusted
+  // by the tunnel's deny_networks check (the operator wrote them).
+  std::map<std::string, HostPort> resolve;
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration idle_timeout = std::chrono::seconds(90);
+  Duration read_timeout = std::chrono::seconds(600);  // between two reads of one response
+};
+
+struct TunnelConfig {
+  bool allow_unknown_hosts = true;                          // unknown_hosts: allow | deny
+  std::vector<std::string> deny_networks{"loopback", "link-local"};  // names or CIDRs
+  std::vector<std::uint16_t> allowed_ports{443};            // CONNECT targets
+};
+
+struct ClientsConfig {
+  enum class Identify { proxy_auth, header, source_ip, none };
+  Identify identify = Identify::proxy_auth;
+  std::string header_name;  // for identify: header:NAME
+  bool require_auth = false;
+  std::map<std::string, std::string> users;  // user -> secret
+};
+
+struct RedisConfig {
+  std::string url = "redis://127.0.0.1:6379/0";
+  std::string prefix = "tollgate:";
+  bool fail_open = false;  // on_error: block (false) | allow (true)
+};
+
+struct StoreConfig {
+  enum class Type { memory, sqlite, redis };
+  Type type = Type::sqlite;
+  std::string path;  // absolute after load; default <data_dir>/ledger.db
+  RedisConfig redis;
+};
+
+// Provider-reported balance (Keepa tokensLeft): see DESIGN §6.
+struct BalanceConfig {
+  std::string body_pointer;    // "/tokensLeft"
+  std::string header;          // "tokens-left"
+  std::string refill_body_pointer;                 // refill_per_minute: body:/refillRate
+  std::optional<std::int64_t> refill_per_minute;   // or a fixed amount, micro-units
+  std::int64_t min = 0;                            // micro-units
+  std::optional<std::int64_t> warn_below;          // micro-units
+};
+
+struct RateLimitHeaders {
+  std::string remaining_tokens, remaining_requests, reset_tokens, reset_requests;
+};
+
+struct Provider {
+  std::string name;
+  std::vector<std::string> hosts;  // lower case
+  std::string currency;
+  ValueRef credential;             // what tells one account from another (hashed, never logged)
+  std::string error_style = "openai";  // openai | anthropic | gemini | keepa | plain
+  int refusal_status = 429;
+  std::optional<BalanceConfig> balance;
+  RateLimitHeaders rate_limit_headers;
+  UsageSpec usage;                 // provider-level usage (e.g. Keepa cost: body:/tokensConsumed)
+  std::optional<std::int64_t> default_cost;  // micro-units; a path no endpoint matches
+  std::vector<Endpoint> endpoints;
+  std::map<std::string, ModelPrice> models;
+  Mark mark;
+};
+
+struct Match {  // a filter: empty vector = any
+  std::vector<std::string> provider, endpoint, model, client;
+};
+
+struct Period {
+  enum class Kind { hour, day, week, month, total, rolling };
+  Kind kind = Kind::day;
+  Duration rolling{0};  // for rolling:<duration>
+};
+
+struct BudgetConfig {
+  std::string name;
+  std::string currency;
+  std::int64_t limit = 0;  // micro-units
+  Period period;
+  std::string timezone = "UTC";  // IANA name
+  Match match;
+  // one instance per: "" (single), "client", "credential", "model", "header:NAME"
+  std::string per;
+  std::vector<int> alerts;  // percentages, ascending, e.g. {80, 90, 100}
+  bool shadow = false;      // mode: shadow
+  std::optional<Duration> idle_expiry;
+  Mark mark;
+};
+
+struct RateLimitConfig {
+  std::string name;
+  Match match;
+  std::string per;                       // as BudgetConfig::per
+  std::optional<std::int64_t> requests;  // per window
+  std::optional<std::int64_t> tokens;    // per window (estimated tokens)
+  Duration window = std::chrono::minutes(1);
+  Mark mark;
+};
+
+struct BreakerConfig {
+  std::string name;
+  enum class Kind { spend, upstream_failures };
+  Kind kind = Kind::spend;
+  // spend breaker
+  std::string currency;
+  std::int64_t limit = 0;  // micro-units within window
+  Duration window = std::chrono::hours(1);
+  Duration cooldown = std::chrono::minutes(10);
+  // upstream-failure breaker (per provider host)
+  int failures = 5;
+  int successes = 2;
+  Duration open_for = std::chrono::seconds(60);
+  Mark mark;
+};
+
+struct WebhookConfig {
+  std::string url;
+  std::vector<std::string> events;  // empty = all
+};
+
+struct Config {
+  std::string source_file;  // absolute path of the main file; "<embedded>" for the defaults
+  std::vector<std::string> included_files;  // absolute; watched for reload
+  HostPort listen{"127.0.0.1", 8080};
+  AdminConfig admin;
+  std::string data_dir;  // absolute after load
+  unsigned threads = 0;  // 0 = auto (hardware concurrency)
+  TlsConfig tls;
+  UpstreamConfig upstream;
+  TunnelConfig tunnel;
+  ClientsConfig clients;
+  StoreConfig store;
+  std::vector<Provider> providers;
+  std::vector<BudgetConfig> budgets;
+  std::vector<RateLimitConfig> rate_limits;
+  std::vector<BreakerConfig> breakers;
+  std::vector<WebhookConfig> webhooks;
+  std::size_t max_body_bytes = 32u << 20;  // priced request bodies; 413 past it
+
+  // The provider that owns this host (lower case, no port), or nullptr.
+  const Provider* provider_for_host(std::string_view host) const;
+};
+
+}  // namespace rules

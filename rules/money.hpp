@@ -1,0 +1,28 @@
+#pragma once
+// Exact amounts: integer micro-units (1e-6) of a named currency. No floating point anywhere.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rules {
+
+inline constexpr std::int64_t k_micro = 1'000'000;
+
+struct Money {
+  std::int64_t micros = 0;
+  std::string currency;  // "usd", "keepa_token", or any name the config defines
+
+  friend bool operator==(const Money&, const Money&) = default;
+};
+
+// Parses a decimal such as "0.15", "50", "-3.000001" into micro-units; nullopt when malformed
+// or when it has more than 6 decimals that are not zero.
+std::optional<std::int64_t> parse_micros(std::string_view text);
+
+// Formats micro-units as a decimal string with 6 decimals trimmed of trailing zeros, at least
+// one decimal kept only when needed: 1500000 -> "1.5", 3000000 -> "3", 123 -> "0.000123".
+std::string format_micros(std::int64_t micros);
+
+}  // namespace rules

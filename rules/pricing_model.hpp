@@ -1,0 +1,67 @@
+#pragma once
+// The pricing part of the config model: endpoints, cost models, model prices, usage pointers.
+// Owned by rules/; the proxy and budget modules only pass these around.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rules {
+
+// A reference to a value of a request or response: "body:/json/pointer", "query:name",
+// "header:name", "path:name" (a {name} capture of the endpoint's path pattern).
+struct ValueRef {
+  enum class Source { none, body, query, header, path };
+  Source source = Source::none;
+  std::string key;  // JSON pointer for body; name otherwise
+  std::string text; // as written, for messages
+
+  bool empty() const { return source == Source::none; }
+};
+
+// Where the actual usage is found in a response (JSON pointers into the body, or into the
+// usage-bearing SSE event when streaming).
+struct UsageSpec {
+  std::string input, cached_input, cache_write, output, reasoning;  // token counts
+  ValueRef cost;  // actual cost directly in the provider's currency (Keepa tokensConsumed)
+};
+
+struct ModelPrice {
+  // micro-units of the provider currency per 1M tokens (USD 0.15 / 1M -> 150000)
+  std::int64_t input = 0, cached_input = -1, cache_write = -1, output = 0;
+  std::int64_t max_output = 0;  // tokens
+  // Long-context tier: above this many prompt tokens the *_long prices apply (0 = no tier).
+  std::int64_t long_context_threshold = 0;
+  std::int64_t input_long = -1, cached_input_long = -1, output_long = -1;
+  // Per-second (video) and per-image prices, micro-units.
+  std::int64_t per_second = -1, per_second_audio = -1;
+  std::map<std::string, std::int64_t> per_image;  // key "size" or "size/quality"
+};
+
+struct StreamSpec {
+  std::string format;            // openai-sse | openai-responses-sse | anthropic-sse | gemini-sse
+  bool inject_include_usage = false;  // include_usage: inject
+};
+
+struct Endpoint {
+  std::string name;
+  std::string method;  // empty = any
+  std::string path;    // pattern: literal, {name} captures, trailing * for any rest
+  std::string pricing = "flat";  // flat | per_item | tokens | per_second | per_image
+  std::optional<std::int64_t> cost;  // flat cost, micro-units
+  // per_item
+  ValueRef per_item;
+  std::string separator = ",";
+  std::int64_t each = 0;  // micro-units
+  // tokens
+  ValueRef model;
+  std::vector<ValueRef> input_estimate;
+  std::vector<ValueRef> output_max;
+  ValueRef multiplier;
+  StreamSpec stream;
+  UsageSpec usage;
+};
+
+}  // namespace rules
