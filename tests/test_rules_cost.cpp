@@ -1,0 +1,116 @@
+#include <doctest/doctest.h>
+
+#include <limits>
+
+#include "rules/cost.hpp"
+
+using rules::ModelPrice;
+using rules::TokenCounts;
+using rules::token_cost;
+
+namespace {
+
+// gpt-4o-mini: USD 0.15 / 0.075 cached / 0.60 per 1M tokens.
+ModelPrice mini() {
+  ModelPrice p;
+  p.input = 150'000;
+  p.cached_input = 75'000;
+  p.output = 600'000;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("token_cost, plain input and output") {
+  SUBCASE("exact micro-units") {
+    // 1000*0.15 + 500*0.60 = 150000000 + 300000000 pico = 450 micro-USD
+    CHECK(token_cost(mini(), TokenCounts{.input = 1000, .output = 500}) == 450);
+  }
+  SUBCASE("rounds up once, not per term") {
+    // 1*150000 + 1*600000 = 750000 pico -> 0.75 micro -> 1 (per-term rounding would give 2)
+    CHECK(token_cost(mini(), TokenCounts{.input = 1, .output = 1}) == 1);
+  }
+  SUBCASE("zero tokens cost nothing") { CHECK(token_cost(mini(), TokenCounts{}) == 0); }
+  SUBCASE("negative counts count as zero") {
+    CHECK(token_cost(mini(), TokenCounts{.input = -5, .output = 10}) == 6);  // 6000000 pico = 6
+  }
+}
+
+TEST_CASE("token_cost, cached and cache-write prices") {
+  SUBCASE("cached tokens at the cached price") {
+    // 2000*150000 + 8000*75000 = 300e6 + 600e6 = 900e6 pico = 900 micro
+    CHECK(token_cost(mini(), TokenCounts{.input = 2000, .cached_input = 8000}) == 900);
+  }
+  SUBCASE("cached price -1 falls back to input") {
+    ModelPrice p = mini();
+    p.cached_input = -1;
+    CHECK(token_cost(p, TokenCounts{.cached_input = 1000}) == 150);
+  }
+  SUBCASE("anthropic cache write and read") {
+    // claude-sonnet-4-5: 3 / 15 output / 3.75 write / 0.30 read per 1M
+    ModelPrice p;
+    p.input = 3'000'000;
+    p.output = 15'000'000;
+    p.cache_write = 3'750'000;
+    p.cached_input = 300'000;
+    // 100*3 + 2000*3.75 + 10000*0.30 + 300*15 = 300 + 7500 + 3000 + 4500 = 15300 micro-USD
+    CHECK(token_cost(p, TokenCounts{.input = 100, .cached_input = 10000, .cache_write = 2000,
+                                    .output = 300}) == 15'300);
+  }
+  SUBCASE("cache write -1 falls back to input") {
+    ModelPrice p = mini();
+    CHECK(token_cost(p, TokenCounts{.cache_write = 1000}) == 150);
+  }
+}
+
+TEST_CASE("token_cost, reasoning billed as output") {
+  // 100 output + 900 reasoning at 0.60 = 600 micro
+  CHECK(token_cost(mini(), TokenCounts{.output = 100, .reasoning = 900}) == 600);
+}
+
+TEST_CASE("token_cost, long-context tier") {
+  // gemini-2.5-pro: 1.25 / 10 up to 200k prompt tokens, 2.50 / 15 above; cached 0.31 / 0.625
+  ModelPrice p;
+  p.input = 1'250'000;
+  p.output = 10'000'000;
+  p.cached_input = 310'000;
+  p.long_context_threshold = 200'000;
+  p.input_long = 2'500'000;
+  p.output_long = 15'000'000;
+  p.cached_input_long = 625'000;
+  SUBCASE("at the threshold: short tier") {
+    // 200000*1.25 + 1000*10 = 250000 + 10000 micro
+    CHECK(token_cost(p, TokenCounts{.input = 200'000, .output = 1000}) == 260'000);
+  }
+  SUBCASE("cached tokens push the prompt over: long tier") {
+    // 200000*2.5 + 1*0.625 + 1000*15 = 500000 + 0.625 + 15000 -> 515000.625 -> 515001
+    CHECK(token_cost(p, TokenCounts{.input = 200'000, .cached_input = 1, .output = 1000}) == 515'001);
+  }
+  SUBCASE("long cached price missing: short cached price") {
+    p.cached_input_long = -1;
+    CHECK(rules::effective_prices(p, 300'000).cached_input == 310'000);
+  }
+  SUBCASE("no cached price at all: long input price") {
+    p.cached_input_long = -1;
+    p.cached_input = -1;
+    CHECK(rules::effective_prices(p, 300'000).cached_input == 2'500'000);
+  }
+  SUBCASE("long output missing: short output") {
+    p.output_long = -1;
+    const auto e = rules::effective_prices(p, 300'000);
+    CHECK(e.long_context);
+    CHECK(e.output == 10'000'000);
+    CHECK(e.input == 2'500'000);
+  }
+  SUBCASE("threshold 0: no tier") {
+    p.long_context_threshold = 0;
+    CHECK_FALSE(rules::effective_prices(p, 5'000'000).long_context);
+  }
+}
+
+TEST_CASE("token_cost, saturates instead of overflowing") {
+  ModelPrice p;
+  p.output = std::numeric_limits<std::int64_t>::max();
+  CHECK(token_cost(p, TokenCounts{.output = std::numeric_limits<std::int64_t>::max()}) ==
+        std::numeric_limits<std::int64_t>::max());
+}
