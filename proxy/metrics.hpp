@@ -1,0 +1,51 @@
+#pragma once
+// Process-wide Prometheus metrics (DESIGN §9). Cheap to call from any worker thread; label sets
+// are cached so the hot path does a hash lookup, not a registry walk.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Registry;
+}
+
+namespace proxy {
+
+class Metrics {
+ public:
+  static Metrics& instance();
+
+  // outcome: forwarded | refused | error | tunneled
+  void count_request(std::string_view provider, std::string_view endpoint, std::string_view outcome);
+  void add_spend(std::string_view currency, std::string_view provider, std::string_view model,
+                 std::int64_t micros);
+  void observe_estimate_ratio(double actual_over_estimate);
+  void observe_overhead(std::chrono::nanoseconds inside_tollgate);
+  void observe_upstream(std::chrono::nanoseconds upstream);
+  void count_alert(std::string_view budget, std::string_view threshold);
+  void add_tunnel_bytes(std::uint64_t client_to_upstream, std::uint64_t upstream_to_client);
+  void connection_opened(bool intercepted);
+  void connection_closed(bool intercepted);
+
+  // Metrics that are a view of other state (budget standings, balances, breakers) are collected
+  // at scrape time from this callback, which appends exposition-format lines.
+  void set_scrape_hook(std::function<void(std::string& out)> hook);
+
+  // The full exposition text (Prometheus text format 0.0.4).
+  std::string serialize();
+
+  prometheus::Registry& registry();
+
+  Metrics();
+  ~Metrics();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace proxy
