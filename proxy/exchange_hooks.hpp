@@ -39,6 +39,10 @@ struct Exchange {
   bool want_identity_encoding = false;
   bool rewrite_response = false;  // route client-bound body bytes through rewrite_response_body
 
+  // Set by the session: true once any byte of the request went to the upstream (a failure
+  // before that means the provider never saw the request, so nothing can have been charged).
+  bool request_sent = false;
+
   std::chrono::steady_clock::time_point started{};
   std::chrono::nanoseconds upstream_time{0};  // time spent waiting on the upstream
 
@@ -77,6 +81,10 @@ class ExchangeHooks {
   virtual std::string rewrite_response_body(Exchange&, std::string_view piece) {
     return std::string(piece);
   }
+
+  // Only when exchange.rewrite_response: called once after the last piece; returns the bytes
+  // the rewriter still held (an incomplete trailing event).
+  virtual std::string finish_response_body(Exchange&) { return {}; }
 
   // Step 6, exactly once for every exchange whose on_request said forward. `done` may run on
   // another thread, after the settlement is durable.
