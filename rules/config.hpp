@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rules/money.hpp"
@@ -18,13 +19,6 @@
 namespace rules {
 
 using Duration = std::chrono::milliseconds;
-
-// Where a value was written, so that later stages can still report FILE:LINE:COL.
-struct Mark {
-  std::string file;
-  int line = 0;  // 1-based
-  int col = 0;   // 1-based
-};
 
 struct Endpoint;  // rules/pricing_model.hpp
 struct ModelPrice;
@@ -109,7 +103,16 @@ struct Provider {
   std::optional<std::int64_t> default_cost;  // micro-units; a path no endpoint matches
   std::vector<Endpoint> endpoints;
   std::map<std::string, ModelPrice> models;
+  // unknown_model: a price for models missing from `models`; absent = refuse them (default).
+  std::optional<ModelPrice> unknown_model_price;
+  int bytes_per_token = 3;    // input estimate: bytes at the input pointers per token (low = safe)
+  int message_overhead = 4;   // input estimate: framing tokens per message / array element
+  std::string prices_file;    // absolute; LiteLLM model_prices_and_context_window.json
   Mark mark;
+
+  // The price of a model: exact name, then without a "models/" prefix or a date suffix
+  // (gpt-4o-2024-08-06, claude-sonnet-4-5-20250929), then unknown_model_price; nullptr = refuse.
+  const ModelPrice* price_for_model(std::string_view model) const;
 };
 
 struct Match {  // a filter: empty vector = any

@@ -10,10 +10,18 @@
 
 namespace rules {
 
+// Where a value was written, so that later stages can still report FILE:LINE:COL.
+struct Mark {
+  std::string file;
+  int line = 0;  // 1-based
+  int col = 0;   // 1-based
+};
+
 // A reference to a value of a request or response: "body:/json/pointer", "query:name",
-// "header:name", "path:name" (a {name} capture of the endpoint's path pattern).
+// "header:name", "path:name" (a {name} capture of the endpoint's path pattern); any other text
+// is a literal (e.g. `model: gpt-4o` on an endpoint that serves one model).
 struct ValueRef {
-  enum class Source { none, body, query, header, path };
+  enum class Source { none, body, query, header, path, literal };
   Source source = Source::none;
   std::string key;  // JSON pointer for body; name otherwise
   std::string text; // as written, for messages
@@ -38,6 +46,9 @@ struct ModelPrice {
   // Per-second (video) and per-image prices, micro-units.
   std::int64_t per_second = -1, per_second_audio = -1;
   std::map<std::string, std::int64_t> per_image;  // key "size" or "size/quality"
+  // Price of one item on a per_item endpoint that names a model (TTS: per character), micro-units.
+  std::int64_t per_item = -1;
+  Mark mark;
 };
 
 struct StreamSpec {
@@ -55,6 +66,7 @@ struct Endpoint {
   ValueRef per_item;
   std::string separator = ",";
   std::int64_t each = 0;  // micro-units
+  std::string count = "items";  // items: list length / comma count | chars: characters of a string
   // tokens
   ValueRef model;
   std::vector<ValueRef> input_estimate;
@@ -62,6 +74,13 @@ struct Endpoint {
   ValueRef multiplier;
   StreamSpec stream;
   UsageSpec usage;
+  // per_image: the size and quality asked for (absent: the dearest the model lists).
+  ValueRef size, quality;
+  // per_second: first present of `seconds`, else default_seconds; audio on unless `audio` is false.
+  std::vector<ValueRef> seconds;
+  std::int64_t default_seconds = 8;
+  ValueRef audio;
+  Mark mark;
 };
 
 }  // namespace rules
