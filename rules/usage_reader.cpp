@@ -1,0 +1,351 @@
+#include "rules/usage_reader.hpp"
+
+#include <rapidjson/error/en.h>
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+#include "rules/money.hpp"
+
+namespace rules {
+namespace {
+
+constexpr unsigned k_parse_flags = rapidjson::kParseNumbersAsStringsFlag;
+constexpr std::size_t k_head_bytes = 64u << 10;
+
+bool icontains(std::string_view haystack, std::string_view needle) {
+  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         }) != haystack.end();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view skip_ws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+    s.remove_prefix(1);
+  return s;
+}
+
+// What follows a quoted key in JSON text: the start of its value, or empty when `at` is not
+// followed by ':'.
+std::string_view value_after_key(std::string_view text, std::size_t at, std::size_t key_size) {
+  std::string_view rest = skip_ws(text.substr(at + key_size));
+  if (rest.empty() || rest.front() != ':') return {};
+  return skip_ws(rest.substr(1));
+}
+
+// True when `"key"` is followed by an object: the cheap test that an SSE chunk may carry usage
+// before paying for a JSON parse. A key inside a string value is escaped (\"usage\") and so never
+// matches.
+bool key_has_object(std::string_view data, std::string_view quoted_key) {
+  for (std::size_t at = data.find(quoted_key); at != std::string_view::npos;
+       at = data.find(quoted_key, at + 1)) {
+    const std::string_view v = value_after_key(data, at, quoted_key.size());
+    if (!v.empty() && v.front() == '{') return true;
+  }
+  return false;
+}
+
+// The "type" of an SSE data object when the event carries no `event:` line.
+std::string_view json_type(std::string_view data) {
+  const std::size_t at = data.find("\"type\"");
+  if (at == std::string_view::npos) return {};
+  std::string_view v = value_after_key(data, at, 6);
+  if (v.empty() || v.front() != '"') return {};
+  v.remove_prefix(1);
+  return v.substr(0, v.find('"'));
+}
+
+bool parse(rapidjson::Document& doc, std::string_view text) {
+  doc.Parse<k_parse_flags>(text.data(), text.size());
+  return !doc.HasParseError();
+}
+
+// Parses the one JSON value that starts `text` (ignoring what follows it).
+bool parse_value(rapidjson::Document& doc, std::string_view text) {
+  doc.Parse<k_parse_flags | rapidjson::kParseStopWhenDoneFlag>(text.data(), text.size());
+  return !doc.HasParseError();
+}
+
+std::string string_at(const rapidjson::Value& doc, const char* name) {
+  if (!doc.IsObject()) return {};
+  const auto it = doc.FindMember(name);
+  if (it == doc.MemberEnd() || !it->value.IsString()) return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+}  // namespace
+
+UsageReader::UsageReader(const Provider& provider, const Endpoint* endpoint, std::string model,
+                         bool streaming)
+    : provider_(&provider), endpoint_(endpoint), requested_model_(std::move(model)), streaming_(streaming) {}
+
+const UsageSpec& UsageReader::token_spec() const {
+  return endpoint_ && has_token_pointers(endpoint_->usage) ? endpoint_->usage : provider_->usage;
+}
+
+void UsageReader::on_headers(const ResponseHeadView& head) {
+  result_.status = head.status;
+  const std::string_view type = head.header("content-type");
+  if (!type.empty()) mode_ = icontains(type, "text/event-stream") ? Mode::sse : Mode::json;
+
+  if (provider_->balance && !provider_->balance->header.empty())
+    if (const auto v = head.header(provider_->balance->header); !v.empty())
+      if (const auto micros = parse_micros(v)) result_.balance = micros;
+
+  const ValueRef& cost = endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
+  if (cost.source == ValueRef::Source::header)
+    if (const auto v = head.header(cost.key); !v.empty()) header_cost_ = parse_micros(v);
+
+  const RateLimitHeaders& names = provider_->rate_limit_headers;
+  const std::pair<const char*, const std::string*> configured[] = {
+      {"remaining_tokens", &names.remaining_tokens}, {"remaining_requests", &names.remaining_requests},
+      {"reset_tokens", &names.reset_tokens}, {"reset_requests", &names.reset_requests}};
+  for (const auto& [key, header] : configured)
+    if (!header->empty())
+      if (const auto v = head.header(*header); !v.empty()) result_.rate_limits[key] = std::string(v);
+
+  if (!head.headers) return;
+  static const std::pair<std::string_view, const char*> k_anthropic[] = {
+      {"anthropic-ratelimit-tokens-remaining", "remaining_tokens"},
+      {"anthropic-ratelimit-requests-remaining", "remaining_requests"},
+      {"anthropic-ratelimit-tokens-reset", "reset_tokens"},
+      {"anthropic-ratelimit-requests-reset", "reset_requests"}};
+  for (const auto& [name, value] : *head.headers) {
+    const std::string key = lower(name);
+    if (!key.starts_with("x-ratelimit-") && !key.starts_with("anthropic-ratelimit-")) continue;
+    result_.rate_limits[key] = value;
+    for (const auto& [header, normal] : k_anthropic)
+      if (key == header) result_.rate_limits.try_emplace(normal, value);
+  }
+}
+
+void UsageReader::on_body(std::string_view decoded) {
+  if (decoded.empty()) return;
+  if (mode_ == Mode::unknown) {
+    const std::string_view start = skip_ws(decoded);
+    if (start.empty()) return;  // whitespace only: decide on the next bytes
+    mode_ = start.front() == '{' || start.front() == '[' ? Mode::json : Mode::sse;
+  }
+  if (mode_ == Mode::sse) {
+    sse_.feed(decoded, SseSink{this});
+    return;
+  }
+  if (!body_overflow_ && body_.size() + decoded.size() <= k_max_json_bytes) {
+    body_.append(decoded);
+    return;
+  }
+  if (!body_overflow_) {
+    // Past the bound keep the head (Keepa's counters come first) and a rolling tail (usage
+    // comes last in OpenAI, Anthropic and Gemini bodies).
+    body_overflow_ = true;
+    head_ = body_.substr(0, k_head_bytes);
+  }
+  body_.append(decoded);
+  if (body_.size() > 2 * k_tail_bytes) body_.erase(0, body_.size() - k_tail_bytes);
+}
+
+void UsageReader::take_usage(const rapidjson::Value& doc, UsageFields& into,
+                             UsageConvention& convention) const {
+  const UsageSpec& spec = token_spec();
+  if (has_token_pointers(spec)) {
+    into = pointer_usage(doc, spec);
+    convention = convention_for(endpoint_ ? endpoint_->stream.format : std::string_view{},
+                                provider_->error_style);
+    return;
+  }
+  if (auto found = builtin_usage(doc, convention)) into = *found;
+}
+
+void UsageReader::on_event(const SseEvent& e) {
+  std::string_view name = e.event;
+  if (name.empty()) name = json_type(e.data);
+  rapidjson::Document doc;
+  if (name == "message_start" || name == "message_delta") {
+    if (!parse(doc, e.data)) return;
+    UsageConvention ignored{};
+    if (name == "message_start") {
+      const rapidjson::Value* message = json_at(doc, "/message");
+      if (!message) return;
+      take_usage(*message, anthropic_start_, ignored);
+      if (auto model = string_at(*message, "model"); !model.empty()) result_.model = std::move(model);
+    } else {
+      UsageFields delta;
+      take_usage(doc, delta, ignored);
+      if (!delta.any()) return;
+      fields_ = delta;  // cumulative: the last one wins, never a sum
+      final_usage_ = true;
+    }
+    convention_ = UsageConvention::exclusive;
+    return;
+  }
+  if (name == "response.completed" || name == "response.incomplete" || name == "response.failed") {
+    if (!parse(doc, e.data)) return;
+    const rapidjson::Value* response = json_at(doc, "/response");
+    if (!response) return;
+    UsageFields found;
+    take_usage(*response, found, convention_);
+    if (auto model = string_at(*response, "model"); !model.empty()) result_.model = std::move(model);
+    if (!found.any()) return;
+    fields_ = found;
+    final_usage_ = true;
+    return;
+  }
+  if (e.data.find("\"usageMetadata\"") != std::string_view::npos) {
+    // Running totals: keep the last event's text and parse it once at finish.
+    last_gemini_.assign(e.data);
+    if (e.data.find("\"finishReason\"") != std::string_view::npos) gemini_finished_ = true;
+    return;
+  }
+  if (key_has_object(e.data, "\"usage\"")) {
+    if (!parse(doc, e.data)) return;
+    UsageFields found;
+    take_usage(doc, found, convention_);
+    if (!found.any()) return;
+    fields_ = found;
+    final_usage_ = true;
+    if (auto model = string_at(doc, "model"); !model.empty()) result_.model = std::move(model);
+  }
+}
+
+void UsageReader::read_provider_fields(const rapidjson::Value& root, UsageResult& r) {
+  const ValueRef& cost = endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
+  if (cost.source == ValueRef::Source::body)
+    if (const auto micros = json_micros(json_at(root, cost.key))) r.actual_micros = micros;
+  if (!provider_->balance) return;
+  const BalanceConfig& b = *provider_->balance;
+  if (!b.body_pointer.empty())
+    if (const auto micros = json_micros(json_at(root, b.body_pointer))) r.balance = micros;
+  if (!b.refill_body_pointer.empty())
+    if (const auto micros = json_micros(json_at(root, b.refill_body_pointer))) r.refill_per_minute = micros;
+  if (const auto ms = json_count(json_at(root, "/refillIn"))) r.refill_in_ms = ms;
+}
+
+void UsageReader::read_json_body(UsageResult& r) {
+  if (body_overflow_) {
+    read_json_tail(r);
+    return;
+  }
+  rapidjson::Document doc;
+  if (!parse(doc, body_)) return;
+  const rapidjson::Value* root = &doc;
+  if (doc.IsArray()) {
+    // Gemini streamGenerateContent without alt=sse: an array of running totals, take the last.
+    root = nullptr;
+    for (auto it = doc.End(); it != doc.Begin();) {
+      --it;
+      if (it->IsObject() && (it->HasMember("usageMetadata") || it->HasMember("usage"))) {
+        root = &*it;
+        break;
+      }
+    }
+    if (!root) return;
+  }
+  if (!root->IsObject()) return;
+  take_usage(*root, fields_, convention_);
+  final_usage_ = fields_.any();
+  if (auto model = string_at(*root, "model"); !model.empty()) r.model = std::move(model);
+  else if (auto version = string_at(*root, "modelVersion"); !version.empty()) r.model = std::move(version);
+  read_provider_fields(*root, r);
+  if (!final_usage_ && endpoint_ && endpoint_->pricing == "per_image")
+    if (const rapidjson::Value* data = json_at(*root, "/data"); data && data->IsArray())
+      image_count_ = static_cast<std::int64_t>(data->Size());
+}
+
+// A body past the bound: only top-level provider counters in the head and the last usage object
+// in the tail are recovered, by finding their keys in the text.
+void UsageReader::read_json_tail(UsageResult& r) {
+  rapidjson::Document synthetic(rapidjson::kObjectType);
+  auto& alloc = synthetic.GetAllocator();
+  const auto lift = [&](std::string_view text, std::string_view pointer, bool last) {
+    // Only single-segment pointers ("/tokensLeft") can be found this way.
+    if (pointer.size() < 2 || pointer.front() != '/' || pointer.find('/', 1) != std::string_view::npos) return;
+    std::string key;
+    key.reserve(pointer.size() + 1);
+    key.push_back('"');
+    key.append(pointer.substr(1));
+    key.push_back('"');
+    const std::size_t at = last ? text.rfind(key) : text.find(key);
+    if (at == std::string_view::npos) return;
+    rapidjson::Document value;
+    if (!parse_value(value, value_after_key(text, at, key.size()))) return;
+    rapidjson::Value name(key.data() + 1, static_cast<rapidjson::SizeType>(key.size() - 2), alloc);
+    synthetic.RemoveMember(name);
+    synthetic.AddMember(name, rapidjson::Value(value, alloc), alloc);
+  };
+  const ValueRef& cost = endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
+  if (cost.source == ValueRef::Source::body) lift(head_, cost.key, false);
+  if (provider_->balance) {
+    lift(head_, provider_->balance->body_pointer, false);
+    lift(head_, provider_->balance->refill_body_pointer, false);
+    lift(head_, "/refillIn", false);
+  }
+  lift(body_, "/usage", true);
+  lift(body_, "/usageMetadata", true);
+  read_provider_fields(synthetic, r);
+  take_usage(synthetic, fields_, convention_);
+  final_usage_ = fields_.any();
+}
+
+const ModelPrice* UsageReader::model_price() const {
+  const ModelPrice* fallback = provider_->unknown_model_price ? &*provider_->unknown_model_price : nullptr;
+  if (!result_.model.empty())
+    if (const ModelPrice* p = provider_->price_for_model(result_.model); p && p != fallback) return p;
+  return provider_->price_for_model(requested_model_);
+}
+
+void UsageReader::price(UsageResult& r) {
+  if (header_cost_ && !r.actual_micros) r.actual_micros = header_cost_;
+  if (r.actual_micros) {
+    // The provider's own count of what it charged is authoritative.
+    r.usage_seen = true;
+    return;
+  }
+  if (r.usage_seen) {
+    if (const ModelPrice* p = model_price()) r.actual_micros = token_cost(*p, r.tokens);
+    return;
+  }
+  if (image_count_ > 0) {
+    std::optional<std::int64_t> each = image_price_;
+    if (const ModelPrice* p = model_price(); !each && p && !p->per_image.empty())
+      each = std::max_element(p->per_image.begin(), p->per_image.end(), [](const auto& a, const auto& b) {
+               return a.second < b.second;
+             })->second;
+    if (each) {
+      r.usage_seen = true;
+      r.actual_micros = image_count_ * *each;
+    }
+  }
+}
+
+UsageResult UsageReader::finish() {
+  if (mode_ == Mode::sse) sse_.finish(SseSink{this});
+  UsageResult r = std::move(result_);
+  result_ = UsageResult{};
+  if (mode_ == Mode::sse) {
+    if (!last_gemini_.empty() && !final_usage_) {
+      rapidjson::Document doc;
+      if (parse(doc, last_gemini_)) {
+        take_usage(doc, fields_, convention_);
+        final_usage_ = gemini_finished_ && fields_.any();
+        if (auto version = string_at(doc, "modelVersion"); !version.empty()) r.model = std::move(version);
+      }
+    }
+    if (anthropic_start_.any()) fields_.fill_from(anthropic_start_);
+  } else if (mode_ == Mode::json) {
+    read_json_body(r);
+  }
+  r.tokens = fields_.normalize(convention_);
+  r.usage_seen = final_usage_ && fields_.any();
+  result_.model = r.model;  // model_price() reads it
+  price(r);
+  return r;
+}
+
+}  // namespace rules

@@ -1,0 +1,98 @@
+#pragma once
+// Reads what a provider says an exchange cost, from the response headers and the decoded body
+// (JSON or SSE, in any byte splits): token usage priced at the model, or the provider's own cost,
+// plus balance and rate-limit reports.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rules/config.hpp"
+#include "rules/cost.hpp"
+#include "rules/request_view.hpp"
+#include "rules/sse_parser.hpp"
+#include "rules/usage_fields.hpp"
+
+namespace rules {
+
+struct UsageResult {
+  // Usage (or the provider's cost) was found and is final. When false, `tokens` may still hold
+  // the partial counts of a stream that was cut, and actual_micros is empty: charge the estimate.
+  bool usage_seen = false;
+  TokenCounts tokens;
+  std::optional<std::int64_t> actual_micros;  // tokens priced at the model, or the provider's cost
+  std::optional<std::int64_t> balance;        // provider balance (micro-units), body or header
+  std::optional<std::int64_t> refill_per_minute;
+  std::optional<std::int64_t> refill_in_ms;   // Keepa refillIn
+  // remaining_tokens, remaining_requests, reset_tokens, reset_requests as reported, plus every
+  // x-ratelimit-* / anthropic-ratelimit-* header under its own (lower-case) name.
+  std::map<std::string, std::string> rate_limits;
+  std::string model;  // model reported by the provider, if any
+  int status = 0;
+};
+
+// One per response. Pointer rule for streams: the endpoint's usage pointers are evaluated against
+// the usage-bearing object, chosen so that the same pointers serve the JSON and the streamed form:
+// openai-sse -> the final usage chunk; openai-responses-sse -> `response` of response.completed;
+// anthropic-sse -> the last message_delta, each field missing there taken from message_start's
+// `message`; gemini-sse and Gemini JSON-array streams -> the last chunk carrying usage.
+class UsageReader {
+ public:
+  // endpoint may be nullptr (default_cost path: only provider-level usage/balance apply).
+  // `model` is the model the request was priced for (used when the response names none or an
+  // unknown one). `streaming`: the request asked for a stream (SSE).
+  UsageReader(const Provider& provider, const Endpoint* endpoint, std::string model, bool streaming);
+
+  void on_headers(const ResponseHeadView& head);
+  void on_body(std::string_view decoded);
+  UsageResult finish();
+
+  // Price of one image on a per_image endpoint without token usage (the estimator knows the size
+  // and quality asked for); default: the dearest image price the model lists.
+  void set_image_price(std::int64_t micros) { image_price_ = micros; }
+  // Bound on a non-streamed JSON body kept for parsing at finish; past it only the tail is kept.
+  static constexpr std::size_t k_max_json_bytes = 8u << 20;
+  static constexpr std::size_t k_tail_bytes = 256u << 10;
+
+ private:
+  enum class Mode { unknown, json, sse };
+  struct SseSink {
+    UsageReader* reader;
+    void operator()(const SseEvent& e) const { reader->on_event(e); }
+  };
+
+  void on_event(const SseEvent& e);
+  void take_usage(const rapidjson::Value& doc, UsageFields& into, UsageConvention& convention) const;
+  void read_json_body(UsageResult& r);
+  void read_json_tail(UsageResult& r);
+  void read_provider_fields(const rapidjson::Value& root, UsageResult& r);
+  void price(UsageResult& r);
+  const ModelPrice* model_price() const;
+  const UsageSpec& token_spec() const;
+
+  const Provider* provider_;
+  const Endpoint* endpoint_;
+  std::string requested_model_;
+  bool streaming_;
+  Mode mode_ = Mode::unknown;
+  UsageResult result_;
+  std::optional<std::int64_t> image_price_;
+  std::optional<std::int64_t> header_cost_;
+  std::int64_t image_count_ = 0;  // data[] of an image response without usage
+
+  std::string body_;      // JSON bodies, parsed once at finish
+  bool body_overflow_ = false;
+  std::string head_;      // first bytes of a body past the bound
+
+  SseParser sse_;
+  bool final_usage_ = false;         // the stream's terminal usage event arrived
+  UsageFields fields_;               // counts of the usage-bearing object
+  UsageConvention convention_ = UsageConvention::exclusive;
+  UsageFields anthropic_start_;      // message_start counts, under the message_delta ones
+  std::string last_gemini_;          // raw data of the last event with usageMetadata
+  bool gemini_finished_ = false;     // some event carried a finishReason
+};
+
+}  // namespace rules
