@@ -1,5 +1,6 @@
 #include "rules/yaml_reader.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 
@@ -52,8 +53,14 @@ bool YamlReader::expect_map(const YAML::Node& node, std::string_view what,
     return false;
   }
   const std::vector<std::string_view> candidates(allowed);
+  std::vector<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
     const auto key = it->first.Scalar();
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      error(it->first, "duplicate key '" + key + "' in " + std::string(what));
+      continue;
+    }
+    seen.push_back(key);
     if (std::find(candidates.begin(), candidates.end(), key) != candidates.end()) continue;
     std::string message = "unknown key '" + key + "' in " + std::string(what);
     if (const auto close = did_you_mean(key, candidates); !close.empty())

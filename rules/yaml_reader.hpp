@@ -54,6 +54,8 @@ class YamlReader {
   // `path` made absolute from this file's folder.
   std::string path(const std::string& path) const;
 
+  std::vector<Diagnostic>& errors() { return errors_; }
+
  private:
   std::string file_, dir_;
   std::vector<Diagnostic>& errors_;

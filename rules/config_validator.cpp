@@ -1,0 +1,117 @@
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "rules/config_sections.hpp"
+
+namespace rules::detail {
+namespace {
+
+void report(std::vector<Diagnostic>& errors, const Mark& mark, std::string message) {
+  errors.push_back(Diagnostic{mark.file, mark.line, mark.col, std::move(message)});
+}
+
+// "/v1beta/models/{model}:generateContent" -> "/v1beta/models/{}:generateContent": two patterns
+// that differ only in capture names match the same requests.
+std::string normalized_path(const std::string& path) {
+  std::string out;
+  bool in_capture = false;
+  for (char c : path) {
+    if (c == '{') in_capture = true, out += "{}";
+    else if (c == '}') in_capture = false;
+    else if (!in_capture) out += c;
+  }
+  return out;
+}
+
+bool path_has_capture(const std::string& path, const std::string& name) {
+  return path.find("{" + name + "}") != std::string::npos;
+}
+
+void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic>& errors) {
+  const std::string where = "endpoint '" + e.name + "' of provider '" + p.name + "'";
+  if (e.pricing == "flat" && !e.cost)
+    report(errors, e.mark, where + " has pricing flat but no 'cost'");
+  if (e.pricing == "per_item" && e.per_item.empty())
+    report(errors, e.mark, where + " has pricing per_item but no 'cost: { per_item: ... }'");
+  const bool needs_model =
+      e.pricing == "tokens" || e.pricing == "per_second" || e.pricing == "per_image";
+  if (needs_model && e.model.empty())
+    report(errors, e.mark, where + " prices " + e.pricing + " but has no 'model'");
+  for (const ValueRef* ref : {&e.model, &e.multiplier, &e.per_item, &e.size, &e.quality, &e.audio})
+    if (ref->source == ValueRef::Source::path && !path_has_capture(e.path, ref->key))
+      report(errors, e.mark, where + " uses " + ref->text + " but its path has no {" + ref->key +
+                                 "}");
+  if (!needs_model) return;
+  if (e.model.source == ValueRef::Source::literal) {
+    if (!p.price_for_model(e.model.key))
+      report(errors, e.mark, where + " needs a price for model '" + e.model.key +
+                                 "' (add it under providers." + p.name + ".models)");
+  } else if (p.models.empty() && !p.unknown_model_price) {
+    report(errors, e.mark, where + " prices " + e.pricing + " by model but provider '" + p.name +
+                               "' lists no models and no unknown_model price");
+  }
+}
+
+void check_provider(const Provider& p, std::vector<Diagnostic>& errors) {
+  if (p.hosts.empty()) report(errors, p.mark, "provider '" + p.name + "' needs 'hosts'");
+  if (p.currency.empty()) report(errors, p.mark, "provider '" + p.name + "' needs a 'currency'");
+  std::map<std::string, const Endpoint*> seen;  // method + normalized path
+  for (const auto& e : p.endpoints) {
+    check_endpoint(p, e, errors);
+    const auto key = (e.method.empty() ? "*" : e.method) + " " + normalized_path(e.path);
+    auto [it, fresh] = seen.emplace(key, &e);
+    if (!fresh)
+      report(errors, e.mark, "endpoint '" + e.name + "' matches the same requests as endpoint '" +
+                                 it->second->name + "' (" + key + ") in provider '" + p.name +
+                                 "'");
+  }
+}
+
+bool known(const std::vector<Provider>& providers, const std::string& name) {
+  return std::any_of(providers.begin(), providers.end(),
+                     [&](const Provider& p) { return p.name == name; });
+}
+
+void check_match(const Config& c, const Match& match, const Mark& mark, const std::string& what,
+                 std::vector<Diagnostic>& errors) {
+  for (const auto& name : match.provider)
+    if (!known(c.providers, name))
+      report(errors, mark, what + " matches unknown provider '" + name + "'");
+}
+
+}  // namespace
+
+void validate_config(const Config& c, std::vector<Diagnostic>& errors) {
+  std::map<std::string, std::string> host_owner;
+  std::set<std::string> currencies;
+  for (const auto& p : c.providers) {
+    check_provider(p, errors);
+    currencies.insert(p.currency);
+    for (const auto& host : p.hosts) {
+      auto [it, fresh] = host_owner.emplace(host, p.name);
+      if (!fresh)
+        report(errors, p.mark, "host '" + host + "' is claimed by providers '" + it->second +
+                                   "' and '" + p.name + "'");
+    }
+  }
+  for (const auto& b : c.budgets) {
+    if (!b.currency.empty() && !currencies.count(b.currency))
+      report(errors, b.mark, "budget '" + b.name + "' uses currency '" + b.currency +
+                                 "' that no provider bills in");
+    check_match(c, b.match, b.mark, "budget '" + b.name + "'", errors);
+    // Calendar periods need the zone; without a tz database only UTC can be checked.
+    if (b.timezone != "UTC" && std::filesystem::is_directory("/usr/share/zoneinfo") &&
+        !std::filesystem::exists("/usr/share/zoneinfo/" + b.timezone))
+      report(errors, b.mark, "budget '" + b.name + "' has unknown timezone '" + b.timezone + "'");
+  }
+  for (const auto& l : c.rate_limits)
+    check_match(c, l.match, l.mark, "rate limit '" + l.name + "'", errors);
+  for (const auto& b : c.breakers)
+    if (b.kind == BreakerConfig::Kind::spend && !b.currency.empty() &&
+        !currencies.count(b.currency))
+      report(errors, b.mark, "breaker '" + b.name + "' uses currency '" + b.currency +
+                                 "' that no provider bills in");
+}
+
+}  // namespace rules::detail

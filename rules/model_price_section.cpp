@@ -1,0 +1,57 @@
+#include "rules/config_sections.hpp"
+
+namespace rules::detail {
+
+std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& node,
+                                            const std::string& what) {
+  if (!r.expect_map(node, "model '" + what + "'",
+                    {"input", "cached_input", "cache_write", "output", "max_output",
+                     "long_context_threshold", "input_long", "cached_input_long", "output_long",
+                     "per_second", "per_second_audio", "per_image", "per_item"}))
+    return std::nullopt;
+  ModelPrice price;
+  price.mark = r.mark(node);
+  bool ok = true;
+  auto amount = [&](const char* key, std::int64_t& into) {
+    if (!node[key]) return;
+    if (auto value = r.amount(node[key], key)) into = *value;
+    else ok = false;
+  };
+  auto whole = [&](const char* key, std::int64_t& into) {
+    if (!node[key]) return;
+    if (auto value = r.integer(node[key], key)) into = *value;
+    else ok = false;
+  };
+  amount("input", price.input);
+  amount("cached_input", price.cached_input);
+  amount("cache_write", price.cache_write);
+  amount("output", price.output);
+  whole("max_output", price.max_output);
+  whole("long_context_threshold", price.long_context_threshold);
+  amount("input_long", price.input_long);
+  amount("cached_input_long", price.cached_input_long);
+  amount("output_long", price.output_long);
+  amount("per_second", price.per_second);
+  amount("per_second_audio", price.per_second_audio);
+  amount("per_item", price.per_item);
+  if (const auto& images = node["per_image"]) {
+    if (!images.IsMap()) {
+      r.error(images, "'per_image' must be a mapping of size or size/quality to a price");
+      ok = false;
+    } else {
+      for (auto it = images.begin(); it != images.end(); ++it)
+        if (auto value = r.amount(it->second, it->first.Scalar()))
+          price.per_image[it->first.Scalar()] = *value;
+        else ok = false;
+    }
+  }
+  if (price.long_context_threshold > 0 && price.input_long < 0 && price.output_long < 0) {
+    r.error(node["long_context_threshold"],
+            "model '" + what + "' has a long_context_threshold but no input_long or output_long");
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return price;
+}
+
+}  // namespace rules::detail

@@ -1,0 +1,237 @@
+#include <algorithm>
+#include <set>
+
+#include "rules/config_sections.hpp"
+
+namespace rules::detail {
+namespace {
+
+void parse_usage(YamlReader& r, const YAML::Node& node, UsageSpec& usage) {
+  if (!r.expect_map(node, "usage", {"input", "cached_input", "cache_write", "output", "reasoning",
+                                    "cost"}))
+    return;
+  auto pointer = [&](const char* key, std::string& into) {
+    if (!node[key]) return;
+    const auto text = r.string(node[key], key);
+    if (!text) return;
+    if (!text->empty() && text->front() != '/') {
+      r.error(node[key], "'" + std::string(key) + "' must be a JSON pointer like /usage/" + key +
+                             ", got '" + *text + "'");
+      return;
+    }
+    into = *text;
+  };
+  pointer("input", usage.input);
+  pointer("cached_input", usage.cached_input);
+  pointer("cache_write", usage.cache_write);
+  pointer("output", usage.output);
+  pointer("reasoning", usage.reasoning);
+  if (node["cost"])
+    if (auto ref = r.value_ref(node["cost"], "cost")) usage.cost = *ref;
+}
+
+void parse_cost(YamlReader& r, const YAML::Node& node, Endpoint& endpoint) {
+  if (node.IsScalar()) {
+    if (auto amount = r.amount(node, "cost")) endpoint.cost = *amount;
+    return;
+  }
+  if (!r.expect_map(node, "cost", {"per_item", "separator", "each", "count"})) return;
+  endpoint.pricing = "per_item";
+  if (node["per_item"])
+    if (auto ref = r.value_ref(node["per_item"], "per_item")) endpoint.per_item = *ref;
+  if (node["separator"])
+    if (auto text = r.string(node["separator"], "separator")) endpoint.separator = *text;
+  if (node["each"])
+    if (auto amount = r.amount(node["each"], "each")) endpoint.each = *amount;
+  if (node["count"])
+    if (auto text = r.choice(node["count"], "count", {"items", "chars"})) endpoint.count = *text;
+  if (!node["per_item"]) r.error(node, "'cost' with per-item pricing needs 'per_item'");
+}
+
+std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
+  if (!r.expect_map(node, "endpoint",
+                    {"name", "method", "path", "pricing", "cost", "model", "input", "output_max",
+                     "multiplier", "stream", "usage", "size", "quality", "seconds",
+                     "default_seconds", "audio"}))
+    return std::nullopt;
+  Endpoint e;
+  e.mark = r.mark(node);
+  if (!node["name"]) {
+    r.error(node, "endpoint needs a 'name'");
+    return std::nullopt;
+  }
+  if (auto name = r.string(node["name"], "name")) e.name = *name;
+  if (node["method"])
+    if (auto method = r.choice(node["method"], "method",
+                               {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}))
+      e.method = *method;
+  if (!node["path"]) {
+    r.error(node, "endpoint '" + e.name + "' needs a 'path'");
+  } else if (auto path = r.string(node["path"], "path")) {
+    if (path->empty() || path->front() != '/')
+      r.error(node["path"], "'path' must start with '/', got '" + *path + "'");
+    e.path = *path;
+  }
+  bool pricing_given = false;
+  if (node["cost"]) parse_cost(r, node["cost"], e);
+  if (node["pricing"]) {
+    if (auto pricing = r.choice(node["pricing"], "pricing",
+                                {"flat", "per_item", "tokens", "per_second", "per_image"})) {
+      e.pricing = *pricing;
+      pricing_given = true;
+    }
+  }
+  if (!pricing_given && !node["cost"])
+    r.error(node, "endpoint '" + e.name + "' needs a 'cost' or a 'pricing'");
+  if (node["model"])
+    if (auto ref = r.value_ref(node["model"], "model")) e.model = *ref;
+  if (node["input"]) {
+    const auto& input = node["input"];
+    if (r.expect_map(input, "input", {"estimate"}) && input["estimate"])
+      e.input_estimate = r.value_refs(input["estimate"], "estimate");
+  }
+  if (node["output_max"]) e.output_max = r.value_refs(node["output_max"], "output_max");
+  if (node["multiplier"])
+    if (auto ref = r.value_ref(node["multiplier"], "multiplier")) e.multiplier = *ref;
+  if (node["stream"] && r.expect_map(node["stream"], "stream", {"format", "include_usage"})) {
+    const auto& stream = node["stream"];
+    if (stream["format"])
+      if (auto format = r.choice(stream["format"], "format",
+                                 {"openai-sse", "openai-responses-sse", "anthropic-sse",
+                                  "gemini-sse"}))
+        e.stream.format = *format;
+    if (stream["include_usage"])
+      if (auto mode = r.choice(stream["include_usage"], "include_usage", {"inject", "off"}))
+        e.stream.inject_include_usage = *mode == "inject";
+  }
+  if (node["usage"]) parse_usage(r, node["usage"], e.usage);
+  if (node["size"])
+    if (auto ref = r.value_ref(node["size"], "size")) e.size = *ref;
+  if (node["quality"])
+    if (auto ref = r.value_ref(node["quality"], "quality")) e.quality = *ref;
+  if (node["seconds"]) e.seconds = r.value_refs(node["seconds"], "seconds");
+  if (node["default_seconds"])
+    if (auto seconds = r.integer(node["default_seconds"], "default_seconds", 1))
+      e.default_seconds = *seconds;
+  if (node["audio"])
+    if (auto ref = r.value_ref(node["audio"], "audio")) e.audio = *ref;
+  return e;
+}
+
+void parse_balance(YamlReader& r, const YAML::Node& node, BalanceConfig& b) {
+  if (!r.expect_map(node, "balance", {"body", "header", "refill_per_minute", "min", "warn_below"}))
+    return;
+  if (node["body"])
+    if (auto text = r.string(node["body"], "body")) b.body_pointer = *text;
+  if (node["header"])
+    if (auto text = r.string(node["header"], "header")) b.header = *text;
+  if (node["refill_per_minute"]) {
+    const auto text = r.string(node["refill_per_minute"], "refill_per_minute");
+    if (text && text->starts_with("body:/")) b.refill_body_pointer = text->substr(5);
+    else if (text) b.refill_per_minute = r.amount(node["refill_per_minute"], "refill_per_minute");
+  }
+  if (node["min"])
+    if (auto amount = r.amount(node["min"], "min")) b.min = *amount;
+  if (node["warn_below"]) b.warn_below = r.amount(node["warn_below"], "warn_below");
+}
+
+void parse_models(YamlReader& r, const YAML::Node& node, Provider& into) {
+  if (!node.IsMap()) {
+    r.error(node, "'models' must be a mapping");
+    return;
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const auto name = it->first.Scalar();
+    if (auto price = parse_model_price(r, it->second, name)) into.models[name] = *price;
+  }
+}
+
+void merge_endpoints(YamlReader& r, const YAML::Node& node, Provider& into) {
+  if (!r.expect_sequence(node, "endpoints")) return;
+  std::set<std::string> seen;
+  for (const auto& item : node) {
+    auto endpoint = parse_endpoint(r, item);
+    if (!endpoint) continue;
+    if (!seen.insert(endpoint->name).second) {
+      r.error(item, "duplicate endpoint name '" + endpoint->name + "' in provider '" + into.name +
+                        "'");
+      continue;
+    }
+    auto existing = std::find_if(into.endpoints.begin(), into.endpoints.end(),
+                                 [&](const Endpoint& e) { return e.name == endpoint->name; });
+    if (existing != into.endpoints.end()) *existing = std::move(*endpoint);
+    else into.endpoints.push_back(std::move(*endpoint));
+  }
+}
+
+}  // namespace
+
+void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
+  if (!r.expect_map(node, "provider '" + p.name + "'",
+                    {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
+                     "rate_limit_headers", "usage", "default_cost", "endpoints", "models",
+                     "prices_file", "unknown_model", "bytes_per_token", "message_overhead"}))
+    return;
+  if (p.mark.line == 0) p.mark = r.mark(node);
+  if (node["hosts"])
+    if (auto hosts = r.strings(node["hosts"], "hosts")) {
+      p.hosts = *hosts;
+      for (auto& host : p.hosts)
+        std::transform(host.begin(), host.end(), host.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+    }
+  if (node["currency"])
+    if (auto currency = r.string(node["currency"], "currency")) p.currency = *currency;
+  if (node["credential"])
+    if (auto ref = r.value_ref(node["credential"], "credential")) p.credential = *ref;
+  if (node["error_style"])
+    if (auto style = r.choice(node["error_style"], "error_style",
+                              {"openai", "anthropic", "gemini", "keepa", "plain"}))
+      p.error_style = *style;
+  if (node["refusal_status"])
+    if (auto status = r.integer(node["refusal_status"], "refusal_status", 400))
+      p.refusal_status = static_cast<int>(*status);
+  if (node["balance"]) {
+    BalanceConfig balance = p.balance.value_or(BalanceConfig{});
+    parse_balance(r, node["balance"], balance);
+    p.balance = balance;
+  }
+  if (const auto& h = node["rate_limit_headers"]; h &&
+      r.expect_map(h, "rate_limit_headers",
+                   {"remaining_tokens", "remaining_requests", "reset_tokens", "reset_requests"})) {
+    auto read = [&](const char* key, std::string& into) {
+      if (h[key])
+        if (auto text = r.string(h[key], key)) into = *text;
+    };
+    read("remaining_tokens", p.rate_limit_headers.remaining_tokens);
+    read("remaining_requests", p.rate_limit_headers.remaining_requests);
+    read("reset_tokens", p.rate_limit_headers.reset_tokens);
+    read("reset_requests", p.rate_limit_headers.reset_requests);
+  }
+  if (node["usage"]) parse_usage(r, node["usage"], p.usage);
+  if (node["default_cost"]) p.default_cost = r.amount(node["default_cost"], "default_cost");
+  if (node["endpoints"]) merge_endpoints(r, node["endpoints"], p);
+  if (node["models"]) parse_models(r, node["models"], p);
+  if (node["unknown_model"]) {
+    const auto& unknown = node["unknown_model"];
+    if (unknown.IsScalar()) {
+      if (r.choice(unknown, "unknown_model", {"refuse"})) p.unknown_model_price.reset();
+    } else if (auto price = parse_model_price(r, unknown, "unknown_model")) {
+      p.unknown_model_price = *price;
+    }
+  }
+  if (node["bytes_per_token"])
+    if (auto n = r.integer(node["bytes_per_token"], "bytes_per_token", 1))
+      p.bytes_per_token = static_cast<int>(*n);
+  if (node["message_overhead"])
+    if (auto n = r.integer(node["message_overhead"], "message_overhead"))
+      p.message_overhead = static_cast<int>(*n);
+  if (node["prices_file"]) {
+    if (auto path = r.string(node["prices_file"], "prices_file")) {
+      p.prices_file = r.path(*path);
+      import_litellm_prices(p.prices_file, r.mark(node["prices_file"]), p.models, r.errors());
+    }
+  }
+}
+
+}  // namespace rules::detail
