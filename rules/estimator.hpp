@@ -1,0 +1,31 @@
+#pragma once
+// Step 2 of the pipeline: the worst-case cost of one request, before it is sent. Output is priced
+// at its maximum (max_tokens, else the model's max_output), input from the request's bytes at a
+// conservative bytes-per-token: the estimate is meant to be >= the provider's bill.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "rules/config.hpp"
+#include "rules/money.hpp"
+#include "rules/request_view.hpp"
+
+namespace rules {
+
+struct Priced {
+  const Provider* provider = nullptr;  // nullptr: the host is no provider's (tunnel, free)
+  const Endpoint* endpoint = nullptr;  // nullptr: no endpoint matched -> default_cost
+  std::string endpoint_name;           // "default" when no endpoint matched
+  std::string model;                   // "" when the endpoint has none
+  Money estimate;                      // in provider->currency
+  std::int64_t estimated_tokens = 0;   // input+output tokens (token rate limits)
+  bool streaming = false;              // body says "stream": true (or path says stream)
+  std::string explanation;             // which fields were used, human-readable, one line each
+  std::optional<std::string> error;    // set: refuse this request with this message
+};
+
+// Matches provider (by host) + endpoint (method, path pattern) + model, and estimates the cost.
+Priced price_request(const Config& config, const RequestView& request);
+
+}  // namespace rules

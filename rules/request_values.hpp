@@ -1,0 +1,47 @@
+#pragma once
+// Reads the values a ValueRef points at in one request: body JSON (parsed once, on first use),
+// query parameters (percent-decoded), headers, path captures and literals.
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "rules/matcher.hpp"
+#include "rules/pricing_model.hpp"
+#include "rules/request_view.hpp"
+
+namespace rules {
+
+class RequestValues {
+ public:
+  RequestValues(const RequestView& request, const Captures& captures)
+      : request_(request), captures_(captures) {}
+
+  bool present(const ValueRef& ref);
+  std::optional<std::string> text(const ValueRef& ref);
+  // A whole number (JSON number or digit string); nullopt when absent or not a number.
+  std::optional<std::int64_t> integer(const ValueRef& ref);
+  // JSON true/false or "true"/"false"; nullopt when absent.
+  std::optional<bool> boolean(const ValueRef& ref);
+  // Items: JSON array length, or the non-empty parts of a string split by `separator`;
+  // chars: characters (UTF-8 code points) of a string. nullopt when absent.
+  std::optional<std::int64_t> count(const ValueRef& ref, const std::string& separator,
+                                    bool chars);
+  // Serialized size of the value (JSON text for body values) and, for an array, its length.
+  std::optional<std::int64_t> bytes(const ValueRef& ref, std::int64_t& elements);
+  // True when the body is a JSON document (parsing it on first use).
+  bool body_is_json();
+
+ private:
+  const rapidjson::Value* json(const std::string& pointer);
+  std::optional<std::string> query_param(const std::string& name) const;
+
+  const RequestView& request_;
+  const Captures& captures_;
+  bool parsed_ = false;
+  rapidjson::Document body_;
+};
+
+}  // namespace rules
