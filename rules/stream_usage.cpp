@@ -134,9 +134,13 @@ std::optional<std::string> inject_include_usage(const Endpoint& endpoint, std::s
 }
 
 void UsageChunkStripper::emit(std::string_view event, std::string& out) {
-  if (is_usage_only_chunk(event, data_)) {
+  const bool drop = is_usage_only_chunk(event, data_);
+  // An event ending on CR may have its LF in the next feed: it follows the event's fate.
+  lf_owner_ = event.empty() || event.back() != '\r' ? LfOwner::none
+              : drop                                ? LfOwner::dropped
+                                                    : LfOwner::passed;
+  if (drop) {
     ++dropped_;
-    swallow_lf_ = !event.empty() && event.back() == '\r';
     return;
   }
   out.append(event);
@@ -145,9 +149,13 @@ void UsageChunkStripper::emit(std::string_view event, std::string& out) {
 std::string UsageChunkStripper::feed(std::string_view raw) {
   std::string out;
   std::size_t start = 0;
-  if (swallow_lf_ && !raw.empty()) {
-    if (raw.front() == '\n') start = 1, prev_cr_ = false;
-    swallow_lf_ = false;
+  if (lf_owner_ != LfOwner::none && !raw.empty()) {
+    if (raw.front() == '\n') {
+      if (lf_owner_ == LfOwner::passed) out.push_back('\n');
+      start = 1;
+      prev_cr_ = false;
+    }
+    lf_owner_ = LfOwner::none;
   }
   for (std::size_t i = start; i < raw.size(); ++i) {
     const char c = raw[i];

@@ -34,7 +34,8 @@ class UsageChunkStripper {
   std::string data_;             // scratch: the data lines of an event being judged
   bool at_line_start_ = true;
   bool prev_cr_ = false;         // the last byte was '\r': a '\n' next completes the terminator
-  bool swallow_lf_ = false;      // a dropped event ended on '\r': its '\n' must go too
+  enum class LfOwner { none, passed, dropped };
+  LfOwner lf_owner_ = LfOwner::none;  // the last event ended on '\r': whose is a '\n' next
   int dropped_ = 0;
 };
 
