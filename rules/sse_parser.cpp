@@ -1,13 +1,19 @@
 #include "rules/sse_parser.hpp"
 
+#include <cstring>
+
 namespace rules {
 namespace {
 
 // The first '\r' or '\n' at or after `from`, or npos.
 std::size_t find_eol(std::string_view s, std::size_t from) {
-  for (std::size_t i = from; i < s.size(); ++i)
-    if (s[i] == '\n' || s[i] == '\r') return i;
-  return std::string_view::npos;
+  const std::size_t n = s.size() - from;
+  const char* base = s.data() + from;
+  // memchr runs word-wide; a CR, when any, is looked for only before the first LF.
+  const void* lf = std::memchr(base, '\n', n);
+  const std::size_t lf_at = lf ? static_cast<const char*>(lf) - base : n;
+  if (const void* cr = std::memchr(base, '\r', lf_at)) return from + (static_cast<const char*>(cr) - base);
+  return lf ? from + lf_at : std::string_view::npos;
 }
 
 }  // namespace

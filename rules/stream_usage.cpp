@@ -5,6 +5,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cstring>
+
+#include "rules/usage_fields.hpp"
+
 namespace rules {
 namespace {
 
@@ -77,7 +81,7 @@ class IncludeUsageRewriter {
 
 // True for a data: event whose JSON has an empty "choices" array and a "usage" object.
 bool is_usage_only_chunk(std::string_view event, std::string& data) {
-  if (event.find("\"usage\"") == std::string_view::npos) return false;
+  if (!json_key_has_object(event, "\"usage\"")) return false;
   data.clear();
   bool any = false;
   std::size_t pos = 0;
@@ -102,6 +106,16 @@ bool is_usage_only_chunk(std::string_view event, std::string& data) {
   const auto usage = doc.FindMember("usage");
   return choices != doc.MemberEnd() && choices->value.IsArray() && choices->value.Empty() &&
          usage != doc.MemberEnd() && usage->value.IsObject();
+}
+
+// Index of the first '\r' or '\n' at or after `from`, or raw.size(); memchr runs word-wide.
+std::size_t next_eol(std::string_view raw, std::size_t from) {
+  const std::size_t n = raw.size() - from;
+  const char* base = raw.data() + from;
+  const void* lf = std::memchr(base, '\n', n);
+  const std::size_t lf_at = lf ? static_cast<const char*>(lf) - base : n;
+  const void* cr = std::memchr(base, '\r', lf_at);
+  return from + (cr ? static_cast<const char*>(cr) - base : lf_at);
 }
 
 }  // namespace
@@ -166,6 +180,7 @@ std::string UsageChunkStripper::feed(std::string_view raw) {
     prev_cr_ = c == '\r';
     if (c != '\r' && c != '\n') {
       at_line_start_ = false;
+      i = next_eol(raw, i + 1) - 1;  // jump over the rest of the line
       continue;
     }
     if (!at_line_start_) {

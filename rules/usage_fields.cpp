@@ -147,6 +147,19 @@ std::optional<UsageFields> builtin_usage(const rapidjson::Value& doc, UsageConve
   return f;
 }
 
+bool json_key_has_object(std::string_view text, std::string_view quoted_key) {
+  for (std::size_t at = text.find(quoted_key); at != std::string_view::npos;
+       at = text.find(quoted_key, at + 1)) {
+    std::size_t i = at + quoted_key.size();
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
+    if (i == text.size() || text[i] != ':') continue;
+    ++i;
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
+    if (i < text.size() && text[i] == '{') return true;
+  }
+  return false;
+}
+
 UsageConvention convention_for(std::string_view stream_format, std::string_view error_style) {
   const std::string_view family = stream_format.empty() ? error_style : stream_format;
   if (family.starts_with("anthropic")) return UsageConvention::exclusive;

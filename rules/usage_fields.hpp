@@ -47,6 +47,11 @@ UsageFields pointer_usage(const rapidjson::Value& doc, const UsageSpec& spec);
 // `doc.usageMetadata` (Gemini) and sets the convention of the shape found.
 std::optional<UsageFields> builtin_usage(const rapidjson::Value& doc, UsageConvention& convention);
 
+// True when `quoted_key` ("\"usage\"") appears followed by ':' and an object: the cheap test that
+// an SSE chunk may carry usage before paying for a JSON parse. A key inside a string value is
+// escaped (\"usage\") and so never matches.
+bool json_key_has_object(std::string_view text, std::string_view quoted_key);
+
 // The convention of a provider's counts when they come from configured pointers: from the
 // endpoint's stream format when set, else from the provider's error_style.
 UsageConvention convention_for(std::string_view stream_format, std::string_view error_style);

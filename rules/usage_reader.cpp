@@ -40,18 +40,6 @@ std::string_view value_after_key(std::string_view text, std::size_t at, std::siz
   return skip_ws(rest.substr(1));
 }
 
-// True when `"key"` is followed by an object: the cheap test that an SSE chunk may carry usage
-// before paying for a JSON parse. A key inside a string value is escaped (\"usage\") and so never
-// matches.
-bool key_has_object(std::string_view data, std::string_view quoted_key) {
-  for (std::size_t at = data.find(quoted_key); at != std::string_view::npos;
-       at = data.find(quoted_key, at + 1)) {
-    const std::string_view v = value_after_key(data, at, quoted_key.size());
-    if (!v.empty() && v.front() == '{') return true;
-  }
-  return false;
-}
-
 // The "type" of an SSE data object when the event carries no `event:` line.
 std::string_view json_type(std::string_view data) {
   const std::size_t at = data.find("\"type\"");
@@ -164,10 +152,20 @@ void UsageReader::take_usage(const rapidjson::Value& doc, UsageFields& into,
 }
 
 void UsageReader::on_event(const SseEvent& e) {
+  // A known format needs one cheap test per event; only an unknown one pays for all of them.
+  const std::string_view format = endpoint_ ? endpoint_->stream.format : std::string_view{};
+  if (format == "openai-sse") {
+    on_chat_chunk(e);
+    return;
+  }
+  if (format == "gemini-sse") {
+    on_gemini_chunk(e);
+    return;
+  }
   std::string_view name = e.event;
   if (name.empty()) name = json_type(e.data);
-  rapidjson::Document doc;
   if (name == "message_start" || name == "message_delta") {
+    rapidjson::Document doc;
     if (!parse(doc, e.data)) return;
     UsageConvention ignored{};
     if (name == "message_start") {
@@ -186,6 +184,7 @@ void UsageReader::on_event(const SseEvent& e) {
     return;
   }
   if (name == "response.completed" || name == "response.incomplete" || name == "response.failed") {
+    rapidjson::Document doc;
     if (!parse(doc, e.data)) return;
     const rapidjson::Value* response = json_at(doc, "/response");
     if (!response) return;
@@ -197,13 +196,20 @@ void UsageReader::on_event(const SseEvent& e) {
     final_usage_ = true;
     return;
   }
-  if (e.data.find("\"usageMetadata\"") != std::string_view::npos) {
-    // Running totals: keep the last event's text and parse it once at finish.
-    last_gemini_.assign(e.data);
-    if (e.data.find("\"finishReason\"") != std::string_view::npos) gemini_finished_ = true;
-    return;
-  }
-  if (key_has_object(e.data, "\"usage\"")) {
+  if (!on_gemini_chunk(e)) on_chat_chunk(e);
+}
+
+bool UsageReader::on_gemini_chunk(const SseEvent& e) {
+  if (e.data.find("\"usageMetadata\"") == std::string_view::npos) return false;
+  // Running totals: keep the last event's text and parse it once at finish.
+  last_gemini_.assign(e.data);
+  if (e.data.find("\"finishReason\"") != std::string_view::npos) gemini_finished_ = true;
+  return true;
+}
+
+void UsageReader::on_chat_chunk(const SseEvent& e) {
+  if (json_key_has_object(e.data, "\"usage\"")) {
+    rapidjson::Document doc;
     if (!parse(doc, e.data)) return;
     UsageFields found;
     take_usage(doc, found, convention_);

@@ -64,6 +64,8 @@ class UsageReader {
   };
 
   void on_event(const SseEvent& e);
+  bool on_gemini_chunk(const SseEvent& e);
+  void on_chat_chunk(const SseEvent& e);
   void take_usage(const rapidjson::Value& doc, UsageFields& into, UsageConvention& convention) const;
   void read_json_body(UsageResult& r);
   void read_json_tail(UsageResult& r);

@@ -96,3 +96,23 @@ TEST_CASE("UsageReader::on_body, SSE recognised without a content type") {
   const auto r = reader.finish();
   CHECK(r.actual_micros == 600);
 }
+
+TEST_CASE("UsageReader::finish, stream format unknown: every shape is recognised") {
+  SUBCASE("openai chat chunks") {
+    const rules::Provider p = openai();
+    for (const auto& r : all_splits(p, nullptr, "gpt-4o-mini", fixture("openai_chat_stream.sse"))) {
+      CHECK(r.tokens == TokenCounts{.input = 19, .output = 10});
+      CHECK(r.actual_micros == 9);
+    }
+  }
+  SUBCASE("gemini running totals") {
+    const rules::Provider p = gemini();
+    for (const auto& r : all_splits(p, nullptr, "gemini-2.5-flash", fixture("gemini_stream.sse")))
+      CHECK(r.actual_micros == 128);
+  }
+  SUBCASE("openai responses events") {
+    const rules::Provider p = openai();
+    for (const auto& r : all_splits(p, nullptr, "o4-mini", fixture("openai_responses_stream.sse")))
+      CHECK(r.actual_micros == 1361);
+  }
+}
