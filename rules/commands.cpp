@@ -1,0 +1,178 @@
+#include "rules/commands.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "rules/config_loader.hpp"
+#include "rules/estimator.hpp"
+
+namespace rules {
+namespace {
+
+LoadResult load(const std::string& path) {
+  if (path.empty()) return load_embedded_defaults(std::filesystem::current_path().string());
+  return load_config_file(path);
+}
+
+bool print_errors(const LoadResult& result, std::ostream& err) {
+  for (const auto& e : result.errors) err << e.str() << "\n";
+  if (result.errors.empty()) return false;
+  err << result.errors.size() << (result.errors.size() == 1 ? " problem\n" : " problems\n");
+  return true;
+}
+
+struct Url {
+  std::string host, path, query;
+};
+
+// "https://api.openai.com/v1/chat/completions?x=1" (scheme optional, port dropped).
+std::optional<Url> parse_url(std::string_view text) {
+  if (const auto scheme = text.find("://"); scheme != std::string_view::npos)
+    text.remove_prefix(scheme + 3);
+  const auto slash = text.find_first_of("/?");
+  Url url;
+  std::string_view authority = text.substr(0, slash);
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos)
+    authority.remove_prefix(at + 1);
+  if (const auto colon = authority.rfind(':');
+      colon != std::string_view::npos && authority.find(']') == std::string_view::npos)
+    authority = authority.substr(0, colon);
+  if (authority.empty()) return std::nullopt;
+  url.host = std::string(authority);
+  std::transform(url.host.begin(), url.host.end(), url.host.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  std::string_view rest = slash == std::string_view::npos ? "/" : text.substr(slash);
+  const auto question = rest.find('?');
+  url.path = std::string(rest.substr(0, question));
+  if (url.path.empty()) url.path = "/";
+  if (question != std::string_view::npos) url.query = std::string(rest.substr(question + 1));
+  return url;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+void print_json(const Priced& priced, std::ostream& out) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("provider");
+  w.String(priced.provider ? priced.provider->name.c_str() : "");
+  w.Key("endpoint");
+  w.String(priced.provider ? priced.endpoint_name.c_str() : "");
+  w.Key("model");
+  w.String(priced.model.c_str());
+  w.Key("currency");
+  w.String(priced.estimate.currency.c_str());
+  w.Key("estimate");
+  w.String(format_micros(priced.estimate.micros).c_str());
+  w.Key("estimate_micros");
+  w.Int64(priced.estimate.micros);
+  w.Key("estimated_tokens");
+  w.Int64(priced.estimated_tokens);
+  w.Key("streaming");
+  w.Bool(priced.streaming);
+  w.Key("explanation");
+  w.StartArray();
+  for (const auto& line : lines_of(priced.explanation)) w.String(line.c_str());
+  w.EndArray();
+  if (priced.error) {
+    w.Key("error");
+    w.String(priced.error->c_str());
+  }
+  w.EndObject();
+  out << buffer.GetString() << "\n";
+}
+
+void print_text(const Priced& priced, std::ostream& out) {
+  if (!priced.provider) {
+    out << "provider:  (none: this host is tunneled, not priced)\n";
+  } else {
+    out << "provider:  " << priced.provider->name << "\n"
+        << "endpoint:  " << priced.endpoint_name << "\n"
+        << "model:     " << (priced.model.empty() ? "-" : priced.model) << "\n"
+        << "currency:  " << priced.estimate.currency << "\n"
+        << "estimate:  " << format_micros(priced.estimate.micros) << "\n"
+        << "tokens:    " << priced.estimated_tokens << "\n"
+        << "streaming: " << (priced.streaming ? "yes" : "no") << "\n";
+  }
+  out << "how:\n";
+  for (const auto& line : lines_of(priced.explanation)) out << "  " << line << "\n";
+}
+
+}  // namespace
+
+int check_command(const std::string& config_path, std::ostream& out, std::ostream& err) {
+  const auto result = load(config_path);
+  if (print_errors(result, err)) return 1;
+  const Config& c = *result.config;
+  std::size_t endpoints = 0, models = 0;
+  for (const auto& p : c.providers) {
+    endpoints += p.endpoints.size();
+    models += p.models.size();
+  }
+  out << (config_path.empty() ? std::string("<embedded>") : config_path) << ": valid ("
+      << c.providers.size() << " providers, " << endpoints << " endpoints, " << models
+      << " models, " << c.budgets.size() << " budgets)\n";
+  return 0;
+}
+
+int estimate_command(const EstimateArgs& args, std::ostream& out, std::ostream& err) {
+  const auto url = parse_url(args.url);
+  if (!url) {
+    err << "estimate: cannot read the URL '" << args.url << "'\n";
+    return 2;
+  }
+  std::string body = args.data;
+  if (body.starts_with("@")) {
+    std::ifstream in(body.substr(1), std::ios::binary);
+    if (!in) {
+      err << "estimate: cannot read '" << body.substr(1) << "'\n";
+      return 2;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    body = text.str();
+  }
+  HeaderList headers;
+  for (const auto& header : args.headers) {
+    const auto colon = header.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      err << "estimate: a header must be 'Name: value', got '" << header << "'\n";
+      return 2;
+    }
+    auto value = header.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    headers.emplace_back(header.substr(0, colon), value);
+  }
+  const auto loaded = load(args.config_path);
+  if (print_errors(loaded, err)) return 1;
+  // Like curl: a request with data and no explicit method is a POST.
+  std::string method = args.method.empty() ? "GET" : args.method;
+  std::transform(method.begin(), method.end(), method.begin(),
+                 [](unsigned char c) { return std::toupper(c); });
+  if (method == "GET" && !body.empty()) method = "POST";
+  RequestView view;
+  view.method = method;
+  view.host = url->host;
+  view.path = url->path;
+  view.query = url->query;
+  view.headers = &headers;
+  view.body = body;
+  const auto priced = price_request(*loaded.config, view);
+  if (args.json) print_json(priced, out);
+  else print_text(priced, out);
+  return priced.error ? 1 : 0;
+}
+
+}  // namespace rules

@@ -1,0 +1,25 @@
+#pragma once
+// The offline commands of the CLI (DESIGN §3): `tollgate check` and `tollgate estimate`.
+// They write to the given streams and return the process exit code.
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace rules {
+
+// Validates the config (the embedded defaults when `config_path` is empty): every problem to
+// `err` as FILE:LINE:COL: message and 1; else a one-line summary to `out` and 0.
+int check_command(const std::string& config_path, std::ostream& out, std::ostream& err);
+
+struct EstimateArgs {
+  std::string config_path, url, method = "GET", data;  // data: JSON text or @file
+  std::vector<std::string> headers;                    // "Name: value"
+  bool json = false;
+};
+
+// Prices one request offline. Exit 0: priced; 1: refused (unknown model...) or invalid config;
+// 2: bad arguments (URL, unreadable @file, malformed header).
+int estimate_command(const EstimateArgs& args, std::ostream& out, std::ostream& err);
+
+}  // namespace rules
