@@ -1,0 +1,220 @@
+// Every config problem is reported as FILE:LINE:COL: message, all of them, not just the first.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "rules/config_loader.hpp"
+
+namespace doctest {
+template <>
+struct StringMaker<std::vector<std::string>> {
+  static String convert(const std::vector<std::string>& lines) {
+    std::string out = "{";
+    for (const auto& line : lines) out.append("\n  \"").append(line).append("\"");
+    return String(out.append("}").c_str());
+  }
+};
+}  // namespace doctest
+
+namespace {
+
+std::vector<std::string> errors_of(std::string_view yaml) {
+  const auto result = rules::load_config_text(yaml, "t.yaml", "/tmp");
+  std::vector<std::string> out;
+  for (const auto& e : result.errors) out.push_back(e.str());
+  CHECK((result.config == nullptr) == !out.empty());
+  return out;
+}
+
+using Lines = std::vector<std::string>;
+
+// A valid provider to hang budgets and endpoints on (lines 1-9).
+constexpr std::string_view k_provider = R"(providers:
+  acme:
+    hosts: [api.acme.test]
+    currency: usd
+    endpoints:
+      - { name: chat, method: POST, path: /v1/chat, pricing: tokens, model: body:/model }
+      - { name: ping, path: /ping, cost: 0 }
+    models:
+      m1: { input: 1, output: 2, max_output: 100 }
+)";
+
+std::string with_provider(std::string_view rest) { return std::string(k_provider).append(rest); }
+
+}  // namespace
+
+TEST_CASE("load_config_text, unknown keys") {
+  SUBCASE("a typo gets a suggestion") {
+    CHECK(errors_of("listn: 127.0.0.1:8080\n") ==
+          Lines{"t.yaml:1:1: unknown key 'listn' in the config (did you mean 'listen'?)"});
+  }
+  SUBCASE("a word far from every key gets none") {
+    CHECK(errors_of("frobnicate: 1\n") == Lines{"t.yaml:1:1: unknown key 'frobnicate' in the config"});
+  }
+  SUBCASE("inside an endpoint, at the key's own position") {
+    CHECK(errors_of(R"(providers:
+  acme:
+    hosts: [a.test]
+    currency: usd
+    endpoints:
+      - { name: x, path: /x, cost: 1, pricng: flat }
+)") == Lines{"t.yaml:6:39: unknown key 'pricng' in endpoint (did you mean 'pricing'?)"});
+  }
+  SUBCASE("in a model price") {
+    CHECK(errors_of(with_provider("      m2: { input: 1, ouput: 2 }\n")) ==
+          Lines{"t.yaml:10:23: unknown key 'ouput' in model 'm2' (did you mean 'output'?)"});
+  }
+  SUBCASE("a key written twice") {
+    CHECK(errors_of("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n") ==
+          Lines{"t.yaml:2:1: duplicate key 'listen' in the config"});
+  }
+}
+
+TEST_CASE("load_config_text, wrong types and bad values") {
+  SUBCASE("providers must be a mapping") {
+    CHECK(errors_of("providers: [a, b]\n") ==
+          Lines{"t.yaml:1:12: 'providers' must be a mapping of provider name to provider"});
+  }
+  SUBCASE("budgets must be a list") {
+    CHECK(errors_of("budgets: { name: x }\n") == Lines{"t.yaml:1:10: 'budgets' must be a list"});
+  }
+  SUBCASE("a mapping where a value belongs") {
+    CHECK(errors_of("data_dir: { a: 1 }\n") == Lines{"t.yaml:1:11: 'data_dir' must be a single value"});
+  }
+  SUBCASE("bad duration") {
+    CHECK(errors_of("upstream: { connect_timeout: 5 seconds }\n") ==
+          Lines{"t.yaml:1:30: 'connect_timeout' must be a duration like 500ms, 30s, 10m, 1h or 7d, "
+                "got '5 seconds'"});
+  }
+  SUBCASE("bad amount, percentage, period and per in one budget: all four reported") {
+    CHECK(errors_of(with_provider(R"(budgets:
+  - name: daily
+    currency: usd
+    limit: 12.5.0
+    period: daily
+    per: team
+    alerts: [80, 90%]
+)")) == Lines{
+                "t.yaml:13:12: 'limit' must be a decimal amount >= 0 with at most 6 decimals, got '12.5.0'",
+                "t.yaml:14:13: 'period' must be hour, day, week, month, total or rolling:<duration>, got 'daily'",
+                "t.yaml:15:10: 'per' must be client, credential, model or header:NAME, got 'team'",
+                "t.yaml:16:14: 'alerts' must be a percentage like 80%, got '80'"});
+  }
+  SUBCASE("an amount finer than a micro-unit") {
+    CHECK(errors_of(with_provider("      m2: { input: 0.0000001 }\n")) ==
+          Lines{"t.yaml:10:20: 'input' must be a decimal amount >= 0 with at most 6 decimals, got '0.0000001'"});
+  }
+  SUBCASE("a choice outside its set") {
+    CHECK(errors_of("store: { type: postgres }\n") ==
+          Lines{"t.yaml:1:16: 'type' must be memory, sqlite or redis, got 'postgres'"});
+  }
+  SUBCASE("listen without a port") {
+    CHECK(errors_of("listen: localhost\n") == Lines{"t.yaml:1:9: 'listen' must be HOST:PORT, got 'localhost'"});
+  }
+  SUBCASE("YAML syntax") {
+    CHECK(errors_of("a: [1, 2\n") ==
+          Lines{"t.yaml:2:1: YAML syntax: end of sequence flow not found"});
+  }
+}
+
+TEST_CASE("load_config_text, cross checks") {
+  SUBCASE("a budget in a currency no provider bills in") {
+    CHECK(errors_of(with_provider("budgets:\n  - { name: eu, currency: eur, limit: 5 }\n")) ==
+          Lines{"t.yaml:11:5: budget 'eu' uses currency 'eur' that no provider bills in"});
+  }
+  SUBCASE("a budget matching an unknown provider") {
+    CHECK(errors_of(with_provider(
+              "budgets:\n  - { name: d, currency: usd, limit: 5, match: { provider: acmee } }\n")) ==
+          Lines{"t.yaml:11:5: budget 'd' matches unknown provider 'acmee'"});
+  }
+  SUBCASE("duplicate budget names in one file") {
+    CHECK(errors_of(with_provider("budgets:\n  - { name: d, currency: usd, limit: 5 }\n"
+                                  "  - { name: d, currency: usd, limit: 6 }\n")) ==
+          Lines{"t.yaml:12:5: duplicate name 'd' in budgets"});
+  }
+  SUBCASE("duplicate endpoint names in one provider") {
+    CHECK(errors_of(R"(providers:
+  acme:
+    hosts: [a.test]
+    currency: usd
+    endpoints:
+      - { name: x, path: /x, cost: 1 }
+      - { name: x, path: /y, cost: 1 }
+)") == Lines{"t.yaml:7:9: duplicate endpoint name 'x' in provider 'acme'"});
+  }
+  SUBCASE("two endpoints that match the same requests") {
+    CHECK(errors_of(R"(providers:
+  g:
+    hosts: [g.test]
+    currency: usd
+    endpoints:
+      - { name: a, method: POST, path: "/models/{model}:run", cost: 1 }
+      - { name: b, method: POST, path: "/models/{name}:run", cost: 2 }
+)") == Lines{"t.yaml:7:9: endpoint 'b' matches the same requests as endpoint 'a' "
+             "(POST /models/{}:run) in provider 'g'"});
+  }
+  SUBCASE("a host claimed by two providers") {
+    CHECK(errors_of(with_provider("  other:\n    hosts: [API.acme.test]\n    currency: usd\n")) ==
+          Lines{"t.yaml:11:5: host 'api.acme.test' is claimed by providers 'acme' and 'other'"});
+  }
+  SUBCASE("a missing price for the model an endpoint names") {
+    CHECK(errors_of(R"(providers:
+  one:
+    hosts: [one.test]
+    currency: usd
+    endpoints:
+      - { name: gen, path: /gen, pricing: tokens, model: big-model }
+    models:
+      small-model: { input: 1, output: 1 }
+)") == Lines{"t.yaml:6:9: endpoint 'gen' of provider 'one' needs a price for model 'big-model' "
+             "(add it under providers.one.models)"});
+  }
+  SUBCASE("token pricing on a provider without models") {
+    CHECK(errors_of(R"(providers:
+  bare:
+    hosts: [bare.test]
+    currency: usd
+    endpoints:
+      - { name: gen, path: /gen, pricing: tokens, model: body:/model }
+)") == Lines{"t.yaml:6:9: endpoint 'gen' of provider 'bare' prices tokens by model but provider "
+             "'bare' lists no models and no unknown_model price"});
+  }
+  SUBCASE("a path capture the pattern lacks") {
+    CHECK(errors_of(R"(providers:
+  g:
+    hosts: [g.test]
+    currency: usd
+    unknown_model: { input: 1, output: 1 }
+    endpoints:
+      - { name: gen, path: /gen, pricing: tokens, model: path:model }
+)") == Lines{"t.yaml:7:9: endpoint 'gen' of provider 'g' uses path:model but its path has no {model}"});
+  }
+  SUBCASE("a provider without hosts or currency") {
+    CHECK(errors_of("providers:\n  p: { default_cost: 1 }\n") ==
+          Lines{"t.yaml:2:6: provider 'p' needs 'hosts'", "t.yaml:2:6: provider 'p' needs a 'currency'"});
+  }
+}
+
+TEST_CASE("load_config_text, environment references") {
+  ::setenv("TOLLGATE_TEST_SECRET", "s3cret", 1);
+  ::unsetenv("TOLLGATE_TEST_UNSET");
+  SUBCASE("set, defaulted, and inside a flow mapping") {
+    const auto result = rules::load_config_text(
+        "admin: { token: ${TOLLGATE_TEST_SECRET} }\n"
+        "clients: { users: { team-a: ${TOLLGATE_TEST_UNSET:-fallback} } }\n"
+        "listen: ${TOLLGATE_TEST_UNSET:-127.0.0.1}:${TOLLGATE_TEST_UNSET:-8181}\n",
+        "t.yaml", "/tmp");
+    REQUIRE(result.errors.empty());
+    CHECK(result.config->admin.token == "s3cret");
+    CHECK(result.config->clients.users.at("team-a") == "fallback");
+    CHECK(result.config->listen.port == 8181);
+  }
+  SUBCASE("unset without a default is an error at the value") {
+    CHECK(errors_of("admin:\n  token: ${TOLLGATE_TEST_UNSET}\n") ==
+          Lines{"t.yaml:2:10: environment variable 'TOLLGATE_TEST_UNSET' is not set (write "
+                "${TOLLGATE_TEST_UNSET:-default} to allow that)"});
+  }
+}
