@@ -1,0 +1,197 @@
+#include "proxy/enforcement_hooks.hpp"
+
+#include <openssl/evp.h>
+
+#include <optional>
+
+#include "proxy/metrics.hpp"
+#include "proxy/refusal.hpp"
+#include "rules/estimator.hpp"
+#include "rules/request_values.hpp"
+#include "rules/stream_usage.hpp"
+#include "rules/usage_reader.hpp"
+
+namespace proxy {
+namespace {
+
+class EnforcementHooks final : public ExchangeHooks {
+ public:
+  explicit EnforcementHooks(budget::Enforcer& enforcer) : enforcer_(enforcer) {}
+
+  void on_request(Exchange& ex, std::function<void(std::optional<LocalReply>)> done) override {
+    if (!ex.provider) return done(std::nullopt);  // plain HTTP to a host no provider owns
+    const auto view = ex.view();
+    priced_ = rules::price_request(*ex.config, view);
+    if (priced_.error) {
+      Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name, "refused");
+      Refusal r;
+      r.kind = "price";
+      r.name = priced_.endpoint_name;
+      r.message = "tollgate: " + *priced_.error;
+      r.status = 400;
+      return done(render_refusal(ex.provider->error_style, r));
+    }
+    if (priced_.endpoint && priced_.streaming && priced_.endpoint->stream.inject_include_usage) {
+      if (auto body = rules::inject_include_usage(*priced_.endpoint, ex.request_body)) {
+        ex.request_body = std::move(*body);
+        // The usage chunk the client did not ask for is stripped from the stream it receives,
+        // which needs the plain bytes.
+        ex.want_identity_encoding = true;
+        ex.rewrite_response = true;
+        stripper_.emplace();
+      }
+    }
+
+    budget::AdmitRequest request;
+    request.config = ex.config;
+    request.provider = ex.provider->name;
+    request.endpoint = priced_.endpoint_name;
+    request.model = priced_.model;
+    request.client = client_identity(ex.config->clients, ex);
+    request.credential_hash = credential_hash(ex, view);
+    request.host = ex.host;
+    request.headers = &ex.request_headers;
+    request.estimate = priced_.estimate;
+    request.estimated_tokens = priced_.estimated_tokens;
+    credential_hash_ = request.credential_hash;
+    enforcer_.admit(request, [this, &ex, done = std::move(done)](budget::Admission admission) {
+      if (!admission.admitted) {
+        Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name, "refused");
+        Refusal r{.kind = admission.refused_by,
+                  .name = admission.name,
+                  .message = "tollgate: " + admission.message,
+                  .status = ex.provider->refusal_status,
+                  .retry_after_s = admission.retry_after_s,
+                  .should_retry = admission.should_retry,
+                  .balance_left = admission.balance_left};
+        return done(render_refusal(ex.provider->error_style, r));
+      }
+      hold_ = admission.hold;
+      admission_ = std::move(admission);
+      admitted_ = true;
+      done(std::nullopt);
+    });
+  }
+
+  void on_response_head(Exchange& ex) override {
+    if (!admitted_) return;
+    reader_.emplace(*ex.provider, priced_.endpoint, priced_.model, priced_.streaming);
+    rules::ResponseHeadView head{ex.status, &ex.response_headers};
+    reader_->on_headers(head);
+    ex.response_headers.emplace_back("x-tollgate-cost", rules::format_micros(priced_.estimate.micros));
+    const budget::BudgetStanding* tightest = nullptr;
+    for (const auto& b : admission_.budgets)
+      if (!tightest || b.remaining() < tightest->remaining()) tightest = &b;
+    if (tightest) {
+      ex.response_headers.emplace_back("x-tollgate-budget", tightest->name);
+      ex.response_headers.emplace_back("x-tollgate-budget-remaining",
+                                       rules::format_micros(tightest->remaining()));
+    }
+  }
+
+  void on_response_body(Exchange&, std::string_view decoded) override {
+    if (reader_) reader_->on_body(decoded);
+  }
+
+  std::string rewrite_response_body(Exchange&, std::string_view piece) override {
+    return stripper_ ? stripper_->feed(piece) : std::string(piece);
+  }
+
+  std::string finish_response_body(Exchange&) override {
+    return stripper_ ? stripper_->finish() : std::string();
+  }
+
+  void on_complete(Exchange& ex, Outcome outcome, std::function<void()> done) override {
+    if (!admitted_) return done();
+    const bool got_response = reader_.has_value();
+    std::optional<rules::UsageResult> usage;
+    if (reader_) usage = reader_->finish();
+    if (usage && (usage->balance || usage->refill_per_minute))
+      enforcer_.observe_balance({ex.provider->name, credential_hash_, usage->balance,
+                                 usage->refill_per_minute});
+    enforcer_.upstream_result(ex.host, got_response && ex.status < 500);
+
+    auto& metrics = Metrics::instance();
+    const bool ok = outcome != Outcome::upstream_error && ex.status < 400;
+    metrics.count_request(ex.provider->name, priced_.endpoint_name, ok ? "forwarded" : "error");
+    metrics.observe_upstream(ex.upstream_time);
+
+    if (!ex.request_sent) {
+      // The provider never saw the request: nothing can have been charged.
+      return enforcer_.release(hold_, std::move(done));
+    }
+    const std::int64_t actual = actual_cost(ex, usage);
+    if (actual > 0) {
+      metrics.add_spend(priced_.estimate.currency, ex.provider->name, priced_.model, actual);
+      if (priced_.estimate.micros > 0)
+        metrics.observe_estimate_ratio(static_cast<double>(actual) /
+                                       static_cast<double>(priced_.estimate.micros));
+    }
+    enforcer_.settle(hold_, actual, std::move(done));
+  }
+
+ private:
+  // What the provider charged, as far as can be known (DESIGN §1 step 6): the usage it reported;
+  // nothing for an error status without usage; else the estimate (never under-count).
+  std::int64_t actual_cost(const Exchange& ex, const std::optional<rules::UsageResult>& usage) const {
+    if (usage && usage->actual_micros) return *usage->actual_micros;
+    if (usage && ex.status >= 400) return 0;
+    return priced_.estimate.micros;
+  }
+
+  std::string credential_hash(const Exchange& ex, const rules::RequestView& view) const {
+    if (ex.provider->credential.empty()) return {};
+    const rules::Captures no_captures;
+    rules::RequestValues values(view, no_captures);
+    const auto secret = values.text(ex.provider->credential);
+    return secret && !secret->empty() ? hash_credential(*secret) : std::string();
+  }
+
+  budget::Enforcer& enforcer_;
+  rules::Priced priced_;
+  budget::Admission admission_;
+  budget::HoldId hold_ = 0;
+  bool admitted_ = false;
+  std::string credential_hash_;
+  std::optional<rules::UsageReader> reader_;
+  std::optional<rules::UsageChunkStripper> stripper_;
+};
+
+}  // namespace
+
+std::unique_ptr<ExchangeHooks> EnforcementHookFactory::create(const Exchange&) {
+  return std::make_unique<EnforcementHooks>(enforcer_);
+}
+
+std::string client_identity(const rules::ClientsConfig& clients, const Exchange& exchange) {
+  using Identify = rules::ClientsConfig::Identify;
+  switch (clients.identify) {
+    case Identify::proxy_auth:
+      return exchange.client_user;
+    case Identify::header:
+      return std::string(rules::find_header(exchange.request_headers, clients.header_name));
+    case Identify::source_ip: {
+      const auto colon = exchange.client_address.rfind(':');
+      return exchange.client_address.substr(0, colon);
+    }
+    case Identify::none:
+      break;
+  }
+  return {};
+}
+
+std::string hash_credential(std::string_view secret) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(secret.data(), secret.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out;
+  // 64 bits are plenty to tell a team's keys apart and reveal nothing usable.
+  for (unsigned i = 0; i < 8 && i < length; ++i) {
+    out += k_hex[digest[i] >> 4];
+    out += k_hex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace proxy
