@@ -84,6 +84,12 @@ struct Event {
   std::string detail_json;  // extra fields as a JSON object text ("{}" when none)
 };
 
+// One circuit breaker as seen now (tollgate_breaker_open{name}).
+struct BreakerStanding {
+  std::string name;  // the breaker's name (upstream-failure breakers: "NAME:host")
+  bool open = false;
+};
+
 struct Override {
   std::string budget, key;  // key "" = every instance of the budget
   std::int64_t extra = 0;   // micro-units
@@ -122,6 +128,8 @@ class Enforcer {
   virtual void emit(Event event) = 0;  // events from outside budget/ (reload, admin, error)
   virtual void on_event(std::function<void(const Event&)> listener) = 0;  // webhooks, logs
   virtual bool store_healthy() const = 0;
+  // Every breaker and whether it is open now, for metrics. Additive: none unless overridden.
+  virtual std::vector<BreakerStanding> breakers() const { return {}; }
 
   // Settles at their estimate the holds left by a crash (called once at start).
   virtual void recover() = 0;
