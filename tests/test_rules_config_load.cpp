@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "rules/config_loader.hpp"
 #include "rules/config_sections.hpp"
 #include "rules/embedded_catalog.hpp"
