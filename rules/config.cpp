@@ -1,5 +1,6 @@
 #include "rules/config.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace rules {
