@@ -176,7 +176,8 @@ LoadResult finish(Loader& loader, const std::string& source, const std::string& 
   if (!loader.store_path_set) c.store.path = (fs::path(c.data_dir) / "ledger.db").string();
   if (!loader.ca_cert_set) c.tls.ca_cert = (fs::path(c.data_dir) / "ca" / "ca.crt").string();
   if (!loader.ca_key_set) c.tls.ca_key = (fs::path(c.data_dir) / "ca" / "ca.key").string();
-  if (loader.errors.empty()) detail::validate_config(c, loader.errors);
+  // Cross checks run even after parse errors: every problem is reported in one pass.
+  detail::validate_config(c, loader.errors);
   LoadResult result;
   result.errors = std::move(loader.errors);
   if (result.errors.empty()) result.config = std::make_shared<const Config>(std::move(c));

@@ -45,7 +45,6 @@ void parse_cost(YamlReader& r, const YAML::Node& node, Endpoint& endpoint) {
     if (auto amount = r.amount(node["each"], "each")) endpoint.each = *amount;
   if (node["count"])
     if (auto text = r.choice(node["count"], "count", {"items", "chars"})) endpoint.count = *text;
-  if (!node["per_item"]) r.error(node, "'cost' with per-item pricing needs 'per_item'");
 }
 
 std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
@@ -54,6 +53,9 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
                      "multiplier", "stream", "usage", "size", "quality", "seconds",
                      "default_seconds", "audio"}))
     return std::nullopt;
+  // An endpoint with a problem is reported once and left out, so that the cross checks after
+  // loading do not report it again under another name.
+  const auto errors_before = r.errors().size();
   Endpoint e;
   e.mark = r.mark(node);
   if (!node["name"]) {
@@ -72,16 +74,12 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
       r.error(node["path"], "'path' must start with '/', got '" + *path + "'");
     e.path = *path;
   }
-  bool pricing_given = false;
   if (node["cost"]) parse_cost(r, node["cost"], e);
-  if (node["pricing"]) {
+  if (node["pricing"])
     if (auto pricing = r.choice(node["pricing"], "pricing",
-                                {"flat", "per_item", "tokens", "per_second", "per_image"})) {
+                                {"flat", "per_item", "tokens", "per_second", "per_image"}))
       e.pricing = *pricing;
-      pricing_given = true;
-    }
-  }
-  if (!pricing_given && !node["cost"])
+  if (!node["pricing"] && !node["cost"])
     r.error(node, "endpoint '" + e.name + "' needs a 'cost' or a 'pricing'");
   if (node["model"])
     if (auto ref = r.value_ref(node["model"], "model")) e.model = *ref;
@@ -115,6 +113,7 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
       e.default_seconds = *seconds;
   if (node["audio"])
     if (auto ref = r.value_ref(node["audio"], "audio")) e.audio = *ref;
+  if (r.errors().size() != errors_before) return std::nullopt;
   return e;
 }
 

@@ -133,14 +133,17 @@ void apply_alerts(YamlReader& r, const YAML::Node& node, std::vector<WebhookConf
       static const std::vector<std::string_view> k_events = {
           "threshold", "refused", "would_refuse", "balance_warning", "breaker",
           "admin",     "overrun", "reload",       "error"};
-      if (auto names = r.strings(events, "events"))
-        for (const auto& name : *names) {
-          if (std::find(k_events.begin(), k_events.end(), name) == k_events.end())
-            r.error(events, "unknown event '" + name + "' (events: threshold, refused, "
-                            "would_refuse, balance_warning, breaker, admin, overrun, reload, "
-                            "error)");
-          else hook.events.push_back(name);
-        }
+      const std::vector<YAML::Node> items =
+          events.IsSequence() ? std::vector<YAML::Node>(events.begin(), events.end())
+                              : std::vector<YAML::Node>{events};
+      for (const auto& event : items) {
+        const auto name = r.string(event, "events");
+        if (!name) continue;
+        if (std::find(k_events.begin(), k_events.end(), *name) == k_events.end())
+          r.error(event, "unknown event '" + *name + "' (events: threshold, refused, "
+                         "would_refuse, balance_warning, breaker, admin, overrun, reload, error)");
+        else hook.events.push_back(*name);
+      }
     }
     hooks.push_back(std::move(hook));
   }

@@ -42,8 +42,8 @@ budgets:
     CHECK(out.str() == "");
     CHECK(err.str() ==
           path + ":1:1: unknown key 'listn' in the config (did you mean 'listen'?)\n" + path +
-              ":3:38: 'limit' must be a decimal amount >= 0 with at most 6 decimals, got 'ten'\n"
-              "2 problems\n");
+              ":3:38: 'limit' must be a decimal amount >= 0 with at most 6 decimals, got 'ten'\n" +
+              path + ":3:5: budget 'b' uses currency 'eur' that no provider bills in\n3 problems\n");
     fs::remove(path);
   }
   SUBCASE("no path: the embedded defaults") {

@@ -218,3 +218,100 @@ TEST_CASE("load_config_text, environment references") {
                 "${TOLLGATE_TEST_UNSET:-default} to allow that)"});
   }
 }
+
+TEST_CASE("load_config_text, endpoint and model rules") {
+  SUBCASE("problems of one endpoint list, all reported; a broken endpoint only once") {
+    CHECK(errors_of(R"(providers:
+  p:
+    hosts: [p.test]
+    currency: usd
+    endpoints:
+      - { name: a, path: v1/a, cost: 1 }
+      - { path: /b, cost: 1 }
+      - { name: c, path: /c }
+      - { name: d, path: /d, pricing: flat }
+      - { name: e, path: /e, pricing: tiered }
+)") == Lines{"t.yaml:6:26: 'path' must start with '/', got 'v1/a'",
+             "t.yaml:7:9: endpoint needs a 'name'",
+             "t.yaml:8:9: endpoint 'c' needs a 'cost' or a 'pricing'",
+             "t.yaml:10:39: 'pricing' must be flat, per_item, tokens, per_second or per_image, got 'tiered'",
+             "t.yaml:9:9: endpoint 'd' of provider 'p' has pricing flat but no 'cost'"});
+  }
+  SUBCASE("a flat endpoint without its cost is caught after loading") {
+    CHECK(errors_of(R"(providers:
+  p:
+    hosts: [p.test]
+    currency: usd
+    endpoints:
+      - { name: d, path: /d, pricing: flat }
+)") == Lines{"t.yaml:6:9: endpoint 'd' of provider 'p' has pricing flat but no 'cost'"});
+  }
+  SUBCASE("a per-item cost without the reference") {
+    CHECK(errors_of(R"(providers:
+  p:
+    hosts: [p.test]
+    currency: usd
+    endpoints:
+      - { name: d, path: /d, cost: { each: 1 } }
+)") == Lines{"t.yaml:6:9: endpoint 'd' of provider 'p' has pricing per_item but no 'cost: { per_item: ... }'"});
+  }
+  SUBCASE("a malformed value reference") {
+    CHECK(errors_of(with_provider("      m2: { input: 1 }\n    credential: body:token\n")) ==
+          Lines{"t.yaml:11:17: 'credential' must be body:/json/pointer, query:NAME, header:NAME, "
+                "path:NAME or a value, got 'body:token'"});
+  }
+  SUBCASE("a long-context threshold without long prices") {
+    CHECK(errors_of(with_provider("      m2: { input: 1, long_context_threshold: 1000 }\n")) ==
+          Lines{"t.yaml:10:47: model 'm2' has a long_context_threshold but no input_long or output_long"});
+  }
+  SUBCASE("unknown_model is refuse or a price") {
+    CHECK(errors_of(with_provider("    unknown_model: allow\n")) ==
+          Lines{"t.yaml:10:20: 'unknown_model' must be refuse, got 'allow'"});
+  }
+  SUBCASE("models must be a mapping") {
+    CHECK(errors_of("providers:\n  p:\n    hosts: [p.test]\n    currency: usd\n    models: [a]\n") ==
+          Lines{"t.yaml:5:13: 'models' must be a mapping"});
+  }
+}
+
+TEST_CASE("load_config_text, settings, limits and breakers") {
+  SUBCASE("ports, identify and webhook events") {
+    CHECK(errors_of(R"(tunnel: { allowed_ports: [443, 70000, x] }
+clients: { identify: cookie }
+alerts: { webhooks: [ { url: "https://h.test", events: [threshold, paid] } ] }
+)") == Lines{"t.yaml:1:32: 'allowed_ports' must hold ports 1-65535, got '70000'",
+             "t.yaml:1:39: 'allowed_ports' must be a whole number >= 1, got 'x'",
+             "t.yaml:2:22: 'identify' must be proxy-auth, header:NAME, source-ip or none, got 'cookie'",
+             "t.yaml:3:68: unknown event 'paid' (events: threshold, refused, would_refuse, "
+             "balance_warning, breaker, admin, overrun, reload, error)"});
+  }
+  SUBCASE("a rate limit without a limit, and a window that is no duration") {
+    CHECK(errors_of(with_provider("rate_limits:\n  - { name: r, match: { provider: acme }, window: soon }\n")) ==
+          Lines{"t.yaml:11:51: 'window' must be a duration like 500ms, 30s, 10m, 1h or 7d, got 'soon'",
+                "t.yaml:11:5: rate limit 'r' needs 'requests' or 'tokens'"});
+  }
+  SUBCASE("a breaker that is both kinds, and a spend breaker in an unknown currency") {
+    CHECK(errors_of(with_provider(R"(breakers:
+  - { name: both, currency: usd, limit: 1, failures: 3 }
+  - { name: spend, currency: gold, limit: 1 }
+)")) == Lines{"t.yaml:11:5: breaker 'both' must be either a spend breaker (currency, limit, window, "
+             "cooldown) or an upstream-failure breaker (failures, successes, open_for)",
+             "t.yaml:12:5: breaker 'spend' uses currency 'gold' that no provider bills in"});
+  }
+  SUBCASE("a budget without currency and limit") {
+    CHECK(errors_of(with_provider("budgets:\n  - { name: b }\n")) ==
+          Lines{"t.yaml:11:5: budget 'b' needs a 'currency'", "t.yaml:11:5: budget 'b' needs a 'limit'"});
+  }
+  SUBCASE("a valid rolling period and sorted alerts") {
+    const auto result = rules::load_config_text(
+        with_provider("budgets:\n  - { name: b, currency: usd, limit: 1.5, period: rolling:6h, "
+                      "alerts: [100%, 50%, 80%] }\n"),
+        "t.yaml", "/tmp");
+    REQUIRE(result.errors.empty());
+    const auto& b = result.config->budgets.at(0);
+    CHECK(b.limit == 1'500'000);
+    CHECK(b.period.kind == rules::Period::Kind::rolling);
+    CHECK(b.period.rolling == std::chrono::hours(6));
+    CHECK(b.alerts == std::vector<int>{50, 80, 100});
+  }
+}
