@@ -182,10 +182,14 @@ class Estimate {
   const ModelPrice* price_ = nullptr;
 };
 
+// Streaming is asked for in the body ("stream": true) or, for Gemini, by the method in the path
+// (":streamGenerateContent") and alt=sse.
 bool is_streaming(const RequestView& request, RequestValues& values) {
-  if (request.path.find("stream") != std::string_view::npos) return true;
-  ValueRef stream{ValueRef::Source::body, "/stream", "body:/stream"};
-  return values.body_is_json() && values.boolean(stream) == true;
+  if (request.path.find(":stream") != std::string_view::npos) return true;
+  if (request.query.find("alt=sse") != std::string_view::npos) return true;
+  if (request.body.empty() || !values.body_is_json()) return false;
+  const ValueRef stream{ValueRef::Source::body, "/stream", "body:/stream"};
+  return values.boolean(stream) == true;
 }
 
 }  // namespace
@@ -203,8 +207,7 @@ Priced price_request(const Config& config, const RequestView& request) {
   out.explanation = "provider " + p.name + " (host " + std::string(request.host) + ")\n";
   auto match = match_endpoint(p, request.method, request.path);
   RequestValues values(request, match.captures);
-  if (!request.body.empty()) out.streaming = is_streaming(request, values);
-  else out.streaming = request.path.find("stream") != std::string_view::npos;
+  out.streaming = is_streaming(request, values);
   if (!match.endpoint) {
     out.estimate.micros = p.default_cost.value_or(0);
     out.explanation += "no endpoint matches " + std::string(request.method) + " " +

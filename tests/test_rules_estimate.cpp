@@ -122,6 +122,11 @@ TEST_CASE("price_request, shipped catalog per provider and endpoint") {
        "generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
        "alt=sse", R"({"contents":)" + k_gemini_hi + "}", "gemini", "stream_generate",
        "gemini-2.5-flash", 163'844, 65'549, true},
+      // same price as above; alt=sse alone asks for a stream
+      {"gemini generateContent with alt=sse", "POST", "generativelanguage.googleapis.com",
+       "/v1beta/models/gemini-2.0-flash:generateContent", "alt=sse",
+       R"({"contents":)" + k_gemini_hi + R"(,"generationConfig":{"maxOutputTokens":100,"candidateCount":2}})",
+       "gemini", "generate", "gemini-2.0-flash", 82, 213, true},
       // above 200K prompt tokens: 200004 x 2.50 + 10 x 15 = 500160
       {"gemini long-context tier", "POST", "generativelanguage.googleapis.com",
        "/v1beta/models/gemini-2.5-pro:generateContent", "", long_gemini_prompt(), "gemini",
