@@ -1,0 +1,42 @@
+#pragma once
+// One JSON line per exchange and per tunnel on stdout (issue 2), through an asynchronous spdlog
+// logger so that a slow stdout never stalls a worker. Secrets never reach a log line.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace proxy {
+
+struct AccessRecord {
+  std::string client;  // "127.0.0.1:53412"
+  std::string user;
+  std::string_view mode;  // intercept | tunnel | http
+  std::string method, host, target;
+  int status = 0;
+  std::uint64_t bytes_in = 0;   // from the client (request body, or tunnel bytes up)
+  std::uint64_t bytes_out = 0;  // to the client (response body, or tunnel bytes down)
+  double ms = 0;
+  std::string error;  // what failed, if anything
+};
+
+// `target` with the value of every key= query parameter (any name ending in "key", e.g. key,
+// api_key) replaced by "REDACTED".
+std::string redact_target(std::string_view target);
+
+// True for header names whose values are credentials (Authorization, x-api-key, ...).
+bool is_secret_header(std::string_view name);
+
+// JSON string escaping (quotes included).
+std::string json_quote(std::string_view s);
+
+// The log line of one record (no trailing newline); the path is redacted.
+std::string access_json(const AccessRecord& record);
+
+// Sets up the stdout access logger and the stderr diagnostics logger (idempotent).
+void init_logging();
+void log_access(const AccessRecord& record);
+void log_warning(std::string_view what);
+void flush_logs();
+
+}  // namespace proxy

@@ -1,0 +1,27 @@
+#pragma once
+// Request targets a forward proxy receives: CONNECT's authority-form and the absolute-form of
+// plain-HTTP requests.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rules/config.hpp"
+
+namespace proxy {
+
+// "host:port" or "[v6]:port" -> host (lower case, no brackets) and port; nullopt for a missing
+// or invalid port (0, > 65535, not digits), an empty host, or characters no host name has.
+std::optional<rules::HostPort> parse_connect_target(std::string_view authority);
+
+struct AbsoluteTarget {
+  rules::HostPort authority;  // port 80 when the URI names none
+  std::string origin_form;    // "/path?query" ("/" when empty)
+};
+// "http://host[:port]/path?query"; nullopt for other schemes (https must use CONNECT) or junk.
+std::optional<AbsoluteTarget> parse_absolute_target(std::string_view uri);
+
+// "host:port", with brackets around IPv6 literals.
+std::string authority_string(const rules::HostPort& hp);
+
+}  // namespace proxy
