@@ -1,0 +1,153 @@
+#include "budget/breakers.hpp"
+
+#include <algorithm>
+
+#include "budget/period_window.hpp"
+
+namespace budget {
+namespace {
+
+using std::chrono::seconds;
+
+std::int64_t seconds_until(TimePoint until, TimePoint now) {
+  const auto left = std::chrono::ceil<seconds>(until - now).count();
+  return std::max<std::int64_t>(1, left);
+}
+
+Admission breaker_refusal(const std::string& name, std::string message, std::int64_t retry_s, bool retry) {
+  Admission a;
+  a.admitted = false;
+  a.refused_by = "breaker";
+  a.name = name;
+  a.message = std::move(message);
+  a.retry_after_s = retry_s;
+  a.should_retry = retry;
+  return a;
+}
+
+Event breaker_event(TimePoint now, const std::string& name, const std::string& state, std::string message) {
+  return {0, now, "breaker", "", "", std::move(message),
+          "{\"breaker\":\"" + name + "\",\"state\":\"" + state + "\"}"};
+}
+
+}  // namespace
+
+void Breakers::apply(const rules::Config& config) {
+  std::vector<Spend> next;
+  upstream_config_.reset();
+  for (const auto& b : config.breakers) {
+    if (b.kind == rules::BreakerConfig::Kind::upstream_failures) {
+      upstream_config_ = b;
+      continue;
+    }
+    // A breaker that survives a reload keeps its window and state.
+    auto old = std::find_if(spend_.begin(), spend_.end(), [&](const Spend& s) { return s.config.name == b.name; });
+    Spend s = old != spend_.end() ? std::move(*old) : Spend{};
+    s.config = b;
+    next.push_back(std::move(s));
+  }
+  spend_ = std::move(next);
+}
+
+std::optional<Admission> Breakers::check(const std::string& currency, const std::string& host,
+                                         TimePoint now, std::string& trial) {
+  trial.clear();
+  for (auto& s : spend_) {
+    if (s.config.currency != currency || !s.open) continue;
+    const std::string closes = s.open_until > now ? format_utc(s.open_until) + " (in " +
+                                                        format_span(seconds(seconds_until(s.open_until, now))) + ")"
+                                                  : "after a trial request";
+    std::string message = "breaker \"" + s.config.name + "\" is open: spend over " +
+                          rules::format_micros(s.config.limit) + " " + currency + " within " +
+                          format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
+                          "; closes " + closes;
+    if (now < s.open_until) return breaker_refusal(s.config.name, message, seconds_until(s.open_until, now), false);
+    if (s.trial_out) return breaker_refusal(s.config.name, message, 1, true);
+    s.trial_out = true;  // half-open: this request is the one let through
+    trial = s.config.name;
+  }
+  if (upstream_config_) {
+    auto it = hosts_.find(host);
+    if (it != hosts_.end() && it->second.open && now < it->second.open_until) {
+      const auto& c = *upstream_config_;
+      return breaker_refusal(c.name,
+                             "breaker \"" + c.name + "\" is open for " + host + " after " +
+                                 std::to_string(c.failures) + " consecutive upstream failures; retry in " +
+                                 format_span(seconds(seconds_until(it->second.open_until, now))),
+                             seconds_until(it->second.open_until, now), true);
+    }
+  }
+  return std::nullopt;
+}
+
+void Breakers::trial_done(const std::string& name, bool settled, TimePoint now, std::vector<Event>& events) {
+  for (auto& s : spend_) {
+    if (s.config.name != name || !s.trial_out) continue;
+    s.trial_out = false;
+    if (!settled || !s.open) continue;  // released: the next request becomes the trial
+    s.open = false;
+    events.push_back(breaker_event(now, s.config.name, "closed", "breaker \"" + s.config.name + "\" closed"));
+  }
+}
+
+void Breakers::spent(const std::string& currency, std::int64_t amount, TimePoint now, std::vector<Event>& events) {
+  for (auto& s : spend_) {
+    if (s.config.currency != currency) continue;
+    while (!s.charges.empty() && s.charges.front().first <= now - s.config.window) {
+      s.sum -= s.charges.front().second;
+      s.charges.pop_front();
+    }
+    s.charges.emplace_back(now, amount);
+    s.sum += amount;
+    if (s.open || s.sum <= s.config.limit) continue;
+    s.open = true;
+    s.open_until = now + s.config.cooldown;
+    events.push_back(breaker_event(now, s.config.name, "open",
+                                   "breaker \"" + s.config.name + "\" opened: " + rules::format_micros(s.sum) +
+                                       " " + currency + " spent within " +
+                                       format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
+                                       " (limit " + rules::format_micros(s.config.limit) + ")"));
+    // The spike that tripped it is accounted for: after the cooldown the window starts afresh.
+    s.charges.clear();
+    s.sum = 0;
+  }
+}
+
+void Breakers::upstream_result(const std::string& host, bool ok, TimePoint now, std::vector<Event>& events) {
+  if (!upstream_config_) return;
+  const auto& c = *upstream_config_;
+  Upstream& u = hosts_[host];
+  if (ok) {
+    u.failures = 0;
+    if (u.open && ++u.successes >= c.successes) {
+      u.open = false;
+      u.successes = 0;
+      events.push_back(breaker_event(now, c.name + ":" + host, "closed",
+                                     "breaker \"" + c.name + "\" closed for " + host));
+    }
+    return;
+  }
+  u.successes = 0;
+  ++u.failures;
+  // Half-open (open, cooldown over): one failure re-opens it.
+  const bool half_open = u.open && now >= u.open_until;
+  if ((!u.open && u.failures >= c.failures) || half_open) {
+    const bool was_open = u.open;
+    u.open = true;
+    u.open_until = now + c.open_for;
+    if (!was_open)
+      events.push_back(breaker_event(now, c.name + ":" + host, "open",
+                                     "breaker \"" + c.name + "\" opened for " + host + " after " +
+                                         std::to_string(u.failures) + " consecutive failures"));
+  }
+}
+
+std::vector<BreakerStanding> Breakers::standings(TimePoint now) const {
+  std::vector<BreakerStanding> out;
+  for (const auto& s : spend_) out.push_back({s.config.name, s.open});
+  if (upstream_config_)
+    for (const auto& [host, u] : hosts_) out.push_back({upstream_config_->name + ":" + host, u.open && now < u.open_until});
+  return out;
+}
+
+}  // namespace budget

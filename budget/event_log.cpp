@@ -1,0 +1,37 @@
+#include "budget/event_log.hpp"
+
+#include <algorithm>
+
+namespace budget {
+
+void EventLog::emit(Event event) {
+  std::vector<std::function<void(const Event&)>> listeners;
+  {
+    std::lock_guard lock(mutex_);
+    event.id = next_id_++;
+    if (event.detail_json.empty()) event.detail_json = "{}";
+    events_.push_back(event);
+    if (events_.size() > capacity_) events_.pop_front();
+    listeners = listeners_;
+  }
+  // Outside the lock: a listener may read the log (or emit) without deadlocking.
+  for (const auto& listener : listeners) listener(event);
+}
+
+std::vector<Event> EventLog::since(std::uint64_t id, std::size_t max) const {
+  std::lock_guard lock(mutex_);
+  // Ids are consecutive, so the first wanted event's position is known without a search.
+  std::vector<Event> out;
+  if (events_.empty() || max == 0) return out;
+  const std::uint64_t first = events_.front().id;
+  const std::size_t skip = id < first ? 0 : static_cast<std::size_t>(id - first + 1);
+  for (std::size_t i = skip; i < events_.size() && out.size() < max; ++i) out.push_back(events_[i]);
+  return out;
+}
+
+void EventLog::on_event(std::function<void(const Event&)> listener) {
+  std::lock_guard lock(mutex_);
+  listeners_.push_back(std::move(listener));
+}
+
+}  // namespace budget

@@ -1,0 +1,36 @@
+#pragma once
+// budget::EventLog — the bounded list of recent events (thresholds, refusals, breaker trips,
+// admin actions) the admin API serves, and the listeners (webhooks, log) told of each one.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "budget/enforcer.hpp"
+
+namespace budget {
+
+class EventLog {
+ public:
+  explicit EventLog(std::size_t capacity = 10'000) : capacity_(capacity) {}
+
+  // Gives the event the next id (from 1), stores it (dropping the oldest past capacity), then
+  // calls every listener synchronously on this thread.
+  void emit(Event event);
+
+  // Events with id > `id`, oldest first, at most `max`.
+  std::vector<Event> since(std::uint64_t id, std::size_t max) const;
+
+  void on_event(std::function<void(const Event&)> listener);
+
+ private:
+  std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::deque<Event> events_;
+  std::uint64_t next_id_ = 1;
+  std::vector<std::function<void(const Event&)>> listeners_;
+};
+
+}  // namespace budget

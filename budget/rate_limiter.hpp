@@ -1,0 +1,46 @@
+#pragma once
+// budget::RateLimiter — token buckets for `rate_limits:`: requests and estimated tokens per
+// window, one bucket pair per `per` instance. Buckets refill continuously (window / capacity per
+// unit) and start full. Not thread-safe: the enforcer calls it under its one mutex.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "budget/enforcer.hpp"
+
+namespace budget {
+
+class RateLimiter {
+ public:
+  // Checks every matching limit without taking anything: a refusal, or the buckets to take from.
+  struct Bucket;
+  struct Plan {
+    std::vector<Bucket*> buckets;
+  };
+  std::optional<Admission> check(const rules::Config& config, const AdmitRequest& request,
+                                 TimePoint now, Plan& plan);
+
+  // Takes one request (and the request's estimated tokens) from every bucket of `plan`.
+  void take(const Plan& plan, const AdmitRequest& request);
+
+  // Forgets buckets that have been full for a while (same as absent).
+  void expire_idle(TimePoint now);
+
+  struct Bucket {
+    const rules::RateLimitConfig* config = nullptr;  // valid for the snapshot being checked
+    // Levels are scaled by the window in ms so that refill stays in integers:
+    // one unit = window_ms scaled; refill = capacity scaled per window_ms.
+    std::int64_t requests = 0, tokens = 0;
+    TimePoint at{};
+    std::chrono::milliseconds window{0};
+    bool fresh = true;
+  };
+
+ private:
+  std::map<std::string, std::unordered_map<std::string, Bucket>> buckets_;
+};
+
+}  // namespace budget

@@ -1,0 +1,260 @@
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "budget/store.hpp"
+
+namespace budget {
+namespace {
+
+constexpr const char* k_schema = R"sql(
+PRAGMA journal_mode = WAL;
+-- NORMAL in WAL mode: a commit is in the WAL before it returns, so killing the process loses
+-- nothing committed; only a power loss may drop the last commits (FULL would fsync each one).
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS spent (budget TEXT NOT NULL, key TEXT NOT NULL,
+  period_start INTEGER NOT NULL, amount INTEGER NOT NULL,
+  PRIMARY KEY (budget, key, period_start)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS holds (id INTEGER PRIMARY KEY, deadline INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hold_parts (hold INTEGER NOT NULL, budget TEXT NOT NULL,
+  key TEXT NOT NULL, estimate INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS hold_parts_hold ON hold_parts (hold);
+CREATE TABLE IF NOT EXISTS limits (budget TEXT PRIMARY KEY, lim INTEGER NOT NULL,
+  config_limit INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS overrides (id INTEGER PRIMARY KEY, budget TEXT NOT NULL,
+  key TEXT NOT NULL, extra INTEGER NOT NULL, until INTEGER NOT NULL, reason TEXT NOT NULL);
+)sql";
+
+// A prepared statement, reset after each use.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  bool step() {  // true while a row is available
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    sqlite3_reset(stmt_);
+    if (rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errstr(rc));
+    return false;
+  }
+  void run() {
+    while (step()) {
+    }
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : "";
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+struct Pending {
+  Mutation mutation;
+  std::function<void()> done;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("cannot open ledger " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec(k_schema);
+    add_spent_ = std::make_unique<Statement>(
+        db_, "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
+             "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
+    insert_hold_ = std::make_unique<Statement>(db_, "INSERT INTO holds (id, deadline) VALUES (?1, ?2)");
+    insert_part_ = std::make_unique<Statement>(
+        db_, "INSERT INTO hold_parts (hold, budget, key, estimate) VALUES (?1, ?2, ?3, ?4)");
+    delete_hold_ = std::make_unique<Statement>(db_, "DELETE FROM holds WHERE id = ?1");
+    delete_parts_ = std::make_unique<Statement>(db_, "DELETE FROM hold_parts WHERE hold = ?1");
+    reset_one_ = std::make_unique<Statement>(
+        db_, "DELETE FROM spent WHERE budget = ?1 AND key = ?2 AND period_start >= ?3");
+    reset_all_ = std::make_unique<Statement>(
+        db_, "DELETE FROM spent WHERE budget = ?1 AND period_start >= ?2");
+    set_limit_ = std::make_unique<Statement>(
+        db_, "INSERT OR REPLACE INTO limits (budget, lim, config_limit) VALUES (?1, ?2, ?3)");
+    add_override_ = std::make_unique<Statement>(
+        db_, "INSERT INTO overrides (budget, key, extra, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
+    writer_ = std::thread([this] { run_writer(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    writer_.join();
+    add_spent_.reset();
+    insert_hold_.reset();
+    insert_part_.reset();
+    delete_hold_.reset();
+    delete_parts_.reset();
+    reset_one_.reset();
+    reset_all_.reset();
+    set_limit_.reset();
+    add_override_.reset();
+    sqlite3_close(db_);
+  }
+
+  StoreSnapshot load() override {
+    std::lock_guard db_lock(db_mutex_);
+    StoreSnapshot snapshot;
+    Statement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
+    while (spent.step())
+      snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
+    Statement holds(db_, "SELECT id, deadline FROM holds ORDER BY id");
+    while (holds.step())
+      snapshot.holds.push_back({static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1), {}});
+    Statement parts(db_, "SELECT budget, key, estimate FROM hold_parts WHERE hold = ?1");
+    for (auto& hold : snapshot.holds) {
+      parts.bind(1, static_cast<std::int64_t>(hold.id));
+      while (parts.step()) hold.parts.push_back({parts.text(0), parts.text(1), parts.integer(2)});
+    }
+    Statement limits(db_, "SELECT budget, lim, config_limit FROM limits");
+    while (limits.step())
+      snapshot.limits.push_back({limits.text(0), limits.integer(1), limits.integer(2)});
+    Statement overrides(db_, "SELECT budget, key, reason, extra, until FROM overrides ORDER BY id");
+    while (overrides.step())
+      snapshot.overrides.push_back({overrides.text(0), overrides.text(1), overrides.text(2),
+                                    overrides.integer(3), overrides.integer(4)});
+    return snapshot;
+  }
+
+  void write(Mutation mutation, std::function<void()> done) override {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back({std::move(mutation), std::move(done)});
+    }
+    wake_.notify_one();
+  }
+
+  bool healthy() const override { return healthy_.load(); }
+
+ private:
+  void exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error("sqlite: " + message);
+    }
+  }
+
+  // One transaction per batch: everything queued while the previous commit ran goes into the
+  // next one, so commits are grouped across concurrent requests without waiting on a timer.
+  void run_writer() {
+    std::vector<Pending> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        batch.swap(queue_);
+      }
+      commit(batch);
+      for (auto& pending : batch)
+        if (pending.done) pending.done();
+      batch.clear();
+    }
+  }
+
+  void commit(const std::vector<Pending>& batch) {
+    std::lock_guard db_lock(db_mutex_);
+    try {
+      exec("BEGIN IMMEDIATE");
+      for (const auto& pending : batch) apply(pending.mutation);
+      exec("COMMIT");
+      healthy_ = true;
+    } catch (const std::exception&) {
+      // The in-memory decision stands (requests keep flowing); readiness reports the store down.
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      healthy_ = false;
+    }
+  }
+
+  void apply(const Mutation& m) {
+    switch (m.kind) {
+      case Mutation::Kind::open_hold:
+        insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).bind(2, m.hold.deadline).run();
+        for (const auto& part : m.hold.parts)
+          insert_part_->bind(1, static_cast<std::int64_t>(m.hold.id))
+              .bind(2, part.budget)
+              .bind(3, part.key)
+              .bind(4, part.estimate)
+              .run();
+        break;
+      case Mutation::Kind::close_hold:
+        // Deleting the hold and adding its cost share one transaction: never lost, never twice.
+        delete_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
+        delete_parts_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
+        for (const auto& row : m.add)
+          add_spent_->bind(1, row.budget).bind(2, row.key).bind(3, row.period_start).bind(4, row.amount).run();
+        break;
+      case Mutation::Kind::reset:
+        if (m.row.key.empty())
+          reset_all_->bind(1, m.row.budget).bind(2, m.row.period_start).run();
+        else
+          reset_one_->bind(1, m.row.budget).bind(2, m.row.key).bind(3, m.row.period_start).run();
+        break;
+      case Mutation::Kind::set_limit:
+        set_limit_->bind(1, m.limit.budget).bind(2, m.limit.limit).bind(3, m.limit.config_limit).run();
+        break;
+      case Mutation::Kind::add_override:
+        add_override_->bind(1, m.override_.budget)
+            .bind(2, m.override_.key)
+            .bind(3, m.override_.extra)
+            .bind(4, m.override_.until)
+            .bind(5, m.override_.reason)
+            .run();
+        break;
+    }
+  }
+
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statement> add_spent_, insert_hold_, insert_part_, delete_hold_,
+      delete_parts_, reset_one_, reset_all_, set_limit_, add_override_;
+  std::mutex db_mutex_;  // load() and the writer never use the connection at once
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Pending> queue_;
+  bool stopping_ = false;
+  std::atomic<bool> healthy_{true};
+  std::thread writer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace budget

@@ -1,0 +1,287 @@
+#include "budget/store_enforcer.hpp"
+
+#include <algorithm>
+
+#include "budget/refusal_text.hpp"
+#include "budget/scope.hpp"
+
+namespace budget {
+namespace {
+
+std::int64_t unix_seconds(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+bool over(const Instance& instance, std::int64_t estimate, std::int64_t limit) {
+  return static_cast<__int128>(instance.spent) + instance.reserved + estimate > limit;
+}
+
+}  // namespace
+
+StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Store> store,
+                             Clock& clock)
+    : config_(std::move(config)), store_(std::move(store)), persistent_(store_->persistent()), clock_(clock) {
+  book_.apply(*config_);
+  breakers_.apply(*config_);
+  const StoreSnapshot snapshot = store_->load();
+  book_.load(snapshot);
+  const TimePoint now = clock_.now();
+  // Holds from before a restart belong to requests that died with the process: they are due
+  // at once (recover() or the first sweep settles them at their estimate).
+  for (const auto& row : snapshot.holds) {
+    LiveHold hold;
+    hold.deadline = TimePoint{};
+    for (const auto& part : row.parts) {
+      hold.estimate = part.estimate;
+      BudgetState* budget = book_.find(part.budget);
+      if (!budget) continue;
+      Instance& instance = book_.instance(*budget, part.key, now);
+      instance.reserved += part.estimate;
+      ++instance.holds;
+      hold.parts.emplace_back(budget, &instance);
+    }
+    holds_[row.id] = std::move(hold);
+    next_hold_ = std::max<HoldId>(next_hold_, row.id + 1);
+  }
+}
+
+void StoreEnforcer::apply_config(std::shared_ptr<const rules::Config> config) {
+  std::lock_guard lock(mutex_);
+  config_ = std::move(config);
+  book_.apply(*config_);
+  breakers_.apply(*config_);
+}
+
+const rules::Provider* StoreEnforcer::provider(const std::string& name) const {
+  for (const auto& p : config_->providers)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+void StoreEnforcer::publish(std::vector<Event>& events) {
+  for (auto& event : events) events_.emit(std::move(event));
+  events.clear();
+}
+
+void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admission)> done) {
+  std::vector<Event> events;
+  Mutation write;
+  Admission admission;
+  bool journaled = false;
+  {
+    std::lock_guard lock(mutex_);
+    const TimePoint now = clock_.now();
+    sweep(now, events, false);
+    admission = decide(request, now, events, write);
+    // Journaled under the lock so that the store sees a hold opened before anyone closes it.
+    if (persistent_ && admission.admitted && !write.hold.parts.empty()) {
+      journaled = true;
+      store_->write(std::move(write), [done, admission]() mutable { done(std::move(admission)); });
+    }
+  }
+  publish(events);
+  if (!journaled) done(std::move(admission));
+}
+
+std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& request, TimePoint now) {
+  const rules::Provider* p = provider(request.provider);
+  if (!p || !p->balance || p->currency != request.estimate.currency) return std::nullopt;
+  const auto available = balances_.available(request.provider, request.credential_hash, *p->balance, now);
+  if (!available) return std::nullopt;  // nothing observed yet: nothing to refuse on
+  if (*available - request.estimate.micros >= p->balance->min) return std::nullopt;
+  return balance_refusal({request.provider, request.endpoint, request.estimate.currency, *available,
+                          request.estimate.micros, p->balance->min,
+                          balances_.refill_per_minute(request.provider, request.credential_hash, *p->balance)});
+}
+
+Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
+                                Mutation& write) {
+  const std::int64_t estimate = request.estimate.micros;
+  auto refuse = [&](Admission refusal) {
+    events.push_back({0, now, "refused", refusal.refused_by == "budget" ? refusal.name : "", "", refusal.message,
+                      "{\"refused_by\":\"" + refusal.refused_by + "\",\"name\":\"" + refusal.name +
+                          "\",\"provider\":\"" + request.provider + "\",\"endpoint\":\"" + request.endpoint +
+                          "\",\"estimate\":\"" + rules::format_micros(estimate) + "\"}"});
+    return refusal;
+  };
+
+  std::string trial;
+  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trial)) return refuse(*refusal);
+  auto undo_trial = [&] {
+    if (!trial.empty()) breakers_.trial_done(trial, false, now, events);
+  };
+  RateLimiter::Plan plan;
+  if (auto refusal = rates_.check(*config_, request, now, plan)) {
+    undo_trial();
+    return refuse(*refusal);
+  }
+  if (auto refusal = check_balance(request, now)) {
+    undo_trial();
+    return refuse(*refusal);
+  }
+
+  LiveHold hold;
+  std::vector<BudgetState*> shadow_over;
+  for (BudgetState* budget : book_.active()) {
+    const auto& c = budget->config;
+    if (c.currency != request.estimate.currency || !matches(c.match, request)) continue;
+    const std::string key = scope_key(c.per, request);
+    Instance& instance = book_.instance(*budget, key, now);
+    const std::int64_t limit = book_.limit(*budget) + book_.overrides(*budget, key, now);
+    if (over(instance, estimate, limit)) {
+      if (!c.shadow) {
+        undo_trial();
+        return refuse(budget_refusal(book_.standing(*budget, instance, now), estimate, now));
+      }
+      shadow_over.push_back(budget);
+    }
+    hold.parts.emplace_back(budget, &instance);
+  }
+
+  Admission admission;
+  rates_.take(plan, request);
+  for (BudgetState* budget : shadow_over) {
+    auto part = std::find_if(hold.parts.begin(), hold.parts.end(), [&](const auto& p) { return p.first == budget; });
+    Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
+    events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
+                      "{\"provider\":\"" + request.provider + "\",\"endpoint\":\"" + request.endpoint +
+                          "\",\"estimate\":\"" + rules::format_micros(estimate) + "\"}"});
+    admission.shadow_refusals.push_back(budget->config.name);
+  }
+  for (auto& [budget, instance] : hold.parts) {
+    instance->reserved += estimate;
+    ++instance->holds;
+    admission.budgets.push_back(book_.standing(*budget, *instance, now));
+  }
+  const rules::Provider* p = provider(request.provider);
+  hold.balance = p && p->balance && p->currency == request.estimate.currency;
+  if (hold.balance) {
+    balances_.hold(request.provider, request.credential_hash, estimate);
+    balances_.check_warning(request.provider, request.credential_hash, *p->balance, now, events);
+  }
+  if (hold.parts.empty() && !hold.balance && trial.empty()) return admission;  // nothing to settle
+
+  const HoldId id = next_hold_++;
+  hold.deadline = now + k_hold_ttl;
+  hold.estimate = estimate;
+  hold.currency = request.estimate.currency;
+  hold.provider = request.provider;
+  hold.credential = request.credential_hash;
+  hold.breaker_trial = trial;
+  write.kind = Mutation::Kind::open_hold;
+  write.hold.id = id;
+  write.hold.deadline = unix_seconds(hold.deadline);
+  for (const auto& [budget, instance] : hold.parts)
+    write.hold.parts.push_back({budget->config.name, instance->key, estimate});
+  holds_.emplace(id, std::move(hold));
+  admission.hold = id;
+  return admission;
+}
+
+void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
+                          std::vector<Event>& events, Mutation& write) {
+  write.kind = Mutation::Kind::close_hold;
+  write.hold.id = id;
+  for (auto& [budget, instance] : hold.parts) {
+    instance->reserved -= hold.estimate;
+    --instance->holds;
+    instance->last_used = now;
+    if (actual) write.add.push_back(book_.charge(*budget, *instance, *actual, now, events));
+  }
+  if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
+  if (actual) {
+    if (*actual > hold.estimate)
+      events.push_back({0, now, "overrun", hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
+                        "actual cost " + rules::format_micros(*actual) + " " + hold.currency + " exceeded the estimate " +
+                            rules::format_micros(hold.estimate) + " " + hold.currency,
+                        "{\"hold\":" + std::to_string(id) + ",\"estimate\":\"" + rules::format_micros(hold.estimate) +
+                            "\",\"actual\":\"" + rules::format_micros(*actual) + "\",\"currency\":\"" +
+                            hold.currency + "\"}"});
+    if (!hold.currency.empty()) breakers_.spent(hold.currency, *actual, now, events);
+  }
+  if (!hold.breaker_trial.empty()) breakers_.trial_done(hold.breaker_trial, actual.has_value(), now, events);
+}
+
+void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done) {
+  std::vector<Event> events;
+  bool journaled = false;
+  {
+    std::lock_guard lock(mutex_);
+    const TimePoint now = clock_.now();
+    auto it = holds_.find(id);
+    if (it != holds_.end()) {
+      Mutation write;
+      const bool durable = !it->second.parts.empty();
+      close(id, it->second, actual, now, events, write);
+      holds_.erase(it);
+      if (persistent_ && durable) {
+        journaled = true;
+        store_->write(std::move(write), std::move(done));
+      }
+    }
+    sweep(now, events, false);
+  }
+  publish(events);
+  if (!journaled && done) done();
+}
+
+void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) {
+  finish(hold, actual_micros, std::move(done));
+}
+
+void StoreEnforcer::release(HoldId hold, std::function<void()> done) { finish(hold, std::nullopt, std::move(done)); }
+
+void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force) {
+  if (!force && now < next_sweep_) return;
+  next_sweep_ = now + std::chrono::seconds(1);
+  std::vector<HoldId> expired;
+  for (const auto& [id, hold] : holds_)
+    if (hold.deadline <= now) expired.push_back(id);
+  std::sort(expired.begin(), expired.end());
+  for (HoldId id : expired) {
+    auto it = holds_.find(id);
+    Mutation write;
+    // Its owner is gone (crash, timeout): charge the estimate, never under-count.
+    close(id, it->second, it->second.estimate, now, events, write);
+    holds_.erase(it);
+    if (persistent_) store_->write(std::move(write), nullptr);
+  }
+  book_.expire_idle(now);
+  rates_.expire_idle(now);
+}
+
+void StoreEnforcer::recover() {
+  std::vector<Event> events;
+  {
+    std::lock_guard lock(mutex_);
+    sweep(clock_.now(), events, true);
+  }
+  publish(events);
+}
+
+void StoreEnforcer::observe_balance(const BalanceObservation& observation) {
+  std::vector<Event> events;
+  {
+    std::lock_guard lock(mutex_);
+    const rules::Provider* p = provider(observation.provider);
+    if (!p || !p->balance) return;
+    balances_.observe(observation, *p->balance, clock_.now(), events);
+  }
+  publish(events);
+}
+
+void StoreEnforcer::upstream_result(const std::string& host, bool ok) {
+  std::vector<Event> events;
+  {
+    std::lock_guard lock(mutex_);
+    breakers_.upstream_result(host, ok, clock_.now(), events);
+  }
+  publish(events);
+}
+
+std::size_t StoreEnforcer::open_holds() const {
+  std::lock_guard lock(mutex_);
+  return holds_.size();
+}
+
+}  // namespace budget

@@ -1,0 +1,159 @@
+// The operator's side of the enforcer: standings for the admin API and metrics, and the admin
+// mutations (reset, runtime limit, override), each journaled before it is reported done.
+#include <filesystem>
+#include <future>
+#include <stdexcept>
+
+#include "budget/store_enforcer.hpp"
+
+namespace budget {
+namespace {
+
+std::int64_t unix_seconds(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+std::string json_text(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+Event admin_event(TimePoint now, const std::string& budget, const std::string& key, std::string message,
+                  const std::string& action, const std::string& who, const std::string& before,
+                  const std::string& after) {
+  return {0, now, "admin", budget, key, std::move(message),
+          "{\"action\":" + json_text(action) + ",\"who\":" + json_text(who) + ",\"before\":" + before +
+              ",\"after\":" + after + "}"};
+}
+
+// {"key":spent,...} of the budget's instances (only `key` when given).
+std::string spent_json(const std::vector<BudgetStanding>& standings, const std::string& budget,
+                       const std::string& key) {
+  std::string out = "{";
+  for (const auto& s : standings) {
+    if (s.name != budget || (!key.empty() && s.key != key)) continue;
+    if (out.size() > 1) out += ',';
+    out += json_text(s.key) + ":" + json_text(rules::format_micros(s.spent));
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::vector<BudgetStanding> StoreEnforcer::budgets() const {
+  std::lock_guard lock(mutex_);
+  return book_.standings(clock_.now());
+}
+
+std::vector<BalanceStanding> StoreEnforcer::balances() const {
+  std::lock_guard lock(mutex_);
+  return balances_.standings(clock_.now(), *config_);
+}
+
+std::vector<BreakerStanding> StoreEnforcer::breakers() const {
+  std::lock_guard lock(mutex_);
+  return breakers_.standings(clock_.now());
+}
+
+std::vector<Event> StoreEnforcer::events_since(std::uint64_t id, std::size_t max) const {
+  return events_.since(id, max);
+}
+
+void StoreEnforcer::write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation) {
+  if (!persistent_) {
+    lock.unlock();
+    return;
+  }
+  std::promise<void> durable;
+  auto done = durable.get_future();
+  store_->write(std::move(mutation), [&durable] { durable.set_value(); });
+  lock.unlock();
+  done.wait();
+}
+
+bool StoreEnforcer::reset(const std::string& budget, const std::string& key, const std::string& who) {
+  std::unique_lock lock(mutex_);
+  const TimePoint now = clock_.now();
+  const std::string before = spent_json(book_.standings(now), budget, key);
+  auto row = book_.reset(budget, key, now);
+  if (!row) return false;
+  const std::string after = spent_json(book_.standings(now), budget, key);
+  Mutation m;
+  m.kind = Mutation::Kind::reset;
+  m.row = *row;
+  write_and_wait(lock, std::move(m));
+  events_.emit(admin_event(now, budget, key,
+                           "budget \"" + budget + "\"" + (key.empty() ? "" : " (key \"" + key + "\")") +
+                               " reset by " + who,
+                           "reset", who, before, after));
+  return true;
+}
+
+bool StoreEnforcer::set_limit(const std::string& budget, std::int64_t limit, const std::string& who) {
+  std::unique_lock lock(mutex_);
+  const TimePoint now = clock_.now();
+  BudgetState* state = book_.find(budget);
+  if (!state || !state->active || limit < 0) return false;
+  const std::int64_t before = book_.limit(*state);
+  auto row = book_.set_limit(budget, limit);
+  Mutation m;
+  m.kind = Mutation::Kind::set_limit;
+  m.limit = *row;
+  write_and_wait(lock, std::move(m));
+  events_.emit(admin_event(now, budget, "",
+                           "budget \"" + budget + "\" limit set from " + rules::format_micros(before) + " to " +
+                               rules::format_micros(limit) + " by " + who,
+                           "set_limit", who, json_text(rules::format_micros(before)),
+                           json_text(rules::format_micros(limit))));
+  return true;
+}
+
+bool StoreEnforcer::add_override(const Override& override_, const std::string& who) {
+  std::unique_lock lock(mutex_);
+  const TimePoint now = clock_.now();
+  BudgetState* state = book_.find(override_.budget);
+  if (!state || !state->active || override_.until <= now) return false;
+  const std::int64_t before = book_.overrides(*state, override_.key, now);
+  OverrideRow row{override_.budget, override_.key, override_.reason, override_.extra, unix_seconds(override_.until)};
+  book_.add_override(row);
+  const std::int64_t after = book_.overrides(*state, override_.key, now);
+  Mutation m;
+  m.kind = Mutation::Kind::add_override;
+  m.override_ = row;
+  write_and_wait(lock, std::move(m));
+  events_.emit(admin_event(now, override_.budget, override_.key,
+                           "budget \"" + override_.budget + "\" override +" + rules::format_micros(override_.extra) +
+                               " until " + std::to_string(unix_seconds(override_.until)) + " by " + who + ": " +
+                               override_.reason,
+                           "override", who, json_text(rules::format_micros(before)),
+                           json_text(rules::format_micros(after))));
+  return true;
+}
+
+std::unique_ptr<Enforcer> make_enforcer(std::shared_ptr<const rules::Config> config, Clock& clock) {
+  std::unique_ptr<Store> store;
+  switch (config->store.type) {
+    case rules::StoreConfig::Type::memory:
+      store = make_memory_store();
+      break;
+    case rules::StoreConfig::Type::sqlite: {
+      const std::filesystem::path path(config->store.path);
+      if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+      store = make_sqlite_store(path.string());
+      break;
+    }
+    case rules::StoreConfig::Type::redis:
+      throw std::runtime_error("store type redis is not supported by this build yet; use sqlite or memory");
+  }
+  return std::make_unique<StoreEnforcer>(std::move(config), std::move(store), clock);
+}
+
+}  // namespace budget
