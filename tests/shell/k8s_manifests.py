@@ -160,6 +160,9 @@ def check(repo):
     renderings = render_all(repo)
     errors = check_catalog(repo) + check_dashboard(repo)
     errors += check_fallback_matches(repo, renderings)
+    if docker.get("ENTRYPOINT") != ["tollgate"]:
+        errors.append(f"Dockerfile ENTRYPOINT is {docker.get('ENTRYPOINT')}, the manifests' args "
+                      "assume [\"tollgate\"]")
     for variant, docs in renderings.items():
         errors += k8s_checks.check_rendering(docs, variant, docker)
     errors += self_test(renderings["base"], docker)
