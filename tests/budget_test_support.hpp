@@ -1,0 +1,180 @@
+#pragma once
+// Fixtures for the budget tests: a movable clock, configs built in code, synchronous wrappers
+// around the callback API, and the backends the conformance suite runs on.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "budget/enforcer.hpp"
+#include "budget/period_window.hpp"
+#include "budget/store.hpp"
+#include "budget/store_enforcer.hpp"
+
+namespace budget_test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using budget::TimePoint;
+
+inline constexpr std::int64_t k_usd = 1'000'000;
+
+// A wall clock tests move by hand; safe to read from many threads.
+class ManualClock final : public budget::Clock {
+ public:
+  explicit ManualClock(TimePoint start = parse("2026-11-23T12:00:00Z")) : ms_(to_ms(start)) {}
+  TimePoint now() const override { return TimePoint{std::chrono::milliseconds(ms_.load())}; }
+  void set(TimePoint t) { ms_ = to_ms(t); }
+  void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
+
+  // "2026-11-23T12:00:00Z" (UTC only: enough for fixtures).
+  static TimePoint parse(const std::string& text) {
+    std::tm tm{};
+    strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+  }
+
+ private:
+  static std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+  std::atomic<std::int64_t> ms_;
+};
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> n{0};
+    path = fs::temp_directory_path() / ("tollgate-budget-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+inline rules::BudgetConfig budget_config(const std::string& name, std::int64_t limit, rules::Period::Kind kind,
+                                  const std::string& per = "", const std::string& currency = "usd") {
+  rules::BudgetConfig b;
+  b.name = name;
+  b.currency = currency;
+  b.limit = limit;
+  b.period.kind = kind;
+  b.per = per;
+  return b;
+}
+
+inline rules::Provider keepa_provider() {
+  rules::Provider p;
+  p.name = "keepa";
+  p.hosts = {"api.keepa.com"};
+  p.currency = "keepa_token";
+  rules::BalanceConfig balance;
+  balance.body_pointer = "/tokensLeft";
+  balance.min = 10 * k_usd;
+  balance.warn_below = 20 * k_usd;
+  p.balance = balance;
+  return p;
+}
+
+inline rules::Provider openai_provider() {
+  rules::Provider p;
+  p.name = "openai";
+  p.hosts = {"api.openai.com"};
+  p.currency = "usd";
+  return p;
+}
+
+inline std::shared_ptr<rules::Config> base_config() {
+  auto config = std::make_shared<rules::Config>();
+  config->store.type = rules::StoreConfig::Type::memory;
+  config->providers = {openai_provider(), keepa_provider()};
+  return config;
+}
+
+inline budget::AdmitRequest openai(std::int64_t estimate, const std::string& client = "",
+                                   const rules::HeaderList* headers = nullptr) {
+  budget::AdmitRequest r;
+  r.provider = "openai";
+  r.endpoint = "chat";
+  r.model = "gpt-4o-mini";
+  r.client = client;
+  r.host = "api.openai.com";
+  r.headers = headers;
+  r.estimate = {estimate, "usd"};
+  return r;
+}
+
+inline budget::AdmitRequest keepa(std::int64_t estimate, const std::string& endpoint = "bestsellers") {
+  budget::AdmitRequest r;
+  r.provider = "keepa";
+  r.endpoint = endpoint;
+  r.credential_hash = "k1";
+  r.host = "api.keepa.com";
+  r.estimate = {estimate, "keepa_token"};
+  return r;
+}
+
+inline budget::Admission admit(budget::Enforcer& e, const budget::AdmitRequest& r) {
+  std::promise<budget::Admission> p;
+  auto f = p.get_future();
+  e.admit(r, [&p](budget::Admission a) { p.set_value(std::move(a)); });
+  return f.get();
+}
+
+inline void settle(budget::Enforcer& e, budget::HoldId hold, std::int64_t actual) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  e.settle(hold, actual, [&p] { p.set_value(); });
+  f.get();
+}
+
+inline void release(budget::Enforcer& e, budget::HoldId hold) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  e.release(hold, [&p] { p.set_value(); });
+  f.get();
+}
+
+inline budget::BudgetStanding standing(const budget::Enforcer& e, const std::string& name,
+                                       const std::string& key = "") {
+  for (const auto& s : e.budgets())
+    if (s.name == name && s.key == key) return s;
+  throw std::runtime_error("no budget instance " + name + "/" + key);
+}
+
+inline std::vector<budget::Event> events_of(const budget::Enforcer& e, const std::string& type) {
+  std::vector<budget::Event> out;
+  for (auto& ev : e.events_since(0, 100000))
+    if (ev.type == type) out.push_back(ev);
+  return out;
+}
+
+// A store backend for the conformance suite: opens an enforcer on the same storage each time.
+struct Backend {
+  std::string name;
+  std::unique_ptr<TempDir> dir;
+
+  std::unique_ptr<budget::Enforcer> open(std::shared_ptr<rules::Config> config, budget::Clock& clock) const {
+    if (name == "sqlite") {
+      config->store.type = rules::StoreConfig::Type::sqlite;
+      config->store.path = (dir->path / "ledger.db").string();
+    } else {
+      config->store.type = rules::StoreConfig::Type::memory;
+    }
+    return budget::make_enforcer(config, clock);
+  }
+};
+
+inline std::vector<std::string> backend_names() { return {"memory", "sqlite"}; }
+
+inline Backend backend(const std::string& name) { return Backend{name, std::make_unique<TempDir>()}; }
+
+}  // namespace budget_test
