@@ -159,8 +159,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std:
     balances_.hold(request.provider, request.credential_hash, estimate);
     balances_.check_warning(request.provider, request.credential_hash, *p->balance, now, events);
   }
-  if (hold.parts.empty() && !hold.balance && trial.empty()) return admission;  // nothing to settle
-
+  // Every admitted request gets a hold, even one in no budget: its settlement still feeds the
+  // spend breakers (only holds with budget parts are journaled).
   const HoldId id = next_hold_++;
   hold.deadline = now + k_hold_ttl;
   hold.estimate = estimate;

@@ -57,7 +57,9 @@ TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, 
     const auto a = admit(*e, r);
     CHECK(a.admitted);
     CHECK(a.budgets.empty());
-    CHECK(a.hold == 0);
+    CHECK(a.hold != 0);
+    settle(*e, a.hold, 50 * k_usd);
+    CHECK(standing(*e, "daily").spent == 0);
   }
   SUBCASE("a match filter keeps other providers out") {
     config->budgets[1].match.provider = {"anthropic"};
