@@ -255,6 +255,7 @@ std::vector<BudgetStanding> BudgetBook::standings(TimePoint now) {
   for (BudgetState* budget : active_) {
     // A budget without `per` always shows its one instance, even before any request.
     if (budget->config.per.empty()) instance(*budget, "", now);
+    materialize_stored(*budget, now);
     std::vector<std::string> keys;
     for (auto& [key, inst] : budget->instances) keys.push_back(key);
     std::sort(keys.begin(), keys.end());
@@ -265,6 +266,22 @@ std::vector<BudgetStanding> BudgetBook::standings(TimePoint now) {
     }
   }
   return out;
+}
+
+void BudgetBook::materialize_stored(BudgetState& budget, TimePoint now) {
+  auto by_budget = preload_.find(budget.config.name);
+  if (by_budget == preload_.end()) return;
+  const auto& period = budget.config.period;
+  std::int64_t from = 0;
+  if (period.kind == Kind::rolling)
+    from = unix_seconds(now) - rolling_seconds(budget.config) + 1;
+  else if (period.kind != Kind::total)
+    from = unix_seconds(period_window(period, budget.config.timezone, now).start);
+  std::vector<std::string> current;
+  for (const auto& [key, rows] : by_budget->second)
+    if (std::any_of(rows.begin(), rows.end(), [&](const SpentRow& r) { return r.period_start >= from; }))
+      current.push_back(key);
+  for (const auto& key : current) instance(budget, key, now);
 }
 
 void BudgetBook::expire_idle(TimePoint now) {

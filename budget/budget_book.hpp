@@ -75,6 +75,8 @@ class BudgetBook {
   void roll(BudgetState& budget, Instance& instance, TimePoint now);
   void restore(BudgetState& budget, Instance& instance, TimePoint now);
   void arm_alerts(const BudgetState& budget, Instance& instance) const;
+  // Creates the instances that have spend stored for the current period (listed after a restart).
+  void materialize_stored(BudgetState& budget, TimePoint now);
 
   std::map<std::string, std::unique_ptr<BudgetState>> budgets_;
   std::vector<BudgetState*> active_;
