@@ -105,14 +105,18 @@ class Runner {
       tally_.fail(err);
       co_return;
     }
-    const Request request = make_request(options_, options_.sni);
+    const Request request = make_request(options_, options_.sni, options_.target);
     std::vector<std::int64_t> delays;
     while (remaining_ > 0) {
       --remaining_;
       const auto t0 = Clock::now();
-      const auto result = options_.workload == Workload::sse
-                              ? co_await conn->exchange_sse(request, delays)
-                              : co_await conn->exchange(request);
+      // Not a conditional expression: GCC 12 miscompiles co_await inside `?:`.
+      ExchangeResult result;
+      if (options_.workload == Workload::sse) {
+        result = co_await conn->exchange_sse(request, delays);
+      } else {
+        result = co_await conn->exchange(request);
+      }
       latency_.add(ns_since(t0));
       tally_.count(result);
       if (!result.ok) co_return;
@@ -121,7 +125,7 @@ class Runner {
   }
 
   asio::awaitable<void> open_idle() {
-    const Request request = make_request(options_, options_.sni);
+    const Request request = make_request(options_, options_.sni, options_.target);
     while (next_ < options_.connections) {
       ++next_;
       auto conn = connection();
@@ -149,8 +153,8 @@ class Runner {
   // A cold connection to each new host (the proxy mints its certificate), then a warm one.
   asio::awaitable<void> first_requests() {
     for (const auto& host : options_.hosts) {
-      const Request request = make_request(options_, host);
       const std::string target = host + ":" + std::to_string(options_.target_port);
+      const Request request = make_request(options_, host, target);
       for (Stats* stats : {&latency_, &warm_}) {
         const auto t0 = Clock::now();
         auto conn = connection();

@@ -142,11 +142,17 @@ asio::awaitable<ExchangeResult> Connection::exchange_sse(const Request& request,
   co_return co_await exchange_sse_on(stream_, request, delays_ns);
 }
 
-Request make_request(const Options& options, const std::string& host) {
+Request make_request(const Options& options, const std::string& host, const std::string& authority) {
+  // A bumping proxy (squid) routes by the Host header, so it names the CONNECT port when not 443.
+  std::string host_header = host;
+  if (options.via == Via::connect && authority.find(':') != std::string::npos &&
+      !authority.ends_with(":443")) {
+    host_header = host + authority.substr(authority.rfind(':'));
+  }
   const std::string target =
       options.via == Via::plain ? "http://" + host + options.path : options.path;
   Request request{http::string_to_verb(options.method), target, 11};
-  request.set(http::field::host, host);
+  request.set(http::field::host, host_header);
   request.set(http::field::user_agent, "tollgate-loadgen");
   request.set(http::field::authorization, "Bearer sk-bench-not-a-secret");
   if (!options.body.empty() || options.method == "POST") {

@@ -54,7 +54,8 @@ class Connection {
   boost::beast::flat_buffer buffer_;
 };
 
-// Builds the request every workload sends (Host = sni, absolute-form for Via::plain).
-Request make_request(const Options& options, const std::string& host);
+// Builds the request every workload sends: Host names `host` (and the port of the CONNECT
+// `authority` when it is not 443); absolute-form for Via::plain.
+Request make_request(const Options& options, const std::string& host, const std::string& authority);
 
 }  // namespace bench
