@@ -306,5 +306,4 @@ log "writing $RESULTS"
 "$PY" "$ROOT/bench/summarize.py" --raw "$RAW" --ledger "$DIR/ledger_bench.txt" \
   --command "$COMMAND_LINE" --load "$LOAD_AT_START" --rounds "$ROUNDS" --requests "$REQUESTS" \
   --sequential "$SEQUENTIAL" --concurrency "$CONCURRENCY" --tollgate "$HAVE_TOLLGATE" >>"$RESULTS"
-cp "$RAW" "$ROOT/bench/last-raw.txt" 2>/dev/null || true
 log "done"

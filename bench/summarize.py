@@ -125,10 +125,11 @@ def main():
     w("\n### Blind tunnel, GET of a static file (req/s, median)\n")
     w("| file | client | direct | tollgate | tinyproxy | tollgate / tinyproxy |")
     w("|---|---|---:|---:|---:|---:|")
-    for size in ("512", "16k"):
+    k_sizes = {"512": "512 B", "16k": "16 KiB"}
+    for size in k_sizes:
         for client in ("lg", "curl"):
             t = lambda path: f"{client}_tunnel_{path}_{size}"
-            w(f"| {size} B | {'loadgen' if client == 'lg' else 'curl'} | "
+            w(f"| {k_sizes[size]} | {'loadgen' if client == 'lg' else 'curl'} | "
               f"{fmt(median(c, t('direct'), 'rps'))} | {fmt(median(c, t('tollgate'), 'rps'))} | "
               f"{fmt(median(c, t('tinyproxy'), 'rps'))} | "
               f"{fmt(ratio(c, t('tollgate'), t('tinyproxy')), 2, '×')} |")
@@ -196,7 +197,7 @@ def main():
             tg_post / squid_best[cl] if tg_post and squid_best[cl] else None, 1.5,
             lambda v, g: v >= g, "×")
         for size in ("512", "16k"):
-            row(f"tunnel ≥ tinyproxy ({size} B, {label})",
+            row(f"tunnel ≥ tinyproxy ({size}, {label})",
                 ratio(c, f"{cl}_tunnel_tollgate_{size}", f"{cl}_tunnel_tinyproxy_{size}"), 1.0,
                 lambda v, g: v >= g, "×")
     row("added latency p50 ≤ 150 µs", added(c, "seq_post_tollgate", "seq_post_direct", "p50_us"),
