@@ -160,15 +160,17 @@ bool Reloader::reload_if_changed(const std::string& reason) {
 }
 
 void Reloader::start_watching(std::chrono::milliseconds debounce) {
-  std::lock_guard lock(mutex_);
-  if (config_path_.empty() || watcher_) return;
-  watcher_ = std::make_unique<ConfigWatcher>(
+  if (config_path_.empty()) return;
+  auto watcher = std::make_unique<ConfigWatcher>(
       [this] {
         std::lock_guard files_lock(mutex_);
         return files_locked();
       },
       [this] { reload_if_changed("file change"); }, debounce);
-  watcher_->start();
+  // Started outside the lock: start() asks for the file list, which takes it.
+  watcher->start();
+  std::lock_guard lock(mutex_);
+  if (!watcher_) watcher_ = std::move(watcher);
 }
 
 void Reloader::stop() {
