@@ -1,5 +1,6 @@
 #include "proxy/header_filter.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -114,6 +115,22 @@ std::optional<BasicCredentials> parse_basic_credentials(std::string_view authori
   const auto colon = decoded.find(':');
   if (colon == std::string::npos) return std::nullopt;
   return BasicCredentials{decoded.substr(0, colon), decoded.substr(colon + 1)};
+}
+
+}  // namespace proxy
+
+namespace proxy {
+
+std::optional<std::string> authorize_client(const std::map<std::string, std::string>& users,
+                                            bool require_auth, std::string_view proxy_authorization) {
+  const auto creds = parse_basic_credentials(proxy_authorization);
+  if (!require_auth) return creds ? creds->user : std::string();
+  if (!creds) return std::nullopt;
+  const auto it = users.find(creds->user);
+  if (it == users.end() || it->second.size() != creds->password.size() ||
+      CRYPTO_memcmp(it->second.data(), creds->password.data(), creds->password.size()) != 0)
+    return std::nullopt;
+  return creds->user;
 }
 
 }  // namespace proxy

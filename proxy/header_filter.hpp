@@ -2,6 +2,7 @@
 // Header rules of a forwarding proxy (RFC 9110 §7.6.1), on the plain header list the hooks see:
 // hop-by-hop fields, the Accept-Encoding we can decode, and proxy credentials.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,5 +31,15 @@ std::optional<BasicCredentials> parse_basic_credentials(std::string_view authori
 
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace proxy
+
+namespace proxy {
+
+// clients.require_auth: the user named by a Proxy-Authorization value. nullopt = refuse (407):
+// auth is required and the credentials are missing or wrong. Without require_auth, the basic
+// user if any (its password unchecked), else "".
+std::optional<std::string> authorize_client(const std::map<std::string, std::string>& users,
+                                            bool require_auth, std::string_view proxy_authorization);
 
 }  // namespace proxy

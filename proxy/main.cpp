@@ -1,12 +1,122 @@
 // tollgate command line (DESIGN §3).
 #include <CLI/CLI.hpp>
+
+#include <filesystem>
 #include <iostream>
+
+#include "proxy/app.hpp"
+#include "proxy/cert_store.hpp"
+#include "proxy/status_command.hpp"
+#include "rules/commands.hpp"
+#include "rules/config_loader.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The config of `run` (and of the CA commands): the file, or the embedded defaults rooted in
+// the current directory. Prints every error and returns nullptr when it does not load.
+std::shared_ptr<const rules::Config> load(const std::string& path) {
+  auto result = path.empty() ? rules::load_embedded_defaults(fs::current_path().string())
+                             : rules::load_config_file(path);
+  for (const auto& e : result.errors) std::cerr << e.str() << "\n";
+  return result.config;
+}
+
+int run_command(const std::string& config_path) {
+  const auto config = load(config_path);
+  if (!config) return 1;
+  proxy::App app(config, config_path);
+  // The admin server, budget enforcement and reload join here as App services and hooks.
+  return app.run();
+}
+
+int ca_init(const std::string& dir) {
+  const auto cert = (fs::path(dir) / "ca.crt").string();
+  const auto key = (fs::path(dir) / "ca.key").string();
+  const bool created = proxy::CertStore::ensure_ca(cert, key);
+  std::cout << cert << "\n";
+  if (!created) std::cerr << "tollgate: the CA already exists; kept it\n";
+  return 0;
+}
+
+int ca_bundle(const std::string& config_path, const std::string& dir, const std::string& out) {
+  std::string cert, key;
+  if (!dir.empty()) {
+    cert = (fs::path(dir) / "ca.crt").string();
+    key = (fs::path(dir) / "ca.key").string();
+  } else {
+    const auto config = load(config_path);
+    if (!config) return 1;
+    cert = config->tls.ca_cert;
+    key = config->tls.ca_key;
+  }
+  proxy::CertStore::ensure_ca(cert, key);
+  if (out.empty() || out == "-") {
+    std::cout << proxy::ca_bundle_text(cert);
+  } else {
+    proxy::write_ca_bundle(cert, out);
+    std::cout << out << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tollgate: a budget-enforcing forward proxy for paid APIs"};
   app.require_subcommand(0, 1);
+
+  std::string config_path;
+  auto* run = app.add_subcommand("run", "start the proxy (embedded defaults without --config)");
+  run->add_option("--config,-c", config_path, "config file")->check(CLI::ExistingFile);
+
+  std::string check_path;
+  auto* check = app.add_subcommand("check", "validate a config; print FILE:LINE:COL: message per problem");
+  check->add_option("--config,-c", check_path, "config file")->check(CLI::ExistingFile);
+
+  auto* ca = app.add_subcommand("ca", "the tollgate CA");
+  ca->require_subcommand(1);
+  std::string ca_dir = "./tollgate-data/ca";
+  auto* ca_init_cmd = ca->add_subcommand("init", "create the CA (ECDSA P-256, key 0600) if absent; print its path");
+  ca_init_cmd->add_option("--dir", ca_dir, "folder of ca.crt and ca.key");
+  std::string bundle_out, bundle_dir, bundle_config;
+  auto* ca_bundle_cmd = ca->add_subcommand("bundle", "system roots + the tollgate CA (for SSL_CERT_FILE, REQUESTS_CA_BUNDLE)");
+  ca_bundle_cmd->add_option("--out,-o", bundle_out, "write here (default: stdout)");
+  ca_bundle_cmd->add_option("--dir", bundle_dir, "CA folder (default: from --config or the defaults)");
+  ca_bundle_cmd->add_option("--config,-c", bundle_config, "config file naming tls.ca_cert")->check(CLI::ExistingFile);
+
+  rules::EstimateArgs estimate_args;
+  auto* estimate = app.add_subcommand("estimate", "price one request offline");
+  estimate->add_option("--config,-c", estimate_args.config_path, "config file")->check(CLI::ExistingFile);
+  estimate->add_option("--url", estimate_args.url, "request URL")->required();
+  estimate->add_option("--method,-X", estimate_args.method, "HTTP method");
+  estimate->add_option("--data,-d", estimate_args.data, "body: JSON text or @file");
+  estimate->add_option("-H,--header", estimate_args.headers, "'Name: value'");
+  estimate->add_flag("--json", estimate_args.json, "one JSON object");
+
+  std::string admin_url = proxy::k_default_admin_url;
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "budgets and balances of a running tollgate");
+  status->add_option("--admin", admin_url, "admin URL");
+  status->add_flag("--json", status_json, "JSON instead of a table");
+
   auto* version = app.add_subcommand("version", "print the version");
+
   CLI11_PARSE(app, argc, argv);
-  if (version->parsed()) std::cout << "tollgate " << TOLLGATE_VERSION << "\n";
-  return 0;
+  try {
+    if (version->parsed()) {
+      std::cout << "tollgate " << TOLLGATE_VERSION << "\n";
+      return 0;
+    }
+    if (check->parsed()) return rules::check_command(check_path, std::cout, std::cerr);
+    if (estimate->parsed()) return rules::estimate_command(estimate_args, std::cout, std::cerr);
+    if (status->parsed()) return proxy::status_command(admin_url, status_json, std::cout, std::cerr);
+    if (ca_init_cmd->parsed()) return ca_init(ca_dir);
+    if (ca_bundle_cmd->parsed()) return ca_bundle(bundle_config, bundle_dir, bundle_out);
+    return run_command(config_path);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
 }

@@ -1,0 +1,159 @@
+#include "proxy/exchange_request.hpp"
+
+#include "proxy/header_filter.hpp"
+#include "proxy/proxy_target.hpp"
+#include "proxy/replies.hpp"
+
+namespace proxy {
+namespace {
+
+using namespace net;
+using namespace std::chrono_literals;
+
+constexpr auto k_body_timeout = 60s;  // between two reads of a request body
+
+struct Refusal {
+  int status;
+  std::string message;
+  std::string type;
+  rules::HeaderList headers;
+};
+
+template <typename Stream>
+asio::awaitable<AfterExchange> refuse(Stream& client, AccessRecord& log, const Refusal& r,
+                                      bool keep_alive) {
+  auto reply = make_reply(r.status, r.headers, error_json("tollgate: " + r.message, r.type),
+                          keep_alive);
+  const bool wrote = co_await write_reply(client, reply);
+  log.status = r.status;
+  log.error = r.message;
+  log_access(log);
+  co_return wrote && keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+}
+
+}  // namespace
+
+std::string host_field(const std::string& host, std::uint16_t port, bool tls) {
+  const auto authority = authority_string({host, port});
+  if (port == (tls ? 443 : 80)) return authority.substr(0, authority.rfind(':'));
+  return authority;
+}
+
+template <typename ClientStream>
+asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_buffer& buffer,
+                                              std::unique_ptr<RequestHead> head, ClientInfo& info,
+                                              WorkerEnv& env) {
+  Exchange ex;
+  ex.started = std::chrono::steady_clock::now();
+  ex.config = env.shared.config.get();
+  ex.client_address = info.address;
+  ex.intercepted = info.intercepted;
+  const auto& config = *ex.config;
+  const auto& req = head->get();
+  const bool keep_alive = req.keep_alive();
+
+  AccessRecord log;
+  log.client = info.address;
+  log.mode = info.intercepted ? "intercept" : "http";
+  ex.method = std::string(req.method_string());
+  log.method = ex.method;
+  log.target = std::string(req.target());
+
+  if (info.intercepted) {
+    ex.host = info.connect_host;
+    ex.port = info.connect_port;
+    ex.target = std::string(req.target());
+    if (const auto abs = parse_absolute_target(ex.target)) ex.target = abs->origin_form;
+    if (ex.target.empty() || ex.target.front() != '/')
+      co_return co_await refuse(client, log, {400, "malformed request target", "invalid_request_error", {}}, false);
+    ex.client_user = info.user;
+  } else {
+    const auto abs = parse_absolute_target(req.target());
+    if (!abs)
+      co_return co_await refuse(client, log, {400, "a forward proxy needs absolute-form http:// targets (use CONNECT for https)", "invalid_request_error", {}}, false);
+    ex.host = abs->authority.host;
+    ex.port = abs->authority.port;
+    ex.target = abs->origin_form;
+    const auto user = authorize_client(config.clients.users, config.clients.require_auth,
+                                       req[http::field::proxy_authorization]);
+    if (!user) {
+      Refusal r{407, "proxy authentication required", "authentication_error", {}};
+      r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
+      co_return co_await refuse(client, log, r, keep_alive);
+    }
+    ex.client_user = *user;
+  }
+  log.host = ex.host;
+  log.target = ex.target;
+  log.user = ex.client_user;
+  ex.provider = config.provider_for_host(ex.host);
+  if (!ex.provider && !info.intercepted && !config.tunnel.allow_unknown_hosts)
+    co_return co_await refuse(client, log, {403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}}, keep_alive);
+
+  const bool websocket = has_token(req[http::field::connection], "upgrade") &&
+                         iequals(req[http::field::upgrade], "websocket");
+  const bool expect_continue = iequals(req[http::field::expect], "100-continue");
+  const bool head_request = req.method() == http::verb::head;
+  for (const auto& field : req) ex.request_headers.emplace_back(field.name_string(), field.value());
+  remove_hop_by_hop(ex.request_headers, websocket);
+  std::erase_if(ex.request_headers, [](const auto& f) {
+    return iequals(f.first, "host") || iequals(f.first, "expect");
+  });
+  ex.request_headers.insert(ex.request_headers.begin(),
+                            {"Host", host_field(ex.host, ex.port, info.intercepted)});
+  ex.request_headers.emplace_back("Via", "1.1 tollgate");
+
+  const auto content_length = head->content_length();
+  if (content_length && *content_length > config.max_body_bytes)
+    co_return co_await refuse(client, log, {413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}}, false);
+  if (head->chunked() || (content_length && *content_length > 0)) {
+    if (expect_continue) {
+      static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+      lowest(client).expires_after(k_write_timeout);
+      auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_continue), use_tuple);
+      if (ec) co_return AfterExchange::close;
+    }
+    http::request_parser<http::string_body> body_parser{std::move(*head)};
+    body_parser.body_limit(config.max_body_bytes);
+    lowest(client).expires_after(k_body_timeout);
+    auto [ec, n] = co_await http::async_read(client, buffer, body_parser, use_tuple);
+    if (ec == http::error::body_limit)
+      co_return co_await refuse(client, log, {413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}}, false);
+    if (ec && is_benign_close(ec)) co_return AfterExchange::close;
+    if (ec)
+      co_return co_await refuse(client, log, {400, "malformed request body: " + ec.message(), "invalid_request_error", {}}, false);
+    ex.request_body = std::move(body_parser.get().body());
+  }
+  log.bytes_in = ex.request_body.size();
+
+  auto hooks = env.shared.hooks->create(ex);
+  if (auto reply = co_await await_on_request(*hooks, ex)) {
+    const bool keep = keep_alive && !env.shared.draining.load();
+    auto response = make_reply(reply->status, reply->headers, std::move(reply->body), keep);
+    const bool wrote = co_await write_reply(client, response);
+    log.status = reply->status;
+    log.bytes_out = response.body().size();
+    log.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ex.started).count();
+    log_access(log);
+    co_return wrote && keep ? AfterExchange::keep_alive : AfterExchange::close;
+  }
+  // After on_request: the hooks decide whether they need the body uncompressed.
+  const auto encoding = narrow_accept_encoding(rules::find_header(ex.request_headers, "accept-encoding"),
+                                               ex.want_identity_encoding);
+  std::erase_if(ex.request_headers, [](const auto& f) { return iequals(f.first, "accept-encoding"); });
+  ex.request_headers.emplace_back("Accept-Encoding", encoding);
+
+  ForwardContext ctx{env, info, log, keep_alive, websocket, head_request};
+  const auto after = co_await forward_exchange(client, buffer, ex, *hooks, ctx);
+  log_access(log);
+  co_return after;
+}
+
+template asio::awaitable<AfterExchange> serve_exchange(beast::tcp_stream&, beast::flat_buffer&,
+                                                       std::unique_ptr<RequestHead>, ClientInfo&,
+                                                       WorkerEnv&);
+template asio::awaitable<AfterExchange> serve_exchange(TlsStream&, beast::flat_buffer&,
+                                                       std::unique_ptr<RequestHead>, ClientInfo&,
+                                                       WorkerEnv&);
+
+}  // namespace proxy

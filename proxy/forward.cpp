@@ -1,0 +1,354 @@
+#include "proxy/forward.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <array>
+
+#include "proxy/header_filter.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/proxy_target.hpp"
+#include "proxy/replies.hpp"
+#include "proxy/splice.hpp"
+#include "rules/body_decoder.hpp"
+
+namespace proxy {
+namespace {
+
+using namespace net;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::size_t k_piece = 16 * 1024;
+constexpr std::size_t k_max_upstream_header = 256 * 1024;
+// A client that left mid-response: read on for the usage, within these bounds.
+constexpr auto k_gone_time = 60s;
+constexpr std::uint64_t k_gone_bytes = 16u << 20;
+
+struct PlainConn {
+  std::optional<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+  bool reused = false;
+};
+
+TlsStream& stream_of(UpstreamConn& c) { return *c.stream; }
+beast::tcp_stream& stream_of(PlainConn& c) { return *c.stream; }
+
+struct Opened {
+  std::string error;
+  bool denied = false;
+};
+
+asio::awaitable<Opened> open_upstream(std::unique_ptr<UpstreamConn>& out, WorkerEnv& env,
+                                      const Exchange& ex, bool fresh) {
+  auto result = co_await env.pool.acquire(*ex.config, ex.host, ex.port, fresh);
+  out = std::move(result.conn);
+  co_return Opened{result.error, false};
+}
+
+asio::awaitable<Opened> open_upstream(std::unique_ptr<PlainConn>& out, WorkerEnv&,
+                                      const Exchange& ex, bool) {
+  // Plain HTTP to a host no provider owns is a tunnel in all but name: same network policy.
+  std::optional<NetworkPolicy> deny;
+  if (!ex.provider) deny.emplace(ex.config->tunnel.deny_networks);
+  auto dialed = co_await dial(*ex.config, ex.host, ex.port, deny ? &*deny : nullptr);
+  if (!dialed.stream) co_return Opened{dialed.error, dialed.denied};
+  out = std::make_unique<PlainConn>();
+  out->stream.emplace(std::move(*dialed.stream));
+  co_return Opened{};
+}
+
+void release_upstream(std::unique_ptr<UpstreamConn> conn, WorkerEnv& env, const Exchange& ex) {
+  env.pool.release(std::move(conn), ex.config->upstream.idle_timeout);
+}
+void release_upstream(std::unique_ptr<PlainConn>, WorkerEnv&, const Exchange&) {}
+
+bool retryable(const error_code& ec) {
+  return ec == asio::error::eof || ec == http::error::end_of_stream ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == ssl::error::stream_truncated;
+}
+
+std::string describe(const error_code& ec) {
+  return ec == beast::error::timeout ? std::string("timed out") : ec.message();
+}
+
+template <typename Conn>
+struct Upstream {
+  std::unique_ptr<Conn> conn;
+  std::unique_ptr<http::response_parser<http::buffer_body>> parser;  // parsers do not move
+  std::string error;  // what failed, for the 502
+  bool denied = false;
+};
+
+// Sends the request and reads the response head; one retry on a fresh connection when a pooled
+// one turns out dead before any response byte.
+template <typename Conn>
+asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
+                                             std::chrono::nanoseconds& upstream_time) {
+  Upstream<Conn> up;
+  http::request<http::buffer_body> req;
+  req.method_string(ex.method);
+  req.target(ex.target);
+  req.version(11);
+  for (const auto& [name, value] : ex.request_headers) req.insert(name, value);
+  req.erase(http::field::content_length);
+  const bool body_method = ex.method == "POST" || ex.method == "PUT" || ex.method == "PATCH";
+  if (!ex.request_body.empty() || body_method) req.content_length(ex.request_body.size());
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const auto t0 = Clock::now();
+    const auto opened = co_await open_upstream(up.conn, ctx.env, ex, attempt > 0);
+    upstream_time += Clock::now() - t0;
+    if (!up.conn) {
+      up.error = opened.error;
+      up.denied = opened.denied;
+      co_return up;
+    }
+    auto& stream = stream_of(*up.conn);
+    req.body().data = const_cast<char*>(ex.request_body.data());
+    req.body().size = ex.request_body.size();
+    req.body().more = false;
+    const auto t1 = Clock::now();
+    lowest(stream).expires_after(k_write_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
+    if (wn > 0) ex.request_sent = true;
+    if (!wec) {
+      up.parser = std::make_unique<http::response_parser<http::buffer_body>>();
+      up.parser->header_limit(k_max_upstream_header);
+      up.parser->body_limit(boost::none);
+      if (ctx.head_request) up.parser->skip(true);
+      lowest(stream).expires_after(ex.config->upstream.read_timeout);
+      auto [rec, rn] = co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
+      // 1xx other than 101 (e.g. 103 Early Hints) precede the real response.
+      while (!rec && up.parser->get().result_int() / 100 == 1 && up.parser->get().result_int() != 101) {
+        up.parser = std::make_unique<http::response_parser<http::buffer_body>>();
+        up.parser->header_limit(k_max_upstream_header);
+        up.parser->body_limit(boost::none);
+        if (ctx.head_request) up.parser->skip(true);
+        std::tie(rec, rn) = co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
+      }
+      upstream_time += Clock::now() - t1;
+      if (!rec) co_return up;
+      const bool nothing_back = !up.parser->got_some() && up.conn->buffer.size() == 0;
+      if (attempt == 0 && up.conn->reused && nothing_back && retryable(rec)) continue;
+      up.error = "read: " + describe(rec);
+    } else {
+      upstream_time += Clock::now() - t1;
+      if (attempt == 0 && up.conn->reused && retryable(wec)) continue;
+      up.error = "write: " + describe(wec);
+    }
+    up.conn.reset();
+    co_return up;
+  }
+  co_return up;
+}
+
+template <typename ClientStream, typename Conn>
+asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_buffer& client_buffer,
+                                            Exchange& ex, ExchangeHooks& hooks,
+                                            ForwardContext& ctx) {
+  auto& log = ctx.log;
+  std::chrono::nanoseconds upstream_time{0};
+  const bool draining = ctx.env.shared.draining.load();
+  bool keep_alive = ctx.client_keep_alive && !draining;
+
+  const auto finish = [&](Outcome outcome) -> asio::awaitable<void> {
+    ex.upstream_time = upstream_time;
+    co_await await_on_complete(hooks, ex, outcome);
+    const auto total = Clock::now() - ex.started;
+    Metrics::instance().observe_upstream(upstream_time);
+    Metrics::instance().observe_overhead(total - upstream_time);
+    log.ms = std::chrono::duration<double, std::milli>(total).count();
+  };
+
+  auto up = co_await send_request<Conn>(ex, ctx, upstream_time);
+  if (!up.conn) {
+    const int status = up.denied ? 403 : 502;
+    const auto message = "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + up.error;
+    auto reply = make_reply(status, {}, error_json(message, up.denied ? "forbidden" : "upstream_error"),
+                            keep_alive);
+    const bool wrote = co_await write_reply(client, reply);
+    log.status = status;
+    log.error = up.error;
+    co_await finish(Outcome::upstream_error);
+    co_return wrote && keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+  }
+  auto& upstream = stream_of(*up.conn);
+  auto& parser = *up.parser;
+  auto& res = parser.get();
+
+  ex.status = res.result_int();
+  ex.response_headers.clear();
+  for (const auto& field : res) ex.response_headers.emplace_back(field.name_string(), field.value());
+  const bool upgraded = ex.status == 101 && ctx.websocket;
+  const std::string content_encoding(rules::find_header(ex.response_headers, "content-encoding"));
+  remove_hop_by_hop(ex.response_headers, upgraded);
+  ex.response_headers.emplace_back("Via", "1.1 tollgate");
+  hooks.on_response_head(ex);
+  log.status = ex.status;
+
+  res.clear();
+  for (const auto& [name, value] : ex.response_headers) res.insert(name, value);
+  res.version(11);
+
+  if (upgraded) {
+    // The websocket handshake went through: from here on, bytes both ways until either closes.
+    http::response<http::empty_body> head{res.result(), 11};
+    for (const auto& [name, value] : ex.response_headers) head.insert(name, value);
+    lowest(client).expires_after(k_write_timeout);
+    auto [wec, wn] = co_await http::async_write(client, head, use_tuple);
+    if (!wec && up.conn->buffer.size() > 0)
+      std::tie(wec, wn) = co_await asio::async_write(client, up.conn->buffer.data(), use_tuple);
+    if (!wec && client_buffer.size() > 0)
+      std::tie(wec, wn) = co_await asio::async_write(upstream, client_buffer.data(), use_tuple);
+    client_buffer.consume(client_buffer.size());
+    if (!wec) {
+      const auto bytes = co_await splice(client, upstream, false, ex.config->upstream.read_timeout);
+      log.bytes_in += bytes.a_to_b;
+      log.bytes_out = bytes.b_to_a;
+    }
+    co_await finish(wec ? Outcome::client_gone : Outcome::complete);
+    co_return AfterExchange::close;
+  }
+
+  const int status = ex.status;
+  const bool no_body = ctx.head_request || status / 100 == 1 || status == 204 || status == 304;
+  if (!no_body && (ex.rewrite_response || !parser.content_length())) {
+    res.erase(http::field::content_length);
+    res.chunked(true);
+  }
+  res.keep_alive(keep_alive);
+
+  http::response_serializer<http::buffer_body> serializer{res};
+  bool client_ok = true;
+  bool upstream_ok = true;
+  Clock::time_point gone_since{};
+  std::uint64_t gone_bytes = 0;
+  res.body().data = nullptr;
+  res.body().size = 0;
+  res.body().more = !parser.is_done();
+  lowest(client).expires_after(k_write_timeout);
+  if (auto [ec, n] = co_await http::async_write_header(client, serializer, use_tuple); ec) {
+    client_ok = false;
+    gone_since = Clock::now();
+  }
+
+  rules::BodyDecoder decoder(content_encoding);
+  std::array<char, k_piece> raw;
+  std::string decoded, rewritten;
+  while (!parser.is_done()) {
+    res.body().data = raw.data();
+    res.body().size = raw.size();
+    auto timeout = ex.config->upstream.read_timeout;
+    if (!client_ok) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          k_gone_time - (Clock::now() - gone_since));
+      if (left.count() <= 0) break;
+      timeout = std::min(timeout, left);
+    }
+    const auto t0 = Clock::now();
+    lowest(upstream).expires_after(timeout);
+    auto [rec, rn] = co_await http::async_read_some(upstream, up.conn->buffer, parser, use_tuple);
+    upstream_time += Clock::now() - t0;
+    if (rec == http::error::need_buffer) rec = {};
+    const std::size_t n = raw.size() - res.body().size;
+    const std::string_view piece(raw.data(), n);
+    if (n > 0) {
+      decoded.clear();
+      if (decoder.feed(piece, decoded) && !decoded.empty()) hooks.on_response_body(ex, decoded);
+    }
+    if (rec) {
+      upstream_ok = false;
+      log.error = "upstream read: " + describe(rec);
+      break;
+    }
+    if (!client_ok) {
+      gone_bytes += n;
+      if (gone_bytes > k_gone_bytes) break;
+      continue;
+    }
+    std::string_view send = piece;
+    if (ex.rewrite_response) {
+      rewritten = hooks.rewrite_response_body(ex, piece);
+      if (parser.is_done()) rewritten += hooks.finish_response_body(ex);
+      send = rewritten;
+    }
+    if (send.empty() && !parser.is_done()) continue;
+    res.body().data = const_cast<char*>(send.data());
+    res.body().size = send.size();
+    res.body().more = !parser.is_done();
+    lowest(client).expires_after(k_write_timeout);
+    auto [wec, wn] = co_await http::async_write(client, serializer, use_tuple);
+    if (wec == http::error::need_buffer) wec = {};
+    if (wec) {
+      client_ok = false;
+      gone_since = Clock::now();
+    } else {
+      log.bytes_out += send.size();
+    }
+  }
+  if (client_ok && upstream_ok && !serializer.is_done()) {
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    lowest(client).expires_after(k_write_timeout);
+    auto [wec, wn] = co_await http::async_write(client, serializer, use_tuple);
+    if (wec && wec != http::error::need_buffer) client_ok = false;
+  }
+
+  const bool complete = upstream_ok && parser.is_done();
+  if (complete && parser.keep_alive()) release_upstream(std::move(up.conn), ctx.env, ex);
+  if (!client_ok) log.error = "client gone";
+  co_await finish(!upstream_ok ? Outcome::upstream_error
+                               : (client_ok ? Outcome::complete : Outcome::client_gone));
+  co_return client_ok && complete && keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<LocalReply>> await_on_request(ExchangeHooks& hooks, Exchange& ex) {
+  auto executor = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>,
+                                          void(std::optional<LocalReply>)>(
+      [&hooks, &ex, executor](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        // Counted work keeps the worker's io_context running while another thread holds `done`.
+        auto work = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+        hooks.on_request(ex, [shared, work](std::optional<LocalReply> reply) {
+          asio::post(work, [shared, reply = std::move(reply)]() mutable {
+            (*shared)(std::move(reply));
+          });
+        });
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<void> await_on_complete(ExchangeHooks& hooks, Exchange& ex, Outcome outcome) {
+  auto executor = co_await asio::this_coro::executor;
+  co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(
+      [&hooks, &ex, outcome, executor](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto work = asio::prefer(executor, asio::execution::outstanding_work.tracked);
+        hooks.on_complete(ex, outcome, [shared, work] {
+          asio::post(work, [shared]() mutable { (*shared)(); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+template <typename ClientStream>
+asio::awaitable<AfterExchange> forward_exchange(ClientStream& client,
+                                                beast::flat_buffer& client_buffer, Exchange& ex,
+                                                ExchangeHooks& hooks, ForwardContext& ctx) {
+  if constexpr (std::is_same_v<ClientStream, TlsStream>)
+    co_return co_await forward_with<ClientStream, UpstreamConn>(client, client_buffer, ex, hooks, ctx);
+  else
+    co_return co_await forward_with<ClientStream, PlainConn>(client, client_buffer, ex, hooks, ctx);
+}
+
+template asio::awaitable<AfterExchange> forward_exchange(TlsStream&, beast::flat_buffer&, Exchange&,
+                                                         ExchangeHooks&, ForwardContext&);
+template asio::awaitable<AfterExchange> forward_exchange(beast::tcp_stream&, beast::flat_buffer&,
+                                                         Exchange&, ExchangeHooks&, ForwardContext&);
+
+}  // namespace proxy

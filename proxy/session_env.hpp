@@ -1,0 +1,44 @@
+#pragma once
+// What a client connection's coroutine works with: process-wide state shared by all workers
+// (config snapshot, CertStore, hooks, TLS contexts, drain flag) and its worker's own state
+// (upstream pool, idle connections to close on drain). Networking translation units only.
+
+#include <atomic>
+#include <memory>
+#include <set>
+
+#include "proxy/cert_store.hpp"
+#include "proxy/config_holder.hpp"
+#include "proxy/exchange_hooks.hpp"
+#include "proxy/net.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace proxy {
+
+struct SharedEnv {
+  ConfigHolder& config;
+  CertStore& certs;
+  net::ssl::context& intercept_tls;
+  net::ssl::context& upstream_tls;
+  std::shared_ptr<HookFactory> hooks;
+  std::atomic<bool> draining{false};
+};
+
+struct WorkerEnv {
+  SharedEnv& shared;
+  UpstreamPool pool;
+  // Client connections waiting for their next request: closed at once when draining starts.
+  std::set<net::beast::tcp_stream*> idle;
+  std::atomic<std::size_t> connections{0};  // read by the drain from the main thread
+};
+
+// What the session knows about the client connection, for every exchange on it.
+struct ClientInfo {
+  std::string address;      // "127.0.0.1:53412"
+  std::string user;         // Proxy-Authorization basic user of the CONNECT (or request)
+  bool intercepted = false; // inside a decrypted CONNECT
+  std::string connect_host; // the CONNECT target when intercepted
+  std::uint16_t connect_port = 0;
+};
+
+}  // namespace proxy

@@ -1,0 +1,70 @@
+#pragma once
+// Connections to upstreams: dialing (upstream.resolve overrides, deny_networks for tunnels,
+// connect_timeout) and, for TLS upstreams, a per-worker pool of verified keep-alive connections
+// keyed by host:port. One pool per worker thread: no locks.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/net.hpp"
+#include "proxy/network_policy.hpp"
+#include "rules/config.hpp"
+
+namespace proxy {
+
+struct DialResult {
+  std::optional<net::beast::tcp_stream> stream;
+  std::string error;     // "connect: Connection refused" when !stream
+  bool denied = false;   // refused by deny_networks (403, not 502)
+  std::string address;   // the address dialed (or refused)
+};
+
+// Resolves host:port (upstream.resolve first, then DNS) and connects within connect_timeout.
+// With `deny`, every resolved address is checked and the connection goes to those checked
+// addresses only; addresses from upstream.resolve are the operator's and not checked.
+net::asio::awaitable<DialResult> dial(const rules::Config& config, const std::string& host,
+                                      std::uint16_t port, const NetworkPolicy* deny);
+
+struct UpstreamConn {
+  std::unique_ptr<net::TlsStream> stream;
+  net::beast::flat_buffer buffer;  // bytes read past the last response
+  std::string key;                 // host:port
+  bool reused = false;             // came from the pool (may have been closed by the peer)
+  std::chrono::steady_clock::time_point idle_since;
+};
+
+struct AcquireResult {
+  std::unique_ptr<UpstreamConn> conn;
+  std::string error;  // "connect: ...", "tls: ..." when !conn
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(net::asio::any_io_executor executor, net::ssl::context& tls)
+      : executor_(std::move(executor)), tls_(tls) {}
+
+  // A pooled live connection for host:port unless `fresh`, else a new verified TLS one.
+  net::asio::awaitable<AcquireResult> acquire(const rules::Config& config, const std::string& host,
+                                              std::uint16_t port, bool fresh);
+  // Keeps `conn` for reuse until `idle_timeout` passes.
+  void release(std::unique_ptr<UpstreamConn> conn, std::chrono::milliseconds idle_timeout);
+  void clear() { idle_.clear(); }
+  std::size_t idle_count() const;
+
+ private:
+  struct Idle {
+    std::unique_ptr<UpstreamConn> conn;
+    std::chrono::steady_clock::time_point expires;
+  };
+  void evict_expired();
+
+  net::asio::any_io_executor executor_;
+  net::ssl::context& tls_;
+  std::map<std::string, std::vector<Idle>> idle_;
+};
+
+}  // namespace proxy

@@ -1,0 +1,42 @@
+#pragma once
+// One worker thread: its own io_context, its own SO_REUSEPORT acceptor, its own upstream pool.
+// A connection lives on one worker from accept to close, so nothing in it needs a lock.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "proxy/session_env.hpp"
+
+namespace proxy {
+
+class Worker {
+ public:
+  explicit Worker(SharedEnv& shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds address:port with SO_REUSEPORT (port 0: any) and returns the bound port.
+  // Throws boost::system::system_error.
+  std::uint16_t listen(const std::string& address, std::uint16_t port);
+  void start();
+  // Stops accepting and closes the connections that are waiting for a request; busy ones
+  // close after their current exchange (SharedEnv::draining).
+  void drain();
+  std::size_t connections() const { return env_.connections.load(); }
+  // Stops the io_context (ending whatever still runs) and joins the thread.
+  void stop();
+
+ private:
+  net::asio::awaitable<void> accept_loop();
+
+  net::asio::io_context io_{1};
+  net::tcp::acceptor acceptor_;
+  WorkerEnv env_;
+  std::thread thread_;
+};
+
+}  // namespace proxy
