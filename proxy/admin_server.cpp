@@ -5,7 +5,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -137,12 +136,11 @@ std::uint16_t AdminServer::start() {
 void AdminServer::stop() {
   auto& impl = *impl_;
   if (!impl.thread.joinable()) return;
-  asio::post(impl.io, [&impl] {
-    boost::system::error_code ignored;
-    impl.acceptor.close(ignored);
-  });
   impl.io.stop();
   impl.thread.join();
+  // The thread is gone: closing here cannot race it, and the port is released at once.
+  boost::system::error_code ignored;
+  impl.acceptor.close(ignored);
   clear_budget_metrics(Metrics::instance());
 }
 
