@@ -17,13 +17,14 @@ PRAGMA journal_mode = WAL;
 -- NORMAL in WAL mode: a commit is in the WAL before it returns, so killing the process loses
 -- nothing committed; only a power loss may drop the last commits (FULL would fsync each one).
 PRAGMA synchronous = NORMAL;
+-- Checkpoints run on their own connection and thread (they fsync), never inside a commit.
+PRAGMA wal_autocheckpoint = 0;
 CREATE TABLE IF NOT EXISTS spent (budget TEXT NOT NULL, key TEXT NOT NULL,
   period_start INTEGER NOT NULL, amount INTEGER NOT NULL,
   PRIMARY KEY (budget, key, period_start)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS holds (id INTEGER PRIMARY KEY, deadline INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS hold_parts (hold INTEGER NOT NULL, budget TEXT NOT NULL,
-  key TEXT NOT NULL, estimate INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS hold_parts_hold ON hold_parts (hold);
+-- A hold's parts are one encoded column: opening and closing a hold touches one b-tree.
+CREATE TABLE IF NOT EXISTS holds (id INTEGER PRIMARY KEY, deadline INTEGER NOT NULL,
+  parts TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS limits (budget TEXT PRIMARY KEY, lim INTEGER NOT NULL,
   config_limit INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS overrides (id INTEGER PRIMARY KEY, budget TEXT NOT NULL,
@@ -70,6 +71,38 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// Parts as "budget US key US estimate RS ...": budget names and HTTP header values never hold
+// ASCII control characters, so the separators cannot collide.
+constexpr char k_unit = '\x1f', k_record = '\x1e';
+
+std::string encode_parts(const std::vector<HoldPart>& parts) {
+  std::string out;
+  for (const auto& part : parts) {
+    out += part.budget;
+    out += k_unit;
+    out += part.key;
+    out += k_unit;
+    out += std::to_string(part.estimate);
+    out += k_record;
+  }
+  return out;
+}
+
+std::vector<HoldPart> decode_parts(const std::string& text) {
+  std::vector<HoldPart> parts;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t end = text.find(k_record, pos);
+    const std::string record = text.substr(pos, end - pos);
+    const std::size_t a = record.find(k_unit), b = record.find(k_unit, a + 1);
+    if (a != std::string::npos && b != std::string::npos)
+      parts.push_back({record.substr(0, a), record.substr(a + 1, b - a - 1), std::stoll(record.substr(b + 1))});
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return parts;
+}
+
 struct Pending {
   Mutation mutation;
   std::function<void()> done;
@@ -90,11 +123,8 @@ class SqliteStore final : public Store {
     add_spent_ = std::make_unique<Statement>(
         db_, "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
              "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
-    insert_hold_ = std::make_unique<Statement>(db_, "INSERT INTO holds (id, deadline) VALUES (?1, ?2)");
-    insert_part_ = std::make_unique<Statement>(
-        db_, "INSERT INTO hold_parts (hold, budget, key, estimate) VALUES (?1, ?2, ?3, ?4)");
+    insert_hold_ = std::make_unique<Statement>(db_, "INSERT INTO holds (id, deadline, parts) VALUES (?1, ?2, ?3)");
     delete_hold_ = std::make_unique<Statement>(db_, "DELETE FROM holds WHERE id = ?1");
-    delete_parts_ = std::make_unique<Statement>(db_, "DELETE FROM hold_parts WHERE hold = ?1");
     reset_one_ = std::make_unique<Statement>(
         db_, "DELETE FROM spent WHERE budget = ?1 AND key = ?2 AND period_start >= ?3");
     reset_all_ = std::make_unique<Statement>(
@@ -103,7 +133,10 @@ class SqliteStore final : public Store {
         db_, "INSERT OR REPLACE INTO limits (budget, lim, config_limit) VALUES (?1, ?2, ?3)");
     add_override_ = std::make_unique<Statement>(
         db_, "INSERT INTO overrides (budget, key, extra, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
+    begin_ = std::make_unique<Statement>(db_, "BEGIN IMMEDIATE");
+    commit_ = std::make_unique<Statement>(db_, "COMMIT");
     writer_ = std::thread([this] { run_writer(); });
+    checkpointer_ = std::thread([this, path] { run_checkpointer(path); });
   }
 
   ~SqliteStore() override {
@@ -112,16 +145,18 @@ class SqliteStore final : public Store {
       stopping_ = true;
     }
     wake_.notify_one();
+    stop_checkpoints_.notify_one();
     writer_.join();
+    checkpointer_.join();
     add_spent_.reset();
     insert_hold_.reset();
-    insert_part_.reset();
     delete_hold_.reset();
-    delete_parts_.reset();
     reset_one_.reset();
     reset_all_.reset();
     set_limit_.reset();
     add_override_.reset();
+    begin_.reset();
+    commit_.reset();
     sqlite3_close(db_);
   }
 
@@ -131,14 +166,10 @@ class SqliteStore final : public Store {
     Statement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
     while (spent.step())
       snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
-    Statement holds(db_, "SELECT id, deadline FROM holds ORDER BY id");
+    Statement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
     while (holds.step())
-      snapshot.holds.push_back({static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1), {}});
-    Statement parts(db_, "SELECT budget, key, estimate FROM hold_parts WHERE hold = ?1");
-    for (auto& hold : snapshot.holds) {
-      parts.bind(1, static_cast<std::int64_t>(hold.id));
-      while (parts.step()) hold.parts.push_back({parts.text(0), parts.text(1), parts.integer(2)});
-    }
+      snapshot.holds.push_back(
+          {static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1), decode_parts(holds.text(2))});
     Statement limits(db_, "SELECT budget, lim, config_limit FROM limits");
     while (limits.step())
       snapshot.limits.push_back({limits.text(0), limits.integer(1), limits.integer(2)});
@@ -187,12 +218,31 @@ class SqliteStore final : public Store {
     }
   }
 
+  // Moves the WAL into the database twice a second without blocking the writer (PASSIVE), so
+  // that the WAL stays small and commits never pay for a checkpoint's fsync.
+  void run_checkpointer(const std::string& path) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      sqlite3_close(db);
+      return;
+    }
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      stop_checkpoints_.wait_for(lock, std::chrono::milliseconds(500));
+      lock.unlock();
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+    }
+    lock.unlock();
+    sqlite3_close(db);
+  }
+
   void commit(const std::vector<Pending>& batch) {
     std::lock_guard db_lock(db_mutex_);
     try {
-      exec("BEGIN IMMEDIATE");
+      begin_->run();
       for (const auto& pending : batch) apply(pending.mutation);
-      exec("COMMIT");
+      commit_->run();
       healthy_ = true;
     } catch (const std::exception&) {
       // The in-memory decision stands (requests keep flowing); readiness reports the store down.
@@ -204,18 +254,14 @@ class SqliteStore final : public Store {
   void apply(const Mutation& m) {
     switch (m.kind) {
       case Mutation::Kind::open_hold:
-        insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).bind(2, m.hold.deadline).run();
-        for (const auto& part : m.hold.parts)
-          insert_part_->bind(1, static_cast<std::int64_t>(m.hold.id))
-              .bind(2, part.budget)
-              .bind(3, part.key)
-              .bind(4, part.estimate)
-              .run();
+        insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
+            .bind(2, m.hold.deadline)
+            .bind(3, encode_parts(m.hold.parts))
+            .run();
         break;
       case Mutation::Kind::close_hold:
         // Deleting the hold and adding its cost share one transaction: never lost, never twice.
         delete_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
-        delete_parts_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
         for (const auto& row : m.add)
           add_spent_->bind(1, row.budget).bind(2, row.key).bind(3, row.period_start).bind(4, row.amount).run();
         break;
@@ -240,15 +286,15 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* db_ = nullptr;
-  std::unique_ptr<Statement> add_spent_, insert_hold_, insert_part_, delete_hold_,
-      delete_parts_, reset_one_, reset_all_, set_limit_, add_override_;
+  std::unique_ptr<Statement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_, set_limit_, add_override_, begin_, commit_;
   std::mutex db_mutex_;  // load() and the writer never use the connection at once
   std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;              // the writer: work queued or stopping
+  std::condition_variable stop_checkpoints_;  // the checkpointer: stopping
   std::vector<Pending> queue_;
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
-  std::thread writer_;
+  std::thread writer_, checkpointer_;
 };
 
 }  // namespace
