@@ -21,7 +21,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libssl3 zlib1g libyaml-cpp0.7 libsqlite3-0 libhiredis0.14 \
-      libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 \
+      libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 libdate-tz3 \
       ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/*
 # 65532 is the conventional non-root uid of distroless images; the Kubernetes manifests run as it.
