@@ -112,6 +112,8 @@ done
 curl -fsS --noproxy '*' -o /dev/null "$admin/readyz" || fail "/readyz never answered 200"
 curl -fsS --noproxy '*' -o /dev/null "$admin/healthz" || fail "/healthz"
 [ -f "$data/ledger.db" ] || fail "no SQLite ledger in data_dir"
+idle_rss_kb=$(ps -o rss= -p "$tollgate_pid" | tr -d ' ')
+echo "tollgate idle RSS: ${idle_rss_kb} KiB (threads: $(ls /proc/"$tollgate_pid"/task | wc -l))"
 
 # The legacy overlay's postStart hook, against the running admin listener.
 manifests poststart "$repo" | relocate > "$tmp/poststart.sh"
