@@ -83,6 +83,19 @@ upstream:
   connect_timeout: 2s
 EOF
 
+# Lay the folder out as the kubelet does for a ConfigMap/projected volume: the files live in a
+# timestamped folder, `..data` points at it, and each top-level name is a symlink through `..data`.
+# An update writes a new folder and swaps `..data` in one rename.
+mkdir "$tmp/version1" && mv "$etc"/* "$tmp/version1/" && mv "$tmp/version1" "$etc/..2026_01_01_00_00_00.1"
+ln -s ..2026_01_01_00_00_00.1 "$etc/..data"
+for entry in "$etc/..data"/*; do ln -s "..data/$(basename "$entry")" "$etc/$(basename "$entry")"; done
+swap_config() {  # $1: sed expression applied to tollgate.yaml in the new version
+  local next=..2026_01_01_00_00_00.2
+  cp -a "$etc/..data/." "$etc/$next"
+  sed -i -e "$1" "$etc/$next/tollgate.yaml"
+  ln -s "$next" "$etc/..data_tmp" && mv -T "$etc/..data_tmp" "$etc/..data"
+}
+
 "$bin" check --config "$config" > "$tmp/check.out" 2>&1 || { cat "$tmp/check.out" >&2; fail "tollgate check"; }
 echo "check: $(cat "$tmp/check.out")"
 
@@ -142,6 +155,17 @@ if curl -sS -o /dev/null -x "http://127.0.0.1:$proxy_port" --cacert /etc/ssl/cer
   fail "the intercepted host verified without the tollgate CA"
 fi
 
+# A ConfigMap edit (daily limit 50 -> 75) reaches the running sidecar without a restart.
+limit_of_daily() {
+  curl -fsS --noproxy '*' "$admin/v1/budgets/daily" | "$python" -c \
+    'import json,sys; print(json.load(sys.stdin)["budgets"][0]["limit"])'
+}
+[ "$(limit_of_daily)" = 50 ] || fail "daily limit before the edit: $(limit_of_daily)"
+grep -q "^    limit: 50$" "$config" || fail "the shipped config's daily limit is no longer 50"
+swap_config 's/^    limit: 50$/    limit: 75/'
+for _ in $(seq 1 100); do [ "$(limit_of_daily)" = 75 ] && break; sleep 0.1; done
+[ "$(limit_of_daily)" = 75 ] || fail "the ConfigMap-style swap was not reloaded (limit $(limit_of_daily))"
+
 metrics=$(curl -fsS --noproxy '*' "$admin/metrics") || fail "/metrics"
 grep -q '^tollgate_requests_total' <<<"$metrics" || fail "/metrics has no tollgate_requests_total"
 
@@ -154,4 +178,5 @@ kill -0 "$tollgate_pid" 2>/dev/null && fail "tollgate still running 10 s after S
 status=0
 wait "$tollgate_pid" || status=$?
 [ "$status" = 0 ] || fail "tollgate exited $status on SIGTERM"
-echo "entrypoint: ok (check, bundle of $roots certificates, readyz, postStart, plain HTTP, intercept, SIGTERM)"
+echo "entrypoint: ok (check, bundle of $roots certificates, readyz, postStart, plain HTTP, intercept,"
+echo "  ConfigMap swap reloaded, SIGTERM)"
