@@ -16,10 +16,11 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
  && strip /build/tollgate
 
 FROM debian:bookworm-slim AS runtime
-# Exactly the runtime halves of the -dev packages in scripts/install-deps (Boost Asio/Beast and
-# CLI11 are header-only); the check below fails the build if the binary links anything else.
+# The runtime halves of the -dev packages in scripts/install-deps (Boost Asio/Beast and CLI11 are
+# header-only). tests/shell/test_dockerfile.sh maps every library the built binary links to its
+# package and fails when one is missing here; the ldd check below catches it again at build time.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libssl3 zlib1g libyaml-cpp0.7 libsqlite3-0 libhiredis0.14 \
       libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 libdate-tz3 \
       ca-certificates tzdata \
