@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <thread>
+#include <vector>
 
 #include "proxy/budget_metrics.hpp"
 
@@ -24,6 +25,9 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto k_io_timeout = std::chrono::seconds(30);
+// Two threads: a mutation waits for the store to make it durable; /healthz and /metrics must
+// still answer meanwhile. Each connection is one coroutine, so it needs no strand.
+constexpr int k_threads = 2;
 
 http::response<http::string_body> to_http(const AdminResponse& r, unsigned version,
                                           bool keep_alive) {
@@ -47,9 +51,9 @@ struct AdminServer::Impl {
   AdminRoutes routes;
   // Declared after routes: destroying the io_context destroys the connection coroutines,
   // which use routes.
-  asio::io_context io{1};
+  asio::io_context io{k_threads};
   tcp::acceptor acceptor{io};
-  std::thread thread;
+  std::vector<std::thread> threads;
 
   Impl(AdminOptions o, ConfigHolder& holder, budget::Enforcer& e, Reloader& reloader,
        std::function<bool()> proxy_ready)
@@ -129,16 +133,17 @@ std::uint16_t AdminServer::start() {
   impl.acceptor.listen();
   install_budget_metrics(Metrics::instance(), impl.enforcer);
   asio::co_spawn(impl.io, impl.accept_loop(), asio::detached);
-  impl.thread = std::thread([&impl] { impl.io.run(); });
+  for (int i = 0; i < k_threads; ++i) impl.threads.emplace_back([&impl] { impl.io.run(); });
   return impl.acceptor.local_endpoint().port();
 }
 
 void AdminServer::stop() {
   auto& impl = *impl_;
-  if (!impl.thread.joinable()) return;
+  if (impl.threads.empty()) return;
   impl.io.stop();
-  impl.thread.join();
-  // The thread is gone: closing here cannot race it, and the port is released at once.
+  for (auto& thread : impl.threads) thread.join();
+  impl.threads.clear();
+  // The threads are gone: closing here cannot race it, and the port is released at once.
   boost::system::error_code ignored;
   impl.acceptor.close(ignored);
   clear_budget_metrics(Metrics::instance());

@@ -1,5 +1,5 @@
 #pragma once
-// The admin HTTP server (DESIGN §8): plain HTTP/1.1 on admin.listen, on its own thread and
+// The admin HTTP server (DESIGN §8): plain HTTP/1.1 on admin.listen, on its own two threads and
 // io_context so that a slow scrape or a reload never competes with the proxy's workers.
 // Routing and policy live in AdminRoutes; this is the socket shell around it.
 

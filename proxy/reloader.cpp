@@ -128,7 +128,7 @@ ReloadOutcome Reloader::reload(const std::string& reason) {
     spdlog::error("config reload ({}) refused, the running config stays: {}", reason,
                   outcome.errors.front());
     enforcer_.emit(budget::Event{
-        0, {}, "error", "", "",
+        0, budget::Clock::system().now(), "error", "", "",
         "config reload (" + reason + ") refused: " + std::to_string(outcome.errors.size()) +
             " error(s), first: " + outcome.errors.front(),
         detail_json(reason, config_path_, "errors", outcome.errors)});
@@ -145,7 +145,7 @@ ReloadOutcome Reloader::reload(const std::string& reason) {
   ++successful_reloads_;
   outcome.ok = true;
   spdlog::info("config reloaded ({}) from {}", reason, config_path_);
-  enforcer_.emit(budget::Event{0, {}, "reload", "", "", "config reloaded (" + reason + ")",
+  enforcer_.emit(budget::Event{0, budget::Clock::system().now(), "reload", "", "", "config reloaded (" + reason + ")",
                                detail_json(reason, config_path_, "warnings", outcome.warnings)});
   return outcome;
 }
