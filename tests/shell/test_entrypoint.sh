@@ -173,8 +173,10 @@ rss_kb=$(ps -o rss= -p "$tollgate_pid" | tr -d ' ')
 echo "tollgate RSS after the requests: ${rss_kb} KiB"
 
 kill -TERM "$tollgate_pid"
-for _ in $(seq 1 100); do kill -0 "$tollgate_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$tollgate_pid" 2>/dev/null && fail "tollgate still running 10 s after SIGTERM"
+term_at=$(date +%s%N)
+for _ in $(seq 1 200); do kill -0 "$tollgate_pid" 2>/dev/null || break; sleep 0.1; done
+echo "tollgate stopped $(( ($(date +%s%N) - term_at) / 1000000 )) ms after SIGTERM"
+kill -0 "$tollgate_pid" 2>/dev/null && fail "tollgate still running 20 s after SIGTERM (the pod grace period is 30 s)"
 status=0
 wait "$tollgate_pid" || status=$?
 [ "$status" = 0 ] || fail "tollgate exited $status on SIGTERM"
