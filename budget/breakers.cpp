@@ -50,8 +50,15 @@ void Breakers::apply(const rules::Config& config) {
 }
 
 std::optional<Admission> Breakers::check(const std::string& currency, const std::string& host,
-                                         TimePoint now, std::string& trial) {
-  trial.clear();
+                                         TimePoint now, std::vector<std::string>& trials) {
+  trials.clear();
+  std::vector<Event> none;
+  // A refusal by one breaker must not leave another's trial taken by this request.
+  auto refuse = [&](Admission refusal) {
+    trial_done(trials, false, now, none);
+    trials.clear();
+    return refusal;
+  };
   for (auto& s : spend_) {
     if (s.config.currency != currency || !s.open) continue;
     const std::string closes = s.open_until > now ? format_utc(s.open_until) + " (in " +
@@ -61,28 +68,30 @@ std::optional<Admission> Breakers::check(const std::string& currency, const std:
                           rules::format_micros(s.config.limit) + " " + currency + " within " +
                           format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
                           "; closes " + closes;
-    if (now < s.open_until) return breaker_refusal(s.config.name, message, seconds_until(s.open_until, now), false);
-    if (s.trial_out) return breaker_refusal(s.config.name, message, 1, true);
+    if (now < s.open_until)
+      return refuse(breaker_refusal(s.config.name, message, seconds_until(s.open_until, now), false));
+    if (s.trial_out) return refuse(breaker_refusal(s.config.name, message, 1, true));
     s.trial_out = true;  // half-open: this request is the one let through
-    trial = s.config.name;
+    trials.push_back(s.config.name);
   }
   if (upstream_config_) {
     auto it = hosts_.find(host);
     if (it != hosts_.end() && it->second.open && now < it->second.open_until) {
       const auto& c = *upstream_config_;
-      return breaker_refusal(c.name,
+      return refuse(breaker_refusal(c.name,
                              "breaker \"" + c.name + "\" is open for " + host + " after " +
                                  std::to_string(c.failures) + " consecutive upstream failures; retry in " +
                                  format_span(seconds(seconds_until(it->second.open_until, now))),
-                             seconds_until(it->second.open_until, now), true);
+                             seconds_until(it->second.open_until, now), true));
     }
   }
   return std::nullopt;
 }
 
-void Breakers::trial_done(const std::string& name, bool settled, TimePoint now, std::vector<Event>& events) {
+void Breakers::trial_done(const std::vector<std::string>& trials, bool settled, TimePoint now,
+                          std::vector<Event>& events) {
   for (auto& s : spend_) {
-    if (s.config.name != name || !s.trial_out) continue;
+    if (!s.trial_out || std::find(trials.begin(), trials.end(), s.config.name) == trials.end()) continue;
     s.trial_out = false;
     if (!settled || !s.open) continue;  // released: the next request becomes the trial
     s.open = false;

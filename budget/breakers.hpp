@@ -20,13 +20,13 @@ class Breakers {
  public:
   void apply(const rules::Config& config);
 
-  // A refusal when a breaker covering this currency or host is open. `trial` is set to the
-  // spend breaker whose half-open trial this request becomes (to pass to trial_done).
+  // A refusal when a breaker covering this currency or host is open. `trials` gets the spend
+  // breakers whose half-open trial this request becomes (to pass to trial_done).
   std::optional<Admission> check(const std::string& currency, const std::string& host, TimePoint now,
-                                 std::string& trial);
+                                 std::vector<std::string>& trials);
 
-  // The trial admitted by check() ended (settled or released): the breaker closes on settle.
-  void trial_done(const std::string& breaker, bool settled, TimePoint now, std::vector<Event>& events);
+  // The trials admitted by check() ended (settled or released): those breakers close on settle.
+  void trial_done(const std::vector<std::string>& trials, bool settled, TimePoint now, std::vector<Event>& events);
 
   // Settled spend, for the spend breakers' windows.
   void spent(const std::string& currency, std::int64_t amount, TimePoint now, std::vector<Event>& events);

@@ -105,10 +105,10 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std:
     return refusal;
   };
 
-  std::string trial;
-  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trial)) return refuse(*refusal);
+  std::vector<std::string> trials;
+  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials)) return refuse(*refusal);
   auto undo_trial = [&] {
-    if (!trial.empty()) breakers_.trial_done(trial, false, now, events);
+    if (!trials.empty()) breakers_.trial_done(trials, false, now, events);
   };
   RateLimiter::Plan plan;
   if (auto refusal = rates_.check(*config_, request, now, plan)) {
@@ -167,7 +167,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std:
   hold.currency = request.estimate.currency;
   hold.provider = request.provider;
   hold.credential = request.credential_hash;
-  hold.breaker_trial = trial;
+  hold.breaker_trials = std::move(trials);
   write.kind = Mutation::Kind::open_hold;
   write.hold.id = id;
   write.hold.deadline = unix_seconds(hold.deadline);
@@ -199,7 +199,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
                             hold.currency + "\"}"});
     if (!hold.currency.empty()) breakers_.spent(hold.currency, *actual, now, events);
   }
-  if (!hold.breaker_trial.empty()) breakers_.trial_done(hold.breaker_trial, actual.has_value(), now, events);
+  if (!hold.breaker_trials.empty()) breakers_.trial_done(hold.breaker_trials, actual.has_value(), now, events);
 }
 
 void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done) {

@@ -51,7 +51,8 @@ class StoreEnforcer final : public Enforcer {
   struct LiveHold {
     TimePoint deadline{};
     std::int64_t estimate = 0;
-    std::string currency, provider, credential, breaker_trial;
+    std::string currency, provider, credential;
+    std::vector<std::string> breaker_trials;
     std::vector<std::pair<BudgetState*, Instance*>> parts;
     bool balance = false;
   };

@@ -227,3 +227,31 @@ TEST_CASE("Enforcer breakers, upstream failures per host") {
     CHECK(admit(*e, openai(1)).admitted);  // counting from zero again
   }
 }
+
+TEST_CASE("Enforcer breakers, a refusal by one breaker leaves another's trial free") {
+  ManualClock clock;
+  auto config = base_config();
+  rules::BreakerConfig spike;
+  spike.name = "spend-spike";
+  spike.currency = "usd";
+  spike.limit = 10 * k_usd;
+  spike.cooldown = std::chrono::minutes(10);
+  rules::BreakerConfig failures;
+  failures.name = "upstream-failures";
+  failures.kind = rules::BreakerConfig::Kind::upstream_failures;
+  failures.failures = 1;
+  failures.open_for = std::chrono::seconds(60);
+  config->breakers = {spike, failures};
+  auto e = budget::make_enforcer(config, clock);
+
+  settle(*e, admit(*e, openai(k_usd)).hold, 11 * k_usd);  // opens the spend breaker
+  clock.advance(10min);                                  // half-open
+  e->upstream_result("api.openai.com", false);           // opens the host breaker
+  const auto refused = admit(*e, openai(1));
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.name == "upstream-failures");
+  clock.advance(60s);
+  const auto trial = admit(*e, openai(1));
+  CHECK(trial.admitted);  // the spend breaker's trial was not used up by the refused request
+  CHECK_FALSE(admit(*e, openai(1)).admitted);
+}
