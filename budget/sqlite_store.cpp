@@ -184,6 +184,7 @@ class SqliteStore final : public Store {
     {
       std::lock_guard lock(mutex_);
       queue_.push_back({std::move(mutation), std::move(done)});
+      queued_.fetch_add(1, std::memory_order_relaxed);
     }
     wake_.notify_one();
   }
@@ -205,9 +206,14 @@ class SqliteStore final : public Store {
   void run_writer() {
     std::vector<Pending> batch;
     for (;;) {
+      // Callers usually answer a callback with their next write within microseconds: look for
+      // it briefly before sleeping, which saves a futex wake-up per request.
+      for (int spin = 0; spin < 200 && queued_.load(std::memory_order_relaxed) == 0; ++spin)
+        std::this_thread::yield();
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        queued_.store(0, std::memory_order_relaxed);
         if (queue_.empty() && stopping_) return;
         batch.swap(queue_);
       }
@@ -292,6 +298,7 @@ class SqliteStore final : public Store {
   std::condition_variable wake_;              // the writer: work queued or stopping
   std::condition_variable stop_checkpoints_;  // the checkpointer: stopping
   std::vector<Pending> queue_;
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), readable without the mutex
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
   std::thread writer_, checkpointer_;
