@@ -126,6 +126,10 @@ void log_access(const AccessRecord& record) {
   if (g_access) g_access->info(access_json(record));
 }
 
+void log_line(std::string_view json_line) {
+  if (g_access) g_access->info(json_line);
+}
+
 void log_warning(std::string_view what) {
   if (g_diag) g_diag->warn(json_quote(what));
 }

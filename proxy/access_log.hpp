@@ -37,6 +37,8 @@ std::string access_json(const AccessRecord& record);
 void init_logging();
 void log_access(const AccessRecord& record);
 void log_warning(std::string_view what);
+// Any other JSON line for stdout (budget events), through the same asynchronous logger.
+void log_line(std::string_view json_line);
 void flush_logs();
 
 }  // namespace proxy

@@ -9,6 +9,7 @@
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/splice.hpp"
+#include "proxy/tls_contexts.hpp"
 
 namespace proxy {
 namespace {
@@ -42,8 +43,9 @@ asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream, beas
   }
 }
 
+// Parameters by value: GCC 12 mishandles temporaries bound to references across co_await.
 asio::awaitable<void> refuse_connect(beast::tcp_stream& client, AccessRecord& log, int status,
-                                     const std::string& message, rules::HeaderList headers = {}) {
+                                     std::string message, rules::HeaderList headers = {}) {
   auto reply = make_reply(status, headers, error_json("tollgate: " + message, status == 502 ? "upstream_error" : "forbidden"), false);
   co_await write_reply(client, reply);
   log.status = status;
@@ -58,8 +60,7 @@ asio::awaitable<void> intercept(beast::tcp_stream& client, beast::flat_buffer& b
   SSL* ssl = tls.native_handle();
   SSL_use_certificate(ssl, leaf->cert.get());
   SSL_use_PrivateKey(ssl, leaf->key.get());
-  // check_sni (tls_contexts.cpp) compares the client hello's SNI with the CONNECT host.
-  SSL_set_app_data(ssl, &info.connect_host);
+  expect_sni(ssl, &info.connect_host);
   lowest(tls).expires_after(k_handshake_timeout);
   auto [ec, used] = co_await tls.async_handshake(ssl::stream_base::server, buffer.data(), use_tuple);
   buffer.consume(used);
@@ -89,11 +90,13 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
   } catch (const std::exception& e) {
     invalid = e.what();  // App validated it at start; a reload may not have
   }
-  if (!deny) co_return co_await refuse_connect(client, log, 403, invalid);
+  if (!deny) co_return co_await refuse_connect(client, log, 403, std::move(invalid));
   auto dialed = co_await dial(config, info.connect_host, info.connect_port, &*deny);
   if (!dialed.stream)
-    co_return co_await refuse_connect(client, log, dialed.denied ? 403 : 502,
-                                      "upstream " + authority_string({info.connect_host, info.connect_port}) + ": " + dialed.error);
+  {
+    std::string message = "upstream " + authority_string({info.connect_host, info.connect_port}) + ": " + dialed.error;
+    co_return co_await refuse_connect(client, log, dialed.denied ? 403 : 502, std::move(message));
+  }
   auto& upstream = *dialed.stream;
   lowest(client).expires_after(k_write_timeout);
   auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_established), use_tuple);
@@ -127,20 +130,27 @@ asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buff
   log.method = "CONNECT";
   log.target = std::string(req.target());
   const auto target = parse_connect_target(req.target());
-  if (!target) co_return co_await refuse_connect(client, log, 400, "malformed CONNECT target");
+  if (!target) {
+    std::string message = "malformed CONNECT target";
+    co_return co_await refuse_connect(client, log, 400, std::move(message));
+  }
   log.host = target->host;
   const auto user = authorize_client(config->clients.users, config->clients.require_auth,
                                      req[http::field::proxy_authorization]);
   if (!user) {
     rules::HeaderList challenge;
     challenge.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-    co_return co_await refuse_connect(client, log, 407, "proxy authentication required", challenge);
+    std::string message = "proxy authentication required";
+    co_return co_await refuse_connect(client, log, 407, std::move(message), std::move(challenge));
   }
   info.user = *user;
   log.user = *user;
   const auto& ports = config->tunnel.allowed_ports;
   if (std::find(ports.begin(), ports.end(), target->port) == ports.end())
-    co_return co_await refuse_connect(client, log, 403, "CONNECT to port " + std::to_string(target->port) + " is not allowed (tunnel.allowed_ports)");
+    {
+    std::string message = "CONNECT to port " + std::to_string(target->port) + " is not allowed (tunnel.allowed_ports)";
+    co_return co_await refuse_connect(client, log, 403, std::move(message));
+  }
   info.connect_host = target->host;
   info.connect_port = target->port;
   if (config->provider_for_host(target->host)) {
@@ -150,7 +160,10 @@ asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buff
     co_return co_await intercept(client, buffer, info, env, log);
   }
   if (!config->tunnel.allow_unknown_hosts)
-    co_return co_await refuse_connect(client, log, 403, "host " + target->host + " is not allowed (tunnel.unknown_hosts: deny)");
+    {
+    std::string message = "host " + target->host + " is not allowed (tunnel.unknown_hosts: deny)";
+    co_return co_await refuse_connect(client, log, 403, std::move(message));
+  }
   co_await tunnel(client, buffer, info, log, *config);
 }
 

@@ -20,7 +20,7 @@ struct Refusal {
 };
 
 template <typename Stream>
-asio::awaitable<AfterExchange> refuse(Stream& client, AccessRecord& log, const Refusal& r,
+asio::awaitable<AfterExchange> refuse(Stream& client, AccessRecord& log, Refusal r,
                                       bool keep_alive) {
   auto reply = make_reply(r.status, r.headers, error_json("tollgate: " + r.message, r.type),
                           keep_alive);
@@ -65,12 +65,18 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     ex.target = std::string(req.target());
     if (const auto abs = parse_absolute_target(ex.target)) ex.target = abs->origin_form;
     if (ex.target.empty() || ex.target.front() != '/')
-      co_return co_await refuse(client, log, {400, "malformed request target", "invalid_request_error", {}}, false);
+      {
+      Refusal refusal{400, "malformed request target", "invalid_request_error", {}};
+      co_return co_await refuse(client, log, std::move(refusal), false);
+    }
     ex.client_user = info.user;
   } else {
     const auto abs = parse_absolute_target(req.target());
     if (!abs)
-      co_return co_await refuse(client, log, {400, "a forward proxy needs absolute-form http:// targets (use CONNECT for https)", "invalid_request_error", {}}, false);
+      {
+      Refusal refusal{400, "a forward proxy needs absolute-form http:// targets (use CONNECT for https)", "invalid_request_error", {}};
+      co_return co_await refuse(client, log, std::move(refusal), false);
+    }
     ex.host = abs->authority.host;
     ex.port = abs->authority.port;
     ex.target = abs->origin_form;
@@ -79,7 +85,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!user) {
       Refusal r{407, "proxy authentication required", "authentication_error", {}};
       r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-      co_return co_await refuse(client, log, r, keep_alive);
+      co_return co_await refuse(client, log, std::move(r), keep_alive);
     }
     ex.client_user = *user;
   }
@@ -88,7 +94,10 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   log.user = ex.client_user;
   ex.provider = config.provider_for_host(ex.host);
   if (!ex.provider && !info.intercepted && !config.tunnel.allow_unknown_hosts)
-    co_return co_await refuse(client, log, {403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}}, keep_alive);
+    {
+      Refusal refusal{403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}};
+      co_return co_await refuse(client, log, std::move(refusal), keep_alive);
+    }
 
   const bool websocket = has_token(req[http::field::connection], "upgrade") &&
                          iequals(req[http::field::upgrade], "websocket");
@@ -105,7 +114,10 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
 
   const auto content_length = head->content_length();
   if (content_length && *content_length > config.max_body_bytes)
-    co_return co_await refuse(client, log, {413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}}, false);
+    {
+      Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
+      co_return co_await refuse(client, log, std::move(refusal), false);
+    }
   if (head->chunked() || (content_length && *content_length > 0)) {
     if (expect_continue) {
       static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -118,10 +130,16 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     lowest(client).expires_after(k_body_timeout);
     auto [ec, n] = co_await http::async_read(client, buffer, body_parser, use_tuple);
     if (ec == http::error::body_limit)
-      co_return co_await refuse(client, log, {413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}}, false);
+      {
+      Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
+      co_return co_await refuse(client, log, std::move(refusal), false);
+    }
     if (ec && is_benign_close(ec)) co_return AfterExchange::close;
     if (ec)
-      co_return co_await refuse(client, log, {400, "malformed request body: " + ec.message(), "invalid_request_error", {}}, false);
+      {
+      Refusal refusal{400, "malformed request body: " + ec.message(), "invalid_request_error", {}};
+      co_return co_await refuse(client, log, std::move(refusal), false);
+    }
     ex.request_body = std::move(body_parser.get().body());
   }
   log.bytes_in = ex.request_body.size();

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "proxy/app.hpp"
+#include "proxy/runtime.hpp"
 #include "proxy/cert_store.hpp"
 #include "proxy/status_command.hpp"
 #include "rules/commands.hpp"
@@ -26,9 +26,7 @@ std::shared_ptr<const rules::Config> load(const std::string& path) {
 int run_command(const std::string& config_path) {
   const auto config = load(config_path);
   if (!config) return 1;
-  proxy::App app(config, config_path);
-  // The admin server, budget enforcement and reload join here as App services and hooks.
-  return app.run();
+  return proxy::run_tollgate(config, config_path);
 }
 
 int ca_init(const std::string& dir) {

@@ -26,8 +26,13 @@ int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const 
   return SSL_TLSEXT_ERR_NOACK;
 }
 
+int sni_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 int check_sni(SSL* ssl, int* alert, void*) {
-  const auto* expected = static_cast<const std::string*>(SSL_get_app_data(ssl));
+  const auto* expected = static_cast<const std::string*>(SSL_get_ex_data(ssl, sni_index()));
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (!sni || !expected) return SSL_TLSEXT_ERR_OK;  // IP targets: clients send no SNI
   if (iequals(sni, *expected)) return SSL_TLSEXT_ERR_OK;
@@ -70,6 +75,10 @@ std::unique_ptr<net::ssl::context> make_upstream_tls(const std::string& upstream
                                ec.message());
   }
   return ctx;
+}
+
+void expect_sni(SSL* ssl, const std::string* connect_host) {
+  SSL_set_ex_data(ssl, sni_index(), const_cast<std::string*>(connect_host));
 }
 
 bool prepare_upstream_ssl(SSL* ssl, const std::string& host) {

@@ -10,10 +10,13 @@
 
 namespace proxy {
 
-// Server context for intercepted connections. Before the handshake, the session stores a pointer
-// to the CONNECT host (std::string) as the SSL object's app data: a client hello whose SNI names
-// another host is refused with an unrecognized_name alert.
+// Server context for intercepted connections: a client hello whose SNI names another host than
+// the one given to expect_sni is refused with an unrecognized_name alert.
 std::unique_ptr<net::ssl::context> make_intercept_tls();
+
+// Before the handshake: the CONNECT host, which must outlive the handshake. (Not the SSL app
+// data: Asio keeps its verify callback there.)
+void expect_sni(SSL* ssl, const std::string* connect_host);
 
 // Client context: TLS 1.2+, peer verification against the system roots ("system") or the PEM
 // bundle at `upstream_trust`, ALPN http/1.1. Throws std::runtime_error for an unreadable bundle.

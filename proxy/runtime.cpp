@@ -1,0 +1,64 @@
+#include "proxy/runtime.hpp"
+
+#include <filesystem>
+#include <iostream>
+
+#include "budget/enforcer.hpp"
+#include "proxy/access_log.hpp"
+#include "proxy/admin_server.hpp"
+#include "proxy/app.hpp"
+#include "proxy/enforcement_hooks.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/reloader.hpp"
+#include "proxy/webhooks.hpp"
+
+namespace proxy {
+
+int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string& config_path) {
+  init_logging();
+  auto enforcer = budget::make_enforcer(config);
+  // Holds left by a crash are settled at their estimate before any new request is admitted.
+  enforcer->recover();
+
+  App app(config, config_path);
+  app.set_hook_factory(std::make_shared<EnforcementHookFactory>(*enforcer));
+  Reloader reloader(config_path, app.config_holder(), *enforcer);
+  WebhookSender webhooks(config->webhooks, config->tls.upstream_trust);
+
+  enforcer->on_event([&app, &webhooks](const budget::Event& event) {
+    log_line(event_json(event));
+    if (event.type == "threshold") {
+      const auto pos = event.detail_json.find("\"percent\":");
+      std::string threshold = "?";
+      if (pos != std::string::npos) {
+        const auto start = pos + 10;
+        threshold = event.detail_json.substr(start, event.detail_json.find_first_of(",}", start) - start);
+      }
+      Metrics::instance().count_alert(event.budget, threshold + "%");
+    }
+    if (event.type == "reload") webhooks.set_hooks(app.config_holder().get()->webhooks);
+    webhooks.send(event);
+  });
+
+  AdminOptions admin_options;
+  admin_options.listen = config->admin.listen;
+  admin_options.token = config->admin.token;
+  admin_options.audit_log_path = (std::filesystem::path(config->data_dir) / "audit.log").string();
+  AdminServer admin(admin_options, app.config_holder(), *enforcer, reloader,
+                    [&app] { return app.ready(); });
+
+  app.add_service({"admin",
+                   [&] {
+                     const auto port = admin.start();
+                     std::cout << "tollgate: admin listening on http://" << config->admin.listen.host
+                               << ":" << port << std::endl;
+                   },
+                   [&] { admin.stop(); }});
+  app.add_service({"reload", [&] { reloader.start_watching(); }, [&] { reloader.stop(); }});
+  app.on_reload_signal([&reloader] { reloader.reload("SIGHUP"); });
+  const int code = app.run();
+  flush_logs();
+  return code;
+}
+
+}  // namespace proxy

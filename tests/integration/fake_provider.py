@@ -1,0 +1,169 @@
+"""Stand-ins for the paid APIs, served over TLS on loopback with a test CA.
+
+Speaks just enough of each provider for tollgate's tests: OpenAI chat (JSON and SSE, with the
+include_usage final chunk when asked), Anthropic messages, Keepa (gzip JSON with tokensLeft), a
+slow endpoint and a header echo. Usage is configurable per request with the header
+`x-fake-usage: <input>,<output>`; every request is logged and the usage returned is summed in
+`charged`, so budget tests can compare tollgate's ledger with what the provider "billed".
+"""
+import gzip
+import http.server
+import json
+import ssl
+import threading
+import time
+
+
+class FakeState:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = []  # dicts: method, path, headers, body
+        self.charged = {"input_tokens": 0, "output_tokens": 0, "keepa_tokens": 0}
+
+    def record(self, entry):
+        with self.lock:
+            self.requests.append(entry)
+
+    def charge(self, key, amount):
+        with self.lock:
+            self.charged[key] += amount
+
+
+def _usage(headers, default=(10, 5)):
+    value = headers.get("x-fake-usage")
+    if not value:
+        return default
+    a, b = value.split(",")
+    return int(a), int(b)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-provider"
+    state = None  # set per server
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _body(self):
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status, body, content_type="application/json", extra=None):
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status, obj, extra=None):
+        self._send(status, json.dumps(obj).encode(), extra=extra)
+
+    def _dispatch(self):
+        body = self._body()
+        path, _, query = self.path.partition("?")
+        self.state.record({"method": self.command, "path": self.path,
+                           "headers": {k.lower(): v for k, v in self.headers.items()},
+                           "body": body})
+        if path == "/v1/chat/completions":
+            return self._chat(body)
+        if path == "/v1/messages":
+            inp, out = _usage(self.headers)
+            self.state.charge("input_tokens", inp)
+            self.state.charge("output_tokens", out)
+            return self._json(200, {"id": "msg_1", "type": "message", "role": "assistant",
+                                    "content": [{"type": "text", "text": "hi"}],
+                                    "usage": {"input_tokens": inp, "output_tokens": out}})
+        if path == "/product":
+            return self._keepa(query)
+        if path == "/slow":
+            ms = int(dict(p.split("=") for p in query.split("&") if "=" in p).get("ms", "1000"))
+            time.sleep(ms / 1000)
+            return self._json(200, {"slept_ms": ms})
+        if path == "/echo":
+            return self._json(200, {"method": self.command, "path": self.path,
+                                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                                    "body": body.decode("latin-1")})
+        return self._json(404, {"error": {"message": "no such path " + path}})
+
+    def _chat(self, body):
+        req = json.loads(body or b"{}")
+        inp, out = _usage(self.headers)
+        if not req.get("stream"):
+            self.state.charge("input_tokens", inp)
+            self.state.charge("output_tokens", out)
+            return self._json(200, {
+                "id": "chatcmpl-1", "object": "chat.completion", "model": req.get("model", "gpt-4o-mini"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}})
+        spacing = int(self.headers.get("x-fake-spacing-ms") or 0) / 1000
+        events = int(self.headers.get("x-fake-events") or 3)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        for i in range(events):
+            if i:
+                time.sleep(spacing)
+            event = {"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                     "choices": [{"index": 0, "delta": {"content": "tok%d" % i}, "finish_reason": None}]}
+            chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+        if (req.get("stream_options") or {}).get("include_usage"):
+            self.state.charge("input_tokens", inp)
+            self.state.charge("output_tokens", out)
+            final = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [],
+                     "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}}
+            chunk(b"data: " + json.dumps(final).encode() + b"\n\n")
+        chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _keepa(self, query):
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        asins = [a for a in params.get("asin", "").split(",") if a]
+        consumed = max(1, len(asins))
+        self.state.charge("keepa_tokens", consumed)
+        left = 1000 - self.state.charged["keepa_tokens"]
+        payload = {"products": [{"asin": a} for a in asins], "tokensLeft": left,
+                   "tokensConsumed": consumed, "refillRate": 5}
+        self._send(200, gzip.compress(json.dumps(payload).encode()),
+                   extra={"content-encoding": "gzip", "tokens-left": str(left)})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch
+
+
+class FakeProvider:
+    """A threaded HTTP/1.1 server on 127.0.0.1:<port>; TLS when cert and key are given."""
+
+    def __init__(self, cert=None, key=None):
+        self.state = FakeState()
+        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def requests(self):
+        return self.state.requests
+
+    @property
+    def charged(self):
+        return self.state.charged
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
