@@ -98,10 +98,25 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std:
                                 Mutation& write) {
   const std::int64_t estimate = request.estimate.micros;
   auto refuse = [&](Admission refusal) {
+    // Sampled: a refusal storm must not flush every other event out of the list. What was
+    // left out is counted in the next refusal event of the same mechanism and name.
+    RefusalSample& sample = refusal_samples_[refusal.refused_by + "/" + refusal.name];
+    const std::int64_t second = unix_seconds(now);
+    if (sample.second != second) {
+      sample.second = second;
+      sample.emitted = 0;
+    }
+    if (sample.emitted >= k_refusal_events_per_second) {
+      ++sample.suppressed;
+      return refusal;
+    }
+    ++sample.emitted;
     events.push_back({0, now, "refused", refusal.refused_by == "budget" ? refusal.name : "", "", refusal.message,
                       "{\"refused_by\":\"" + refusal.refused_by + "\",\"name\":\"" + refusal.name +
                           "\",\"provider\":\"" + request.provider + "\",\"endpoint\":\"" + request.endpoint +
-                          "\",\"estimate\":\"" + rules::format_micros(estimate) + "\"}"});
+                          "\",\"estimate\":\"" + rules::format_micros(estimate) +
+                          "\",\"suppressed_before\":" + std::to_string(sample.suppressed) + "}"});
+    sample.suppressed = 0;
     return refusal;
   };
 

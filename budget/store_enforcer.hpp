@@ -3,6 +3,7 @@
 // under any concurrency, short critical sections), then journaled to a Store; callbacks run once
 // the change is durable. Holds left in the store by a crash are settled at their estimate.
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -20,6 +21,9 @@ namespace budget {
 // How long a hold may stay open before anyone finding it settles it at its estimate. Long
 // enough for the slowest streamed or generated responses (a settle after that is a no-op).
 inline constexpr std::chrono::minutes k_hold_ttl{60};
+
+// Refusal events kept per second and per refusing budget, balance, rate limit or breaker.
+inline constexpr int k_refusal_events_per_second = 10;
 
 class StoreEnforcer final : public Enforcer {
  public:
@@ -69,6 +73,12 @@ class StoreEnforcer final : public Enforcer {
   const rules::Provider* provider(const std::string& name) const;
   void publish(std::vector<Event>& events);
 
+  struct RefusalSample {
+    std::int64_t second = 0;
+    int emitted = 0;
+    std::int64_t suppressed = 0;  // since the last refusal event of this kind
+  };
+
   mutable std::mutex mutex_;
   std::shared_ptr<const rules::Config> config_;
   std::unique_ptr<Store> store_;
@@ -82,6 +92,7 @@ class StoreEnforcer final : public Enforcer {
   std::unordered_map<HoldId, LiveHold> holds_;
   HoldId next_hold_ = 1;
   TimePoint next_sweep_{};
+  std::map<std::string, RefusalSample> refusal_samples_;
 };
 
 }  // namespace budget

@@ -322,3 +322,20 @@ TEST_CASE_TEMPLATE("Enforcer::apply_config, budgets keep their spent amounts", T
   CHECK_THROWS(standing(*e, "other"));
   CHECK_FALSE(admit(*e, openai(2 * k_usd)).admitted);
 }
+
+TEST_CASE("Enforcer::admit, refusal events are sampled per second with counts") {
+  ManualClock clock;
+  auto config = base_config();
+  config->budgets = {budget_config("daily", k_usd, Kind::day)};
+  auto e = budget::make_enforcer(config, clock);
+  for (int i = 0; i < 25; ++i) CHECK_FALSE(admit(*e, openai(2 * k_usd)).admitted);
+  CHECK(events_of(*e, "refused").size() == budget::k_refusal_events_per_second);
+  clock.advance(1s);
+  CHECK_FALSE(admit(*e, openai(2 * k_usd)).admitted);
+  const auto refused = events_of(*e, "refused");
+  REQUIRE(refused.size() == budget::k_refusal_events_per_second + 1);
+  CHECK(refused.front().detail_json ==
+        "{\"refused_by\":\"budget\",\"name\":\"daily\",\"provider\":\"openai\",\"endpoint\":\"chat\","
+        "\"estimate\":\"2\",\"suppressed_before\":0}");
+  CHECK(refused.back().detail_json.ends_with("\"suppressed_before\":15}"));
+}
