@@ -4,8 +4,8 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <atomic>
+#include <filesystem>
 
 #include "budget/enforcer.hpp"
 
@@ -17,7 +17,8 @@ std::filesystem::path g_dir;
 std::shared_ptr<rules::Config> config(rules::StoreConfig::Type type) {
   auto c = std::make_shared<rules::Config>();
   c->store.type = type;
-  g_dir = std::filesystem::temp_directory_path() / ("tollgate-ledger-bench-" + std::to_string(::getpid()));
+  g_dir = std::filesystem::temp_directory_path() /
+          ("tollgate-ledger-bench-" + std::to_string(::getpid()));
   std::filesystem::remove_all(g_dir);
   c->store.path = (g_dir / "ledger.db").string();
   rules::Provider openai;
@@ -37,8 +38,12 @@ std::shared_ptr<rules::Config> config(rules::StoreConfig::Type type) {
   return c;
 }
 
-void setup_memory(const benchmark::State&) { g_enforcer = budget::make_enforcer(config(rules::StoreConfig::Type::memory)); }
-void setup_sqlite(const benchmark::State&) { g_enforcer = budget::make_enforcer(config(rules::StoreConfig::Type::sqlite)); }
+void setup_memory(const benchmark::State&) {
+  g_enforcer = budget::make_enforcer(config(rules::StoreConfig::Type::memory));
+}
+void setup_sqlite(const benchmark::State&) {
+  g_enforcer = budget::make_enforcer(config(rules::StoreConfig::Type::sqlite));
+}
 void teardown(const benchmark::State&) {
   g_enforcer.reset();
   std::filesystem::remove_all(g_dir);
@@ -74,7 +79,21 @@ void reserve_settle(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(reserve_settle)->Name("memory")->Setup(setup_memory)->Teardown(teardown)->Threads(1)->Threads(2)->Threads(16)->UseRealTime();
-BENCHMARK(reserve_settle)->Name("sqlite")->Setup(setup_sqlite)->Teardown(teardown)->Threads(1)->Threads(2)->Threads(16)->UseRealTime();
+BENCHMARK(reserve_settle)
+    ->Name("memory")
+    ->Setup(setup_memory)
+    ->Teardown(teardown)
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(16)
+    ->UseRealTime();
+BENCHMARK(reserve_settle)
+    ->Name("sqlite")
+    ->Setup(setup_sqlite)
+    ->Teardown(teardown)
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(16)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -25,7 +25,8 @@ void BalanceBook::observe(const BalanceObservation& observation, const rules::Ba
   check_warning(observation.provider, observation.credential_hash, config, now, events);
 }
 
-std::int64_t BalanceBook::refill_per_minute(const std::string& provider, const std::string& credential,
+std::int64_t BalanceBook::refill_per_minute(const std::string& provider,
+                                            const std::string& credential,
                                             const rules::BalanceConfig& config) const {
   auto it = accounts_.find({provider, credential});
   if (it != accounts_.end() && it->second.refill) return *it->second.refill;
@@ -39,14 +40,17 @@ std::optional<std::int64_t> BalanceBook::available(const std::string& provider,
   auto it = accounts_.find({provider, credential});
   if (it == accounts_.end() || !it->second.observed) return std::nullopt;
   const Account& a = it->second;
-  return *a.observed + refill_since(refill_per_minute(provider, credential, config), a.at, now) - a.holds;
+  return *a.observed + refill_since(refill_per_minute(provider, credential, config), a.at, now) -
+         a.holds;
 }
 
-void BalanceBook::hold(const std::string& provider, const std::string& credential, std::int64_t amount) {
+void BalanceBook::hold(const std::string& provider, const std::string& credential,
+                       std::int64_t amount) {
   accounts_[{provider, credential}].holds += amount;
 }
 
-void BalanceBook::unhold(const std::string& provider, const std::string& credential, std::int64_t amount) {
+void BalanceBook::unhold(const std::string& provider, const std::string& credential,
+                         std::int64_t amount) {
   auto it = accounts_.find({provider, credential});
   if (it != accounts_.end()) it->second.holds -= amount;
 }
@@ -72,12 +76,14 @@ void BalanceBook::check_warning(const std::string& provider, const std::string& 
                         rules::format_micros(*config.warn_below) + "\"}"});
 }
 
-std::vector<BalanceStanding> BalanceBook::standings(TimePoint now, const rules::Config& config) const {
+std::vector<BalanceStanding> BalanceBook::standings(TimePoint now,
+                                                    const rules::Config& config) const {
   std::vector<BalanceStanding> out;
   for (const auto& [key, account] : accounts_) {
     if (!account.observed) continue;
-    const auto provider = std::find_if(config.providers.begin(), config.providers.end(),
-                                       [&](const rules::Provider& p) { return p.name == key.first; });
+    const auto provider =
+        std::find_if(config.providers.begin(), config.providers.end(),
+                     [&](const rules::Provider& p) { return p.name == key.first; });
     const rules::BalanceConfig none;
     const rules::BalanceConfig& balance =
         provider != config.providers.end() && provider->balance ? *provider->balance : none;

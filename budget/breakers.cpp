@@ -14,7 +14,8 @@ std::int64_t seconds_until(TimePoint until, TimePoint now) {
   return std::max<std::int64_t>(1, left);
 }
 
-Admission breaker_refusal(const std::string& name, std::string message, std::int64_t retry_s, bool retry) {
+Admission breaker_refusal(const std::string& name, std::string message, std::int64_t retry_s,
+                          bool retry) {
   Admission a;
   a.admitted = false;
   a.refused_by = "breaker";
@@ -25,8 +26,14 @@ Admission breaker_refusal(const std::string& name, std::string message, std::int
   return a;
 }
 
-Event breaker_event(TimePoint now, const std::string& name, const std::string& state, std::string message) {
-  return {0, now, "breaker", "", "", std::move(message),
+Event breaker_event(TimePoint now, const std::string& name, const std::string& state,
+                    std::string message) {
+  return {0,
+          now,
+          "breaker",
+          "",
+          "",
+          std::move(message),
           "{\"breaker\":\"" + name + "\",\"state\":\"" + state + "\"}"};
 }
 
@@ -41,7 +48,8 @@ void Breakers::apply(const rules::Config& config) {
       continue;
     }
     // A breaker that survives a reload keeps its window and state.
-    auto old = std::find_if(spend_.begin(), spend_.end(), [&](const Spend& s) { return s.config.name == b.name; });
+    auto old = std::find_if(spend_.begin(), spend_.end(),
+                            [&](const Spend& s) { return s.config.name == b.name; });
     Spend s = old != spend_.end() ? std::move(*old) : Spend{};
     s.config = b;
     next.push_back(std::move(s));
@@ -61,15 +69,17 @@ std::optional<Admission> Breakers::check(const std::string& currency, const std:
   };
   for (auto& s : spend_) {
     if (s.config.currency != currency || !s.open) continue;
-    const std::string closes = s.open_until > now ? format_utc(s.open_until) + " (in " +
-                                                        format_span(seconds(seconds_until(s.open_until, now))) + ")"
-                                                  : "after a trial request";
+    const std::string closes =
+        s.open_until > now ? format_utc(s.open_until) + " (in " +
+                                 format_span(seconds(seconds_until(s.open_until, now))) + ")"
+                           : "after a trial request";
     std::string message = "breaker \"" + s.config.name + "\" is open: spend over " +
                           rules::format_micros(s.config.limit) + " " + currency + " within " +
                           format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
                           "; closes " + closes;
     if (now < s.open_until)
-      return refuse(breaker_refusal(s.config.name, message, seconds_until(s.open_until, now), false));
+      return refuse(
+          breaker_refusal(s.config.name, message, seconds_until(s.open_until, now), false));
     if (s.trial_out) return refuse(breaker_refusal(s.config.name, message, 1, true));
     s.trial_out = true;  // half-open: this request is the one let through
     trials.push_back(s.config.name);
@@ -78,11 +88,12 @@ std::optional<Admission> Breakers::check(const std::string& currency, const std:
     auto it = hosts_.find(host);
     if (it != hosts_.end() && it->second.open && now < it->second.open_until) {
       const auto& c = *upstream_config_;
-      return refuse(breaker_refusal(c.name,
-                             "breaker \"" + c.name + "\" is open for " + host + " after " +
-                                 std::to_string(c.failures) + " consecutive upstream failures; retry in " +
-                                 format_span(seconds(seconds_until(it->second.open_until, now))),
-                             seconds_until(it->second.open_until, now), true));
+      return refuse(breaker_refusal(
+          c.name,
+          "breaker \"" + c.name + "\" is open for " + host + " after " +
+              std::to_string(c.failures) + " consecutive upstream failures; retry in " +
+              format_span(seconds(seconds_until(it->second.open_until, now))),
+          seconds_until(it->second.open_until, now), true));
     }
   }
   return std::nullopt;
@@ -91,15 +102,18 @@ std::optional<Admission> Breakers::check(const std::string& currency, const std:
 void Breakers::trial_done(const std::vector<std::string>& trials, bool settled, TimePoint now,
                           std::vector<Event>& events) {
   for (auto& s : spend_) {
-    if (!s.trial_out || std::find(trials.begin(), trials.end(), s.config.name) == trials.end()) continue;
+    if (!s.trial_out || std::find(trials.begin(), trials.end(), s.config.name) == trials.end())
+      continue;
     s.trial_out = false;
     if (!settled || !s.open) continue;  // released: the next request becomes the trial
     s.open = false;
-    events.push_back(breaker_event(now, s.config.name, "closed", "breaker \"" + s.config.name + "\" closed"));
+    events.push_back(
+        breaker_event(now, s.config.name, "closed", "breaker \"" + s.config.name + "\" closed"));
   }
 }
 
-void Breakers::spent(const std::string& currency, std::int64_t amount, TimePoint now, std::vector<Event>& events) {
+void Breakers::spent(const std::string& currency, std::int64_t amount, TimePoint now,
+                     std::vector<Event>& events) {
   for (auto& s : spend_) {
     if (s.config.currency != currency) continue;
     while (!s.charges.empty() && s.charges.front().first <= now - s.config.window) {
@@ -111,18 +125,20 @@ void Breakers::spent(const std::string& currency, std::int64_t amount, TimePoint
     if (s.open || s.sum <= s.config.limit) continue;
     s.open = true;
     s.open_until = now + s.config.cooldown;
-    events.push_back(breaker_event(now, s.config.name, "open",
-                                   "breaker \"" + s.config.name + "\" opened: " + rules::format_micros(s.sum) +
-                                       " " + currency + " spent within " +
-                                       format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
-                                       " (limit " + rules::format_micros(s.config.limit) + ")"));
+    events.push_back(
+        breaker_event(now, s.config.name, "open",
+                      "breaker \"" + s.config.name + "\" opened: " + rules::format_micros(s.sum) +
+                          " " + currency + " spent within " +
+                          format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
+                          " (limit " + rules::format_micros(s.config.limit) + ")"));
     // The spike that tripped it is accounted for: after the cooldown the window starts afresh.
     s.charges.clear();
     s.sum = 0;
   }
 }
 
-void Breakers::upstream_result(const std::string& host, bool ok, TimePoint now, std::vector<Event>& events) {
+void Breakers::upstream_result(const std::string& host, bool ok, TimePoint now,
+                               std::vector<Event>& events) {
   if (!upstream_config_) return;
   const auto& c = *upstream_config_;
   Upstream& u = hosts_[host];
@@ -155,7 +171,8 @@ std::vector<BreakerStanding> Breakers::standings(TimePoint now) const {
   std::vector<BreakerStanding> out;
   for (const auto& s : spend_) out.push_back({s.config.name, s.open});
   if (upstream_config_)
-    for (const auto& [host, u] : hosts_) out.push_back({upstream_config_->name + ":" + host, u.open && now < u.open_until});
+    for (const auto& [host, u] : hosts_)
+      out.push_back({upstream_config_->name + ":" + host, u.open && now < u.open_until});
   return out;
 }
 

@@ -22,14 +22,16 @@ class Breakers {
 
   // A refusal when a breaker covering this currency or host is open. `trials` gets the spend
   // breakers whose half-open trial this request becomes (to pass to trial_done).
-  std::optional<Admission> check(const std::string& currency, const std::string& host, TimePoint now,
-                                 std::vector<std::string>& trials);
+  std::optional<Admission> check(const std::string& currency, const std::string& host,
+                                 TimePoint now, std::vector<std::string>& trials);
 
   // The trials admitted by check() ended (settled or released): those breakers close on settle.
-  void trial_done(const std::vector<std::string>& trials, bool settled, TimePoint now, std::vector<Event>& events);
+  void trial_done(const std::vector<std::string>& trials, bool settled, TimePoint now,
+                  std::vector<Event>& events);
 
   // Settled spend, for the spend breakers' windows.
-  void spent(const std::string& currency, std::int64_t amount, TimePoint now, std::vector<Event>& events);
+  void spent(const std::string& currency, std::int64_t amount, TimePoint now,
+             std::vector<Event>& events);
 
   void upstream_result(const std::string& host, bool ok, TimePoint now, std::vector<Event>& events);
 

@@ -14,10 +14,13 @@ std::int64_t unix_seconds(TimePoint t) {
   return std::chrono::duration_cast<seconds>(t.time_since_epoch()).count();
 }
 
-TimePoint from_unix(std::int64_t s) { return TimePoint{seconds{s}}; }
+TimePoint from_unix(std::int64_t s) {
+  return TimePoint{seconds{s}};
+}
 
 std::int64_t rolling_seconds(const rules::BudgetConfig& config) {
-  return std::max<std::int64_t>(1, std::chrono::duration_cast<seconds>(config.period.rolling).count());
+  return std::max<std::int64_t>(1,
+                                std::chrono::duration_cast<seconds>(config.period.rolling).count());
 }
 
 // spent >= limit * percent / 100, without overflow or rounding.
@@ -25,7 +28,9 @@ bool reached(std::int64_t spent, std::int64_t limit, int percent) {
   return static_cast<__int128>(spent) * 100 >= static_cast<__int128>(limit) * percent;
 }
 
-std::string key_text(const std::string& key) { return key.empty() ? "" : " (key \"" + key + "\")"; }
+std::string key_text(const std::string& key) {
+  return key.empty() ? "" : " (key \"" + key + "\")";
+}
 
 }  // namespace
 
@@ -86,7 +91,9 @@ void BudgetBook::restore(BudgetState& budget, Instance& instance, TimePoint now)
     }
   } else {
     const std::int64_t current =
-        period.kind == Kind::total ? 0 : unix_seconds(period_window(period, budget.config.timezone, now).start);
+        period.kind == Kind::total
+            ? 0
+            : unix_seconds(period_window(period, budget.config.timezone, now).start);
     for (const auto& row : by_key->second)
       if (row.period_start == current) instance.spent += row.amount;
   }
@@ -141,20 +148,24 @@ void BudgetBook::roll(BudgetState& budget, Instance& instance, TimePoint now) {
 std::int64_t BudgetBook::limit(const BudgetState& budget) const {
   auto it = limits_.find(budget.config.name);
   // A runtime limit stands until the config's own limit for that budget changes.
-  if (it != limits_.end() && it->second.config_limit == budget.config.limit) return it->second.limit;
+  if (it != limits_.end() && it->second.config_limit == budget.config.limit)
+    return it->second.limit;
   return budget.config.limit;
 }
 
-std::int64_t BudgetBook::overrides(const BudgetState& budget, const std::string& key, TimePoint now) const {
+std::int64_t BudgetBook::overrides(const BudgetState& budget, const std::string& key,
+                                   TimePoint now) const {
   std::int64_t extra = 0;
   const std::int64_t now_s = unix_seconds(now);
   for (const auto& row : overrides_)
-    if (row.budget == budget.config.name && (row.key.empty() || row.key == key) && row.until > now_s)
+    if (row.budget == budget.config.name && (row.key.empty() || row.key == key) &&
+        row.until > now_s)
       extra += row.extra;
   return extra;
 }
 
-std::int64_t BudgetBook::period_key(const BudgetState& budget, const Instance& instance, TimePoint now) const {
+std::int64_t BudgetBook::period_key(const BudgetState& budget, const Instance& instance,
+                                    TimePoint now) const {
   switch (budget.config.period.kind) {
     case Kind::total:
       return 0;
@@ -165,8 +176,8 @@ std::int64_t BudgetBook::period_key(const BudgetState& budget, const Instance& i
   }
 }
 
-SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_t amount, TimePoint now,
-                            std::vector<Event>& events) {
+SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_t amount,
+                            TimePoint now, std::vector<Event>& events) {
   roll(budget, instance, now);
   const std::int64_t key = period_key(budget, instance, now);
   instance.spent += amount;
@@ -183,9 +194,10 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
     instance.alerts |= 1u << i;
     const std::string& currency = budget.config.currency;
     events.push_back({0, now, "threshold", budget.config.name, instance.key,
-                      "budget \"" + budget.config.name + "\"" + key_text(instance.key) + " reached " +
-                          std::to_string(alerts[i]) + "% of " + rules::format_micros(lim) + " " +
-                          currency + ": spent " + rules::format_micros(instance.spent) + " " + currency,
+                      "budget \"" + budget.config.name + "\"" + key_text(instance.key) +
+                          " reached " + std::to_string(alerts[i]) + "% of " +
+                          rules::format_micros(lim) + " " + currency + ": spent " +
+                          rules::format_micros(instance.spent) + " " + currency,
                       "{\"percent\":" + std::to_string(alerts[i]) + ",\"spent\":\"" +
                           rules::format_micros(instance.spent) + "\",\"limit\":\"" +
                           rules::format_micros(lim) + "\",\"currency\":\"" + currency + "\"}"});
@@ -193,7 +205,8 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
   return {budget.config.name, instance.key, key, amount};
 }
 
-std::optional<SpentRow> BudgetBook::reset(const std::string& name, const std::string& key, TimePoint now) {
+std::optional<SpentRow> BudgetBook::reset(const std::string& name, const std::string& key,
+                                          TimePoint now) {
   BudgetState* budget = find(name);
   if (!budget || !budget->active) return std::nullopt;
   std::int64_t from = 0;
@@ -228,7 +241,8 @@ std::optional<LimitRow> BudgetBook::set_limit(const std::string& name, std::int6
   return row;
 }
 
-BudgetStanding BudgetBook::standing(const BudgetState& budget, const Instance& instance, TimePoint now) const {
+BudgetStanding BudgetBook::standing(const BudgetState& budget, const Instance& instance,
+                                    TimePoint now) const {
   BudgetStanding s;
   s.name = budget.config.name;
   s.key = instance.key;
@@ -279,7 +293,8 @@ void BudgetBook::materialize_stored(BudgetState& budget, TimePoint now) {
     from = unix_seconds(period_window(period, budget.config.timezone, now).start);
   std::vector<std::string> current;
   for (const auto& [key, rows] : by_budget->second)
-    if (std::any_of(rows.begin(), rows.end(), [&](const SpentRow& r) { return r.period_start >= from; }))
+    if (std::any_of(rows.begin(), rows.end(),
+                    [&](const SpentRow& r) { return r.period_start >= from; }))
       current.push_back(key);
   for (const auto& key : current) instance(budget, key, now);
 }

@@ -66,7 +66,8 @@ TimePoint to_utc(const date::time_zone* zone, date::local_seconds local) {
 
 }  // namespace
 
-PeriodWindow period_window(const rules::Period& period, const std::string& timezone, TimePoint now) {
+PeriodWindow period_window(const rules::Period& period, const std::string& timezone,
+                           TimePoint now) {
   using Kind = rules::Period::Kind;
   if (period.kind == Kind::total) return {TimePoint{}, TimePoint::max()};
   if (period.kind == Kind::rolling) return {now - period.rolling, now + period.rolling};

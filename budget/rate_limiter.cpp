@@ -11,7 +11,8 @@ namespace {
 using std::chrono::milliseconds;
 
 // Refills one level (scaled by window_ms) up to capacity * window_ms.
-std::int64_t refilled(std::int64_t level, std::int64_t capacity, std::int64_t window_ms, std::int64_t elapsed_ms) {
+std::int64_t refilled(std::int64_t level, std::int64_t capacity, std::int64_t window_ms,
+                      std::int64_t elapsed_ms) {
   const __int128 full = static_cast<__int128>(capacity) * window_ms;
   const __int128 next = static_cast<__int128>(level) + static_cast<__int128>(capacity) * elapsed_ms;
   return static_cast<std::int64_t>(std::min(full, next));
@@ -23,12 +24,15 @@ std::int64_t wait_ms(std::int64_t level, std::int64_t need, std::int64_t capacit
   return (need - level + capacity - 1) / capacity;
 }
 
-std::string key_text(const std::string& key) { return key.empty() ? "" : " (key \"" + key + "\")"; }
+std::string key_text(const std::string& key) {
+  return key.empty() ? "" : " (key \"" + key + "\")";
+}
 
 }  // namespace
 
-std::optional<Admission> RateLimiter::check(const rules::Config& config, const AdmitRequest& request,
-                                            TimePoint now, Plan& plan) {
+std::optional<Admission> RateLimiter::check(const rules::Config& config,
+                                            const AdmitRequest& request, TimePoint now,
+                                            Plan& plan) {
   for (const auto& limit : config.rate_limits) {
     if (!matches(limit.match, request)) continue;
     const std::string key = scope_key(limit.per, request);
@@ -41,8 +45,8 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config, const A
       bucket.window = milliseconds(window_ms);
       bucket.fresh = false;
     }
-    const std::int64_t elapsed =
-        std::max<std::int64_t>(0, std::chrono::duration_cast<milliseconds>(now - bucket.at).count());
+    const std::int64_t elapsed = std::max<std::int64_t>(
+        0, std::chrono::duration_cast<milliseconds>(now - bucket.at).count());
     bucket.at = std::max(bucket.at, now);
     bucket.config = &limit;
     std::int64_t wait = 0;
@@ -60,10 +64,11 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config, const A
         refusal.admitted = false;
         refusal.refused_by = "rate";
         refusal.name = limit.name;
-        refusal.message = "rate limit \"" + limit.name + "\"" + key_text(key) + ": request of " +
-                          std::to_string(request.estimated_tokens) + " tokens exceeds " +
-                          std::to_string(*limit.tokens) + " tokens per " +
-                          format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window));
+        refusal.message =
+            "rate limit \"" + limit.name + "\"" + key_text(key) + ": request of " +
+            std::to_string(request.estimated_tokens) + " tokens exceeds " +
+            std::to_string(*limit.tokens) + " tokens per " +
+            format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window));
         return refusal;
       }
       const std::int64_t w = wait_ms(bucket.tokens, need, *limit.tokens);
@@ -75,9 +80,10 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config, const A
       refusal.admitted = false;
       refusal.refused_by = "rate";
       refusal.name = limit.name;
-      refusal.message = "rate limit \"" + limit.name + "\"" + key_text(key) + " reached: " + what +
-                        " per " + format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window)) +
-                        "; next request allowed in " + format_span(std::chrono::seconds(wait_s));
+      refusal.message =
+          "rate limit \"" + limit.name + "\"" + key_text(key) + " reached: " + what + " per " +
+          format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window)) +
+          "; next request allowed in " + format_span(std::chrono::seconds(wait_s));
       refusal.retry_after_s = wait_s;
       refusal.should_retry = true;
       return refusal;
@@ -97,7 +103,9 @@ void RateLimiter::take(const Plan& plan, const AdmitRequest& request) {
 
 void RateLimiter::expire_idle(TimePoint now) {
   for (auto& [name, buckets] : buckets_)
-    std::erase_if(buckets, [&](const auto& entry) { return now - entry.second.at > 2 * entry.second.window; });
+    std::erase_if(buckets, [&](const auto& entry) {
+      return now - entry.second.at > 2 * entry.second.window;
+    });
 }
 
 }  // namespace budget

@@ -10,13 +10,15 @@ namespace {
 
 // "keepa_token" reads as "tokens"; a currency such as "usd" stays as written.
 std::string unit_name(const std::string& currency) {
-  if (currency.ends_with("_token") || currency.ends_with("_tokens") || currency == "token") return "tokens";
+  if (currency.ends_with("_token") || currency.ends_with("_tokens") || currency == "token")
+    return "tokens";
   if (currency.ends_with("_credit") || currency.ends_with("_credits")) return "credits";
   return currency;
 }
 
 std::string display_name(std::string provider) {
-  if (!provider.empty()) provider[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(provider[0])));
+  if (!provider.empty())
+    provider[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(provider[0])));
   return provider;
 }
 
@@ -37,8 +39,10 @@ Admission budget_refusal(const BudgetStanding& s, std::int64_t estimate, TimePoi
   if (s.resets_at == TimePoint::max()) {
     a.message += "; the period never resets (period: total)";
   } else {
-    const auto wait = std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(s.resets_at - now).count());
-    a.message += "; resets at " + format_utc(s.resets_at) + " (in " + format_span(std::chrono::seconds(wait)) + ")";
+    const auto wait = std::max<std::int64_t>(
+        1, std::chrono::ceil<std::chrono::seconds>(s.resets_at - now).count());
+    a.message += "; resets at " + format_utc(s.resets_at) + " (in " +
+                 format_span(std::chrono::seconds(wait)) + ")";
     a.retry_after_s = wait;
   }
   a.should_retry = false;  // nothing frees up before the reset
@@ -52,15 +56,16 @@ Admission balance_refusal(const BalanceShortfall& b) {
   a.refused_by = "balance";
   a.name = b.provider;
   const std::int64_t deficit = b.estimate + b.min - b.current;
-  a.message = display_name(b.provider) + " balance too low: current balance " + rules::format_micros(b.current) +
-              " " + unit + ", required " + rules::format_micros(b.estimate) + " (+ min " +
-              rules::format_micros(b.min) + ")" + (b.endpoint.empty() ? "" : " for endpoint " + b.endpoint) +
-              ", deficit " + rules::format_micros(deficit) + " " + unit;
+  a.message = display_name(b.provider) + " balance too low: current balance " +
+              rules::format_micros(b.current) + " " + unit + ", required " +
+              rules::format_micros(b.estimate) + " (+ min " + rules::format_micros(b.min) + ")" +
+              (b.endpoint.empty() ? "" : " for endpoint " + b.endpoint) + ", deficit " +
+              rules::format_micros(deficit) + " " + unit;
   if (b.refill_per_minute > 0) {
     a.message += "; refills " + rules::format_micros(b.refill_per_minute) + " " + unit + "/min";
     // Seconds until the refill covers the deficit, rounded up.
-    a.retry_after_s = static_cast<std::int64_t>((static_cast<__int128>(deficit) * 60 + b.refill_per_minute - 1) /
-                                                b.refill_per_minute);
+    a.retry_after_s = static_cast<std::int64_t>(
+        (static_cast<__int128>(deficit) * 60 + b.refill_per_minute - 1) / b.refill_per_minute);
     a.should_retry = true;
   }
   a.balance_left = b.current;

@@ -96,7 +96,8 @@ std::vector<HoldPart> decode_parts(const std::string& text) {
     const std::string record = text.substr(pos, end - pos);
     const std::size_t a = record.find(k_unit), b = record.find(k_unit, a + 1);
     if (a != std::string::npos && b != std::string::npos)
-      parts.push_back({record.substr(0, a), record.substr(a + 1, b - a - 1), std::stoll(record.substr(b + 1))});
+      parts.push_back(
+          {record.substr(0, a), record.substr(a + 1, b - a - 1), std::stoll(record.substr(b + 1))});
     if (end == std::string::npos) break;
     pos = end + 1;
   }
@@ -121,9 +122,11 @@ class SqliteStore final : public Store {
     sqlite3_busy_timeout(db_, 5000);
     exec(k_schema);
     add_spent_ = std::make_unique<Statement>(
-        db_, "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
-             "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
-    insert_hold_ = std::make_unique<Statement>(db_, "INSERT INTO holds (id, deadline, parts) VALUES (?1, ?2, ?3)");
+        db_,
+        "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
+    insert_hold_ = std::make_unique<Statement>(
+        db_, "INSERT INTO holds (id, deadline, parts) VALUES (?1, ?2, ?3)");
     delete_hold_ = std::make_unique<Statement>(db_, "DELETE FROM holds WHERE id = ?1");
     reset_one_ = std::make_unique<Statement>(
         db_, "DELETE FROM spent WHERE budget = ?1 AND key = ?2 AND period_start >= ?3");
@@ -132,7 +135,8 @@ class SqliteStore final : public Store {
     set_limit_ = std::make_unique<Statement>(
         db_, "INSERT OR REPLACE INTO limits (budget, lim, config_limit) VALUES (?1, ?2, ?3)");
     add_override_ = std::make_unique<Statement>(
-        db_, "INSERT INTO overrides (budget, key, extra, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
+        db_,
+        "INSERT INTO overrides (budget, key, extra, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
     begin_ = std::make_unique<Statement>(db_, "BEGIN IMMEDIATE");
     commit_ = std::make_unique<Statement>(db_, "COMMIT");
     writer_ = std::thread([this] { run_writer(); });
@@ -168,8 +172,8 @@ class SqliteStore final : public Store {
       snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
     Statement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
     while (holds.step())
-      snapshot.holds.push_back(
-          {static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1), decode_parts(holds.text(2))});
+      snapshot.holds.push_back({static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1),
+                                decode_parts(holds.text(2))});
     Statement limits(db_, "SELECT budget, lim, config_limit FROM limits");
     while (limits.step())
       snapshot.limits.push_back({limits.text(0), limits.integer(1), limits.integer(2)});
@@ -228,7 +232,8 @@ class SqliteStore final : public Store {
   // that the WAL stays small and commits never pay for a checkpoint's fsync.
   void run_checkpointer(const std::string& path) {
     sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
       sqlite3_close(db);
       return;
     }
@@ -269,7 +274,11 @@ class SqliteStore final : public Store {
         // Deleting the hold and adding its cost share one transaction: never lost, never twice.
         delete_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
         for (const auto& row : m.add)
-          add_spent_->bind(1, row.budget).bind(2, row.key).bind(3, row.period_start).bind(4, row.amount).run();
+          add_spent_->bind(1, row.budget)
+              .bind(2, row.key)
+              .bind(3, row.period_start)
+              .bind(4, row.amount)
+              .run();
         break;
       case Mutation::Kind::reset:
         if (m.row.key.empty())
@@ -278,7 +287,10 @@ class SqliteStore final : public Store {
           reset_one_->bind(1, m.row.budget).bind(2, m.row.key).bind(3, m.row.period_start).run();
         break;
       case Mutation::Kind::set_limit:
-        set_limit_->bind(1, m.limit.budget).bind(2, m.limit.limit).bind(3, m.limit.config_limit).run();
+        set_limit_->bind(1, m.limit.budget)
+            .bind(2, m.limit.limit)
+            .bind(3, m.limit.config_limit)
+            .run();
         break;
       case Mutation::Kind::add_override:
         add_override_->bind(1, m.override_.budget)
@@ -292,7 +304,8 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* db_ = nullptr;
-  std::unique_ptr<Statement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_, set_limit_, add_override_, begin_, commit_;
+  std::unique_ptr<Statement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
+      set_limit_, add_override_, begin_, commit_;
   std::mutex db_mutex_;  // load() and the writer never use the connection at once
   std::mutex mutex_;
   std::condition_variable wake_;              // the writer: work queued or stopping

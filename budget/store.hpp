@@ -54,11 +54,11 @@ struct StoreSnapshot {
 struct Mutation {
   enum class Kind { open_hold, close_hold, reset, set_limit, add_override };
   Kind kind = Kind::open_hold;
-  HoldRow hold;                 // open_hold: the hold; close_hold: only id
-  std::vector<SpentRow> add;    // close_hold: amounts added to spent (may be empty: release)
-  SpentRow row;                 // reset: budget, key ("" = all), period_start = from
-  LimitRow limit;               // set_limit
-  OverrideRow override_;        // add_override
+  HoldRow hold;               // open_hold: the hold; close_hold: only id
+  std::vector<SpentRow> add;  // close_hold: amounts added to spent (may be empty: release)
+  SpentRow row;               // reset: budget, key ("" = all), period_start = from
+  LimitRow limit;             // set_limit
+  OverrideRow override_;      // add_override
 };
 
 class Store {

@@ -18,9 +18,12 @@ bool over(const Instance& instance, std::int64_t estimate, std::int64_t limit) {
 
 }  // namespace
 
-StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Store> store,
-                             Clock& clock)
-    : config_(std::move(config)), store_(std::move(store)), persistent_(store_->persistent()), clock_(clock) {
+StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
+                             std::unique_ptr<Store> store, Clock& clock)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      persistent_(store_->persistent()),
+      clock_(clock) {
   book_.apply(*config_);
   breakers_.apply(*config_);
   const StoreSnapshot snapshot = store_->load();
@@ -86,16 +89,18 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
 std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& request, TimePoint now) {
   const rules::Provider* p = provider(request.provider);
   if (!p || !p->balance || p->currency != request.estimate.currency) return std::nullopt;
-  const auto available = balances_.available(request.provider, request.credential_hash, *p->balance, now);
+  const auto available =
+      balances_.available(request.provider, request.credential_hash, *p->balance, now);
   if (!available) return std::nullopt;  // nothing observed yet: nothing to refuse on
   if (*available - request.estimate.micros >= p->balance->min) return std::nullopt;
-  return balance_refusal({request.provider, request.endpoint, request.estimate.currency, *available,
-                          request.estimate.micros, p->balance->min,
-                          balances_.refill_per_minute(request.provider, request.credential_hash, *p->balance)});
+  return balance_refusal(
+      {request.provider, request.endpoint, request.estimate.currency, *available,
+       request.estimate.micros, p->balance->min,
+       balances_.refill_per_minute(request.provider, request.credential_hash, *p->balance)});
 }
 
-Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
-                                Mutation& write) {
+Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
+                                std::vector<Event>& events, Mutation& write) {
   const std::int64_t estimate = request.estimate.micros;
   auto refuse = [&](Admission refusal) {
     // Sampled: a refusal storm must not flush every other event out of the list. What was
@@ -111,17 +116,19 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std:
       return refusal;
     }
     ++sample.emitted;
-    events.push_back({0, now, "refused", refusal.refused_by == "budget" ? refusal.name : "", "", refusal.message,
+    events.push_back({0, now, "refused", refusal.refused_by == "budget" ? refusal.name : "", "",
+                      refusal.message,
                       "{\"refused_by\":\"" + refusal.refused_by + "\",\"name\":\"" + refusal.name +
-                          "\",\"provider\":\"" + request.provider + "\",\"endpoint\":\"" + request.endpoint +
-                          "\",\"estimate\":\"" + rules::format_micros(estimate) +
+                          "\",\"provider\":\"" + request.provider + "\",\"endpoint\":\"" +
+                          request.endpoint + "\",\"estimate\":\"" + rules::format_micros(estimate) +
                           "\",\"suppressed_before\":" + std::to_string(sample.suppressed) + "}"});
     sample.suppressed = 0;
     return refusal;
   };
 
   std::vector<std::string> trials;
-  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials)) return refuse(*refusal);
+  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
+    return refuse(*refusal);
   auto undo_trial = [&] {
     if (!trials.empty()) breakers_.trial_done(trials, false, now, events);
   };
@@ -156,11 +163,13 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std:
   Admission admission;
   rates_.take(plan, request);
   for (BudgetState* budget : shadow_over) {
-    auto part = std::find_if(hold.parts.begin(), hold.parts.end(), [&](const auto& p) { return p.first == budget; });
+    auto part = std::find_if(hold.parts.begin(), hold.parts.end(),
+                             [&](const auto& p) { return p.first == budget; });
     Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
     events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
-                      "{\"provider\":\"" + request.provider + "\",\"endpoint\":\"" + request.endpoint +
-                          "\",\"estimate\":\"" + rules::format_micros(estimate) + "\"}"});
+                      "{\"provider\":\"" + request.provider + "\",\"endpoint\":\"" +
+                          request.endpoint + "\",\"estimate\":\"" + rules::format_micros(estimate) +
+                          "\"}"});
     admission.shadow_refusals.push_back(budget->config.name);
   }
   for (auto& [budget, instance] : hold.parts) {
@@ -193,8 +202,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now, std:
   return admission;
 }
 
-void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
-                          std::vector<Event>& events, Mutation& write) {
+void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual,
+                          TimePoint now, std::vector<Event>& events, Mutation& write) {
   write.kind = Mutation::Kind::close_hold;
   write.hold.id = id;
   for (auto& [budget, instance] : hold.parts) {
@@ -206,18 +215,22 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
-      events.push_back({0, now, "overrun", hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
-                        "actual cost " + rules::format_micros(*actual) + " " + hold.currency + " exceeded the estimate " +
-                            rules::format_micros(hold.estimate) + " " + hold.currency,
-                        "{\"hold\":" + std::to_string(id) + ",\"estimate\":\"" + rules::format_micros(hold.estimate) +
-                            "\",\"actual\":\"" + rules::format_micros(*actual) + "\",\"currency\":\"" +
-                            hold.currency + "\"}"});
+      events.push_back(
+          {0, now, "overrun", hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
+           "actual cost " + rules::format_micros(*actual) + " " + hold.currency +
+               " exceeded the estimate " + rules::format_micros(hold.estimate) + " " +
+               hold.currency,
+           "{\"hold\":" + std::to_string(id) + ",\"estimate\":\"" +
+               rules::format_micros(hold.estimate) + "\",\"actual\":\"" +
+               rules::format_micros(*actual) + "\",\"currency\":\"" + hold.currency + "\"}"});
     if (!hold.currency.empty()) breakers_.spent(hold.currency, *actual, now, events);
   }
-  if (!hold.breaker_trials.empty()) breakers_.trial_done(hold.breaker_trials, actual.has_value(), now, events);
+  if (!hold.breaker_trials.empty())
+    breakers_.trial_done(hold.breaker_trials, actual.has_value(), now, events);
 }
 
-void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done) {
+void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
+                           std::function<void()> done) {
   std::vector<Event> events;
   bool journaled = false;
   {
@@ -244,7 +257,9 @@ void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, std::functio
   finish(hold, actual_micros, std::move(done));
 }
 
-void StoreEnforcer::release(HoldId hold, std::function<void()> done) { finish(hold, std::nullopt, std::move(done)); }
+void StoreEnforcer::release(HoldId hold, std::function<void()> done) {
+  finish(hold, std::nullopt, std::move(done));
+}
 
 void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force) {
   if (!force && now < next_sweep_) return;

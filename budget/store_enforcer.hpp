@@ -27,7 +27,8 @@ inline constexpr int k_refusal_events_per_second = 10;
 
 class StoreEnforcer final : public Enforcer {
  public:
-  StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Store> store, Clock& clock);
+  StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Store> store,
+                Clock& clock);
 
   void apply_config(std::shared_ptr<const rules::Config> config) override;
   void admit(const AdmitRequest& request, std::function<void(Admission)> done) override;
@@ -44,7 +45,9 @@ class StoreEnforcer final : public Enforcer {
   bool add_override(const Override& override_, const std::string& who) override;
   std::vector<Event> events_since(std::uint64_t id, std::size_t max = 1000) const override;
   void emit(Event event) override { events_.emit(std::move(event)); }
-  void on_event(std::function<void(const Event&)> listener) override { events_.on_event(std::move(listener)); }
+  void on_event(std::function<void(const Event&)> listener) override {
+    events_.on_event(std::move(listener));
+  }
   bool store_healthy() const override { return store_->healthy(); }
   void recover() override;
 
@@ -61,7 +64,8 @@ class StoreEnforcer final : public Enforcer {
     bool balance = false;
   };
 
-  Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events, Mutation& write);
+  Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
+                   Mutation& write);
   std::optional<Admission> check_balance(const AdmitRequest& request, TimePoint now);
   // Ends a hold: charges `actual` (settle) or nothing (release); fills the store write.
   void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,

@@ -26,12 +26,17 @@ std::string json_text(const std::string& s) {
   return out + "\"";
 }
 
-Event admin_event(TimePoint now, const std::string& budget, const std::string& key, std::string message,
-                  const std::string& action, const std::string& who, const std::string& before,
-                  const std::string& after) {
-  return {0, now, "admin", budget, key, std::move(message),
-          "{\"action\":" + json_text(action) + ",\"who\":" + json_text(who) + ",\"before\":" + before +
-              ",\"after\":" + after + "}"};
+Event admin_event(TimePoint now, const std::string& budget, const std::string& key,
+                  std::string message, const std::string& action, const std::string& who,
+                  const std::string& before, const std::string& after) {
+  return {0,
+          now,
+          "admin",
+          budget,
+          key,
+          std::move(message),
+          "{\"action\":" + json_text(action) + ",\"who\":" + json_text(who) +
+              ",\"before\":" + before + ",\"after\":" + after + "}"};
 }
 
 // {"key":spent,...} of the budget's instances (only `key` when given).
@@ -79,7 +84,8 @@ void StoreEnforcer::write_and_wait(std::unique_lock<std::mutex>& lock, Mutation 
   done.wait();
 }
 
-bool StoreEnforcer::reset(const std::string& budget, const std::string& key, const std::string& who) {
+bool StoreEnforcer::reset(const std::string& budget, const std::string& key,
+                          const std::string& who) {
   std::unique_lock lock(mutex_);
   const TimePoint now = clock_.now();
   const std::string before = spent_json(book_.standings(now), budget, key);
@@ -91,13 +97,14 @@ bool StoreEnforcer::reset(const std::string& budget, const std::string& key, con
   m.row = *row;
   write_and_wait(lock, std::move(m));
   events_.emit(admin_event(now, budget, key,
-                           "budget \"" + budget + "\"" + (key.empty() ? "" : " (key \"" + key + "\")") +
-                               " reset by " + who,
+                           "budget \"" + budget + "\"" +
+                               (key.empty() ? "" : " (key \"" + key + "\")") + " reset by " + who,
                            "reset", who, before, after));
   return true;
 }
 
-bool StoreEnforcer::set_limit(const std::string& budget, std::int64_t limit, const std::string& who) {
+bool StoreEnforcer::set_limit(const std::string& budget, std::int64_t limit,
+                              const std::string& who) {
   std::unique_lock lock(mutex_);
   const TimePoint now = clock_.now();
   BudgetState* state = book_.find(budget);
@@ -109,8 +116,9 @@ bool StoreEnforcer::set_limit(const std::string& budget, std::int64_t limit, con
   m.limit = *row;
   write_and_wait(lock, std::move(m));
   events_.emit(admin_event(now, budget, "",
-                           "budget \"" + budget + "\" limit set from " + rules::format_micros(before) + " to " +
-                               rules::format_micros(limit) + " by " + who,
+                           "budget \"" + budget + "\" limit set from " +
+                               rules::format_micros(before) + " to " + rules::format_micros(limit) +
+                               " by " + who,
                            "set_limit", who, json_text(rules::format_micros(before)),
                            json_text(rules::format_micros(limit))));
   return true;
@@ -122,7 +130,8 @@ bool StoreEnforcer::add_override(const Override& override_, const std::string& w
   BudgetState* state = book_.find(override_.budget);
   if (!state || !state->active || override_.until <= now) return false;
   const std::int64_t before = book_.overrides(*state, override_.key, now);
-  OverrideRow row{override_.budget, override_.key, override_.reason, override_.extra, unix_seconds(override_.until)};
+  OverrideRow row{override_.budget, override_.key, override_.reason, override_.extra,
+                  unix_seconds(override_.until)};
   book_.add_override(row);
   const std::int64_t after = book_.overrides(*state, override_.key, now);
   Mutation m;
@@ -130,8 +139,9 @@ bool StoreEnforcer::add_override(const Override& override_, const std::string& w
   m.override_ = row;
   write_and_wait(lock, std::move(m));
   events_.emit(admin_event(now, override_.budget, override_.key,
-                           "budget \"" + override_.budget + "\" override +" + rules::format_micros(override_.extra) +
-                               " until " + std::to_string(unix_seconds(override_.until)) + " by " + who + ": " +
+                           "budget \"" + override_.budget + "\" override +" +
+                               rules::format_micros(override_.extra) + " until " +
+                               std::to_string(unix_seconds(override_.until)) + " by " + who + ": " +
                                override_.reason,
                            "override", who, json_text(rules::format_micros(before)),
                            json_text(rules::format_micros(after))));
@@ -151,7 +161,8 @@ std::unique_ptr<Enforcer> make_enforcer(std::shared_ptr<const rules::Config> con
       break;
     }
     case rules::StoreConfig::Type::redis:
-      throw std::runtime_error("store type redis is not supported by this build yet; use sqlite or memory");
+      throw std::runtime_error(
+          "store type redis is not supported by this build yet; use sqlite or memory");
   }
   return std::make_unique<StoreEnforcer>(std::move(config), std::move(store), clock);
 }

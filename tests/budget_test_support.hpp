@@ -51,7 +51,8 @@ struct TempDir {
   fs::path path;
   TempDir() {
     static std::atomic<int> n{0};
-    path = fs::temp_directory_path() / ("tollgate-budget-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    path = fs::temp_directory_path() /
+           ("tollgate-budget-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -60,8 +61,9 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
 };
 
-inline rules::BudgetConfig budget_config(const std::string& name, std::int64_t limit, rules::Period::Kind kind,
-                                  const std::string& per = "", const std::string& currency = "usd") {
+inline rules::BudgetConfig budget_config(const std::string& name, std::int64_t limit,
+                                         rules::Period::Kind kind, const std::string& per = "",
+                                         const std::string& currency = "usd") {
   rules::BudgetConfig b;
   b.name = name;
   b.currency = currency;
@@ -112,7 +114,8 @@ inline budget::AdmitRequest openai(std::int64_t estimate, const std::string& cli
   return r;
 }
 
-inline budget::AdmitRequest keepa(std::int64_t estimate, const std::string& endpoint = "bestsellers") {
+inline budget::AdmitRequest keepa(std::int64_t estimate,
+                                  const std::string& endpoint = "bestsellers") {
   budget::AdmitRequest r;
   r.provider = "keepa";
   r.endpoint = endpoint;
@@ -162,7 +165,8 @@ struct Backend {
   std::string name;
   std::unique_ptr<TempDir> dir;
 
-  std::unique_ptr<budget::Enforcer> open(std::shared_ptr<rules::Config> config, budget::Clock& clock) const {
+  std::unique_ptr<budget::Enforcer> open(std::shared_ptr<rules::Config> config,
+                                         budget::Clock& clock) const {
     if (name == "sqlite") {
       config->store.type = rules::StoreConfig::Type::sqlite;
       config->store.path = (dir->path / "ledger.db").string();
@@ -173,8 +177,12 @@ struct Backend {
   }
 };
 
-inline std::vector<std::string> backend_names() { return {"memory", "sqlite"}; }
+inline std::vector<std::string> backend_names() {
+  return {"memory", "sqlite"};
+}
 
-inline Backend backend(const std::string& name) { return Backend{name, std::make_unique<TempDir>()}; }
+inline Backend backend(const std::string& name) {
+  return Backend{name, std::make_unique<TempDir>()};
+}
 
 }  // namespace budget_test

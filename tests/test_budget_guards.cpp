@@ -36,7 +36,8 @@ TEST_CASE("Enforcer balance, the Keepa story") {
     CHECK(refused.refused_by == "balance");
     CHECK(refused.name == "keepa");
     CHECK(refused.message ==
-          "Keepa balance too low: current balance 59 tokens, required 50 (+ min 10) for endpoint bestsellers, "
+          "Keepa balance too low: current balance 59 tokens, required 50 (+ min 10) for endpoint "
+          "bestsellers, "
           "deficit 1 tokens; refills 5 tokens/min");
     CHECK(refused.retry_after_s == 12);
     CHECK(refused.should_retry);
@@ -92,7 +93,8 @@ TEST_CASE("Enforcer rate limits, token buckets") {
     CHECK_FALSE(refused.admitted);
     CHECK(refused.refused_by == "rate");
     CHECK(refused.name == "keepa-rpm");
-    CHECK(refused.message == "rate limit \"keepa-rpm\" reached: 3 requests per 1m; next request allowed in 20s");
+    CHECK(refused.message ==
+          "rate limit \"keepa-rpm\" reached: 3 requests per 1m; next request allowed in 20s");
     CHECK(refused.retry_after_s == 20);
     CHECK(refused.should_retry);
     CHECK(admit(*e, openai(1)).admitted);  // not matched
@@ -121,14 +123,16 @@ TEST_CASE("Enforcer rate limits, token buckets") {
     CHECK(admit(*e, r).admitted);
     const auto refused = admit(*e, r);
     CHECK_FALSE(refused.admitted);
-    CHECK(refused.message ==
-          "rate limit \"tpm\" (key \"a\") reached: 1000 tokens per 1m; next request allowed in 12s");
+    CHECK(
+        refused.message ==
+        "rate limit \"tpm\" (key \"a\") reached: 1000 tokens per 1m; next request allowed in 12s");
     r.client = "b";
     CHECK(admit(*e, r).admitted);
     r.estimated_tokens = 1001;
     const auto never = admit(*e, r);
     CHECK_FALSE(never.admitted);
-    CHECK(never.message == "rate limit \"tpm\" (key \"b\"): request of 1001 tokens exceeds 1000 tokens per 1m");
+    CHECK(never.message ==
+          "rate limit \"tpm\" (key \"b\"): request of 1001 tokens exceeds 1000 tokens per 1m");
     CHECK_FALSE(never.should_retry);
   }
 }
@@ -163,7 +167,8 @@ TEST_CASE("Enforcer breakers, spend spike") {
   CHECK_FALSE(refused.admitted);
   CHECK(refused.refused_by == "breaker");
   CHECK(refused.message ==
-        "breaker \"spend-spike\" is open: spend over 100 usd within 1h; closes 2026-11-23T13:11:00Z (in 10m)");
+        "breaker \"spend-spike\" is open: spend over 100 usd within 1h; closes "
+        "2026-11-23T13:11:00Z (in 10m)");
   CHECK(refused.retry_after_s == 600);
   CHECK(admit(*e, keepa(1)).admitted);  // another currency
 
@@ -207,7 +212,8 @@ TEST_CASE("Enforcer breakers, upstream failures per host") {
   const auto refused = admit(*e, openai(1));
   CHECK_FALSE(refused.admitted);
   CHECK(refused.message ==
-        "breaker \"upstream-failures\" is open for api.openai.com after 3 consecutive upstream failures; retry in 1m");
+        "breaker \"upstream-failures\" is open for api.openai.com after 3 consecutive upstream "
+        "failures; retry in 1m");
   CHECK(refused.retry_after_s == 60);
   CHECK(admit(*e, keepa(1)).admitted);  // other host
   CHECK(events_of(*e, "breaker").at(0).message ==
@@ -222,7 +228,8 @@ TEST_CASE("Enforcer breakers, upstream failures per host") {
   SUBCASE("two successes close it") {
     e->upstream_result("api.openai.com", true);
     e->upstream_result("api.openai.com", true);
-    CHECK(events_of(*e, "breaker").back().message == "breaker \"upstream-failures\" closed for api.openai.com");
+    CHECK(events_of(*e, "breaker").back().message ==
+          "breaker \"upstream-failures\" closed for api.openai.com");
     e->upstream_result("api.openai.com", false);
     CHECK(admit(*e, openai(1)).admitted);  // counting from zero again
   }
@@ -245,8 +252,8 @@ TEST_CASE("Enforcer breakers, a refusal by one breaker leaves another's trial fr
   auto e = budget::make_enforcer(config, clock);
 
   settle(*e, admit(*e, openai(k_usd)).hold, 11 * k_usd);  // opens the spend breaker
-  clock.advance(10min);                                  // half-open
-  e->upstream_result("api.openai.com", false);           // opens the host breaker
+  clock.advance(10min);                                   // half-open
+  e->upstream_result("api.openai.com", false);            // opens the host breaker
   const auto refused = admit(*e, openai(1));
   CHECK_FALSE(refused.admitted);
   CHECK(refused.name == "upstream-failures");

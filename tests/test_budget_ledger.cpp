@@ -22,7 +22,8 @@ struct Sqlite {
 TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, Sqlite) {
   ManualClock clock;
   auto config = base_config();
-  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day), budget_config("small", 3 * k_usd, Kind::day)};
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day),
+                     budget_config("small", 3 * k_usd, Kind::day)};
   auto b = backend(T::name);
   auto e = b.open(config, clock);
 
@@ -40,7 +41,8 @@ TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, 
     CHECK(second.refused_by == "budget");
     CHECK(second.name == "small");
     CHECK(second.message ==
-          "budget \"small\" would be exceeded: estimate 2 usd, remaining 1 usd of 3 usd, deficit 1 usd; "
+          "budget \"small\" would be exceeded: estimate 2 usd, remaining 1 usd of 3 usd, deficit 1 "
+          "usd; "
           "resets at 2026-11-24T00:00:00Z (in 12h)");
     CHECK(second.retry_after_s == 12 * 3600);
     CHECK_FALSE(second.should_retry);
@@ -136,7 +138,8 @@ TEST_CASE_TEMPLATE("Enforcer::settle, actual replaces the estimate", T, Memory, 
   }
 }
 
-TEST_CASE_TEMPLATE("Enforcer::admit, an expired hold is settled at its estimate", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::admit, an expired hold is settled at its estimate", T, Memory,
+                   Sqlite) {
   ManualClock clock;
   auto config = base_config();
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
@@ -218,7 +221,8 @@ TEST_CASE_TEMPLATE("Enforcer::settle, thresholds fire once each, in order", T, M
   const auto fired = events_of(*e, "threshold");
   REQUIRE(fired.size() == 3);
   CHECK(fired[0].message == "budget \"daily\" reached 50% of 10 usd: spent 5.000001 usd");
-  CHECK(fired[0].detail_json == "{\"percent\":50,\"spent\":\"5.000001\",\"limit\":\"10\",\"currency\":\"usd\"}");
+  CHECK(fired[0].detail_json ==
+        "{\"percent\":50,\"spent\":\"5.000001\",\"limit\":\"10\",\"currency\":\"usd\"}");
   CHECK(fired[1].message == "budget \"daily\" reached 80% of 10 usd: spent 10 usd");
   CHECK(fired[2].message == "budget \"daily\" reached 100% of 10 usd: spent 10 usd");
   CHECK(fired[1].id < fired[2].id);
@@ -230,7 +234,8 @@ TEST_CASE_TEMPLATE("Enforcer::settle, thresholds fire once each, in order", T, M
   }
 }
 
-TEST_CASE_TEMPLATE("Enforcer::admit, shadow mode refuses nothing and records it", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::admit, shadow mode refuses nothing and records it", T, Memory,
+                   Sqlite) {
   ManualClock clock;
   auto config = base_config();
   auto trial = budget_config("trial", k_usd, Kind::day);
@@ -249,7 +254,8 @@ TEST_CASE_TEMPLATE("Enforcer::admit, shadow mode refuses nothing and records it"
   const auto would = events_of(*e, "would_refuse");
   REQUIRE(would.size() == 1);
   CHECK(would[0].message ==
-        "budget \"trial\" would be exceeded: estimate 0.3 usd, remaining 0.2 usd of 1 usd, deficit 0.1 usd; "
+        "budget \"trial\" would be exceeded: estimate 0.3 usd, remaining 0.2 usd of 1 usd, deficit "
+        "0.1 usd; "
         "resets at 2026-11-24T00:00:00Z (in 12h)");
   CHECK(events_of(*e, "refused").empty());
 }
@@ -273,7 +279,8 @@ TEST_CASE_TEMPLATE("Enforcer admin, reset, limit and override", T, Memory, Sqlit
     REQUIRE(admin.size() == 1);
     CHECK(admin[0].message == "budget \"daily\" (key \"a\") reset by admin@127.0.0.1");
     CHECK(admin[0].detail_json ==
-          "{\"action\":\"reset\",\"who\":\"admin@127.0.0.1\",\"before\":{\"a\":\"4\"},\"after\":{\"a\":\"0\"}}");
+          "{\"action\":\"reset\",\"who\":\"admin@127.0.0.1\",\"before\":{\"a\":\"4\"},\"after\":{"
+          "\"a\":\"0\"}}");
   }
   SUBCASE("reset every key") {
     CHECK(e->reset("daily", "", "ops"));
@@ -291,7 +298,8 @@ TEST_CASE_TEMPLATE("Enforcer admin, reset, limit and override", T, Memory, Sqlit
     CHECK(e->set_limit("daily", 12 * k_usd, "ops"));
     CHECK(standing(*e, "daily", "a").limit == 12 * k_usd);
     CHECK(admit(*e, openai(7 * k_usd, "a")).admitted);
-    CHECK(events_of(*e, "admin").at(0).message == "budget \"daily\" limit set from 10 to 12 by ops");
+    CHECK(events_of(*e, "admin").at(0).message ==
+          "budget \"daily\" limit set from 10 to 12 by ops");
   }
   SUBCASE("an override adds headroom until it ends") {
     CHECK(e->add_override({"daily", "a", 5 * k_usd, clock.now() + 1h, "launch day"}, "ops"));
@@ -308,7 +316,8 @@ TEST_CASE_TEMPLATE("Enforcer admin, reset, limit and override", T, Memory, Sqlit
 TEST_CASE_TEMPLATE("Enforcer::apply_config, budgets keep their spent amounts", T, Memory, Sqlite) {
   ManualClock clock;
   auto config = base_config();
-  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day), budget_config("other", 10 * k_usd, Kind::day)};
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day),
+                     budget_config("other", 10 * k_usd, Kind::day)};
   auto b = backend(T::name);
   auto e = b.open(config, clock);
   const auto a = admit(*e, openai(4 * k_usd));
@@ -334,8 +343,9 @@ TEST_CASE("Enforcer::admit, refusal events are sampled per second with counts") 
   CHECK_FALSE(admit(*e, openai(2 * k_usd)).admitted);
   const auto refused = events_of(*e, "refused");
   REQUIRE(refused.size() == budget::k_refusal_events_per_second + 1);
-  CHECK(refused.front().detail_json ==
-        "{\"refused_by\":\"budget\",\"name\":\"daily\",\"provider\":\"openai\",\"endpoint\":\"chat\","
-        "\"estimate\":\"2\",\"suppressed_before\":0}");
+  CHECK(
+      refused.front().detail_json ==
+      "{\"refused_by\":\"budget\",\"name\":\"daily\",\"provider\":\"openai\",\"endpoint\":\"chat\","
+      "\"estimate\":\"2\",\"suppressed_before\":0}");
   CHECK(refused.back().detail_json.ends_with("\"suppressed_before\":15}"));
 }

@@ -23,29 +23,43 @@ std::string window(Kind kind, const std::string& tz, const std::string& at) {
 }  // namespace
 
 TEST_CASE("period_window, calendar boundaries") {
-  SUBCASE("hour") { CHECK(window(Kind::hour, "UTC", "2026-11-23T12:34:56Z") == "2026-11-23T12:00:00Z 2026-11-23T13:00:00Z"); }
-  SUBCASE("day in UTC") { CHECK(window(Kind::day, "UTC", "2026-11-23T23:59:59Z") == "2026-11-23T00:00:00Z 2026-11-24T00:00:00Z"); }
+  SUBCASE("hour") {
+    CHECK(window(Kind::hour, "UTC", "2026-11-23T12:34:56Z") ==
+          "2026-11-23T12:00:00Z 2026-11-23T13:00:00Z");
+  }
+  SUBCASE("day in UTC") {
+    CHECK(window(Kind::day, "UTC", "2026-11-23T23:59:59Z") ==
+          "2026-11-23T00:00:00Z 2026-11-24T00:00:00Z");
+  }
   SUBCASE("day in New York (UTC-5 in November)") {
-    CHECK(window(Kind::day, "America/New_York", "2026-11-24T03:00:00Z") == "2026-11-23T05:00:00Z 2026-11-24T05:00:00Z");
+    CHECK(window(Kind::day, "America/New_York", "2026-11-24T03:00:00Z") ==
+          "2026-11-23T05:00:00Z 2026-11-24T05:00:00Z");
   }
   SUBCASE("day across a DST change is 23 hours long") {
-    CHECK(window(Kind::day, "Europe/Berlin", "2026-03-29T12:00:00Z") == "2026-03-28T23:00:00Z 2026-03-29T22:00:00Z");
+    CHECK(window(Kind::day, "Europe/Berlin", "2026-03-29T12:00:00Z") ==
+          "2026-03-28T23:00:00Z 2026-03-29T22:00:00Z");
   }
   SUBCASE("ISO week starts on Monday") {
     // 2026-11-29 is a Sunday.
-    CHECK(window(Kind::week, "UTC", "2026-11-29T23:00:00Z") == "2026-11-23T00:00:00Z 2026-11-30T00:00:00Z");
-    CHECK(window(Kind::week, "UTC", "2026-11-30T00:00:00Z") == "2026-11-30T00:00:00Z 2026-12-07T00:00:00Z");
+    CHECK(window(Kind::week, "UTC", "2026-11-29T23:00:00Z") ==
+          "2026-11-23T00:00:00Z 2026-11-30T00:00:00Z");
+    CHECK(window(Kind::week, "UTC", "2026-11-30T00:00:00Z") ==
+          "2026-11-30T00:00:00Z 2026-12-07T00:00:00Z");
   }
   SUBCASE("month, including December into January") {
-    CHECK(window(Kind::month, "UTC", "2026-02-14T10:00:00Z") == "2026-02-01T00:00:00Z 2026-03-01T00:00:00Z");
-    CHECK(window(Kind::month, "Asia/Tokyo", "2026-12-31T16:00:00Z") == "2026-12-31T15:00:00Z 2027-01-31T15:00:00Z");
+    CHECK(window(Kind::month, "UTC", "2026-02-14T10:00:00Z") ==
+          "2026-02-01T00:00:00Z 2026-03-01T00:00:00Z");
+    CHECK(window(Kind::month, "Asia/Tokyo", "2026-12-31T16:00:00Z") ==
+          "2026-12-31T15:00:00Z 2027-01-31T15:00:00Z");
   }
   SUBCASE("total never ends") {
-    const auto w = budget::period_window(period(Kind::total), "UTC", ManualClock::parse("2026-11-23T12:00:00Z"));
+    const auto w = budget::period_window(period(Kind::total), "UTC",
+                                         ManualClock::parse("2026-11-23T12:00:00Z"));
     CHECK(w.end == budget::TimePoint::max());
   }
   SUBCASE("an unknown timezone falls back to UTC") {
-    CHECK(window(Kind::day, "Mars/Olympus", "2026-11-23T10:00:00Z") == "2026-11-23T00:00:00Z 2026-11-24T00:00:00Z");
+    CHECK(window(Kind::day, "Mars/Olympus", "2026-11-23T10:00:00Z") ==
+          "2026-11-23T00:00:00Z 2026-11-24T00:00:00Z");
   }
 }
 
@@ -70,7 +84,8 @@ TEST_CASE("Enforcer periods, spent resets at the boundary in the budget's timezo
     const auto refused = admit(*e, openai(2 * k_usd));
     CHECK_FALSE(refused.admitted);
     CHECK(refused.message ==
-          "budget \"daily\" would be exceeded: estimate 2 usd, remaining 1 usd of 10 usd, deficit 1 usd; "
+          "budget \"daily\" would be exceeded: estimate 2 usd, remaining 1 usd of 10 usd, deficit "
+          "1 usd; "
           "resets at 2026-11-23T23:00:00Z (in 30m)");
     CHECK(refused.retry_after_s == 1800);
     clock.set(ManualClock::parse("2026-11-23T22:59:59Z"));
@@ -136,7 +151,8 @@ TEST_CASE("Enforcer periods, spent resets at the boundary in the budget's timezo
     const auto refused = admit(*e, openai(1));
     CHECK_FALSE(refused.admitted);
     CHECK(refused.message ==
-          "budget \"lifetime\" would be exceeded: estimate 0.000001 usd, remaining 0 usd of 10 usd, deficit "
+          "budget \"lifetime\" would be exceeded: estimate 0.000001 usd, remaining 0 usd of 10 "
+          "usd, deficit "
           "0.000001 usd; the period never resets (period: total)");
     CHECK_FALSE(refused.retry_after_s.has_value());
   }

@@ -117,7 +117,7 @@ TEST_CASE("SQLite store, holds left by a crash are settled at their estimate") {
       admit(*e, openai(2 * k_usd, "b"));
       settle(*e, a.hold, 1 * k_usd);
       admit(*e, openai(4 * k_usd, "a"));  // durable once admit returned
-      e.release();                         // never destroyed: no clean shutdown
+      e.release();                        // never destroyed: no clean shutdown
       _exit(0);
     }
     int status = 0;
@@ -171,7 +171,8 @@ TEST_CASE("SQLite store, holds left by a crash are settled at their estimate") {
     // Durable holds are the reported ones (plus at most one not yet reported), and so are settles.
     std::set<std::int64_t> possible;
     for (std::int64_t h = holds; h <= holds + 1; ++h)
-      for (std::int64_t s = settles; s <= settles + 1 && s <= h; ++s) possible.insert(s * actual + (h - s) * estimate);
+      for (std::int64_t s = settles; s <= settles + 1 && s <= h; ++s)
+        possible.insert(s * actual + (h - s) * estimate);
     CHECK(possible.count(spent) == 1);
     CHECK(standing(*e, "daily", "a").spent == spent);
   }
