@@ -11,6 +11,8 @@
 
 namespace budget {
 
+class SharedLedger;  // budget/shared_ledger.hpp
+
 // Spent amount of one budget instance in one period. For rolling periods, one row per second
 // in which charges were made (period_start = that second), so that a window slides exactly.
 struct SpentRow {
@@ -76,6 +78,9 @@ class Store {
 
   // False for a store that keeps nothing (writes need not be made at all).
   virtual bool persistent() const { return true; }
+
+  // A store shared by several processes decides reservations itself (nullptr: decide in memory).
+  virtual SharedLedger* shared() { return nullptr; }
 };
 
 // Keeps nothing: state lives and dies with the process; `done` runs at once.
@@ -84,5 +89,9 @@ std::unique_ptr<Store> make_memory_store();
 // SQLite in WAL mode at `path` (created if absent), with one writer thread committing queued
 // writes in grouped transactions. Throws std::runtime_error when the file cannot be opened.
 std::unique_ptr<Store> make_sqlite_store(const std::string& path);
+
+// Redis at `url` (redis://host:port/db), keys under `prefix`: shared by every tollgate using it
+// (see SharedLedger). Throws std::runtime_error when the first connection fails.
+std::unique_ptr<Store> make_redis_store(const std::string& url, const std::string& prefix);
 
 }  // namespace budget

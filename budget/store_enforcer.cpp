@@ -23,6 +23,7 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
     : config_(std::move(config)),
       store_(std::move(store)),
       persistent_(store_->persistent()),
+      shared_(store_->shared()),
       clock_(clock) {
   book_.apply(*config_);
   breakers_.apply(*config_);
@@ -149,6 +150,10 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     if (c.currency != request.estimate.currency || !matches(c.match, request)) continue;
     const std::string key = scope_key(c.per, request);
     Instance& instance = book_.instance(*budget, key, now);
+    if (shares(*budget)) {
+      hold.shared.emplace_back(budget, &instance);
+      continue;
+    }
     const std::int64_t limit = book_.limit(*budget) + book_.overrides(*budget, key, now);
     if (over(instance, estimate, limit)) {
       if (!c.shadow) {
@@ -159,12 +164,21 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     }
     hold.parts.emplace_back(budget, &instance);
   }
+  if (!hold.shared.empty()) {
+    if (auto refusal = reserve_shared(hold, estimate, now, shadow_over)) {
+      undo_trial();
+      return refuse(*refusal);
+    }
+  }
 
   Admission admission;
   rates_.take(plan, request);
   for (BudgetState* budget : shadow_over) {
     auto part = std::find_if(hold.parts.begin(), hold.parts.end(),
                              [&](const auto& p) { return p.first == budget; });
+    if (part == hold.parts.end())
+      part = std::find_if(hold.shared.begin(), hold.shared.end(),
+                          [&](const auto& p) { return p.first == budget; });
     Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
     events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
                       "{\"provider\":\"" + request.provider + "\",\"endpoint\":\"" +
@@ -177,6 +191,10 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     ++instance->holds;
     admission.budgets.push_back(book_.standing(*budget, *instance, now));
   }
+  for (auto& [budget, instance] : hold.shared) {
+    ++instance->holds;
+    admission.budgets.push_back(book_.standing(*budget, *instance, now));
+  }
   const rules::Provider* p = provider(request.provider);
   hold.balance = p && p->balance && p->currency == request.estimate.currency;
   if (hold.balance) {
@@ -185,7 +203,9 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   }
   // Every admitted request gets a hold, even one in no budget: its settlement still feeds the
   // spend breakers (only holds with budget parts are journaled).
-  const HoldId id = next_hold_++;
+  // With a shared store its hold id is unique across processes; local ones take the high half.
+  const HoldId id =
+      hold.shared_id ? hold.shared_id : (shared_ ? (HoldId{1} << 63) : 0) | next_hold_++;
   hold.deadline = now + k_hold_ttl;
   hold.estimate = estimate;
   hold.currency = request.estimate.currency;
@@ -212,6 +232,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
     instance->last_used = now;
     if (actual) write.add.push_back(book_.charge(*budget, *instance, *actual, now, events));
   }
+  if (!hold.shared.empty()) close_shared(hold, actual, now, events);
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
@@ -264,6 +285,7 @@ void StoreEnforcer::release(HoldId hold, std::function<void()> done) {
 void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force) {
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
+  if (shared_) shared_->settle_expired(unix_seconds(now));
   std::vector<HoldId> expired;
   for (const auto& [id, hold] : holds_)
     if (hold.deadline <= now) expired.push_back(id);

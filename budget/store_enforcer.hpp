@@ -14,6 +14,7 @@
 #include "budget/enforcer.hpp"
 #include "budget/event_log.hpp"
 #include "budget/rate_limiter.hpp"
+#include "budget/shared_ledger.hpp"
 #include "budget/store.hpp"
 
 namespace budget {
@@ -60,7 +61,9 @@ class StoreEnforcer final : public Enforcer {
     std::int64_t estimate = 0;
     std::string currency, provider, credential;
     std::vector<std::string> breaker_trials;
-    std::vector<std::pair<BudgetState*, Instance*>> parts;
+    std::vector<std::pair<BudgetState*, Instance*>> parts;   // decided here
+    std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared store
+    std::uint64_t shared_id = 0;                             // the shared store's hold
     bool balance = false;
   };
 
@@ -71,6 +74,12 @@ class StoreEnforcer final : public Enforcer {
   void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
              std::vector<Event>& events, Mutation& write);
   void sweep(TimePoint now, std::vector<Event>& events, bool force);
+  // Shared store (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
+  std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,
+                                          std::vector<BudgetState*>& shadow_over);
+  void close_shared(LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
+                    std::vector<Event>& events);
+  bool shares(const BudgetState& budget) const;
   void finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done);
   // Journals an admin change and waits until it is durable.
   void write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation);
@@ -87,6 +96,7 @@ class StoreEnforcer final : public Enforcer {
   std::shared_ptr<const rules::Config> config_;
   std::unique_ptr<Store> store_;
   const bool persistent_;
+  SharedLedger* const shared_;  // non-null for a store shared by several processes
   Clock& clock_;
   mutable BudgetBook book_;
   BalanceBook balances_;

@@ -73,6 +73,11 @@ std::vector<Event> StoreEnforcer::events_since(std::uint64_t id, std::size_t max
 }
 
 void StoreEnforcer::write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation) {
+  if (shared_) {  // a shared store writes synchronously (under the lock it needs anyway)
+    store_->write(std::move(mutation), nullptr);
+    lock.unlock();
+    return;
+  }
   if (!persistent_) {
     lock.unlock();
     return;
@@ -91,6 +96,8 @@ bool StoreEnforcer::reset(const std::string& budget, const std::string& key,
   const std::string before = spent_json(book_.standings(now), budget, key);
   auto row = book_.reset(budget, key, now);
   if (!row) return false;
+  if (BudgetState* state = book_.find(budget); shared_ && state && shares(*state))
+    shared_->reset(budget, key, row->period_start);
   const std::string after = spent_json(book_.standings(now), budget, key);
   Mutation m;
   m.kind = Mutation::Kind::reset;
@@ -161,8 +168,8 @@ std::unique_ptr<Enforcer> make_enforcer(std::shared_ptr<const rules::Config> con
       break;
     }
     case rules::StoreConfig::Type::redis:
-      throw std::runtime_error(
-          "store type redis is not supported by this build yet; use sqlite or memory");
+      store = make_redis_store(config->store.redis.url, config->store.redis.prefix);
+      break;
   }
   return std::make_unique<StoreEnforcer>(std::move(config), std::move(store), clock);
 }

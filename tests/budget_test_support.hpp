@@ -2,6 +2,12 @@
 // Fixtures for the budget tests: a movable clock, configs built in code, synchronous wrappers
 // around the callback API, and the backends the conformance suite runs on.
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -160,14 +166,97 @@ inline std::vector<budget::Event> events_of(const budget::Enforcer& e, const std
   return out;
 }
 
+// A throw-away redis-server on a free loopback port, in its own temp folder, stopped (and the
+// folder removed) when the object goes.
+class RedisServer {
+ public:
+  RedisServer() {
+    port_ = free_port();
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      const std::string port = std::to_string(port_);
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--dir",
+             dir_.path.c_str(), "--save", "", "--appendonly", "no", "--loglevel", "warning",
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && !accepting(); ++i) usleep(10'000);
+    if (!accepting()) throw std::runtime_error("redis-server did not start");
+  }
+  ~RedisServer() { stop(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+
+  // The one server the conformance suite shares (each backend uses its own key prefix).
+  static RedisServer& shared() {
+    static RedisServer server;
+    return server;
+  }
+
+ private:
+  static int free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }
+  bool accepting() const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+  }
+
+  TempDir dir_;
+  int port_ = 0;
+  pid_t pid_ = 0;
+};
+
+inline std::shared_ptr<rules::Config> redis_config(std::shared_ptr<rules::Config> config,
+                                                   const std::string& url) {
+  static std::atomic<int> n{0};
+  config->store.type = rules::StoreConfig::Type::redis;
+  config->store.redis.url = url;
+  config->store.redis.prefix =
+      "test" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ":";
+  return config;
+}
+
 // A store backend for the conformance suite: opens an enforcer on the same storage each time.
 struct Backend {
   std::string name;
   std::unique_ptr<TempDir> dir;
+  mutable std::string prefix;  // redis: the same keys each time this backend is opened
 
   std::unique_ptr<budget::Enforcer> open(std::shared_ptr<rules::Config> config,
                                          budget::Clock& clock) const {
-    if (name == "sqlite") {
+    if (name == "redis") {
+      if (prefix.empty())
+        prefix = redis_config(config, RedisServer::shared().url())->store.redis.prefix;
+      config->store.type = rules::StoreConfig::Type::redis;
+      config->store.redis.url = RedisServer::shared().url();
+      config->store.redis.prefix = prefix;
+    } else if (name == "sqlite") {
       config->store.type = rules::StoreConfig::Type::sqlite;
       config->store.path = (dir->path / "ledger.db").string();
     } else {
@@ -177,12 +266,8 @@ struct Backend {
   }
 };
 
-inline std::vector<std::string> backend_names() {
-  return {"memory", "sqlite"};
-}
-
 inline Backend backend(const std::string& name) {
-  return Backend{name, std::make_unique<TempDir>()};
+  return Backend{name, std::make_unique<TempDir>(), ""};
 }
 
 }  // namespace budget_test

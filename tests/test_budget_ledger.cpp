@@ -16,10 +16,13 @@ struct Memory {
 struct Sqlite {
   static constexpr const char* name = "sqlite";
 };
+struct Redis {
+  static constexpr const char* name = "redis";
+};
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, Sqlite, Redis) {
   ManualClock clock;
   auto config = base_config();
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day),
@@ -73,7 +76,7 @@ TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, 
   }
 }
 
-TEST_CASE_TEMPLATE("Enforcer::admit, exact under 16 concurrent threads", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::admit, exact under 16 concurrent threads", T, Memory, Sqlite, Redis) {
   ManualClock clock;
   auto config = base_config();
   const std::int64_t estimate = 30'150;  // 0.03015 usd
@@ -98,7 +101,7 @@ TEST_CASE_TEMPLATE("Enforcer::admit, exact under 16 concurrent threads", T, Memo
   CHECK(standing(*e, "daily").reserved == (limit / estimate) * estimate);
 }
 
-TEST_CASE_TEMPLATE("Enforcer::settle, actual replaces the estimate", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::settle, actual replaces the estimate", T, Memory, Sqlite, Redis) {
   ManualClock clock;
   auto config = base_config();
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
@@ -158,7 +161,7 @@ TEST_CASE_TEMPLATE("Enforcer::admit, an expired hold is settled at its estimate"
   CHECK(standing(*e, "daily").spent == 2 * k_usd);
 }
 
-TEST_CASE_TEMPLATE("Enforcer::admit, one instance per key", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::admit, one instance per key", T, Memory, Sqlite, Redis) {
   ManualClock clock;
   auto config = base_config();
   auto b = backend(T::name);
@@ -200,7 +203,8 @@ TEST_CASE_TEMPLATE("Enforcer::admit, one instance per key", T, Memory, Sqlite) {
   }
 }
 
-TEST_CASE_TEMPLATE("Enforcer::settle, thresholds fire once each, in order", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::settle, thresholds fire once each, in order", T, Memory, Sqlite,
+                   Redis) {
   ManualClock clock;
   auto config = base_config();
   auto daily = budget_config("daily", 10 * k_usd, Kind::day);
@@ -260,7 +264,7 @@ TEST_CASE_TEMPLATE("Enforcer::admit, shadow mode refuses nothing and records it"
   CHECK(events_of(*e, "refused").empty());
 }
 
-TEST_CASE_TEMPLATE("Enforcer admin, reset, limit and override", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer admin, reset, limit and override", T, Memory, Sqlite, Redis) {
   ManualClock clock;
   auto config = base_config();
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day, "client")};
@@ -313,7 +317,8 @@ TEST_CASE_TEMPLATE("Enforcer admin, reset, limit and override", T, Memory, Sqlit
   }
 }
 
-TEST_CASE_TEMPLATE("Enforcer::apply_config, budgets keep their spent amounts", T, Memory, Sqlite) {
+TEST_CASE_TEMPLATE("Enforcer::apply_config, budgets keep their spent amounts", T, Memory, Sqlite,
+                   Redis) {
   ManualClock clock;
   auto config = base_config();
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day),

@@ -1,0 +1,50 @@
+#pragma once
+// budget::SharedLedger — reservations decided by a store that several tollgate processes share
+// (Redis): the check `spent + reserved + estimate <= limit` and the reservation happen in one
+// atomic step inside the store, so sidecars sharing a budget never overrun it together.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace budget {
+
+class SharedLedger {
+ public:
+  virtual ~SharedLedger() = default;
+
+  struct Part {
+    std::string budget, key;
+    std::int64_t period = 0;     // period key (unix seconds of the period start; 0 for total)
+    std::int64_t limit = 0;      // limit + live overrides
+    bool enforce = true;         // false: shadow (reserved, never refused)
+    std::int64_t expire_at = 0;  // unix seconds after which the counters may go; 0 = never
+  };
+  struct Counters {
+    std::int64_t spent = 0, reserved = 0;
+  };
+  struct Reservation {
+    bool admitted = false;
+    std::size_t refused_part = 0;    // when refused: the part that did not fit
+    std::uint64_t hold = 0;          // when admitted: a hold id unique across processes
+    std::vector<Counters> counters;  // per part, after reserving (or as found, when refused)
+  };
+
+  // Reserves `estimate` in every part or in none; nullopt when the store cannot be reached.
+  virtual std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,
+                                             std::int64_t deadline) = 0;
+
+  // Closes a hold: charges `actual` (nullopt: release). Returns the spent amount of each part
+  // after it, an empty vector when the hold is unknown or already closed, nullopt on failure.
+  virtual std::optional<std::vector<std::int64_t>> close(std::uint64_t hold,
+                                                         std::optional<std::int64_t> actual) = 0;
+
+  // Settles at their estimate the holds of every process whose deadline has passed.
+  virtual void settle_expired(std::int64_t now) = 0;
+
+  // Zeroes one instance's period (key "": every instance of the budget).
+  virtual bool reset(const std::string& budget, const std::string& key, std::int64_t period) = 0;
+};
+
+}  // namespace budget

@@ -1,0 +1,106 @@
+// Redis: budgets shared exactly by several tollgate processes, and what happens when Redis fails.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "budget_test_support.hpp"
+
+using namespace budget_test;
+using Kind = rules::Period::Kind;
+
+TEST_CASE("Redis store, two sidecars share one budget exactly") {
+  ManualClock clock;
+  auto config = redis_config(base_config(), RedisServer::shared().url());
+  const std::int64_t estimate = 30'150, limit = 2 * k_usd;
+  config->budgets = {budget_config("daily", limit, Kind::day)};
+  auto a = budget::make_enforcer(config, clock);
+  auto b = budget::make_enforcer(config, clock);
+
+  SUBCASE("8 threads on each, against one limit") {
+    std::atomic<int> admitted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t)
+      threads.emplace_back([&, t] {
+        budget::Enforcer& e = t % 2 ? *a : *b;
+        for (int i = 0; i < 20; ++i)
+          if (admit(e, openai(estimate)).admitted) ++admitted;
+      });
+    for (auto& th : threads) th.join();
+    CHECK(admitted.load() == limit / estimate);  // floor(2 / 0.03015) = 66
+  }
+  SUBCASE("one sidecar's spend refuses the other's request") {
+    const auto first = admit(*a, openai(1'500'000));
+    REQUIRE(first.admitted);
+    settle(*a, first.hold, 1'400'000);
+    const auto refused = admit(*b, openai(700'000));
+    CHECK_FALSE(refused.admitted);
+    CHECK(refused.message ==
+          "budget \"daily\" would be exceeded: estimate 0.7 usd, remaining 0.6 usd of 2 usd, "
+          "deficit 0.1 usd; resets at 2026-11-24T00:00:00Z (in 12h)");
+    CHECK(standing(*b, "daily").spent == 1'400'000);
+  }
+  SUBCASE("a hold abandoned by one sidecar is settled at its estimate by the other") {
+    const auto held = admit(*a, openai(k_usd));
+    REQUIRE(held.admitted);
+    a.reset();  // the sidecar dies without settling
+    clock.advance(budget::k_hold_ttl + 1s);
+    b->recover();
+    const auto next = admit(*b, openai(k_usd));
+    CHECK(next.admitted);
+    CHECK(standing(*b, "daily").spent == k_usd);
+    CHECK_FALSE(admit(*b, openai(1)).admitted);
+  }
+  SUBCASE("hold ids are unique across sidecars") {
+    const auto x = admit(*a, openai(1));
+    const auto y = admit(*b, openai(1));
+    CHECK(x.hold != y.hold);
+    settle(*a, y.hold, 1);  // a does not know b's hold: nothing happens
+    settle(*b, y.hold, 1);
+    settle(*a, x.hold, 1);
+    CHECK(standing(*a, "daily").spent == 2);
+    CHECK(standing(*b, "daily").spent == 1);  // a mirror, refreshed by b's next request
+    CHECK(admit(*b, openai(0)).admitted);
+    CHECK(standing(*b, "daily").spent == 2);
+  }
+  SUBCASE("a runtime limit and a reset are kept in Redis") {
+    CHECK(a->set_limit("daily", 3 * k_usd, "ops"));
+    settle(*a, admit(*a, openai(k_usd)).hold, k_usd);
+    auto c = budget::make_enforcer(config, clock);
+    CHECK(standing(*c, "daily").limit == 3 * k_usd);
+    CHECK(a->reset("daily", "", "ops"));
+    CHECK(admit(*c, openai(3 * k_usd)).admitted);
+  }
+}
+
+TEST_CASE("Redis store, on_error decides when Redis is gone") {
+  ManualClock clock;
+  RedisServer server;
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+
+  SUBCASE("block: refused, waiting may help") {
+    auto e = budget::make_enforcer(config, clock);
+    CHECK(e->store_healthy());
+    server.stop();
+    const auto refused = admit(*e, openai(k_usd));
+    CHECK_FALSE(refused.admitted);
+    CHECK(refused.refused_by == "store");
+    CHECK(refused.message ==
+          "the shared budget store cannot be reached (store.redis.on_error: block)");
+    CHECK(refused.should_retry);
+    CHECK_FALSE(e->store_healthy());
+  }
+  SUBCASE("allow: admitted without the shared budgets") {
+    config->store.redis.fail_open = true;
+    auto e = budget::make_enforcer(config, clock);
+    server.stop();
+    const auto a = admit(*e, openai(k_usd));
+    CHECK(a.admitted);
+    settle(*e, a.hold, k_usd);
+  }
+  SUBCASE("no Redis at start: the enforcer cannot be built") {
+    server.stop();
+    CHECK_THROWS_WITH(budget::make_enforcer(config, clock),
+                      ("cannot connect to redis " + server.url()).c_str());
+  }
+}
