@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 
 #include "budget/enforcer.hpp"
@@ -43,6 +44,13 @@ void setup_memory(const benchmark::State&) {
 }
 void setup_sqlite(const benchmark::State&) {
   g_enforcer = budget::make_enforcer(config(rules::StoreConfig::Type::sqlite));
+}
+// Needs a running server: TOLLGATE_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 (skipped without).
+void setup_redis(const benchmark::State&) {
+  auto c = config(rules::StoreConfig::Type::redis);
+  c->store.redis.url = std::getenv("TOLLGATE_BENCH_REDIS_URL");
+  c->store.redis.prefix = "tollgate-bench-" + std::to_string(::getpid()) + ":";
+  g_enforcer = budget::make_enforcer(c);
 }
 void teardown(const benchmark::State&) {
   g_enforcer.reset();
@@ -96,4 +104,16 @@ BENCHMARK(reserve_settle)
     ->Threads(16)
     ->UseRealTime();
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (std::getenv("TOLLGATE_BENCH_REDIS_URL"))
+    benchmark::RegisterBenchmark("redis", reserve_settle)
+        ->Setup(setup_redis)
+        ->Teardown(teardown)
+        ->Threads(1)
+        ->Threads(2)
+        ->Threads(16)
+        ->UseRealTime();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

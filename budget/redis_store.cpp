@@ -141,7 +141,7 @@ class RedisStore final : public Store, public SharedLedger {
 
   std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,
                                      std::int64_t deadline) override {
-    std::vector<std::string> args{"EVAL", k_reserve, std::to_string(parts.size() + 2)};
+    std::vector<std::string> args{"EVALSHA", reserve_sha_, std::to_string(parts.size() + 2)};
     for (const auto& p : parts) args.push_back(counter_key(p.budget, p.key, p.period));
     args.push_back(prefix_ + "hold_seq");
     args.push_back(prefix_ + "holds");
@@ -197,8 +197,8 @@ class RedisStore final : public Store, public SharedLedger {
 
  private:
   std::optional<std::vector<std::int64_t>> close_as(std::uint64_t hold, const std::string& actual) {
-    Reply r = command(
-        {"EVAL", k_close, "1", prefix_ + "holds", prefix_ + "hold:", std::to_string(hold), actual});
+    Reply r = command({"EVALSHA", close_sha_, "1", prefix_ + "holds",
+                       prefix_ + "hold:", std::to_string(hold), actual});
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) return std::nullopt;
     std::vector<std::int64_t> spent;
     for (std::size_t i = 1; i < r->elements; ++i) spent.push_back(to_int(r->element[i]));
@@ -221,7 +221,17 @@ class RedisStore final : public Store, public SharedLedger {
       Reply r(static_cast<redisReply*>(redisCommand(ctx_, "SELECT %d", db_)));
       if (!r || r->type == REDIS_REPLY_ERROR) return healthy_ = false;
     }
-    return healthy_ = true;
+    // Scripts are sent once per connection and run by their SHA afterwards (a server restart
+    // forgets them; the reconnect that follows loads them again).
+    reserve_sha_ = load_script(k_reserve);
+    close_sha_ = load_script(k_close);
+    return healthy_ = !reserve_sha_.empty() && !close_sha_.empty();
+  }
+
+  std::string load_script(const char* script) {
+    Reply r(static_cast<redisReply*>(redisCommand(ctx_, "SCRIPT LOAD %s", script)));
+    if (!r || r->type != REDIS_REPLY_STRING) return {};
+    return std::string(r->str, r->len);
   }
 
   // One round trip; reconnects once after a broken connection. nullptr (and unhealthy) on failure.
@@ -240,6 +250,12 @@ class RedisStore final : public Store, public SharedLedger {
         healthy_ = true;
         return r;
       }
+      // Scripts flushed on a live server: load them again (same SHA) and retry once.
+      if (r && std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
+        load_script(k_reserve);
+        load_script(k_close);
+        continue;
+      }
       if (r) break;  // a script or command error: retrying cannot help
     }
     healthy_ = false;
@@ -250,6 +266,7 @@ class RedisStore final : public Store, public SharedLedger {
   int port_ = 6379, db_ = 0;
   std::string prefix_;
   redisContext* ctx_ = nullptr;
+  std::string reserve_sha_, close_sha_;
   std::atomic<bool> healthy_{false};  // read by the admin thread
 };
 
