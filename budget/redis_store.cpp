@@ -90,7 +90,10 @@ class RedisStore final : public Store, public SharedLedger {
       rest = rest.substr(0, colon);
     }
     host_ = rest.empty() ? "127.0.0.1" : rest;
-    if (!connect()) throw std::runtime_error("cannot connect to redis " + url);
+    if (!connect()) {
+      redisFree(ctx_);  // the destructor does not run for a constructor that throws
+      throw std::runtime_error("cannot connect to redis " + url);
+    }
   }
   ~RedisStore() override { redisFree(ctx_); }
 
