@@ -79,7 +79,7 @@ if [ "$DO_BUILD" = 1 ]; then
   cmake --build "$BUILD" -j2 --target ledger_bench >/dev/null 2>&1 || log "no ledger_bench target"
 fi
 LOADGEN=$BUILD/loadgen
-TOLLGATE=$BUILD/tollgate
+TOLLGATE=${TOLLGATE_BIN:-$BUILD/tollgate}  # TOLLGATE_BIN benchmarks another build
 [ -x "$LOADGEN" ] || { echo "run.sh: $LOADGEN missing" >&2; exit 1; }
 
 # --- ports, certificates, files -------------------------------------------------------------------
@@ -298,7 +298,7 @@ done
 
 if [ -x "$BUILD/ledger_bench" ]; then
   log "ledger microbenchmarks"
-  timeout 300 "$BUILD/ledger_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  timeout 300 "$BUILD/ledger_bench" --benchmark_min_time=0.5 \
     >"$DIR/ledger_bench.txt" 2>&1 || log "ledger_bench failed"
 fi
 
