@@ -119,9 +119,11 @@ class Runner {
       }
       latency_.add(ns_since(t0));
       tally_.count(result);
+      // Events that arrived count even when the stream then fails.
+      for (auto d : delays) events_.add(d);
+      delays.clear();
       if (!result.ok) co_return;
     }
-    for (auto d : delays) events_.add(d);
   }
 
   asio::awaitable<void> open_idle() {
