@@ -53,8 +53,9 @@ def ratio(cases, num, den, key="rps", invert=False):
 
 def added(cases, path, base, key):
     a, b = cases.get(path, {}), cases.get(base, {})
+    usable = (lambda v: v.get("events", 0) > 0) if key.startswith("event_") else clean
     out = [a[r][key] - b[r][key] for r in a
-           if r in b and clean(a[r]) and clean(b[r]) and key in a[r] and key in b[r]]
+           if r in b and usable(a[r]) and usable(b[r]) and key in a[r] and key in b[r]]
     return statistics.median(out) if out else None
 
 
