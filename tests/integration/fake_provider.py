@@ -5,7 +5,15 @@ include_usage final chunk when asked), Anthropic messages, Keepa (gzip JSON with
 slow endpoint and a header echo. Usage is configurable per request with the header
 `x-fake-usage: <input>,<output>`; every request is logged and the usage returned is summed in
 `charged`, so budget tests can compare tollgate's ledger with what the provider "billed".
+
+Billing: `charged["usd_micros"]` adds, per answered chat or message, what the provider bills for
+the usage it reports at the prices in `FakeState.prices` (USD per 1M tokens, rounded up to the
+micro-USD per request), independently of tollgate's own pricing code. Keepa keeps a token bucket
+(`FakeState.keepa_*`): it starts at `keepa_start`, refills `keepa_refill_per_minute` and every
+call takes its cost; `tokensLeft` reports what is left, like the real API.
+`x-fake-delay-ms` delays a chat answer (the request is logged and billed when it is answered).
 """
+import math
 import gzip
 import http.server
 import json
@@ -18,7 +26,34 @@ class FakeState:
     def __init__(self):
         self.lock = threading.Lock()
         self.requests = []  # dicts: method, path, headers, body
-        self.charged = {"input_tokens": 0, "output_tokens": 0, "keepa_tokens": 0}
+        self.charged = {"input_tokens": 0, "output_tokens": 0, "keepa_tokens": 0, "usd_micros": 0}
+        self.billed = []  # (x-req-id, micro-USD) per billed request
+        # USD per 1M tokens (input, output): the provider's price list.
+        self.prices = {"gpt-4o-mini": (0.15, 0.60), "claude-sonnet-4-5": (3.0, 15.0)}
+        self.keepa_start = 1000
+        self.keepa_refill_per_minute = 5
+        self.keepa_t0 = time.monotonic()
+
+    def keepa_reset(self, start, refill_per_minute):
+        with self.lock:
+            self.keepa_start = start
+            self.keepa_refill_per_minute = refill_per_minute
+            self.keepa_t0 = time.monotonic()
+            self.charged["keepa_tokens"] = 0
+
+    def keepa_left(self):
+        minutes = (time.monotonic() - self.keepa_t0) / 60
+        return self.keepa_start + self.keepa_refill_per_minute * minutes - self.charged["keepa_tokens"]
+
+    def bill(self, req_id, model, inp, out):
+        """What the provider charges for one answer, in micro-USD (rounded up per request)."""
+        price_in, price_out = self.prices.get(model, (0.0, 0.0))
+        # Prices are per 1M tokens: tokens * price USD / 1e6 = tokens * price micro-USD.
+        micros = math.ceil(round(inp * price_in + out * price_out, 6))
+        with self.lock:
+            self.charged["usd_micros"] += micros
+            self.billed.append((req_id, micros))
+        return micros
 
     def record(self, entry):
         with self.lock:
@@ -73,11 +108,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             inp, out = _usage(self.headers)
             self.state.charge("input_tokens", inp)
             self.state.charge("output_tokens", out)
+            self.state.bill(self.headers.get("x-req-id"),
+                            json.loads(body or b"{}").get("model", ""), inp, out)
             return self._json(200, {"id": "msg_1", "type": "message", "role": "assistant",
                                     "content": [{"type": "text", "text": "hi"}],
                                     "usage": {"input_tokens": inp, "output_tokens": out}})
-        if path == "/product":
-            return self._keepa(query)
+        if path in ("/product", "/bestsellers", "/token"):
+            return self._keepa(path, query)
         if path == "/slow":
             ms = int(dict(p.split("=") for p in query.split("&") if "=" in p).get("ms", "1000"))
             time.sleep(ms / 1000)
@@ -91,9 +128,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _chat(self, body):
         req = json.loads(body or b"{}")
         inp, out = _usage(self.headers)
+        model = req.get("model", "gpt-4o-mini")
+        req_id = self.headers.get("x-req-id")
         if not req.get("stream"):
+            delay = int(self.headers.get("x-fake-delay-ms") or 0)
+            if delay:
+                time.sleep(delay / 1000)
             self.state.charge("input_tokens", inp)
             self.state.charge("output_tokens", out)
+            self.state.bill(req_id, model, inp, out)
             return self._json(200, {
                 "id": "chatcmpl-1", "object": "chat.completion", "model": req.get("model", "gpt-4o-mini"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
@@ -119,6 +162,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if (req.get("stream_options") or {}).get("include_usage"):
             self.state.charge("input_tokens", inp)
             self.state.charge("output_tokens", out)
+            self.state.bill(req_id, model, inp, out)
             final = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [],
                      "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}}
             chunk(b"data: " + json.dumps(final).encode() + b"\n\n")
@@ -126,14 +170,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def _keepa(self, query):
+    def _keepa(self, path, query):
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         asins = [a for a in params.get("asin", "").split(",") if a]
-        consumed = max(1, len(asins))
-        self.state.charge("keepa_tokens", consumed)
-        left = 1000 - self.state.charged["keepa_tokens"]
+        consumed = {"/product": max(1, len(asins)), "/bestsellers": 50, "/token": 0}[path]
+        with self.state.lock:
+            if self.state.keepa_left() < consumed:  # Keepa answers 429 and charges nothing
+                return self._json(429, {"error": {"message": "not enough tokens"},
+                                        "tokensLeft": int(self.state.keepa_left()),
+                                        "refillRate": self.state.keepa_refill_per_minute})
+            self.state.charged["keepa_tokens"] += consumed
+            left = int(self.state.keepa_left())
         payload = {"products": [{"asin": a} for a in asins], "tokensLeft": left,
-                   "tokensConsumed": consumed, "refillRate": 5}
+                   "tokensConsumed": consumed, "refillRate": self.state.keepa_refill_per_minute}
         self._send(200, gzip.compress(json.dumps(payload).encode()),
                    extra={"content-encoding": "gzip", "tokens-left": str(left)})
 
