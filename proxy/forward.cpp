@@ -274,7 +274,10 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
       send = rewritten;
     }
     if (send.empty() && !parser.is_done()) continue;
-    res.body().data = const_cast<char*>(send.data());
+    // An empty last piece must be a null buffer: Beast frames a zero-size buffer as a chunk of
+    // its own ("0\r\n\r\n", itself a last-chunk) before the real last-chunk, and those 5 extra
+    // bytes would open the client's next response on this connection.
+    res.body().data = send.empty() ? nullptr : const_cast<char*>(send.data());
     res.body().size = send.size();
     res.body().more = !parser.is_done();
     lowest(client).expires_after(k_write_timeout);
