@@ -106,9 +106,17 @@ class EnforcementHooks final : public ExchangeHooks {
     const bool got_response = reader_.has_value();
     std::optional<rules::UsageResult> usage;
     if (reader_) usage = reader_->finish();
-    if (usage && (usage->balance || usage->refill_per_minute))
-      enforcer_.observe_balance({ex.provider->name, credential_hash_, usage->balance,
-                                 usage->refill_per_minute});
+    if (usage && (usage->balance || usage->refill_per_minute)) {
+      // The balance the provider reports already has this request taken off: observe it only
+      // once this request's own hold is gone, or the hold would count twice (a false warning).
+      done = [this, observation = budget::BalanceObservation{ex.provider->name, credential_hash_,
+                                                                  usage->balance,
+                                                                  usage->refill_per_minute},
+              done = std::move(done)]() mutable {
+        enforcer_.observe_balance(observation);
+        done();
+      };
+    }
     enforcer_.upstream_result(ex.host, got_response && ex.status < 500);
 
     auto& metrics = Metrics::instance();
