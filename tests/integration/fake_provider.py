@@ -189,18 +189,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    request_queue_size = 256  # the tests open 100 connections at once
+    tls = None
+
+    def finish_request(self, request, client_address):
+        # The handshake runs on the connection's own thread, not in accept(): 100 clients at once
+        # must not queue behind one another's handshakes.
+        if not self.tls:
+            return super().finish_request(request, client_address)
+        request.settimeout(30)
+        with self.tls.wrap_socket(request, server_side=True) as tls:
+            super().finish_request(tls, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # a client (tollgate) that went away mid-answer is part of several tests
+
+
 class FakeProvider:
     """A threaded HTTP/1.1 server on 127.0.0.1:<port>; TLS when cert and key are given."""
 
     def __init__(self, cert=None, key=None):
         self.state = FakeState()
         handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _QuietServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         if cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.server.tls = ctx
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
