@@ -7,6 +7,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -130,46 +132,66 @@ bool post(asio::ssl::context& tls, const std::string& url, const std::string& bo
 
 }  // namespace
 
-struct WebhookSender::Impl {
+// One queue and one thread per receiver URL: a slow or dead receiver delays only its own events.
+struct Channel {
+  std::string url;
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<Delivery> queue;
-  std::vector<rules::WebhookConfig> hooks;
   bool stopping = false;
-  std::atomic<std::uint64_t> delivered{0}, dropped{0};
-  asio::ssl::context tls{asio::ssl::context::tls_client};
   std::thread thread;
 
-  void loop() {
+  void loop(asio::ssl::context& tls, std::atomic<std::uint64_t>& delivered,
+            std::atomic<std::uint64_t>& dropped) {
     std::unique_lock lock(mutex);
     while (!stopping) {
       if (queue.empty()) {
         wake.wait(lock);
         continue;
       }
-      const auto now = std::chrono::steady_clock::now();
-      if (queue.front().not_before > now) {
-        wake.wait_until(lock, queue.front().not_before);
+      // The delivery due first (a retry waits its backoff; new events behind it do not).
+      auto due = std::min_element(queue.begin(), queue.end(), [](const auto& a, const auto& b) {
+        return a.not_before < b.not_before;
+      });
+      if (due->not_before > std::chrono::steady_clock::now()) {
+        wake.wait_until(lock, due->not_before);
         continue;
       }
-      Delivery d = std::move(queue.front());
-      queue.pop_front();
+      Delivery d = std::move(*due);
+      queue.erase(due);
       lock.unlock();
       const bool ok = post(tls, d.url, d.body);
       lock.lock();
       if (ok) {
         ++delivered;
-      } else if (++d.attempts < k_max_attempts) {
-        // Backoff 1 s, 2 s, 4 s, 8 s; the retry goes to the back so one dead receiver does not
-        // hold up the others.
+      } else if (++d.attempts < WebhookSender::k_max_attempts) {
+        // Backoff 1 s, 2 s, 4 s, 8 s.
         d.not_before = std::chrono::steady_clock::now() + std::chrono::seconds(1 << (d.attempts - 1));
         queue.push_back(std::move(d));
       } else {
         ++dropped;
-        log_warning("webhook " + d.url + ": gave up after " + std::to_string(k_max_attempts) +
-                    " attempts");
+        log_warning("webhook " + d.url + ": gave up after " +
+                    std::to_string(WebhookSender::k_max_attempts) + " attempts");
       }
     }
+  }
+};
+
+struct WebhookSender::Impl {
+  std::mutex mutex;  // hooks and channels
+  std::vector<rules::WebhookConfig> hooks;
+  std::vector<std::unique_ptr<Channel>> channels;  // created on first use, kept until shutdown
+  std::atomic<std::uint64_t> delivered{0}, dropped{0};
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+
+  Channel& channel(const std::string& url) {
+    for (auto& c : channels)
+      if (c->url == url) return *c;
+    auto& c = channels.emplace_back(std::make_unique<Channel>());
+    c->url = url;
+    Channel* raw = c.get();
+    c->thread = std::thread([this, raw] { raw->loop(tls, delivered, dropped); });
+    return *raw;
   }
 };
 
@@ -181,16 +203,18 @@ WebhookSender::WebhookSender(std::vector<rules::WebhookConfig> hooks, std::strin
     impl_->tls.set_default_verify_paths();
   else
     impl_->tls.load_verify_file(trust);
-  impl_->thread = std::thread([this] { impl_->loop(); });
 }
 
 WebhookSender::~WebhookSender() {
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->stopping = true;
+  std::lock_guard lock(impl_->mutex);
+  for (auto& c : impl_->channels) {
+    {
+      std::lock_guard channel_lock(c->mutex);
+      c->stopping = true;
+    }
+    c->wake.notify_all();
   }
-  impl_->wake.notify_all();
-  impl_->thread.join();
+  for (auto& c : impl_->channels) c->thread.join();
 }
 
 void WebhookSender::send(const budget::Event& event) {
@@ -199,13 +223,17 @@ void WebhookSender::send(const budget::Event& event) {
   const std::string body = event_json(event);
   for (const auto& hook : impl_->hooks) {
     if (!subscribes(hook, event.type)) continue;
-    if (impl_->queue.size() >= k_max_queue) {
-      impl_->queue.pop_front();
-      ++impl_->dropped;
+    Channel& c = impl_->channel(hook.url);
+    {
+      std::lock_guard channel_lock(c.mutex);
+      if (c.queue.size() >= k_max_queue) {
+        c.queue.pop_front();
+        ++impl_->dropped;
+      }
+      c.queue.push_back({hook.url, body, 0, {}});
     }
-    impl_->queue.push_back({hook.url, body, 0, {}});
+    c.wake.notify_one();
   }
-  impl_->wake.notify_one();
 }
 
 void WebhookSender::set_hooks(std::vector<rules::WebhookConfig> hooks) {

@@ -19,8 +19,8 @@ class WebhookSender {
   WebhookSender(const WebhookSender&) = delete;
   WebhookSender& operator=(const WebhookSender&) = delete;
 
-  // Queues the event for every webhook that subscribes to its type; drops the oldest past
-  // k_max_queue (counted). Never blocks.
+  // Queues the event for every webhook that subscribes to its type; each receiver URL has its
+  // own queue and thread, bounded at k_max_queue (the oldest is dropped and counted). Never blocks.
   void send(const budget::Event& event);
   void set_hooks(std::vector<rules::WebhookConfig> hooks);  // after a reload
 
