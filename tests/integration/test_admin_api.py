@@ -107,7 +107,7 @@ class AdminBase(unittest.TestCase):
         cls.h = AdminHarness(**cls.harness_args)
         if not cls.h.admin_url:
             cls.h.close(keep_logs=True)
-            raise unittest.SkipTest("this tollgate build prints no admin listening line")
+            raise AssertionError("tollgate printed no 'admin listening' line")
 
     @classmethod
     def tearDownClass(cls):
