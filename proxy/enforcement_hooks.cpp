@@ -140,10 +140,12 @@ class EnforcementHooks final : public ExchangeHooks {
 
  private:
   // What the provider charged, as far as can be known (DESIGN §1 step 6): the usage it reported;
-  // nothing for an error status without usage; else the estimate (never under-count).
+  // for an error status without usage, nothing (or the estimate with `error_cost: estimate`);
+  // else, and when no answer came at all, the estimate (never under-count).
   std::int64_t actual_cost(const Exchange& ex, const std::optional<rules::UsageResult>& usage) const {
     if (usage && usage->actual_micros) return *usage->actual_micros;
-    if (usage && ex.status >= 400) return 0;
+    if (usage && ex.status >= 400)
+      return ex.provider->error_costs_estimate ? priced_.estimate.micros : 0;
     return priced_.estimate.micros;
   }
 

@@ -101,6 +101,9 @@ struct Provider {
   RateLimitHeaders rate_limit_headers;
   UsageSpec usage;                 // provider-level usage (e.g. Keepa cost: body:/tokensConsumed)
   std::optional<std::int64_t> default_cost;  // micro-units; a path no endpoint matches
+  // error_cost: what an answer with an error status (>= 400) and no usage costs: free (false,
+  // the default: providers do not bill failed requests) or estimate (true).
+  bool error_costs_estimate = false;
   std::vector<Endpoint> endpoints;
   std::map<std::string, ModelPrice> models;
   // unknown_model: a price for models missing from `models`; absent = refuse them (default).

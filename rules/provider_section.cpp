@@ -169,7 +169,8 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
   if (!r.expect_map(node, "provider '" + p.name + "'",
                     {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
                      "rate_limit_headers", "usage", "default_cost", "endpoints", "models",
-                     "prices_file", "unknown_model", "bytes_per_token", "message_overhead"}))
+                     "prices_file", "unknown_model", "bytes_per_token", "message_overhead",
+                     "error_cost"}))
     return;
   if (p.mark.line == 0) p.mark = r.mark(node);
   if (node["hosts"])
@@ -209,6 +210,9 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
   }
   if (node["usage"]) parse_usage(r, node["usage"], p.usage);
   if (node["default_cost"]) p.default_cost = r.amount(node["default_cost"], "default_cost");
+  if (node["error_cost"])
+    if (auto choice = r.choice(node["error_cost"], "error_cost", {"free", "estimate"}))
+      p.error_costs_estimate = *choice == "estimate";
   if (node["endpoints"]) merge_endpoints(r, node["endpoints"], p);
   if (node["models"]) parse_models(r, node["models"], p);
   if (node["unknown_model"]) {

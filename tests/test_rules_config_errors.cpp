@@ -268,6 +268,10 @@ TEST_CASE("load_config_text, endpoint and model rules") {
     CHECK(errors_of(with_provider("    unknown_model: allow\n")) ==
           Lines{"t.yaml:10:20: 'unknown_model' must be refuse, got 'allow'"});
   }
+  SUBCASE("error_cost is free or estimate") {
+    CHECK(errors_of(with_provider("    error_cost: always\n")) ==
+          Lines{"t.yaml:10:17: 'error_cost' must be free or estimate, got 'always'"});
+  }
   SUBCASE("models must be a mapping") {
     CHECK(errors_of("providers:\n  p:\n    hosts: [p.test]\n    currency: usd\n    models: [a]\n") ==
           Lines{"t.yaml:5:13: 'models' must be a mapping"});

@@ -102,6 +102,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.state.record({"method": self.command, "path": self.path,
                            "headers": {k.lower(): v for k, v in self.headers.items()},
                            "body": body})
+        if self.headers.get("x-fake-status"):  # a failed request: an error body, no usage
+            return self._json(int(self.headers["x-fake-status"]),
+                              {"error": {"message": "fake failure", "type": "server_error"}})
         if path == "/v1/chat/completions":
             return self._chat(body)
         if path == "/v1/messages":

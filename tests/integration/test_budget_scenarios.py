@@ -223,6 +223,37 @@ budgets:
         self.assertEqual(chunks[-1]["usage"]["prompt_tokens"], 123)
 
 
+class ErrorAnswersTest(BudgetTestCase):
+    """A failed request without usage costs nothing, unless the provider says error_cost: estimate."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = BudgetHarness(store="memory", rules="""
+providers:
+  anthropic: { error_cost: estimate }
+budgets:
+  - { name: all, currency: usd, limit: 10, period: day }
+""")
+
+    def test_error_status_is_free_by_default_and_the_estimate_when_configured(self):
+        h = self.h
+        r = h.chat(headers={"x-fake-status": "500"})
+        self.assertEqual(r.status_code, 500)
+        self.assertEqual(r.json()["error"]["message"], "fake failure")
+        self.assertGreater(micros(r.headers["x-tollgate-cost"]), 0)
+        self.assertTrue(wait_for(lambda: micros(h.instance("all")["reserved"]) == 0))
+        self.assertEqual(micros(h.instance("all")["spent"]), 0)
+
+        r = requests.post("https://api.anthropic.com/v1/messages",
+                          json={"model": "claude-sonnet-4-5", "max_tokens": 100,
+                                "messages": [{"role": "user", "content": "hi"}]},
+                          headers={"x-api-key": "k", "x-fake-status": "529"},
+                          proxies=h.proxies(), verify=h.ca_bundle, timeout=20)
+        self.assertEqual(r.status_code, 529)
+        self.assertTrue(wait_for(lambda: micros(h.instance("all")["reserved"]) == 0))
+        self.assertEqual(micros(h.instance("all")["spent"]), micros(r.headers["x-tollgate-cost"]))
+
+
 class RefusalShapesTest(BudgetTestCase):
     """Each provider's SDK must recognise the refusal as its own 429 error."""
 
