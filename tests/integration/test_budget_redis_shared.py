@@ -1,0 +1,105 @@
+"""Two tollgate sidecars sharing one budget through a real redis-server (DESIGN §6): concurrent
+clients on both never overrun it together, and the shared ledger matches the provider's bill."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from budget_support import BudgetHarness, BudgetTestCase, micros, wait_for  # noqa: E402
+
+RULES = """
+budgets:
+  - { name: shared, currency: usd, limit: 0.002, period: day, match: { provider: [openai] } }
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tollgate-redis-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ok = wait_for(self.ping)
+        if not ok:
+            raise RuntimeError("redis-server did not start")
+        self.url = "redis://127.0.0.1:%d/0" % self.port
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
+                c.sendall(b"PING\r\n")
+                return c.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SharedRedisBudgetTest(BudgetTestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("redis-server"):
+            raise AssertionError("redis-server is missing: run scripts/install-deps")
+        cls.redis = RedisServer()
+        store = "redis, redis: { url: \"%s\", prefix: \"t:\" }" % cls.redis.url
+        cls.h = BudgetHarness(store=store, rules=RULES)
+        # The second sidecar: its own process, data dir and fake provider, the same Redis budget.
+        cls.h2 = BudgetHarness(store=store, rules=RULES)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h2.close(keep_logs=cls._failed)
+        super().tearDownClass()
+        cls.redis.stop()
+
+    def test_two_sidecars_never_overrun_a_shared_budget(self):
+        results = {}
+
+        def client(n):
+            side = self.h if n % 2 else self.h2
+            with requests.Session() as s:
+                for j in range(3):
+                    i = n * 3 + j
+                    results[i] = (side, side.chat(req_id=i, usage="%d,%d" % (10 + i % 21, 1 + i % 100),
+                                                  session=s))
+
+        with ThreadPoolExecutor(60) as pool:
+            list(pool.map(client, range(60)))
+
+        statuses = [r.status_code for _, r in results.values()]
+        self.assertEqual(set(statuses) - {200, 429}, set(), [r.text for _, r in results.values()
+                                                             if r.status_code not in (200, 429)][:3])
+        ok_each = [sum(1 for side, r in results.values() if side is h and r.status_code == 200)
+                   for h in (self.h, self.h2)]
+        self.assertTrue(all(ok_each), "both sidecars admitted some requests: %s" % ok_each)
+        self.assertGreater(statuses.count(429), 100)
+
+        charged = self.h.fake.charged["usd_micros"] + self.h2.fake.charged["usd_micros"]
+        self.assertLessEqual(charged, 2000, "the two sidecars together overran the budget")
+        for side in (self.h, self.h2):
+            inst = wait_for(lambda: (lambda b: b if micros(b["reserved"]) == 0 else None)(
+                side.instance("shared")))
+            self.assertIsNotNone(inst, "holds left open")
+            # Each sidecar reads the same shared books.
+            self.assertEqual(micros(inst["spent"]), charged)
+
+
+if __name__ == "__main__":
+    unittest.main()
