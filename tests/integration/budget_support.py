@@ -4,13 +4,12 @@ import json
 import os
 import sys
 import time
-import unittest
 from decimal import Decimal
 
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Harness  # noqa: E402
+from harness import Harness, HarnessTestCase  # noqa: E402
 
 TOKEN = "budget-test-token"
 CHAT_URL = "https://api.openai.com/v1/chat/completions"
@@ -35,16 +34,7 @@ class BudgetHarness(Harness):
     """tollgate with `store` (sqlite by default), the admin token and `rules` appended."""
 
     def __init__(self, rules, store="sqlite", **kw):
-        self.rules = rules
-        self.store = store
-        super().__init__(**kw)
-
-    def config_text(self):
-        text = super().config_text()
-        text = text.replace("admin: { listen: 127.0.0.1:0 }",
-                            "admin: { listen: 127.0.0.1:0, token: %s }" % TOKEN)
-        text = text.replace("store: { type: memory }", "store: { type: %s }" % self.store)
-        return text + self.rules
+        super().__init__(extra_yaml=rules, store=store, admin_token=TOKEN, **kw)
 
     def restart(self):
         self.stdout_lines = []
@@ -94,22 +84,7 @@ class BudgetHarness(Harness):
                                           verify=self.ca_bundle, timeout=kw.pop("timeout", 30), **kw)
 
 
-class BudgetTestCase(unittest.TestCase):
-    """Prints tollgate's logs when a test of the class failed."""
-    h = None
-    _failed = False
-
-    def run(self, result=None):
-        result = super().run(result)
-        if result and (result.failures or result.errors):
-            type(self)._failed = True
-        return result
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.h:
-            cls.h.close(keep_logs=cls._failed)
-
+class BudgetTestCase(HarnessTestCase):
     def assert_refusal(self, r, kind, name=None, status=429, should_retry="false", retry_after=True):
         """A local refusal as DESIGN §7 shapes it; returns the parsed JSON body."""
         self.assertEqual(r.status_code, status, r.text)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_provider import FakeProvider  # noqa: E402
@@ -65,13 +66,16 @@ def make_test_pki(directory):
 
 
 class Harness:
-    def __init__(self, extra_yaml="", threads=2, resolve_extra=None, start=True):
+    def __init__(self, extra_yaml="", threads=2, resolve_extra=None, start=True, admin_token=None,
+                 store="memory"):
         self.dir = tempfile.mkdtemp(prefix="tollgate-test-")
         self.upstream_ca, cert, key = make_test_pki(self.dir)
         self.fake = FakeProvider(cert, key)
         self.plain = FakeProvider()
         self.threads = threads
         self.extra_yaml = extra_yaml
+        self.admin_token = admin_token
+        self.store = store
         self.resolve_extra = resolve_extra or {}
         self.proc = None
         self.stdout_lines = []
@@ -89,20 +93,20 @@ class Harness:
         resolve.update(self.resolve_extra)
         lines = [
             "listen: 127.0.0.1:0",
-            "admin: { listen: 127.0.0.1:0 }",
+            "admin: { listen: 127.0.0.1:0%s }" % (", token: " + self.admin_token if self.admin_token else ""),
             "data_dir: %s" % os.path.join(self.dir, "data"),
             "threads: %d" % self.threads,
             "tls:",
             "  upstream_trust: %s" % self.upstream_ca,
             "upstream:",
-            "  connect_timeout: 2s",
+            "  connect_timeout: 10s",  # a loaded CI machine, 100 handshakes at once on a Python server
             "  resolve:",
         ] + ["    %s: %s" % (k, v) for k, v in resolve.items()] + [
             "tunnel:",
             "  unknown_hosts: allow",
             "  deny_networks: [loopback, link-local]",
             "  allowed_ports: [443]",
-            "store: { type: memory }",
+            "store: { type: %s }" % self.store,
             "include: [catalog:openai, catalog:anthropic, catalog:gemini, catalog:keepa]",
         ]
         return "\n".join(lines) + "\n" + self.extra_yaml
@@ -112,7 +116,9 @@ class Harness:
         with open(self.config_path, "w") as f:
             f.write(self.config_text())
         self.stderr_path = os.path.join(self.dir, "stderr.log")
-        self.stderr = open(self.stderr_path, "w")
+        if getattr(self, "stderr", None):
+            self.stderr.close()
+        self.stderr = open(self.stderr_path, "a")
         self.proc = subprocess.Popen([tollgate_bin(), "run", "--config", self.config_path],
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True,
                                      cwd=self.dir)
@@ -184,6 +190,28 @@ class Harness:
             self.proc.wait(5)
         if keep_logs:
             print(self.logs(), file=sys.stderr)
+        for f in (getattr(self, "stderr", None), self.proc and self.proc.stdout):
+            if f:
+                f.close()
         self.fake.stop()
         self.plain.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HarnessTestCase(unittest.TestCase):
+    """A test class that shares one tollgate, `cls.h`, closed after the class; its logs are printed
+    when a test of the class failed."""
+    h = None
+    _failed = False
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        result = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            type(self)._failed = True
+        return result
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.h:
+            cls.h.close(keep_logs=cls._failed)

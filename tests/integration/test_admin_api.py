@@ -14,7 +14,7 @@ import unittest
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Harness, tollgate_bin  # noqa: E402
+from harness import Harness, HarnessTestCase, tollgate_bin  # noqa: E402
 
 TOKEN = "s3cret-admin-token"
 BUDGETS = """budgets:
@@ -29,14 +29,10 @@ class AdminHarness(Harness):
     def __init__(self, limit="50", configmap=False, **kw):
         self.limit = limit
         self.configmap = configmap
-        super().__init__(**kw)
+        super().__init__(admin_token=TOKEN, store="sqlite", **kw)
 
     def config_text(self):
-        text = super().config_text()
-        text = text.replace("admin: { listen: 127.0.0.1:0 }",
-                            "admin: { listen: 127.0.0.1:0, token: %s }" % TOKEN)
-        text = text.replace("store: { type: memory }", "store: { type: sqlite }")
-        return text + BUDGETS % self.limit
+        return super().config_text() + BUDGETS % self.limit
 
     def start(self):
         if self.configmap and not os.path.islink(os.path.join(self.dir, "tollgate.yaml")):
@@ -99,7 +95,7 @@ def metric(text, series):
     return None
 
 
-class AdminBase(unittest.TestCase):
+class AdminBase(HarnessTestCase):
     harness_args = {}
 
     @classmethod
@@ -109,17 +105,6 @@ class AdminBase(unittest.TestCase):
             cls.h.close(keep_logs=True)
             raise AssertionError("tollgate printed no 'admin listening' line")
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.close(keep_logs=cls._failed)
-
-    _failed = False
-
-    def run(self, result=None):
-        result = super().run(result)
-        if result and (result.failures or result.errors):
-            type(self)._failed = True
-        return result
 
 
 class AdminEndpointsTest(AdminBase):
