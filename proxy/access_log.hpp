@@ -1,6 +1,8 @@
 #pragma once
-// One JSON line per exchange and per tunnel on stdout (issue 2), through an asynchronous spdlog
-// logger so that a slow stdout never stalls a worker. Secrets never reach a log line.
+// One JSON line per exchange and per tunnel on stdout (issue 2). Lines are batched in memory and
+// written by a background thread about every 100 ms, so a worker never makes a system call or
+// wakes a thread per line; flush_logs() (SIGTERM, exit) writes the rest. Secrets never reach a
+// log line.
 
 #include <cstdint>
 #include <string>
@@ -33,11 +35,11 @@ std::string json_quote(std::string_view s);
 // The log line of one record (no trailing newline); the path is redacted.
 std::string access_json(const AccessRecord& record);
 
-// Sets up the stdout access logger and the stderr diagnostics logger (idempotent).
+// Sets up the stdout line buffer and the stderr diagnostics logger (idempotent).
 void init_logging();
 void log_access(const AccessRecord& record);
 void log_warning(std::string_view what);
-// Any other JSON line for stdout (budget events), through the same asynchronous logger.
+// Any other JSON line for stdout (budget events), through the same buffer.
 void log_line(std::string_view json_line);
 void flush_logs();
 
