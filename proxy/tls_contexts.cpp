@@ -64,6 +64,8 @@ std::unique_ptr<net::ssl::context> make_upstream_tls(const std::string& upstream
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   SSL_CTX_set_alpn_protos(native, k_alpn_http11, sizeof k_alpn_http11);
+  // Pooled upstream connections wait idle too: their record buffers go back while they do.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   ctx->set_verify_mode(net::ssl::verify_peer);
   if (upstream_trust.empty() || upstream_trust == "system") {
     ctx->set_default_verify_paths();

@@ -1,5 +1,10 @@
 #include "proxy/worker.hpp"
 
+#include <malloc.h>
+
+#include <algorithm>
+
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -33,6 +38,7 @@ void Worker::start() {
   asio::co_spawn(io_, accept_loop(), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });
+  asio::co_spawn(io_, trim_loop(), asio::detached);
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -54,6 +60,35 @@ asio::awaitable<void> Worker::accept_loop() {
         log_warning(std::string("connection ended by an exception: ") + x.what());
       }
     });
+  }
+}
+
+// Gives memory back to the system after a burst of connections has closed. Each connection's
+// TLS state, buffers and coroutine frames are allocated and freed on this thread, from its
+// malloc arena; glibc returns only the top of an arena by itself (M_TRIM_THRESHOLD), so after
+// 10,000 connections close the freed chunks below live ones stay resident (766 MiB after the
+// bench's idle test). malloc_trim(0) releases every whole free page of every arena
+// (MADV_DONTNEED). It walks the arenas (a few milliseconds for a large heap), so it runs only
+// when the bytes sitting free in the arenas grew by k_trim_growth since the last trim, checked
+// every k_trim_every. Tuning M_TRIM_THRESHOLD would not help (fragmentation, not the top chunk,
+// keeps the pages), and capping M_ARENA_MAX would make workers contend for arenas without
+// lowering the peak.
+asio::awaitable<void> Worker::trim_loop() {
+  constexpr std::size_t k_trim_growth = std::size_t{32} << 20;
+  constexpr auto k_trim_every = std::chrono::seconds(2);
+  asio::steady_timer timer(io_);
+  std::size_t free_after_trim = 0;
+  while (acceptor_.is_open()) {
+    timer.expires_after(k_trim_every);
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec) co_return;
+    const std::size_t free_now = ::mallinfo2().fordblks;
+    if (free_now > free_after_trim + k_trim_growth) {
+      ::malloc_trim(0);
+      free_after_trim = ::mallinfo2().fordblks;
+    } else {
+      free_after_trim = std::min(free_after_trim, free_now);
+    }
   }
 }
 

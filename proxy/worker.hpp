@@ -32,6 +32,7 @@ class Worker {
 
  private:
   net::asio::awaitable<void> accept_loop();
+  net::asio::awaitable<void> trim_loop();
 
   net::asio::io_context io_{1};
   net::tcp::acceptor acceptor_;
