@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Profiling harness for one path (issue 6): nginx (the bench upstream) and tollgate only, with
+# the same configuration as bench/run.sh, then one workload through tollgate — optionally under
+# `perf record` — and the proxy's RSS and context switches around it. Quicker than the
+# side-by-side run when measuring one change before and after.
+#
+# usage: bench/profile.sh [--workload post|get|seq|idle] [-n N] [-c N] [--perf FILE]
+#                         [--repeat N] [--tollgate BIN] [--keep]
+#   post|get: -c keep-alive connections (32), -n requests (20000); seq: one connection;
+#   idle: -c idle intercepted connections (1000), RSS before/with/after.
+#   --perf FILE: perf record -g of tollgate during the workload (perf report -i FILE).
+#   --strace FILE: strace -c -f of tollgate during the workload (system calls per request).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build-bench}
+TOLLGATE=$BUILD/tollgate
+LOADGEN=$BUILD/loadgen
+WORKLOAD=post
+N=20000
+C=
+PERF_OUT=
+STRACE_OUT=
+REPEAT=1
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --workload) WORKLOAD=$2; shift 2 ;;
+    -n) N=$2; shift 2 ;;
+    -c) C=$2; shift 2 ;;
+    --perf) PERF_OUT=$2; shift 2 ;;
+    --strace) STRACE_OUT=$2; shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
+    --tollgate) TOLLGATE=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$C" ] || case "$WORKLOAD" in seq) C=1 ;; idle) C=1000 ;; *) C=32 ;; esac
+PY=/usr/bin/python3
+DIR=$(mktemp -d /tmp/tollgate-profile.XXXXXX)
+chmod 755 "$DIR"
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ "$KEEP" = 1 ] || rm -rf "$DIR"
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)" || true
+
+read -r NGINX_PORT TOLLGATE_PORT ADMIN_PORT < <("$PY" -c '
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+mkdir -p "$DIR"/{ca,nginx,www/files,tollgate/data}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=profile CA" \
+  -keyout "$DIR/ca/ca.key" -out "$DIR/ca/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=api.openai.com" \
+  -keyout "$DIR/ca/upstream.key" -out "$DIR/ca/upstream.csr" 2>/dev/null
+printf 'subjectAltName=DNS:api.openai.com,DNS:*.bench.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$DIR/ca/ext.cnf"
+openssl x509 -req -in "$DIR/ca/upstream.csr" -CA "$DIR/ca/ca.crt" -CAkey "$DIR/ca/ca.key" -CAcreateserial \
+  -days 2 -extfile "$DIR/ca/ext.cnf" -out "$DIR/ca/upstream.crt" 2>/dev/null
+CHAT_JSON='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the benchmark upstream."},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}'
+printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":64}' >"$DIR/chat.json"
+head -c 512 /dev/urandom >"$DIR/www/files/512.bin"
+head -c 16384 /dev/urandom >"$DIR/www/files/16k.bin"
+for f in nginx.conf tollgate.yaml; do
+  case $f in nginx.conf) out=$DIR/nginx/nginx.conf ;; *) out=$DIR/tollgate/tollgate.yaml ;; esac
+  FIRST_RESOLVE="" FIRST_LIST="first.bench.test" CHAT_JSON=$CHAT_JSON DIR=$DIR NGINX_PORT=$NGINX_PORT \
+  SSE_PORT=1 TOLLGATE_PORT=$TOLLGATE_PORT ADMIN_PORT=$ADMIN_PORT "$PY" - "$ROOT/bench/conf/$f.in" "$out" <<'EOF'
+import os, re, sys
+text = open(sys.argv[1]).read()
+names = {"FIRST_HOSTS": "FIRST_LIST"}
+text = re.sub(r"@([A-Z_]+)@", lambda m: os.environ[names.get(m.group(1), m.group(1))], text)
+open(sys.argv[2], "w").write(text)
+EOF
+done
+
+nginx -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/error.log" >"$DIR/nginx/stdout" 2>&1 &
+PIDS+=($!)
+"$TOLLGATE" run --config "$DIR/tollgate/tollgate.yaml" >"$DIR/tollgate/stdout" 2>"$DIR/tollgate/stderr" &
+TG=$!; PIDS+=($!)
+for _ in $(seq 100); do grep -q "proxy listening on" "$DIR/tollgate/stdout" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null && break; sleep 0.1; done
+LG=("$LOADGEN" --via connect --dial "127.0.0.1:$TOLLGATE_PORT" --target api.openai.com:443
+    --sni api.openai.com --cafile "$DIR/tollgate/data/ca/ca.crt")
+POST=(--method POST --path /v1/chat/completions --body-file "$DIR/chat.json")
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$TG/status"; }
+switches() { awk '/ctxt_switches/ {s += $2} END {print s}' /proc/"$TG"/task/*/status; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$TG/stat"; }
+
+"${LG[@]}" -n 200 -c 4 "${POST[@]}" >/dev/null  # warm up: leaf minted, pool filled
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); tollgate RSS after warm-up: $(rss) KiB"
+for r in $(seq "$REPEAT"); do
+  sw0=$(switches); t0=$(cpu_ticks)
+  case "$WORKLOAD" in
+    post|seq|get)
+      args=("${POST[@]}"); [ "$WORKLOAD" = get ] && args=(--method GET --path /v1/chat/completions)
+      if [ -n "$PERF_OUT" ] && [ "$r" = 1 ]; then
+        perf record -q -g -F 1999 -o "$PERF_OUT" -p "$TG" 2>/dev/null &
+        PERF=$!; sleep 0.5
+      fi
+      if [ -n "$STRACE_OUT" ] && [ "$r" = 1 ]; then
+        strace -c -f -o "$STRACE_OUT" -p "$TG" 2>/dev/null &
+        PERF=$!; sleep 0.5
+      fi
+      "${LG[@]}" -c "$C" -n "$N" "${args[@]}" | tail -1
+      if [ -n "${PERF:-}" ]; then kill -INT "$PERF"; wait "$PERF" || true; PERF=; fi
+      ;;
+    idle)
+      before=$(rss)
+      "${LG[@]}" --workload idle -c "$C" --hold 600 --method GET --path /v1/chat/completions >"$DIR/idle.out" 2>&1 &
+      lg=$!
+      for _ in $(seq 2400); do grep -q '^held=' "$DIR/idle.out" && break; sleep 0.25; done
+      sleep 1; with=$(rss)
+      kill "$lg"; wait "$lg" 2>/dev/null || true
+      for _ in $(seq 100); do
+        [ "$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^tollgate_connections\{mode="intercept"\}/ {print $2}')" = 0 ] && break
+        sleep 0.1
+      done
+      sleep 1; after=$(rss)
+      echo "$(grep '^held=' "$DIR/idle.out") rss_before_kb=$before rss_with_kb=$with rss_after_close_kb=$after" \
+        "per_conn_kib=$(awk -v a="$with" -v b="$before" -v c="$C" 'BEGIN {printf "%.1f", (a - b) / c}')"
+      ;;
+  esac
+  echo "  context switches: $(( $(switches) - sw0 )), cpu ticks: $(( $(cpu_ticks) - t0 ))"
+done
+echo "tollgate RSS at end: $(rss) KiB"
+kill -TERM "$TG"; wait "$TG" || true  # every access-log line must be out after SIGTERM
+echo "access log lines after SIGTERM: $(grep -c '"mode":"intercept"' "$DIR/tollgate/stdout" || true)"
+[ "$KEEP" = 1 ] && echo "kept $DIR"
+exit 0
