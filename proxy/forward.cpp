@@ -62,12 +62,6 @@ void release_upstream(std::unique_ptr<UpstreamConn> conn, WorkerEnv& env, const 
 }
 void release_upstream(std::unique_ptr<PlainConn>, WorkerEnv&, const Exchange&) {}
 
-bool retryable(const error_code& ec) {
-  return ec == asio::error::eof || ec == http::error::end_of_stream ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == ssl::error::stream_truncated;
-}
-
 std::string describe(const error_code& ec) {
   return ec == beast::error::timeout ? std::string("timed out") : ec.message();
 }
@@ -95,6 +89,13 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
   const bool body_method = ex.method == "POST" || ex.method == "PUT" || ex.method == "PATCH";
   if (!ex.request_body.empty() || body_method) req.content_length(ex.request_body.size());
 
+  const auto new_parser = [&] {
+    up.parser = std::make_unique<http::response_parser<http::buffer_body>>();
+    up.parser->header_limit(k_max_upstream_header);
+    up.parser->body_limit(boost::none);
+    if (ctx.head_request) up.parser->skip(true);
+  };
+
   for (int attempt = 0; attempt < 2; ++attempt) {
     const auto t0 = Clock::now();
     const auto opened = co_await open_upstream(up.conn, ctx.env, ex, attempt > 0);
@@ -108,37 +109,36 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
     req.body().data = const_cast<char*>(ex.request_body.data());
     req.body().size = ex.request_body.size();
     req.body().more = false;
+    FailedAttempt failed{up.conn->reused, ex.method, 0, false, {}};
     const auto t1 = Clock::now();
     lowest(stream).expires_after(k_write_timeout);
     auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
     if (wn > 0) ex.request_sent = true;
+    failed.request_bytes = wn;
     if (!wec) {
-      up.parser = std::make_unique<http::response_parser<http::buffer_body>>();
-      up.parser->header_limit(k_max_upstream_header);
-      up.parser->body_limit(boost::none);
-      if (ctx.head_request) up.parser->skip(true);
+      new_parser();
       lowest(stream).expires_after(ex.config->upstream.read_timeout);
       auto [rec, rn] = co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
       // 1xx other than 101 (e.g. 103 Early Hints) precede the real response.
       while (!rec && up.parser->get().result_int() / 100 == 1 && up.parser->get().result_int() != 101) {
-        up.parser = std::make_unique<http::response_parser<http::buffer_body>>();
-        up.parser->header_limit(k_max_upstream_header);
-        up.parser->body_limit(boost::none);
-        if (ctx.head_request) up.parser->skip(true);
+        failed.response_bytes = true;
+        new_parser();
         std::tie(rec, rn) = co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
       }
       upstream_time += Clock::now() - t1;
       if (!rec) co_return up;
-      const bool nothing_back = !up.parser->got_some() && up.conn->buffer.size() == 0;
-      if (attempt == 0 && up.conn->reused && nothing_back && retryable(rec)) continue;
+      failed.response_bytes =
+          failed.response_bytes || up.parser->got_some() || up.conn->buffer.size() > 0;
+      failed.error = rec;
       up.error = "read: " + describe(rec);
     } else {
       upstream_time += Clock::now() - t1;
-      if (attempt == 0 && up.conn->reused && retryable(wec)) continue;
+      failed.error = wec;
       up.error = "write: " + describe(wec);
     }
     up.conn.reset();
-    co_return up;
+    up.parser.reset();
+    if (attempt > 0 || !may_retry(failed)) co_return up;
   }
   co_return up;
 }

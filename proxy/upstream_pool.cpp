@@ -23,6 +23,18 @@ bool looks_alive(UpstreamConn& conn) {
 
 }  // namespace
 
+bool may_retry(const FailedAttempt& attempt) {
+  if (!attempt.reused || attempt.response_bytes) return false;
+  const auto& ec = attempt.error;
+  const bool closed = ec == asio::error::eof || ec == http::error::end_of_stream ||
+                      ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                      ec == ssl::error::stream_truncated;
+  if (!closed) return false;
+  if (attempt.request_bytes == 0) return true;
+  const auto m = attempt.method;
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
+}
+
 asio::awaitable<DialResult> dial(const rules::Config& config, const std::string& host,
                                  std::uint16_t port, const NetworkPolicy* deny) {
   DialResult result;

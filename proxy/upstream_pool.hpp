@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/net.hpp"
@@ -41,6 +42,23 @@ struct AcquireResult {
   std::unique_ptr<UpstreamConn> conn;
   std::string error;  // "connect: ...", "tls: ..." when !conn
 };
+
+// One failed attempt to send a request and read its response head, as seen by the retry rule.
+struct FailedAttempt {
+  bool reused = false;             // the connection came from the pool
+  std::string_view method;         // the request's method
+  std::uint64_t request_bytes = 0; // bytes of the request the connection accepted before the error
+  bool response_bytes = false;     // any byte of a response (1xx included) arrived
+  net::error_code error;           // what the write or read reported
+};
+
+// Whether the request may be sent once more on a fresh connection. Only a pooled connection the
+// upstream closed (EOF, reset, TLS truncation; never a timeout) before any response byte, the
+// race of a keep-alive close with our request, qualifies; then a request none of whose bytes
+// were accepted may be retried whatever its method, otherwise only a safe method (GET, HEAD,
+// OPTIONS, TRACE), since the upstream may have acted on a POST before it closed (RFC 9110
+// §9.2.2: a proxy must not retry non-idempotent requests by itself).
+bool may_retry(const FailedAttempt& attempt);
 
 class UpstreamPool {
  public:
