@@ -74,8 +74,9 @@ struct Upstream {
   bool denied = false;
 };
 
-// Sends the request and reads the response head; one retry on a fresh connection when a pooled
-// one turns out dead before any response byte.
+// Sends the request and reads the response head. A pooled connection that turns out closed gets
+// one retry on a fresh connection when may_retry allows it (upstream_pool.hpp); the retry is part
+// of the same exchange, so the hooks still see one request and settle one hold.
 template <typename Conn>
 asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
                                              std::chrono::nanoseconds& upstream_time) {
