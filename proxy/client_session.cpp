@@ -46,6 +46,7 @@ asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream, beas
 // Parameters by value: GCC 12 mishandles temporaries bound to references across co_await.
 asio::awaitable<void> refuse_connect(beast::tcp_stream& client, AccessRecord& log, int status,
                                      std::string message, rules::HeaderList headers = {}) {
+  Metrics::instance().count_other_host(status == 502 ? "error" : "refused");
   auto reply = make_reply(status, headers, error_json("tollgate: " + message, status == 502 ? "upstream_error" : "forbidden"), false);
   co_await write_reply(client, reply);
   log.status = status;
@@ -98,6 +99,8 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
     co_return co_await refuse_connect(client, log, dialed.denied ? 403 : 502, std::move(message));
   }
   auto& upstream = *dialed.stream;
+  // Counted when it opens (a tunnel may stay open for hours).
+  Metrics::instance().count_other_host("tunneled");
   lowest(client).expires_after(k_write_timeout);
   auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_established), use_tuple);
   if (!ec && buffer.size() > 0) {
@@ -112,7 +115,6 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
   const auto bytes = co_await splice(client, upstream, true, config.upstream.read_timeout);
   Metrics::instance().connection_closed(false);
   Metrics::instance().add_tunnel_bytes(bytes.a_to_b, bytes.b_to_a);
-  Metrics::instance().count_request("", "", "tunneled");
   log.status = 200;
   log.bytes_in += bytes.a_to_b;
   log.bytes_out = bytes.b_to_a;

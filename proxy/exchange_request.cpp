@@ -1,6 +1,7 @@
 #include "proxy/exchange_request.hpp"
 
 #include "proxy/header_filter.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 
@@ -21,7 +22,10 @@ struct Refusal {
 
 template <typename Stream>
 asio::awaitable<AfterExchange> refuse(Stream& client, AccessRecord& log, Refusal r,
-                                      bool keep_alive) {
+                                      bool keep_alive, const rules::Provider* provider) {
+  // Refused before any endpoint was matched (framing, size, proxy auth, tunnel policy).
+  Metrics::instance().count_request(provider ? std::string_view(provider->name) : Metrics::k_no_label,
+                                    Metrics::k_no_label, "refused");
   auto reply = make_reply(r.status, r.headers, error_json("tollgate: " + r.message, r.type),
                           keep_alive);
   const bool wrote = co_await write_reply(client, reply);
@@ -62,12 +66,13 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   if (info.intercepted) {
     ex.host = info.connect_host;
     ex.port = info.connect_port;
+    ex.provider = config.provider_for_host(ex.host);
     ex.target = std::string(req.target());
     if (const auto abs = parse_absolute_target(ex.target)) ex.target = abs->origin_form;
     if (ex.target.empty() || ex.target.front() != '/')
       {
       Refusal refusal{400, "malformed request target", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false);
+      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
     }
     ex.client_user = info.user;
   } else {
@@ -75,7 +80,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!abs)
       {
       Refusal refusal{400, "a forward proxy needs absolute-form http:// targets (use CONNECT for https)", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false);
+      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
     }
     ex.host = abs->authority.host;
     ex.port = abs->authority.port;
@@ -85,7 +90,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!user) {
       Refusal r{407, "proxy authentication required", "authentication_error", {}};
       r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-      co_return co_await refuse(client, log, std::move(r), keep_alive);
+      co_return co_await refuse(client, log, std::move(r), keep_alive, ex.provider);
     }
     ex.client_user = *user;
   }
@@ -96,7 +101,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   if (!ex.provider && !info.intercepted && !config.tunnel.allow_unknown_hosts)
     {
       Refusal refusal{403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}};
-      co_return co_await refuse(client, log, std::move(refusal), keep_alive);
+      co_return co_await refuse(client, log, std::move(refusal), keep_alive, ex.provider);
     }
 
   const bool websocket = has_token(req[http::field::connection], "upgrade") &&
@@ -116,7 +121,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   if (content_length && *content_length > config.max_body_bytes)
     {
       Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false);
+      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
     }
   if (head->chunked() || (content_length && *content_length > 0)) {
     if (expect_continue) {
@@ -132,13 +137,13 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (ec == http::error::body_limit)
       {
       Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false);
+      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
     }
     if (ec && is_benign_close(ec)) co_return AfterExchange::close;
     if (ec)
       {
       Refusal refusal{400, "malformed request body: " + ec.message(), "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false);
+      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
     }
     ex.request_body = std::move(body_parser.get().body());
   }

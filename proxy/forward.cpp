@@ -152,10 +152,15 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   std::chrono::nanoseconds upstream_time{0};
   const bool draining = ctx.env.shared.draining.load();
   bool keep_alive = ctx.client_keep_alive && !draining;
+  bool denied = false;  // by tunnel.deny_networks (plain HTTP to a host no provider owns)
 
   const auto finish = [&](Outcome outcome) -> asio::awaitable<void> {
     ex.upstream_time = upstream_time;
     co_await await_on_complete(hooks, ex, outcome);
+    // Provider exchanges are counted by the hooks, which know the endpoint.
+    if (!ex.provider)
+      Metrics::instance().count_other_host(
+          denied ? "refused" : (outcome == Outcome::upstream_error ? "error" : "forwarded"));
     const auto total = Clock::now() - ex.started;
     Metrics::instance().observe_upstream(upstream_time);
     Metrics::instance().observe_overhead(total - upstream_time);
@@ -164,6 +169,7 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
 
   auto up = co_await send_request<Conn>(ex, ctx, upstream_time);
   if (!up.conn) {
+    denied = up.denied;
     const int status = up.denied ? 403 : 502;
     const auto message = "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + up.error;
     auto reply = make_reply(status, {}, error_json(message, up.denied ? "forbidden" : "upstream_error"),
