@@ -183,6 +183,16 @@ class RedisStore final : public Store, public SharedLedger {
       close_as(static_cast<std::uint64_t>(to_int(r->element[i])), "est");
   }
 
+  std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) override {
+    std::vector<Counters> out;
+    for (const auto& p : parts) {
+      Reply r = command({"HMGET", counter_key(p.budget, p.key, p.period), "s", "r"});
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return std::nullopt;
+      out.push_back({to_int(r->element[0]), to_int(r->element[1])});
+    }
+    return out;
+  }
+
   bool reset(const std::string& budget, const std::string& key, std::int64_t period) override {
     if (!key.empty()) return command({"DEL", counter_key(budget, key, period)}) != nullptr;
     // Every instance: its counters share the budget's {hash tag} prefix.

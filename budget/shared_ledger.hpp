@@ -40,6 +40,10 @@ class SharedLedger {
   virtual std::optional<std::vector<std::int64_t>> close(std::uint64_t hold,
                                                          std::optional<std::int64_t> actual) = 0;
 
+  // The counters of each part as the store holds them now (every process's spend and holds);
+  // nullopt when the store cannot be reached.
+  virtual std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) = 0;
+
   // Settles at their estimate the holds of every process whose deadline has passed.
   virtual void settle_expired(std::int64_t now) = 0;
 

@@ -55,7 +55,32 @@ std::string spent_json(const std::vector<BudgetStanding>& standings, const std::
 
 std::vector<BudgetStanding> StoreEnforcer::budgets() const {
   std::lock_guard lock(mutex_);
-  return book_.standings(clock_.now());
+  const auto now = clock_.now();
+  if (!shared_) return book_.standings(now);
+  // A shared budget's numbers are the store's, which other sidecars change too: this process's
+  // mirror is only as fresh as its last reservation. Roll the periods, then read them afresh.
+  book_.standings(now);
+  for (BudgetState* budget : book_.active()) {
+    if (!shares(*budget)) continue;
+    std::vector<SharedLedger::Part> parts;
+    std::vector<Instance*> instances;
+    for (auto& [key, instance] : budget->instances) {
+      SharedLedger::Part part;
+      part.budget = budget->config.name;
+      part.key = key;
+      part.period = book_.period_key(*budget, instance, now);
+      parts.push_back(std::move(part));
+      instances.push_back(&instance);
+    }
+    if (parts.empty()) continue;
+    if (const auto counters = shared_->read(parts)) {
+      for (std::size_t i = 0; i < instances.size() && i < counters->size(); ++i) {
+        instances[i]->spent = (*counters)[i].spent;
+        instances[i]->reserved = (*counters)[i].reserved;
+      }
+    }
+  }
+  return book_.standings(now);
 }
 
 std::vector<BalanceStanding> StoreEnforcer::balances() const {

@@ -58,9 +58,19 @@ TEST_CASE("Redis store, two sidecars share one budget exactly") {
     settle(*b, y.hold, 1);
     settle(*a, x.hold, 1);
     CHECK(standing(*a, "daily").spent == 2);
-    CHECK(standing(*b, "daily").spent == 1);  // a mirror, refreshed by b's next request
-    CHECK(admit(*b, openai(0)).admitted);
-    CHECK(standing(*b, "daily").spent == 2);
+    CHECK(standing(*b, "daily").spent == 2);  // standings read the shared counters afresh
+  }
+  SUBCASE("each sidecar's standings show the other's spend and holds") {
+    const auto held = admit(*a, openai(700'000));
+    REQUIRE(held.admitted);
+    settle(*b, admit(*b, openai(300'000)).hold, 250'000);
+    auto seen_by_b = standing(*b, "daily");
+    CHECK(seen_by_b.spent == 250'000);
+    CHECK(seen_by_b.reserved == 700'000);
+    settle(*a, held.hold, 600'000);
+    seen_by_b = standing(*b, "daily");
+    CHECK(seen_by_b.spent == 850'000);
+    CHECK(seen_by_b.reserved == 0);
   }
   SUBCASE("a runtime limit and a reset are kept in Redis") {
     CHECK(a->set_limit("daily", 3 * k_usd, "ops"));

@@ -96,7 +96,7 @@ class SharedRedisBudgetTest(BudgetTestCase):
         for side in (self.h, self.h2):
             inst = wait_for(lambda: (lambda b: b if micros(b["reserved"]) == 0 else None)(
                 side.instance("shared")))
-            self.assertIsNotNone(inst, "holds left open")
+            self.assertIsNotNone(inst, "holds left open: %s" % side.instance("shared"))
             # Each sidecar reads the same shared books.
             self.assertEqual(micros(inst["spent"]), charged)
 
