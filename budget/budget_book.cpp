@@ -58,6 +58,12 @@ void BudgetBook::load(const StoreSnapshot& snapshot) {
   overrides_ = snapshot.overrides;
 }
 
+void BudgetBook::refresh_runtime(const StoreSnapshot& snapshot) {
+  limits_.clear();
+  for (const auto& row : snapshot.limits) limits_[row.budget] = row;
+  overrides_ = snapshot.overrides;
+}
+
 BudgetState* BudgetBook::find(const std::string& name) {
   auto it = budgets_.find(name);
   return it == budgets_.end() ? nullptr : it->second.get();

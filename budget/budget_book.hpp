@@ -39,6 +39,9 @@ class BudgetBook {
 
   // Takes the durable state (spent rows are used when their instance is first touched).
   void load(const StoreSnapshot& snapshot);
+  // Replaces the runtime limits and overrides with the store's (a store that other processes
+  // change too: what one sidecar's admin API set applies in all of them).
+  void refresh_runtime(const StoreSnapshot& snapshot);
 
   // Active budgets in config order.
   const std::vector<BudgetState*>& active() const { return active_; }

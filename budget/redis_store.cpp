@@ -99,7 +99,9 @@ class RedisStore final : public Store, public SharedLedger {
 
   StoreSnapshot load() override {
     StoreSnapshot snapshot;
-    if (Reply r = command({"HGETALL", prefix_ + "limits"}); r && r->type == REDIS_REPLY_ARRAY)
+    Reply limits = command({"HGETALL", prefix_ + "limits"});
+    snapshot.complete = limits && limits->type == REDIS_REPLY_ARRAY;
+    if (Reply& r = limits; snapshot.complete)
       for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
         const std::string value(r->element[i + 1]->str, r->element[i + 1]->len);
         const auto colon = value.find(':');
@@ -107,8 +109,9 @@ class RedisStore final : public Store, public SharedLedger {
                                    std::stoll(value.substr(0, colon)),
                                    std::stoll(value.substr(colon + 1))});
       }
-    if (Reply r = command({"LRANGE", prefix_ + "overrides", "0", "-1"});
-        r && r->type == REDIS_REPLY_ARRAY)
+    Reply overrides = command({"LRANGE", prefix_ + "overrides", "0", "-1"});
+    if (!overrides || overrides->type != REDIS_REPLY_ARRAY) snapshot.complete = false;
+    if (Reply& r = overrides; snapshot.complete)
       for (std::size_t i = 0; i < r->elements; ++i) {
         const std::string v(r->element[i]->str, r->element[i]->len);
         std::vector<std::string> f;

@@ -50,6 +50,7 @@ struct StoreSnapshot {
   std::vector<HoldRow> holds;
   std::vector<LimitRow> limits;
   std::vector<OverrideRow> overrides;
+  bool complete = true;  // false: the store could not be read (what is here is partial)
 };
 
 // One change; the kinds mirror the ledger's operations.

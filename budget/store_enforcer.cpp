@@ -285,7 +285,11 @@ void StoreEnforcer::release(HoldId hold, std::function<void()> done) {
 void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force) {
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
-  if (shared_) shared_->settle_expired(unix_seconds(now));
+  if (shared_) {
+    shared_->settle_expired(unix_seconds(now));
+    // Limits and overrides another sidecar set through its admin API apply here within a second.
+    if (const auto snapshot = store_->load(); snapshot.complete) book_.refresh_runtime(snapshot);
+  }
   std::vector<HoldId> expired;
   for (const auto& [id, hold] : holds_)
     if (hold.deadline <= now) expired.push_back(id);

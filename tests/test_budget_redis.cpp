@@ -72,6 +72,13 @@ TEST_CASE("Redis store, two sidecars share one budget exactly") {
     CHECK(seen_by_b.spent == 850'000);
     CHECK(seen_by_b.reserved == 0);
   }
+  SUBCASE("a limit or an override set through one sidecar applies in the other within a second") {
+    settle(*b, admit(*b, openai(k_usd)).hold, k_usd);
+    CHECK(a->set_limit("daily", 5 * k_usd, "ops"));
+    clock.advance(1100ms);
+    CHECK(admit(*b, openai(3 * k_usd)).admitted);  // 1 spent + 3 <= 5
+    CHECK(standing(*b, "daily").limit == 5 * k_usd);
+  }
   SUBCASE("a runtime limit and a reset are kept in Redis") {
     CHECK(a->set_limit("daily", 3 * k_usd, "ops"));
     settle(*a, admit(*a, openai(k_usd)).hold, k_usd);
