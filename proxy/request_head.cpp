@@ -41,6 +41,9 @@ asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,
   if (env.shared.draining.load() && buffer.size() == 0) co_return nullptr;
   auto head = std::make_unique<RequestHead>();
   head->header_limit(k_header_limit);
+  // No body limit here: Beast's default for requests (1 MiB) would refuse a Content-Length past
+  // it as a malformed head. The body is read by serve_exchange against max_body_bytes (413).
+  head->body_limit(boost::none);
   auto& socket_layer = lowest(stream);
   socket_layer.expires_after(k_idle_timeout);
   env.idle.insert(&socket_layer);

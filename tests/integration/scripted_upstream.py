@@ -1,6 +1,6 @@
-"""A TLS upstream whose connection handling a test scripts, for what the threaded fake provider
-cannot do: drop the Nth request on every connection without answering, close keep-alive
-connections after an idle time, or speak websocket after a 101.
+"""A TLS (or, without a certificate, plain) upstream whose connection handling a test scripts,
+for what the threaded fake provider cannot do: drop the Nth request on every connection without
+answering, close keep-alive connections after an idle time, or speak websocket after a 101.
 
 Every request is logged with the connection it came on and its position there; answers are JSON
 with the usage or Keepa fields tollgate reads (`x-fake-usage: <input>,<output>` as in
@@ -19,15 +19,17 @@ WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class ScriptedUpstream:
-    def __init__(self, cert, key, drop_nth=None, idle_close_s=None):
+    def __init__(self, cert=None, key=None, drop_nth=None, idle_close_s=None):
         self.drop_nth = drop_nth          # on each connection, read request N and close unanswered
         self.idle_close_s = idle_close_s  # close a connection idle this long
         self.lock = threading.Lock()
         self.requests = []                # dicts: conn, index, method, path, headers, body
         self.idle_closed = threading.Semaphore(0)  # released once per idle close
         self.connections = 0
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
+        self.ctx = None  # plain HTTP without a certificate
+        if cert:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(cert, key)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -56,7 +58,7 @@ class ScriptedUpstream:
 
     def _serve(self, raw, conn_id):
         try:
-            tls = self.ctx.wrap_socket(raw, server_side=True)
+            tls = self.ctx.wrap_socket(raw, server_side=True) if self.ctx else raw
         except (OSError, ssl.SSLError):
             raw.close()
             return

@@ -1,0 +1,182 @@
+"""Protocol points of issue 2 checked on the wire: websocket relayed after the 101 (intercepted and
+plain HTTP), Expect: 100-continue, 431 past 64 KiB of header, 413 past the priced body limit,
+Content-Length with Transfer-Encoding refused with the connection closed (inside TLS too)."""
+import base64
+import hashlib
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import unittest
+
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Harness, HarnessTestCase, PLAIN_HOST  # noqa: E402
+from raw_http import Reader, request, tls_through  # noqa: E402
+from scripted_upstream import WS_GUID, ScriptedUpstream, encode_frame, read_frame  # noqa: E402
+
+WS_HOST = "ws.test"
+CHAT = {"model": "gpt-4o-mini", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def read_until_closed(sock):
+    """Everything the peer sends until it closes (b"" marks the close)."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ssl.SSLError as e:  # a TLS peer that closed without close_notify
+            if "EOF" in str(e) or "UNEXPECTED" in str(e).upper():
+                return data
+            raise
+        if not chunk:
+            return data
+        data += chunk
+
+
+class WebsocketTest(HarnessTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness(start=False)
+        cls.tls_up = ScriptedUpstream(os.path.join(cls.h.dir, "server.pem"),
+                                      os.path.join(cls.h.dir, "server.key"))
+        cls.plain_up = ScriptedUpstream()
+        cls.h.resolve_extra = {"api.openai.com:443": "127.0.0.1:%d" % cls.tls_up.port,
+                               "%s:80" % WS_HOST: "127.0.0.1:%d" % cls.plain_up.port}
+        cls.h.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.tls_up.stop()
+        cls.plain_up.stop()
+
+    def handshake_and_echo(self, sock, target, host, upstream):
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(request("GET", target, host, headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
+            "Sec-WebSocket-Version": "13", "Authorization": "Bearer sk-test"}))
+        reader = Reader(sock)
+        res = reader.read_response()
+        self.assertEqual(res.status, 101, res.raw)
+        self.assertEqual(res.headers["upgrade"].lower(), "websocket")
+        self.assertEqual(res.headers["connection"].lower(), "upgrade")
+        self.assertEqual(res.headers["sec-websocket-accept"],
+                         base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode())
+        seen = upstream.requests[-1]["headers"]
+        self.assertEqual((seen["upgrade"], seen["connection"].lower(), seen["sec-websocket-key"]),
+                         ("websocket", "upgrade", key))
+        rest = reader.buffer
+        for payload in [b"ping", os.urandom(70000)]:  # one frame, then one of several pieces
+            sock.sendall(encode_frame(2 if len(payload) > 100 else 1, payload))
+            opcode, echoed, rest = read_frame(sock, rest)
+            self.assertEqual((opcode, echoed), (2 if len(payload) > 100 else 1, b"echo: " + payload))
+        sock.sendall(encode_frame(8, b""))
+        opcode, _, rest = read_frame(sock, rest)
+        self.assertEqual(opcode, 8)
+        self.assertEqual(rest + read_until_closed(sock), b"")  # both ends closed after the session
+
+    def test_intercepted_websocket_is_relayed_after_the_101(self):
+        with tls_through(self.h.port, "api.openai.com", self.h.ca_bundle) as tls:
+            self.handshake_and_echo(tls, "/v1/realtime?model=gpt-4o-realtime-preview", "api.openai.com",
+                                    self.tls_up)
+
+    def test_plain_http_websocket_is_relayed_after_the_101(self):
+        with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as sock:
+            self.handshake_and_echo(sock, "http://%s/chat" % WS_HOST, WS_HOST, self.plain_up)
+
+
+class LimitsAndFramingTest(HarnessTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness()
+
+    def intercepted(self):
+        return tls_through(self.h.port, "api.openai.com", self.h.ca_bundle)
+
+    def plain(self):
+        return socket.create_connection(("127.0.0.1", self.h.port), timeout=10)
+
+    def test_expect_100_continue_gets_100_before_the_body_is_sent(self):
+        body = json.dumps(CHAT).encode()
+        for name, open_sock, target, host in [
+                ("intercepted", self.intercepted, "/v1/chat/completions", "api.openai.com"),
+                ("plain", self.plain, "http://%s/echo" % PLAIN_HOST, PLAIN_HOST)]:
+            with self.subTest(name), open_sock() as sock:
+                sock.sendall(request("POST", target, host, headers={
+                    "Content-Type": "application/json", "Authorization": "Bearer sk-test",
+                    "Content-Length": str(len(body)), "Expect": "100-continue"}))
+                reader = Reader(sock)
+                interim = reader.read_response()  # the body is not sent until this arrives
+                self.assertEqual(interim.status, 100)
+                sock.sendall(body)
+                res = reader.read_response()
+                self.assertEqual(res.status, 200, res.raw)
+                fake = self.h.fake if name == "intercepted" else self.h.plain
+                self.assertEqual(fake.requests[-1]["body"], body)
+                self.assertNotIn("expect", fake.requests[-1]["headers"])
+
+    def test_expect_100_continue_over_the_body_limit_gets_413_and_no_100(self):
+        with self.intercepted() as tls:
+            tls.sendall(request("POST", "/v1/chat/completions", "api.openai.com", headers={
+                "Content-Type": "application/json", "Expect": "100-continue",
+                "Content-Length": str((32 << 20) + 1)}))
+            data = read_until_closed(tls)
+        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:200])
+        self.assertIn(b"request body larger than 33554432 bytes", data)
+
+    def test_header_over_64_kib_gets_431_and_a_closed_connection(self):
+        big = b"X-Big: " + b"a" * (65 * 1024) + b"\r\n"
+        for name, open_sock, target, host in [
+                ("intercepted", self.intercepted, "/v1/chat/completions", "api.openai.com"),
+                ("plain", self.plain, "http://%s/echo" % PLAIN_HOST, PLAIN_HOST)]:
+            with self.subTest(name), open_sock() as sock:
+                sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (target.encode(), host.encode(), big))
+                data = read_until_closed(sock)
+                self.assertTrue(data.startswith(b"HTTP/1.1 431 "), data[:200])
+                self.assertIn(b"request header larger than 64 KiB", data)
+
+    def test_over_100_header_fields_inside_tls_gets_431(self):
+        many = b"".join(b"X-F%d: v\r\n" % i for i in range(101))
+        with self.intercepted() as tls:
+            tls.sendall(b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n" + many + b"\r\n")
+            data = read_until_closed(tls)
+        self.assertTrue(data.startswith(b"HTTP/1.1 431 "), data[:200])
+        self.assertIn(b"more than 100 header fields", data)
+
+    def test_declared_body_over_32_mib_gets_413_without_reading_it(self):
+        before = len(self.h.fake.requests)
+        with self.intercepted() as tls:
+            tls.sendall(request("POST", "/v1/chat/completions", "api.openai.com", headers={
+                "Content-Type": "application/json", "Content-Length": str((32 << 20) + 1)}))
+            data = read_until_closed(tls)
+        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:200])
+        self.assertIn(b"request body larger than 33554432 bytes", data)
+        self.assertEqual(len(self.h.fake.requests), before)
+
+    def test_priced_body_past_1_mib_is_forwarded(self):
+        # Beast's request parser stops at 1 MiB unless told otherwise; the limit is 32 MiB.
+        body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 10,
+                           "messages": [{"role": "user", "content": "a" * (2 << 20)}]}).encode()
+        r = requests.post("https://api.openai.com/v1/chat/completions", data=body,
+                          headers={"Content-Type": "application/json"},
+                          proxies=self.h.proxies(), verify=self.h.ca_bundle, timeout=30)
+        self.assertEqual(r.status_code, 200, r.text[:300])
+        self.assertEqual(self.h.fake.requests[-1]["body"], body)
+
+    def test_content_length_with_transfer_encoding_inside_tls_gets_400_and_a_close(self):
+        with self.intercepted() as tls:
+            tls.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+                        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                        b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n")
+            data = read_until_closed(tls)
+        self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:200])
+        self.assertIn(b"tollgate: malformed request", data)
+        self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)  # the smuggled request got no answer
+
+
+if __name__ == "__main__":
+    unittest.main()
