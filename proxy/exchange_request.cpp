@@ -20,18 +20,23 @@ struct Refusal {
   rules::HeaderList headers;
 };
 
+// With `unread_body` (the request's body, or part of it, is still on the wire) the connection
+// closes after the reply, lingering so that the client can read it.
 template <typename Stream>
-asio::awaitable<AfterExchange> refuse(Stream& client, AccessRecord& log, Refusal r,
-                                      bool keep_alive, const rules::Provider* provider) {
+asio::awaitable<AfterExchange> refuse(Stream& client, beast::flat_buffer& buffer, AccessRecord& log,
+                                      Refusal r, bool keep_alive, bool unread_body,
+                                      const rules::Provider* provider) {
   // Refused before any endpoint was matched (framing, size, proxy auth, tunnel policy).
   Metrics::instance().count_request(provider ? std::string_view(provider->name) : Metrics::k_no_label,
                                     Metrics::k_no_label, "refused");
+  keep_alive = keep_alive && !unread_body;
   auto reply = make_reply(r.status, r.headers, error_json("tollgate: " + r.message, r.type),
                           keep_alive);
   const bool wrote = co_await write_reply(client, reply);
   log.status = r.status;
   log.error = r.message;
   log_access(log);
+  if (wrote && unread_body) co_await discard_input(client, buffer);
   co_return wrote && keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
 }
 
@@ -55,6 +60,8 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   const auto& config = *ex.config;
   const auto& req = head->get();
   const bool keep_alive = req.keep_alive();
+  const auto content_length = head->content_length();
+  const bool body_pending = head->chunked() || (content_length && *content_length > 0);
 
   AccessRecord log;
   log.client = info.address;
@@ -72,7 +79,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (ex.target.empty() || ex.target.front() != '/')
       {
       Refusal refusal{400, "malformed request target", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
     }
     ex.client_user = info.user;
   } else {
@@ -80,7 +87,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!abs)
       {
       Refusal refusal{400, "a forward proxy needs absolute-form http:// targets (use CONNECT for https)", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
     }
     ex.host = abs->authority.host;
     ex.port = abs->authority.port;
@@ -90,7 +97,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!user) {
       Refusal r{407, "proxy authentication required", "authentication_error", {}};
       r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-      co_return co_await refuse(client, log, std::move(r), keep_alive, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex.provider);
     }
     ex.client_user = *user;
   }
@@ -101,7 +108,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   if (!ex.provider && !info.intercepted && !config.tunnel.allow_unknown_hosts)
     {
       Refusal refusal{403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}};
-      co_return co_await refuse(client, log, std::move(refusal), keep_alive, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), keep_alive, body_pending, ex.provider);
     }
 
   const bool websocket = has_token(req[http::field::connection], "upgrade") &&
@@ -117,13 +124,12 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
                             {"Host", host_field(ex.host, ex.port, info.intercepted)});
   ex.request_headers.emplace_back("Via", "1.1 tollgate");
 
-  const auto content_length = head->content_length();
   if (content_length && *content_length > config.max_body_bytes)
     {
       Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
     }
-  if (head->chunked() || (content_length && *content_length > 0)) {
+  if (body_pending) {
     if (expect_continue) {
       static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
       lowest(client).expires_after(k_write_timeout);
@@ -137,13 +143,13 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (ec == http::error::body_limit)
       {
       Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
     }
     if (ec && is_benign_close(ec)) co_return AfterExchange::close;
     if (ec)
       {
       Refusal refusal{400, "malformed request body: " + ec.message(), "invalid_request_error", {}};
-      co_return co_await refuse(client, log, std::move(refusal), false, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
     }
     ex.request_body = std::move(body_parser.get().body());
   }

@@ -67,9 +67,10 @@ asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,
   } else {
     co_return head;
   }
-  // After a framing error the rest of the stream cannot be trusted: answer and close.
+  // After a framing error the rest of the stream cannot be trusted: answer and close (lingering,
+  // as the client may still be sending what follows the head).
   auto reply = make_reply(status, {}, error_json("tollgate: " + problem, "invalid_request_error"), false);
-  co_await write_reply(stream, reply);
+  if (co_await write_reply(stream, reply)) co_await discard_input(stream, buffer);
   co_return nullptr;
 }
 

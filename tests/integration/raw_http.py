@@ -126,11 +126,11 @@ class Reader:
 
 def request(method, target, host, body=b"", headers=None):
     """The bytes of one HTTP/1.1 request with a Content-Length body (the length of `body` unless
-    `headers` names one)."""
+    `headers` names a Content-Length or Transfer-Encoding)."""
     lines = ["%s %s HTTP/1.1" % (method, target), "Host: %s" % host]
     for name, value in (headers or {}).items():
         lines.append("%s: %s" % (name, value))
-    declared = any(name.lower() == "content-length" for name in (headers or {}))
+    declared = any(name.lower() in ("content-length", "transfer-encoding") for name in (headers or {}))
     if not declared and (body or method in ("POST", "PUT", "PATCH")):
         lines.append("Content-Length: %d" % len(body))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -37,6 +37,15 @@ def read_until_closed(sock):
         data += chunk
 
 
+def final_response(test, sock):
+    """The one response on `sock`, which must announce that tollgate closes the connection. (A
+    client reads it and closes; tollgate, lingering for what the client might still send, would
+    close it a couple of seconds later.)"""
+    res = Reader(sock).read_response()
+    test.assertEqual(res.headers.get("connection"), "close", res.raw[:300])
+    return res
+
+
 class WebsocketTest(HarnessTestCase):
     @classmethod
     def setUpClass(cls):
@@ -124,9 +133,9 @@ class LimitsAndFramingTest(HarnessTestCase):
             tls.sendall(request("POST", "/v1/chat/completions", "api.openai.com", headers={
                 "Content-Type": "application/json", "Expect": "100-continue",
                 "Content-Length": str((32 << 20) + 1)}))
-            data = read_until_closed(tls)
-        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:200])
-        self.assertIn(b"request body larger than 33554432 bytes", data)
+            res = final_response(self, tls)
+        self.assertEqual(res.status, 413, res.raw[:200])
+        self.assertIn(b"request body larger than 33554432 bytes", res.body)
 
     def test_header_over_64_kib_gets_431_and_a_closed_connection(self):
         big = b"X-Big: " + b"a" * (65 * 1024) + b"\r\n"
@@ -135,27 +144,64 @@ class LimitsAndFramingTest(HarnessTestCase):
                 ("plain", self.plain, "http://%s/echo" % PLAIN_HOST, PLAIN_HOST)]:
             with self.subTest(name), open_sock() as sock:
                 sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (target.encode(), host.encode(), big))
-                data = read_until_closed(sock)
-                self.assertTrue(data.startswith(b"HTTP/1.1 431 "), data[:200])
-                self.assertIn(b"request header larger than 64 KiB", data)
+                res = final_response(self, sock)
+                self.assertEqual(res.status, 431, res.raw[:200])
+                self.assertIn(b"request header larger than 64 KiB", res.body)
 
     def test_over_100_header_fields_inside_tls_gets_431(self):
         many = b"".join(b"X-F%d: v\r\n" % i for i in range(101))
         with self.intercepted() as tls:
             tls.sendall(b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n" + many + b"\r\n")
-            data = read_until_closed(tls)
-        self.assertTrue(data.startswith(b"HTTP/1.1 431 "), data[:200])
-        self.assertIn(b"more than 100 header fields", data)
+            res = final_response(self, tls)
+        self.assertEqual(res.status, 431, res.raw[:200])
+        self.assertIn(b"more than 100 header fields", res.body)
 
     def test_declared_body_over_32_mib_gets_413_without_reading_it(self):
         before = len(self.h.fake.requests)
         with self.intercepted() as tls:
             tls.sendall(request("POST", "/v1/chat/completions", "api.openai.com", headers={
                 "Content-Type": "application/json", "Content-Length": str((32 << 20) + 1)}))
-            data = read_until_closed(tls)
-        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:200])
-        self.assertIn(b"request body larger than 33554432 bytes", data)
+            res = final_response(self, tls)
+        self.assertEqual(res.status, 413, res.raw[:200])
+        self.assertIn(b"request body larger than 33554432 bytes", res.body)
         self.assertEqual(len(self.h.fake.requests), before)
+
+    def test_a_client_busy_sending_a_body_over_32_mib_still_reads_the_413(self):
+        # The 413 goes out as soon as the head is read, while the client is still writing; only
+        # when tollgate reads on (and drops) what it sends does the client get to read it.
+        body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "' + \
+            b"a" * (33 << 20) + b'"}]}'
+        before = len(self.h.fake.requests)
+        for url in ["https://api.openai.com/v1/chat/completions", "http://%s/echo" % PLAIN_HOST]:
+            with self.subTest(url):
+                r = requests.post(url, data=body, headers={"Content-Type": "application/json"},
+                                  proxies=self.h.proxies(), verify=self.h.ca_bundle, timeout=30)
+                self.assertEqual(r.status_code, 413, r.text[:200])
+                self.assertEqual(r.headers["connection"], "close")
+        self.assertEqual(len(self.h.fake.requests) + len(self.h.plain.requests), before)
+
+    def test_a_chunked_body_over_32_mib_gets_413_while_it_is_sent(self):
+        with self.intercepted() as tls:
+            tls.sendall(request("POST", "/v1/chat/completions", "api.openai.com", headers={
+                "Content-Type": "application/json", "Transfer-Encoding": "chunked"}))
+            errors = []
+
+            def send():
+                piece = b"%x\r\n%s\r\n" % (1 << 20, b"a" * (1 << 20))
+                try:
+                    for _ in range(34):
+                        tls.sendall(piece)
+                    tls.sendall(b"0\r\n\r\n")
+                except OSError as e:
+                    errors.append(e)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            res = Reader(tls).read_response()
+            sender.join(30)
+        self.assertEqual(res.status, 413, res.raw[:200])
+        self.assertEqual(res.headers["connection"], "close")
+        self.assertEqual(errors, [])  # every byte was taken: nothing reset the connection
 
     def test_priced_body_past_1_mib_is_forwarded(self):
         # Beast's request parser stops at 1 MiB unless told otherwise; the limit is 32 MiB.
@@ -176,6 +222,25 @@ class LimitsAndFramingTest(HarnessTestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:200])
         self.assertIn(b"tollgate: malformed request", data)
         self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)  # the smuggled request got no answer
+
+
+class UnreadBodyTest(HarnessTestCase):
+    """A request refused before its body was read (407 here) must not leave that body on the
+    connection to be parsed as the next request."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness(extra_yaml="clients: { require_auth: true, users: { team-a: pw } }\n")
+
+    def test_407_with_a_body_closes_instead_of_reading_the_body_as_a_request(self):
+        with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as sock:
+            sock.sendall(request("POST", "http://%s/echo" % PLAIN_HOST, PLAIN_HOST, b"GET /x HTTP/1.1\r\n\r\n") +
+                         request("GET", "http://%s/echo" % PLAIN_HOST, PLAIN_HOST))
+            data = read_until_closed(sock)
+        self.assertTrue(data.startswith(b"HTTP/1.1 407 "), data[:200])
+        self.assertIn(b"\r\nConnection: close\r\n", data)
+        self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
+        self.assertEqual(self.h.plain.requests, [])
 
 
 if __name__ == "__main__":
