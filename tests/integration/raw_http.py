@@ -49,6 +49,11 @@ class Reader:
             raise EOFError("connection closed; %d bytes unparsed: %r" % (len(self.buffer), self.buffer[:200]))
         self.buffer += data
 
+    def wait_for(self, marker):
+        """Reads until `marker` is in the buffer (without consuming anything)."""
+        while marker not in self.buffer:
+            self._fill()
+
     def _line(self, pos):
         while True:
             end = self.buffer.find(b"\r\n", pos)
