@@ -18,6 +18,23 @@ import threading
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+# Raw answers chosen by the request header `x-script: <name>`.
+SCRIPTS = {
+    # No Content-Length, not chunked: the body runs to the close (RFC 9112 §6.3, rule 8).
+    "close-delimited": b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n"
+                       b"all of it, until the close",
+    # An interim 103 before the answer.
+    "early-hints": b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n"
+                   b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    "no-content": b"HTTP/1.1 204 No Content\r\nx-n: 1\r\n\r\n",
+    # The answer to a HEAD: the length of the body a GET would get, and no body.
+    "head": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1234\r\n\r\n",
+    # Chunked with chunk extensions and a trailer field.
+    "chunked-trailer": b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-t\r\n\r\n"
+                       b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-t: done\r\n\r\n",
+}
+
+
 class ScriptedUpstream:
     def __init__(self, cert=None, key=None, drop_nth=None, idle_close_s=None):
         self.drop_nth = drop_nth          # on each connection, read request N and close unanswered
@@ -112,6 +129,16 @@ class ScriptedUpstream:
                 pass
 
     def _answer(self, tls, method, path, headers):
+        script = headers.get("x-script")
+        if script:
+            tls.sendall(SCRIPTS[script])
+            if script == "close-delimited":
+                # The body ends where the connection does: a clean TLS close (close_notify), as
+                # a close without it could be a truncation by an attacker.
+                if isinstance(tls, ssl.SSLSocket):
+                    tls.unwrap()
+                raise OSError("closed after the body")
+            return
         route = path.split("?")[0]
         if route == "/v1/chat/completions":
             inp, out = (int(x) for x in headers.get("x-fake-usage", "10,5").split(","))

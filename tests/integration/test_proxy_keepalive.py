@@ -7,8 +7,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Harness, PLAIN_HOST  # noqa: E402
+from harness import Harness, HarnessTestCase, PLAIN_HOST  # noqa: E402
 from raw_http import Reader, request, tls_through  # noqa: E402
+from scripted_upstream import ScriptedUpstream  # noqa: E402
 
 
 def chat(stream, **extra):
@@ -19,25 +20,11 @@ def chat(stream, **extra):
     return json.dumps(body).encode()
 
 
-class BaseTest(unittest.TestCase):
+class ChunkedKeepAliveTest(HarnessTestCase):
     @classmethod
     def setUpClass(cls):
         cls.h = Harness()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.close(keep_logs=cls._failed)
-
-    _failed = False
-
-    def run(self, result=None):
-        result = super().run(result)
-        if result and (result.failures or result.errors):
-            type(self)._failed = True
-        return result
-
-
-class ChunkedKeepAliveTest(BaseTest):
     def two_on_one_connection(self, sock, target, host, first_body):
         """An SSE request then a JSON one on `sock`; returns both responses."""
         reader = Reader(sock)
@@ -80,6 +67,57 @@ class ChunkedKeepAliveTest(BaseTest):
             first, second = self.two_on_one_connection(
                 sock, "http://%s/v1/chat/completions" % PLAIN_HOST, PLAIN_HOST, chat(True))
         self.check(first, second)
+
+
+class ResponseShapesTest(HarnessTestCase):
+    """Answers of every framing, each followed by a second request on the same client connection,
+    which must get its own answer (the framing tollgate wrote was exact)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness(start=False)
+        cls.up = ScriptedUpstream(os.path.join(cls.h.dir, "server.pem"), os.path.join(cls.h.dir, "server.key"))
+        cls.h.resolve_extra = {"api.anthropic.com:443": "127.0.0.1:%d" % cls.up.port}
+        cls.h.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.up.stop()
+
+    def exchange_then_another(self, script, method="GET"):
+        with tls_through(self.h.port, "api.anthropic.com", self.h.ca_bundle) as tls:
+            reader = Reader(tls)
+            tls.sendall(request(method, "/v1/models", "api.anthropic.com", headers={"x-script": script}))
+            first = reader.read_response(head_request=method == "HEAD")
+            tls.sendall(request("GET", "/v1/models", "api.anthropic.com"))
+            second = reader.read_response()
+        self.assertEqual(second.status, 200, second.raw)
+        self.assertEqual(json.loads(second.body)["path"], "/v1/models")
+        return first
+
+    def test_close_delimited_body_is_relayed_chunked(self):
+        first = self.exchange_then_another("close-delimited")
+        self.assertEqual((first.status, first.body), (200, b"all of it, until the close"))
+        self.assertEqual(first.headers.get("transfer-encoding"), "chunked")
+
+    def test_103_early_hints_are_not_taken_for_the_answer(self):
+        first = self.exchange_then_another("early-hints")
+        self.assertEqual((first.status, first.body), (200, b"ok"))
+
+    def test_204_has_no_body(self):
+        first = self.exchange_then_another("no-content")
+        self.assertEqual((first.status, first.body, first.headers.get("x-n")), (204, b"", "1"))
+        self.assertNotIn("transfer-encoding", first.headers)
+
+    def test_head_keeps_the_length_and_sends_no_body(self):
+        first = self.exchange_then_another("head", method="HEAD")
+        self.assertEqual((first.status, first.headers.get("content-length")), (200, "1234"))
+        self.assertNotIn("transfer-encoding", first.headers)
+
+    def test_chunk_extensions_and_trailers(self):
+        first = self.exchange_then_another("chunked-trailer")
+        self.assertEqual((first.status, first.body), (200, b"hello world"))
 
 
 if __name__ == "__main__":
