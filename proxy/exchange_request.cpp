@@ -115,6 +115,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
                          iequals(req[http::field::upgrade], "websocket");
   const bool expect_continue = iequals(req[http::field::expect], "100-continue");
   const bool head_request = req.method() == http::verb::head;
+  const bool http10 = req.version() < 11;  // `req` is gone once the body parser takes the head
   for (const auto& field : req) ex.request_headers.emplace_back(field.name_string(), field.value());
   remove_hop_by_hop(ex.request_headers, websocket);
   std::erase_if(ex.request_headers, [](const auto& f) {
@@ -172,7 +173,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   std::erase_if(ex.request_headers, [](const auto& f) { return iequals(f.first, "accept-encoding"); });
   ex.request_headers.emplace_back("Accept-Encoding", encoding);
 
-  ForwardContext ctx{env, info, log, keep_alive, websocket, head_request};
+  ForwardContext ctx{env, info, log, keep_alive, websocket, head_request, http10};
   const auto after = co_await forward_exchange(client, buffer, ex, *hooks, ctx);
   log_access(log);
   co_return after;

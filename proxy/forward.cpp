@@ -222,7 +222,10 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   const bool no_body = ctx.head_request || status / 100 == 1 || status == 204 || status == 304;
   if (!no_body && (ex.rewrite_response || !parser.content_length())) {
     res.erase(http::field::content_length);
-    res.chunked(true);
+    if (ctx.client_http10)
+      keep_alive = false;  // HTTP/1.0 knows no chunked encoding (RFC 9112 §6.1): the close ends it
+    else
+      res.chunked(true);
   }
   res.keep_alive(keep_alive);
 

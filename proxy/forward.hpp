@@ -19,6 +19,7 @@ struct ForwardContext {
   bool client_keep_alive = true;
   bool websocket = false;     // Upgrade: websocket requested
   bool head_request = false;  // HEAD: the response has no body whatever it says
+  bool client_http10 = false; // HTTP/1.0 client: no chunked encoding, a body of unknown length ends with the close
 };
 
 // `ex` is complete (hop-by-hop removed, Host/Via/Accept-Encoding set, body read, on_request said

@@ -62,6 +62,27 @@ class ChunkedKeepAliveTest(HarnessTestCase):
         self.check(first, second)
         self.assertIn(b'"usage"', first.body)
 
+    def test_http10_client_gets_the_stream_without_chunking_ended_by_the_close(self):
+        for name in ["intercepted", "plain"]:
+            with self.subTest(name):
+                if name == "intercepted":
+                    sock = tls_through(self.h.port, "api.openai.com", self.h.ca_bundle)
+                    target, host = "/v1/chat/completions", "api.openai.com"
+                else:
+                    sock = socket.create_connection(("127.0.0.1", self.h.port), timeout=10)
+                    target, host = "http://%s/v1/chat/completions" % PLAIN_HOST, PLAIN_HOST
+                with sock:
+                    sock.sendall(request("POST", target, host, chat(True), {
+                        "Content-Type": "application/json", "x-fake-events": "3"})
+                        .replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1))
+                    data = Reader(sock).drain(10)
+                head, _, body = data.partition(b"\r\n\r\n")
+                self.assertNotIn(b"transfer-encoding", head.lower())
+                self.assertIn(b"\r\nConnection: close", head)
+                self.assertTrue(body.startswith(b"data: {"), body[:100])
+                self.assertTrue(body.endswith(b"\n\ndata: [DONE]\n\n"), body[-100:])
+                self.assertEqual(body.count(b"data: "), 4)  # 3 events and [DONE], no usage chunk
+
     def test_plain_http_sse_then_another_request(self):
         with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as sock:
             first, second = self.two_on_one_connection(
