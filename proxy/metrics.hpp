@@ -24,7 +24,9 @@ class Metrics {
   // A request to a host no provider owns (blind tunnel, plain-HTTP forward, or one refused by
   // the tunnel policy): provider and endpoint are k_no_label rather than empty, so that
   // `sum by (provider)` shows that traffic under a name.
-  void count_other_host(std::string_view outcome) { count_request(k_no_label, k_no_label, outcome); }
+  void count_other_host(std::string_view outcome) {
+    count_request(k_no_label, k_no_label, outcome);
+  }
   static constexpr std::string_view k_no_label = "(none)";
   void add_spend(std::string_view currency, std::string_view provider, std::string_view model,
                  std::int64_t micros);

@@ -19,9 +19,9 @@ namespace proxy {
 
 struct DialResult {
   std::optional<net::beast::tcp_stream> stream;
-  std::string error;     // "connect: Connection refused" when !stream
-  bool denied = false;   // refused by deny_networks (403, not 502)
-  std::string address;   // the address dialed (or refused)
+  std::string error;    // "connect: Connection refused" when !stream
+  bool denied = false;  // refused by deny_networks (403, not 502)
+  std::string address;  // the address dialed (or refused)
 };
 
 // Resolves host:port (upstream.resolve first, then DNS) and connects within connect_timeout.
@@ -45,11 +45,11 @@ struct AcquireResult {
 
 // One failed attempt to send a request and read its response head, as seen by the retry rule.
 struct FailedAttempt {
-  bool reused = false;             // the connection came from the pool
-  std::string_view method;         // the request's method
-  std::uint64_t request_bytes = 0; // bytes of the request the connection accepted before the error
-  bool response_bytes = false;     // any byte of a response (1xx included) arrived
-  net::error_code error;           // what the write or read reported
+  bool reused = false;              // the connection came from the pool
+  std::string_view method;          // the request's method
+  std::uint64_t request_bytes = 0;  // bytes of the request the connection accepted before the error
+  bool response_bytes = false;      // any byte of a response (1xx included) arrived
+  net::error_code error;            // what the write or read reported
 };
 
 // Whether the request may be sent once more on a fresh connection. Only a pooled connection the
