@@ -1,5 +1,6 @@
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -113,6 +114,26 @@ struct Pending {
   std::function<void()> done;
 };
 
+// What writers and the writer thread share: the queue and the writer's sleep. Held by
+// shared_ptr so that a wake-up deferred on some thread (flush_store_wakeups) never outlives it.
+struct Queue {
+  std::mutex mutex;
+  std::condition_variable wake;   // the writer: work queued or stopping
+  std::vector<Pending> pending;
+  bool writer_waiting = false;    // the writer sleeps on `wake`
+  bool stopping = false;
+
+  // Under `mutex`: true when the caller must notify `wake`.
+  bool take_wakeup() {
+    if (!writer_waiting || pending.empty()) return false;
+    writer_waiting = false;
+    return true;
+  }
+};
+
+thread_local bool t_defer_wakeups = false;
+thread_local std::vector<std::shared_ptr<Queue>> t_deferred;
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const std::string& path) {
@@ -149,10 +170,14 @@ class SqliteStore final : public Store {
 
   ~SqliteStore() override {
     {
+      std::lock_guard lock(queue_->mutex);
+      queue_->stopping = true;
+    }
+    queue_->wake.notify_one();
+    {
       std::lock_guard lock(mutex_);
       stopping_ = true;
     }
-    wake_.notify_one();
     stop_checkpoints_.notify_one();
     writer_.join();
     checkpointer_.join();
@@ -191,13 +216,19 @@ class SqliteStore final : public Store {
   void write(Mutation mutation, std::function<void()> done) override {
     bool wake = false;
     {
-      std::lock_guard lock(mutex_);
-      queue_.push_back({std::move(mutation), std::move(done)});
-      // A writer busy committing takes this write into its next transaction without a wake-up.
-      wake = writer_waiting_;
-      writer_waiting_ = false;
+      std::lock_guard lock(queue_->mutex);
+      queue_->pending.push_back({std::move(mutation), std::move(done)});
+      // A writer busy committing takes this write into its next transaction without a wake-up;
+      // on an event loop that defers, the wake-up waits for the end of the loop's turn.
+      if (queue_->writer_waiting) {
+        if (!t_defer_wakeups) {
+          wake = queue_->take_wakeup();
+        } else if (std::find(t_deferred.begin(), t_deferred.end(), queue_) == t_deferred.end()) {
+          t_deferred.push_back(queue_);
+        }
+      }
     }
-    if (wake) wake_.notify_one();
+    if (wake) queue_->wake.notify_one();
   }
 
   bool healthy() const override { return healthy_.load(); }
@@ -221,14 +252,14 @@ class SqliteStore final : public Store {
     std::vector<Pending> batch;
     for (;;) {
       {
-        std::unique_lock lock(mutex_);
-        while (queue_.empty() && !stopping_) {
-          writer_waiting_ = true;
-          wake_.wait(lock);
+        std::unique_lock lock(queue_->mutex);
+        while (queue_->pending.empty() && !queue_->stopping) {
+          queue_->writer_waiting = true;
+          queue_->wake.wait(lock);
         }
-        writer_waiting_ = false;
-        if (queue_.empty()) return;  // stopping, nothing left to commit
-        batch.swap(queue_);
+        queue_->writer_waiting = false;
+        if (queue_->pending.empty()) return;  // stopping, nothing left to commit
+        batch.swap(queue_->pending);
       }
       commit(batch);
       // After the commit: a caller acts on a hold or settlement only once it is durable.
@@ -328,17 +359,32 @@ class SqliteStore final : public Store {
   std::unique_ptr<Statement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
       set_limit_, add_override_, begin_, commit_;
   std::mutex db_mutex_;  // load() and the writer never use the connection at once
-  std::mutex mutex_;
-  std::condition_variable wake_;              // the writer: work queued or stopping
+  std::shared_ptr<Queue> queue_ = std::make_shared<Queue>();
+  std::mutex mutex_;                          // stopping_, for the checkpointer
   std::condition_variable stop_checkpoints_;  // the checkpointer: stopping
-  std::vector<Pending> queue_;
-  bool writer_waiting_ = false;  // the writer sleeps on wake_ (set and read under mutex_)
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
   std::thread writer_, checkpointer_;
 };
 
 }  // namespace
+
+void defer_store_wakeups(bool on) {
+  if (!on) flush_store_wakeups();
+  t_defer_wakeups = on;
+}
+
+void flush_store_wakeups() {
+  for (const auto& queue : t_deferred) {
+    bool wake = false;
+    {
+      std::lock_guard lock(queue->mutex);
+      wake = queue->take_wakeup();
+    }
+    if (wake) queue->wake.notify_one();
+  }
+  t_deferred.clear();
+}
 
 std::unique_ptr<Store> make_sqlite_store(const std::string& path) {
   return std::make_unique<SqliteStore>(path);

@@ -84,6 +84,13 @@ class Store {
   virtual SharedLedger* shared() { return nullptr; }
 };
 
+// Wake-ups of store writer threads deferred to the end of an event-loop turn. On a thread that
+// called defer_store_wakeups(true), a write that finds its store's writer asleep leaves the
+// wake-up to flush_store_wakeups(), which the loop calls after each turn: the writes of one turn
+// then share one wake-up and one commit. Such a thread must flush before it blocks on a write.
+void defer_store_wakeups(bool on);
+void flush_store_wakeups();
+
 // Keeps nothing: state lives and dies with the process; `done` runs at once.
 std::unique_ptr<Store> make_memory_store();
 
