@@ -84,3 +84,42 @@ TEST_CASE("SQLite store, wake-ups deferred to the end of a turn") {
   REQUIRE(snapshot.spent.size() == 1);
   CHECK(snapshot.spent[0].amount == (k_holds - 1) * k_holds / 2);  // the warm-up added 0
 }
+
+TEST_CASE("SQLite store, a small turn committed by the loop itself") {
+  TempDir dir;
+  const auto path = (dir.path / "ledger.db").string();
+  std::mutex mutex;
+  std::condition_variable cv;
+  int done = 0;
+  const auto count = [&] {
+    std::lock_guard lock(mutex);
+    ++done;
+    cv.notify_all();
+  };
+  {
+    auto store = budget::make_sqlite_store(path);
+    budget::defer_store_wakeups(true);
+    for (int turn = 1; turn <= 20; ++turn) {
+      // A request's two writes in two turns, as the proxy makes them: hold, then settlement.
+      store->write(open_hold(turn), count);
+      budget::flush_store_wakeups();
+      {
+        std::unique_lock lock(mutex);
+        REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done == 2 * turn - 1; }));
+      }
+      store->write(close_hold(turn, 10), count);
+      budget::flush_store_wakeups();
+      std::unique_lock lock(mutex);
+      REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done == 2 * turn; }));
+    }
+    store->write(open_hold(99), count);  // left open, committed by the destructor at the latest
+    budget::flush_store_wakeups();
+    budget::defer_store_wakeups(false);
+  }
+  auto store = budget::make_sqlite_store(path);
+  const auto snapshot = store->load();
+  REQUIRE(snapshot.holds.size() == 1);
+  CHECK(snapshot.holds[0].id == 99);
+  REQUIRE(snapshot.spent.size() == 1);
+  CHECK(snapshot.spent[0].amount == 200);
+}
