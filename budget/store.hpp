@@ -87,7 +87,9 @@ class Store {
 // Wake-ups of store writer threads deferred to the end of an event-loop turn. On a thread that
 // called defer_store_wakeups(true), a write that finds its store's writer asleep leaves the
 // wake-up to flush_store_wakeups(), which the loop calls after each turn: the writes of one turn
-// then share one wake-up and one commit. Such a thread must flush before it blocks on a write.
+// then share one wake-up and one commit. For a small turn (SQLite: up to 4 writes) and a writer
+// asleep, flush_store_wakeups() commits on the calling thread instead and runs the callbacks
+// there, after the commit. Such a thread must flush before it blocks on a write.
 void defer_store_wakeups(bool on);
 void flush_store_wakeups();
 
