@@ -19,6 +19,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr std::size_t k_piece = 16 * 1024;
+constexpr std::size_t k_flat_request = 64 * 1024;  // request bodies copied into one write up to this
 constexpr std::size_t k_max_upstream_header = 256 * 1024;
 // A client that left mid-response: read on for the usage, within these bounds.
 constexpr auto k_gone_time = 60s;
@@ -77,6 +78,34 @@ struct Upstream {
 // Sends the request and reads the response head. A pooled connection that turns out closed gets
 // one retry on a fresh connection when may_retry allows it (upstream_pool.hpp); the retry is part
 // of the same exchange, so the hooks still see one request and settle one hold.
+// Writes what the serializer has ready (up to the end of the head with `head_only`) as ONE
+// buffer. Beast hands the head, the chunk framing and the body as separate buffers, and Asio's
+// ssl::stream makes a TLS record and a write(2) of each buffer of a sequence: copying them into
+// one (at most a 16 KiB piece plus framing) saves a record and a system call per piece.
+template <typename Stream, typename Serializer>
+asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_flat(Stream& stream,
+                                                                       Serializer& sr,
+                                                                       std::string& scratch,
+                                                                       bool head_only) {
+  scratch.clear();
+  sr.split(head_only);
+  beast::error_code ec;
+  while (!sr.is_done() && !(head_only && sr.is_header_done())) {
+    sr.next(ec, [&](beast::error_code&, const auto& buffers) {
+      for (const auto b : beast::buffers_range_ref(buffers))
+        scratch.append(static_cast<const char*>(b.data()), b.size());
+      sr.consume(beast::buffer_bytes(buffers));
+    });
+    if (ec == http::error::need_buffer) {
+      ec = {};
+      break;
+    }
+    if (ec) co_return std::tuple{ec, std::size_t{0}};
+  }
+  if (scratch.empty()) co_return std::tuple{ec, std::size_t{0}};
+  co_return co_await asio::async_write(stream, asio::buffer(scratch), use_tuple);
+}
+
 template <typename Conn>
 asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
                                              std::chrono::nanoseconds& upstream_time) {
@@ -97,6 +126,7 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
     if (ctx.head_request) up.parser->skip(true);
   };
 
+  std::string scratch;
   for (int attempt = 0; attempt < 2; ++attempt) {
     const auto t0 = Clock::now();
     const auto opened = co_await open_upstream(up.conn, ctx.env, ex, attempt > 0);
@@ -113,7 +143,15 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
     FailedAttempt failed{up.conn->reused, ex.method, 0, false, {}};
     const auto t1 = Clock::now();
     lowest(stream).expires_after(k_write_timeout);
-    auto [wec, wn] = co_await http::async_write(stream, req, use_tuple);
+    // A request of ordinary size goes out as one TLS record; a large upload as Beast frames it.
+    beast::error_code wec;
+    std::size_t wn = 0;
+    if (ex.request_body.size() <= k_flat_request) {
+      http::request_serializer<http::buffer_body> sr{req};
+      std::tie(wec, wn) = co_await write_flat(stream, sr, scratch, false);
+    } else {
+      std::tie(wec, wn) = co_await http::async_write(stream, req, use_tuple);
+    }
     if (wn > 0) ex.request_sent = true;
     failed.request_bytes = wn;
     if (!wec) {
@@ -237,10 +275,16 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   res.body().data = nullptr;
   res.body().size = 0;
   res.body().more = !parser.is_done();
-  lowest(client).expires_after(k_write_timeout);
-  if (auto [ec, n] = co_await http::async_write_header(client, serializer, use_tuple); ec) {
-    client_ok = false;
-    gone_since = Clock::now();
+  std::string scratch;
+  // Body bytes already read with the head (a small JSON answer usually is): the head goes out
+  // with the first piece, in one write. Otherwise (a stream whose first event is still to come)
+  // the head goes now.
+  if (up.conn->buffer.size() == 0 && !parser.is_done()) {
+    lowest(client).expires_after(k_write_timeout);
+    if (auto [ec, n] = co_await write_flat(client, serializer, scratch, true); ec) {
+      client_ok = false;
+      gone_since = Clock::now();
+    }
   }
 
   rules::BodyDecoder decoder(content_encoding);
@@ -291,8 +335,7 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
     res.body().size = send.size();
     res.body().more = !parser.is_done();
     lowest(client).expires_after(k_write_timeout);
-    auto [wec, wn] = co_await http::async_write(client, serializer, use_tuple);
-    if (wec == http::error::need_buffer) wec = {};
+    const auto [wec, wn] = co_await write_flat(client, serializer, scratch, false);
     if (wec) {
       client_ok = false;
       gone_since = Clock::now();
@@ -305,8 +348,8 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
     res.body().size = 0;
     res.body().more = false;
     lowest(client).expires_after(k_write_timeout);
-    auto [wec, wn] = co_await http::async_write(client, serializer, use_tuple);
-    if (wec && wec != http::error::need_buffer) client_ok = false;
+    if (auto [wec, wn] = co_await write_flat(client, serializer, scratch, false); wec)
+      client_ok = false;
   }
 
   const bool complete = upstream_ok && parser.is_done();
