@@ -118,41 +118,25 @@ void reserve_settle_as_worker(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(reserve_settle)
-    ->Name("memory")
-    ->Setup(setup_memory)
-    ->Teardown(teardown)
-    ->Threads(1)
-    ->Threads(2)
-    ->Threads(16)
-    ->UseRealTime();
-BENCHMARK(reserve_settle)
-    ->Name("sqlite")
-    ->Setup(setup_sqlite)
-    ->Teardown(teardown)
-    ->Threads(1)
-    ->Threads(2)
-    ->Threads(16)
-    ->UseRealTime();
+// 1, 2 and 16 concurrent callers, timed by the wall clock (callers wait on commits).
+void callers(benchmark::internal::Benchmark* b) {
+  b->Threads(1)->Threads(2)->Threads(16)->UseRealTime();
+}
 
+BENCHMARK(reserve_settle)->Name("memory")->Setup(setup_memory)->Teardown(teardown)->Apply(callers);
+BENCHMARK(reserve_settle)->Name("sqlite")->Setup(setup_sqlite)->Teardown(teardown)->Apply(callers);
 BENCHMARK(reserve_settle_as_worker)
     ->Name("sqlite_worker")
     ->Setup(setup_sqlite)
     ->Teardown(teardown)
-    ->Threads(1)
-    ->Threads(2)
-    ->Threads(16)
-    ->UseRealTime();
+    ->Apply(callers);
 
 int main(int argc, char** argv) {
   if (std::getenv("TOLLGATE_BENCH_REDIS_URL"))
     benchmark::RegisterBenchmark("redis", reserve_settle)
         ->Setup(setup_redis)
         ->Teardown(teardown)
-        ->Threads(1)
-        ->Threads(2)
-        ->Threads(16)
-        ->UseRealTime();
+        ->Apply(callers);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

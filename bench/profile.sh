@@ -11,6 +11,7 @@
 #   --perf FILE: perf record -g of tollgate during the workload (perf report -i FILE).
 #   --strace FILE: strace -c -f of tollgate during the workload (system calls per request).
 set -euo pipefail
+. "$(dirname "$0")/pki.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
@@ -56,13 +57,7 @@ s = [socket.socket() for _ in range(3)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(" ".join(str(x.getsockname()[1]) for x in s))')
 mkdir -p "$DIR"/{ca,nginx,www/files,tollgate/data}
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=profile CA" \
-  -keyout "$DIR/ca/ca.key" -out "$DIR/ca/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=api.openai.com" \
-  -keyout "$DIR/ca/upstream.key" -out "$DIR/ca/upstream.csr" 2>/dev/null
-printf 'subjectAltName=DNS:api.openai.com,DNS:*.bench.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$DIR/ca/ext.cnf"
-openssl x509 -req -in "$DIR/ca/upstream.csr" -CA "$DIR/ca/ca.crt" -CAkey "$DIR/ca/ca.key" -CAcreateserial \
-  -days 2 -extfile "$DIR/ca/ext.cnf" -out "$DIR/ca/upstream.crt" 2>/dev/null
+make_upstream_pki "$DIR/ca" "profile CA"
 CHAT_JSON='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the benchmark upstream."},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}'
 printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":64}' >"$DIR/chat.json"
 head -c 512 /dev/urandom >"$DIR/www/files/512.bin"

@@ -7,6 +7,7 @@
 #                     [--wait-quiet SECONDS] [--results FILE] [--no-build]
 # Every server it starts is stopped on exit; every client run is bounded by `timeout`.
 set -euo pipefail
+. "$(dirname "$0")/pki.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
@@ -98,13 +99,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 log "test CA and upstream certificate (api.openai.com, *.bench.test, 127.0.0.1)"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=tollgate bench upstream CA" \
-  -keyout "$DIR/ca/ca.key" -out "$DIR/ca/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=api.openai.com" \
-  -keyout "$DIR/ca/upstream.key" -out "$DIR/ca/upstream.csr" 2>/dev/null
-printf 'subjectAltName=DNS:api.openai.com,DNS:*.bench.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$DIR/ca/ext.cnf"
-openssl x509 -req -in "$DIR/ca/upstream.csr" -CA "$DIR/ca/ca.crt" -CAkey "$DIR/ca/ca.key" -CAcreateserial \
-  -days 2 -extfile "$DIR/ca/ext.cnf" -out "$DIR/ca/upstream.crt" 2>/dev/null
+make_upstream_pki "$DIR/ca" "tollgate bench upstream CA"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=squid bench CA" \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -keyout "$DIR/squid/ca.key" -out "$DIR/squid/ca.crt" 2>/dev/null

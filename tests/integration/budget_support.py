@@ -59,6 +59,14 @@ class BudgetHarness(Harness):
             return next(iter(found.values()))
         return found[key]
 
+    def settled(self, name, key=None, timeout=10.0):
+        """The instance once no hold is left on it (what tollgate reserved has all settled), or
+        None when holds are still open after `timeout` seconds."""
+        def check():
+            inst = self.instance(name, key)
+            return inst if micros(inst["reserved"]) == 0 else None
+        return wait_for(check, timeout)
+
     def events(self, type_=None):
         r = self.admin("GET", "/v1/events?since=0")
         r.raise_for_status()

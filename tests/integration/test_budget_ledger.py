@@ -61,8 +61,7 @@ budgets:
 
         charged = self.h.fake.charged["usd_micros"]
         self.assertLessEqual(charged, LIMIT_MICROS)
-        inst = wait_for(lambda: (lambda b: b if micros(b["reserved"]) == 0 else None)(
-            self.h.instance("tight")))
+        inst = self.h.settled("tight")
         self.assertIsNotNone(inst, "holds left open")
         self.assertEqual(micros(inst["spent"]), charged)
         self.assertEqual(micros(inst["limit"]), LIMIT_MICROS)

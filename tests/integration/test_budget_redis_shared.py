@@ -94,8 +94,7 @@ class SharedRedisBudgetTest(BudgetTestCase):
         charged = self.h.fake.charged["usd_micros"] + self.h2.fake.charged["usd_micros"]
         self.assertLessEqual(charged, 2000, "the two sidecars together overran the budget")
         for side in (self.h, self.h2):
-            inst = wait_for(lambda: (lambda b: b if micros(b["reserved"]) == 0 else None)(
-                side.instance("shared")))
+            inst = side.settled("shared")
             self.assertIsNotNone(inst, "holds left open: %s" % side.instance("shared"))
             # Each sidecar reads the same shared books.
             self.assertEqual(micros(inst["spent"]), charged)

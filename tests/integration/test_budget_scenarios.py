@@ -244,7 +244,7 @@ budgets:
         self.assertEqual(r.status_code, 500)
         self.assertEqual(r.json()["error"]["message"], "fake failure")
         self.assertGreater(micros(r.headers["x-tollgate-cost"]), 0)
-        self.assertTrue(wait_for(lambda: micros(h.instance("all")["reserved"]) == 0))
+        self.assertTrue(h.settled("all"))
         self.assertEqual(micros(h.instance("all")["spent"]), 0)
 
         r = requests.post("https://api.anthropic.com/v1/messages",
@@ -253,7 +253,7 @@ budgets:
                           headers={"x-api-key": "k", "x-fake-status": "529"},
                           proxies=h.proxies(), verify=h.ca_bundle, timeout=20)
         self.assertEqual(r.status_code, 529)
-        self.assertTrue(wait_for(lambda: micros(h.instance("all")["reserved"]) == 0))
+        self.assertTrue(h.settled("all"))
         self.assertEqual(micros(h.instance("all")["spent"]), micros(r.headers["x-tollgate-cost"]))
 
 
