@@ -1,23 +1,32 @@
-# make run  — install what is missing, build, start tollgate on its embedded defaults
-# make test — the same, then every test (unit, integration, real clients)
+# make run  — install what the binary needs, build the binary only, start tollgate on its embedded defaults
+# make test — install everything tests need, build everything, then every test
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test bench sanitize clean format
+.PHONY: all deps deps-build configure build build-tollgate run test bench sanitize clean format
 
 all: build
+
+deps-build:
+	@bash scripts/install-deps build
 
 deps:
 	@bash scripts/install-deps test
 
+# Configured once; later runs of make only build.
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 
-build: deps $(BUILD)/CMakeCache.txt
+configure: $(BUILD)/CMakeCache.txt
+
+build-tollgate: deps-build configure
+	cmake --build $(BUILD) -j $(JOBS) --target tollgate
+
+build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+run: build-tollgate
 	./$(BUILD)/tollgate
 
 test: build

@@ -1,4 +1,5 @@
 #include "budget/balance_book.hpp"
+#include "budget/event_detail.hpp"
 
 #include <algorithm>
 
@@ -71,9 +72,12 @@ void BalanceBook::check_warning(const std::string& provider, const std::string& 
   events.push_back({0, now, "balance_warning", "", credential,
                     provider + " balance low: " + rules::format_micros(*left) + " left, below " +
                         rules::format_micros(*config.warn_below),
-                    "{\"provider\":\"" + provider + "\",\"account\":\"" + credential +
-                        "\",\"balance\":\"" + rules::format_micros(*left) + "\",\"warn_below\":\"" +
-                        rules::format_micros(*config.warn_below) + "\"}"});
+                    EventDetail()
+                        .str("provider", provider)
+                        .str("account", credential)
+                        .str("balance", rules::format_micros(*left))
+                        .str("warn_below", rules::format_micros(*config.warn_below))
+                        .done()});
 }
 
 std::vector<BalanceStanding> BalanceBook::standings(TimePoint now,

@@ -1,4 +1,5 @@
 #include "budget/breakers.hpp"
+#include "budget/event_detail.hpp"
 
 #include <algorithm>
 
@@ -34,7 +35,7 @@ Event breaker_event(TimePoint now, const std::string& name, const std::string& s
           "",
           "",
           std::move(message),
-          "{\"breaker\":\"" + name + "\",\"state\":\"" + state + "\"}"};
+          EventDetail().str("breaker", name).str("state", state).done()};
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "budget/budget_book.hpp"
+#include "budget/event_detail.hpp"
 
 #include <algorithm>
 
@@ -166,7 +167,7 @@ std::int64_t BudgetBook::overrides(const BudgetState& budget, const std::string&
   for (const auto& row : overrides_)
     if (row.budget == budget.config.name && (row.key.empty() || row.key == key) &&
         row.until > now_s)
-      extra += row.extra;
+      extra = rules::saturating_add(extra, row.extra);
   return extra;
 }
 
@@ -204,9 +205,12 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
                           " reached " + std::to_string(alerts[i]) + "% of " +
                           rules::format_micros(lim) + " " + currency + ": spent " +
                           rules::format_micros(instance.spent) + " " + currency,
-                      "{\"percent\":" + std::to_string(alerts[i]) + ",\"spent\":\"" +
-                          rules::format_micros(instance.spent) + "\",\"limit\":\"" +
-                          rules::format_micros(lim) + "\",\"currency\":\"" + currency + "\"}"});
+                      EventDetail()
+                          .num("percent", alerts[i])
+                          .str("spent", rules::format_micros(instance.spent))
+                          .str("limit", rules::format_micros(lim))
+                          .str("currency", currency)
+                          .done()});
   }
   return {budget.config.name, instance.key, key, amount};
 }
@@ -215,6 +219,11 @@ std::optional<SpentRow> BudgetBook::reset(const std::string& name, const std::st
                                           TimePoint now) {
   BudgetState* budget = find(name);
   if (!budget || !budget->active) return std::nullopt;
+  // A key that has no instance (and no spend waiting to be loaded) is not a budget to reset.
+  if (!key.empty() && !budget->instances.contains(key)) {
+    const auto pre = preload_.find(name);
+    if (pre == preload_.end() || !pre->second.contains(key)) return std::nullopt;
+  }
   std::int64_t from = 0;
   const auto& period = budget->config.period;
   if (period.kind == Kind::rolling)

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rules/config.hpp"
+#include "rules/money.hpp"
 #include "rules/request_view.hpp"
 
 namespace budget {
@@ -46,7 +47,10 @@ struct BudgetStanding {
   std::string name, key, currency, mode;  // mode: enforce | shadow
   std::int64_t limit = 0, spent = 0, reserved = 0, overrides = 0;
   TimePoint period_start{}, resets_at{};  // resets_at == TimePoint::max() for period: total
-  std::int64_t remaining() const { return limit + overrides - spent - reserved; }
+  std::int64_t effective_limit() const { return rules::saturating_add(limit, overrides); }
+  std::int64_t remaining() const {
+    return rules::saturating_add(effective_limit(), -rules::saturating_add(spent, reserved));
+  }
 };
 
 struct Admission {

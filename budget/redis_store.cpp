@@ -11,8 +11,10 @@ namespace budget {
 namespace {
 
 // KEYS: one counter hash per part, then the hold sequence and the hold deadline set.
-// ARGV: estimate, deadline, part count, hold key prefix, then per part: limit, enforce, expire_at.
+// ARGV: estimate, hold ttl (ms), part count, hold key prefix, then per part: limit, enforce, ttl.
 // Lua numbers are doubles: exact up to 2^53 micro-units (9 billion in the currency).
+// Every expiry is relative and every deadline is read from Redis's own clock (TIME): a sidecar
+// whose clock runs ahead must never make Redis drop counters or settle other sidecars' holds.
 constexpr const char* k_reserve = R"lua(
 local est = tonumber(ARGV[1])
 local n = tonumber(ARGV[3])
@@ -36,13 +38,23 @@ for i = 1, n do
   local r = redis.call('HINCRBY', KEYS[i], 'r', est)
   out[#out + 1] = tonumber(redis.call('HGET', KEYS[i], 's') or '0')
   out[#out + 1] = r
-  local exp = tonumber(ARGV[4 + (i - 1) * 3 + 3])
-  if exp > 0 then redis.call('EXPIREAT', KEYS[i], exp) end
+  local ttl = tonumber(ARGV[4 + (i - 1) * 3 + 3])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   names[#names + 1] = KEYS[i]
 end
 redis.call('HSET', ARGV[4] .. id, 'est', est, 'keys', table.concat(names, '\n'))
-redis.call('ZADD', KEYS[n + 2], ARGV[2], id)
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', KEYS[n + 2], now_ms + tonumber(ARGV[2]), id)
 return out
+)lua";
+
+// KEYS: the hold deadline set (scores: deadlines in ms on Redis's clock). Returns the ids of
+// holds whose deadline has passed.
+constexpr const char* k_expired = R"lua(
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, 1000)
 )lua";
 
 // KEYS: the hold deadline set. ARGV: hold key prefix, id, actual ("-1": release, "est": estimate).
@@ -146,19 +158,19 @@ class RedisStore final : public Store, public SharedLedger {
   SharedLedger* shared() override { return this; }
 
   std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,
-                                     std::int64_t deadline) override {
+                                     std::int64_t hold_ttl_ms) override {
     std::vector<std::string> args{"EVALSHA", reserve_sha_, std::to_string(parts.size() + 2)};
     for (const auto& p : parts) args.push_back(counter_key(p.budget, p.key, p.period));
     args.push_back(prefix_ + "hold_seq");
     args.push_back(prefix_ + "holds");
     args.push_back(std::to_string(estimate));
-    args.push_back(std::to_string(deadline));
+    args.push_back(std::to_string(hold_ttl_ms));
     args.push_back(std::to_string(parts.size()));
     args.push_back(prefix_ + "hold:");
     for (const auto& p : parts) {
       args.push_back(std::to_string(p.limit));
       args.push_back(p.enforce ? "1" : "0");
-      args.push_back(std::to_string(p.expire_at));
+      args.push_back(std::to_string(p.ttl));
     }
     Reply r = command(args);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return std::nullopt;
@@ -178,9 +190,8 @@ class RedisStore final : public Store, public SharedLedger {
     return close_as(hold, actual ? std::to_string(*actual) : "-1");
   }
 
-  void settle_expired(std::int64_t now) override {
-    Reply r = command(
-        {"ZRANGEBYSCORE", prefix_ + "holds", "-inf", std::to_string(now), "LIMIT", "0", "1000"});
+  void settle_expired() override {
+    Reply r = command({"EVALSHA", expired_sha_, "1", prefix_ + "holds"});
     if (!r || r->type != REDIS_REPLY_ARRAY) return;
     for (std::size_t i = 0; i < r->elements; ++i)
       close_as(static_cast<std::uint64_t>(to_int(r->element[i])), "est");
@@ -241,7 +252,8 @@ class RedisStore final : public Store, public SharedLedger {
     // forgets them; the reconnect that follows loads them again).
     reserve_sha_ = load_script(k_reserve);
     close_sha_ = load_script(k_close);
-    return healthy_ = !reserve_sha_.empty() && !close_sha_.empty();
+    expired_sha_ = load_script(k_expired);
+    return healthy_ = !reserve_sha_.empty() && !close_sha_.empty() && !expired_sha_.empty();
   }
 
   std::string load_script(const char* script) {
@@ -270,6 +282,7 @@ class RedisStore final : public Store, public SharedLedger {
       if (r && std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
         load_script(k_reserve);
         load_script(k_close);
+        load_script(k_expired);
         continue;
       }
       if (r) break;  // a script or command error: retrying cannot help
@@ -282,7 +295,7 @@ class RedisStore final : public Store, public SharedLedger {
   int port_ = 6379, db_ = 0;
   std::string prefix_;
   redisContext* ctx_ = nullptr;
-  std::string reserve_sha_, close_sha_;
+  std::string reserve_sha_, close_sha_, expired_sha_;
   std::atomic<bool> healthy_{false};  // read by the admin thread
 };
 

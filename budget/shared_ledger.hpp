@@ -19,7 +19,7 @@ class SharedLedger {
     std::int64_t period = 0;     // period key (unix seconds of the period start; 0 for total)
     std::int64_t limit = 0;      // limit + live overrides
     bool enforce = true;         // false: shadow (reserved, never refused)
-    std::int64_t expire_at = 0;  // unix seconds after which the counters may go; 0 = never
+    std::int64_t ttl = 0;        // seconds from now (on the store's clock) the counters may go; 0 = never
   };
   struct Counters {
     std::int64_t spent = 0, reserved = 0;
@@ -31,9 +31,10 @@ class SharedLedger {
     std::vector<Counters> counters;  // per part, after reserving (or as found, when refused)
   };
 
-  // Reserves `estimate` in every part or in none; nullopt when the store cannot be reached.
+  // Reserves `estimate` in every part or in none; nullopt when the store cannot be reached. The
+  // hold expires `hold_ttl_ms` milliseconds from now by the store's clock, never by this process's.
   virtual std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,
-                                             std::int64_t deadline) = 0;
+                                             std::int64_t hold_ttl_ms) = 0;
 
   // Closes a hold: charges `actual` (nullopt: release). Returns the spent amount of each part
   // after it, an empty vector when the hold is unknown or already closed, nullopt on failure.
@@ -44,8 +45,9 @@ class SharedLedger {
   // nullopt when the store cannot be reached.
   virtual std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) = 0;
 
-  // Settles at their estimate the holds of every process whose deadline has passed.
-  virtual void settle_expired(std::int64_t now) = 0;
+  // Settles at their estimate the holds of every process whose deadline has passed on the
+  // store's clock.
+  virtual void settle_expired() = 0;
 
   // Zeroes one instance's period (key "": every instance of the budget).
   virtual bool reset(const std::string& budget, const std::string& key, std::int64_t period) = 0;

@@ -1,4 +1,5 @@
 #include "budget/store_enforcer.hpp"
+#include "budget/event_detail.hpp"
 
 #include <algorithm>
 
@@ -119,10 +120,14 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     ++sample.emitted;
     events.push_back({0, now, "refused", refusal.refused_by == "budget" ? refusal.name : "", "",
                       refusal.message,
-                      "{\"refused_by\":\"" + refusal.refused_by + "\",\"name\":\"" + refusal.name +
-                          "\",\"provider\":\"" + request.provider + "\",\"endpoint\":\"" +
-                          request.endpoint + "\",\"estimate\":\"" + rules::format_micros(estimate) +
-                          "\",\"suppressed_before\":" + std::to_string(sample.suppressed) + "}"});
+                      EventDetail()
+                          .str("refused_by", refusal.refused_by)
+                          .str("name", refusal.name)
+                          .str("provider", request.provider)
+                          .str("endpoint", request.endpoint)
+                          .str("estimate", rules::format_micros(estimate))
+                          .num("suppressed_before", static_cast<std::int64_t>(sample.suppressed))
+                          .done()});
     sample.suppressed = 0;
     return refusal;
   };
@@ -154,7 +159,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
       hold.shared.emplace_back(budget, &instance);
       continue;
     }
-    const std::int64_t limit = book_.limit(*budget) + book_.overrides(*budget, key, now);
+    const std::int64_t limit = rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, key, now));
     if (over(instance, estimate, limit)) {
       if (!c.shadow) {
         undo_trial();
@@ -181,9 +186,11 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
                           [&](const auto& p) { return p.first == budget; });
     Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
     events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
-                      "{\"provider\":\"" + request.provider + "\",\"endpoint\":\"" +
-                          request.endpoint + "\",\"estimate\":\"" + rules::format_micros(estimate) +
-                          "\"}"});
+                      EventDetail()
+                          .str("provider", request.provider)
+                          .str("endpoint", request.endpoint)
+                          .str("estimate", rules::format_micros(estimate))
+                          .done()});
     admission.shadow_refusals.push_back(budget->config.name);
   }
   for (auto& [budget, instance] : hold.parts) {
@@ -206,7 +213,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   // With a shared store its hold id is unique across processes; local ones take the high half.
   const HoldId id =
       hold.shared_id ? hold.shared_id : (shared_ ? (HoldId{1} << 63) : 0) | next_hold_++;
-  hold.deadline = now + k_hold_ttl;
+  hold.deadline = now + config_->store.hold_ttl;
   hold.estimate = estimate;
   hold.currency = request.estimate.currency;
   hold.provider = request.provider;
@@ -241,9 +248,12 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
            "actual cost " + rules::format_micros(*actual) + " " + hold.currency +
                " exceeded the estimate " + rules::format_micros(hold.estimate) + " " +
                hold.currency,
-           "{\"hold\":" + std::to_string(id) + ",\"estimate\":\"" +
-               rules::format_micros(hold.estimate) + "\",\"actual\":\"" +
-               rules::format_micros(*actual) + "\",\"currency\":\"" + hold.currency + "\"}"});
+           EventDetail()
+               .num("hold", static_cast<std::int64_t>(id))
+               .str("estimate", rules::format_micros(hold.estimate))
+               .str("actual", rules::format_micros(*actual))
+               .str("currency", hold.currency)
+               .done()});
     if (!hold.currency.empty()) breakers_.spent(hold.currency, *actual, now, events);
   }
   if (!hold.breaker_trials.empty())
@@ -286,7 +296,7 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force)
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
   if (shared_) {
-    shared_->settle_expired(unix_seconds(now));
+    shared_->settle_expired();
     // Limits and overrides another sidecar set through its admin API apply here within a second.
     if (const auto snapshot = store_->load(); snapshot.complete) book_.refresh_runtime(snapshot);
   }

@@ -21,7 +21,7 @@ namespace budget {
 
 // How long a hold may stay open before anyone finding it settles it at its estimate. Long
 // enough for the slowest streamed or generated responses (a settle after that is a no-op).
-inline constexpr std::chrono::minutes k_hold_ttl{60};
+inline constexpr std::chrono::minutes k_hold_ttl{60};  // the default of store.hold_ttl
 
 // Refusal events kept per second and per refusing budget, balance, rate limit or breaker.
 inline constexpr int k_refusal_events_per_second = 10;

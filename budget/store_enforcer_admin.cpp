@@ -1,10 +1,14 @@
 // The operator's side of the enforcer: standings for the admin API and metrics, and the admin
 // mutations (reset, runtime limit, override), each journaled before it is reported done.
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <filesystem>
 #include <future>
 #include <stdexcept>
 
 #include "budget/store_enforcer.hpp"
+#include "budget/event_detail.hpp"
 
 namespace budget {
 namespace {
@@ -13,17 +17,12 @@ std::int64_t unix_seconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+// A JSON string literal, escaped by RapidJSON.
 std::string json_text(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 Event admin_event(TimePoint now, const std::string& budget, const std::string& key,
@@ -35,20 +34,22 @@ Event admin_event(TimePoint now, const std::string& budget, const std::string& k
           budget,
           key,
           std::move(message),
-          "{\"action\":" + json_text(action) + ",\"who\":" + json_text(who) +
-              ",\"before\":" + before + ",\"after\":" + after + "}"};
+          EventDetail()
+              .str("action", action)
+              .str("who", who)
+              .raw("before", before)
+              .raw("after", after)
+              .done()};
 }
 
 // {"key":spent,...} of the budget's instances (only `key` when given).
 std::string spent_json(const std::vector<BudgetStanding>& standings, const std::string& budget,
                        const std::string& key) {
-  std::string out = "{";
-  for (const auto& s : standings) {
-    if (s.name != budget || (!key.empty() && s.key != key)) continue;
-    if (out.size() > 1) out += ',';
-    out += json_text(s.key) + ":" + json_text(rules::format_micros(s.spent));
-  }
-  return out + "}";
+  EventDetail out;
+  for (const auto& s : standings)
+    if (s.name == budget && (key.empty() || s.key == key))
+      out.str(s.key, rules::format_micros(s.spent));
+  return out.done();
 }
 
 }  // namespace

@@ -38,14 +38,19 @@ std::optional<Admission> StoreEnforcer::reserve_shared(LiveHold& hold, std::int6
     part.budget = budget->config.name;
     part.key = instance->key;
     part.period = book_.period_key(*budget, *instance, now);
-    part.limit = book_.limit(*budget) + book_.overrides(*budget, instance->key, now);
+    part.limit =
+        rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, instance->key, now));
     part.enforce = !budget->config.shadow;
-    // Counters outlive their period by a day, so late settlements still find them.
-    part.expire_at =
-        instance->period_end == TimePoint::max() ? 0 : unix_seconds(instance->period_end) + 86'400;
+    // Counters outlive their period by a day, so late settlements still find them. A duration,
+    // not a date: the store's clock, not ours, decides when that is.
+    part.ttl = instance->period_end == TimePoint::max()
+                   ? 0
+                   : std::max<std::int64_t>(1, unix_seconds(instance->period_end) -
+                                                   unix_seconds(now) + 86'400);
     parts.push_back(std::move(part));
   }
-  const auto reservation = shared_->reserve(parts, estimate, unix_seconds(now + k_hold_ttl));
+  const auto reservation = shared_->reserve(
+      parts, estimate, config_->store.hold_ttl.count());
   if (!reservation) {
     if (!config_->store.redis.fail_open) return store_refusal();
     hold.shared.clear();  // on_error: allow — admitted without the shared budgets

@@ -103,6 +103,9 @@ AdminResponse AdminRoutes::patch_budget(const AdminRequest& request, const std::
   if (!limit || *limit < 0)
     return admin_error(400, "limit: '" + *limit_text +
                                 "' is not a non-negative decimal amount with at most 6 decimals");
+  if (*limit > rules::k_max_amount)
+    return admin_error(400, "limit: '" + *limit_text + "' is above the largest amount, " +
+                                rules::format_micros(rules::k_max_amount));
   if (!budget_configured(name)) return admin_error(404, "no such budget: " + name);
   std::optional<std::int64_t> old_limit;
   for (const auto& b : enforcer_.budgets())
@@ -136,6 +139,9 @@ AdminResponse AdminRoutes::add_override(const AdminRequest& request) {
   if (!extra || *extra <= 0)
     return admin_error(400, "extra: '" + *extra_text +
                                 "' is not a positive decimal amount with at most 6 decimals");
+  if (*extra > rules::k_max_amount)
+    return admin_error(400, "extra: '" + *extra_text + "' is above the largest amount, " +
+                                rules::format_micros(rules::k_max_amount));
   if (!until_text || until_text->empty())
     return admin_error(400, "until: required, an RFC 3339 time or a duration such as \"2h\"");
   const auto now = clock_.now();

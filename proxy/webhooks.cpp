@@ -7,6 +7,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -245,11 +248,26 @@ std::uint64_t WebhookSender::delivered() const { return impl_->delivered; }
 std::uint64_t WebhookSender::dropped() const { return impl_->dropped; }
 
 std::string event_json(const budget::Event& e) {
-  std::string out = "{\"id\":" + std::to_string(e.id) + ",\"at\":" + json_quote(iso_time(e.at)) +
-                    ",\"type\":" + json_quote(e.type) + ",\"budget\":" + json_quote(e.budget) +
-                    ",\"key\":" + json_quote(e.key) + ",\"message\":" + json_quote(e.message) +
-                    ",\"detail\":" + (e.detail_json.empty() ? "{}" : e.detail_json) + "}";
-  return out;
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> out(buffer);
+  const auto str = [&out](const char* key, const std::string& value) {
+    out.Key(key);
+    out.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  out.StartObject();
+  out.Key("id");
+  out.Uint64(e.id);
+  str("at", iso_time(e.at));
+  str("type", e.type);
+  str("budget", e.budget);
+  str("key", e.key);
+  str("message", e.message);
+  // The detail is built by budget::EventDetail, a JSON writer: it is an object (or empty).
+  const std::string_view detail = e.detail_json.empty() ? "{}" : e.detail_json;
+  out.Key("detail");
+  out.RawValue(detail.data(), detail.size(), rapidjson::kObjectType);
+  out.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 }  // namespace proxy

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 
 #include "rules/config_sections.hpp"
 #include "rules/config_values.hpp"
@@ -47,7 +48,20 @@ std::optional<std::string> required_name(YamlReader& r, const YAML::Node& node,
     r.error(node, std::string(what) + " needs a 'name'");
     return std::nullopt;
   }
-  return r.string(node["name"], "name");
+  auto name = r.string(node["name"], "name");
+  // Names travel into metric labels, admin paths (/v1/budgets/NAME), events and logs: a plain
+  // character set keeps each of them unambiguous without escaping rules of its own.
+  const bool plain =
+      name && !name->empty() && name->size() <= 64 &&
+      std::all_of(name->begin(), name->end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
+      });
+  if (name && !plain) {
+    r.error(node["name"], std::string(what) + " name '" + *name +
+                              "' must be 1 to 64 letters, digits, '-', '_', '.' or ':'");
+    return std::nullopt;
+  }
+  return name;
 }
 
 }  // namespace

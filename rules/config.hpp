@@ -74,6 +74,9 @@ struct StoreConfig {
   Type type = Type::sqlite;
   std::string path;  // absolute after load; default <data_dir>/ledger.db
   RedisConfig redis;
+  // How long a hold may stay open before whoever finds it settles it at its estimate (its owner
+  // crashed or lost track of it). Longer than any request: upstream.read_timeout bounds those.
+  std::chrono::milliseconds hold_ttl{std::chrono::hours(1)};
 };
 
 // Provider-reported balance (Keepa tokensLeft): see DESIGN §6.

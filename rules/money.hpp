@@ -9,6 +9,16 @@
 namespace rules {
 
 inline constexpr std::int64_t k_micro = 1'000'000;
+// The largest amount a limit or an override may name: 10^9 currency units. Far from int64's
+// range, so sums of limits and overrides cannot wrap, and exact in Redis's Lua doubles (2^53).
+inline constexpr std::int64_t k_max_amount = 1'000'000'000 * k_micro;
+
+// a + b, clamped to int64's range instead of wrapping (a limit plus many overrides).
+inline std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t out = 0;
+  if (__builtin_add_overflow(a, b, &out)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return out;
+}
 
 struct Money {
   std::int64_t micros = 0;

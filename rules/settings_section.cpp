@@ -101,7 +101,9 @@ void apply_clients(YamlReader& r, const YAML::Node& node, ClientsConfig& c) {
 }
 
 void apply_store(YamlReader& r, const YAML::Node& node, StoreConfig& s) {
-  if (!r.expect_map(node, "store", {"type", "path", "redis"})) return;
+  if (!r.expect_map(node, "store", {"type", "path", "redis", "hold_ttl"})) return;
+  if (node["hold_ttl"])
+    if (auto d = r.duration(node["hold_ttl"], "hold_ttl")) s.hold_ttl = *d;
   if (node["type"])
     if (auto v = r.choice(node["type"], "type", {"memory", "sqlite", "redis"}))
       s.type = *v == "memory" ? StoreConfig::Type::memory

@@ -112,6 +112,11 @@ std::optional<std::int64_t> YamlReader::amount(const YAML::Node& node, std::stri
                     *text + "'");
     return std::nullopt;
   }
+  if (*micros > k_max_amount) {
+    error(node, quoted(key) + " must be at most " + format_micros(k_max_amount) + ", got '" +
+                    *text + "'");
+    return std::nullopt;
+  }
   return micros;
 }
 

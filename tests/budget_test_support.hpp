@@ -197,6 +197,7 @@ class RedisServer {
     pid_ = 0;
   }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  int port() const { return port_; }
 
   // The one server the conformance suite shares (each backend uses its own key prefix).
   static RedisServer& shared() {

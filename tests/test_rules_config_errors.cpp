@@ -319,3 +319,17 @@ alerts: { webhooks: [ { url: "https://h.test", events: [threshold, paid] } ] }
     CHECK(b.alerts == std::vector<int>{50, 80, 100});
   }
 }
+
+TEST_CASE("load_config_text, names and amounts that would break labels, paths or sums") {
+  SUBCASE("a budget name outside the plain character set") {
+    CHECK(errors_of(with_provider(R"(budgets:
+  - { name: "da\"ily", currency: usd, limit: 5 }
+)")) == Lines{"t.yaml:11:13: budget name 'da\"ily' must be 1 to 64 letters, digits, '-', '_', "
+              "'.' or ':'"});
+  }
+  SUBCASE("a limit past the largest amount") {
+    CHECK(errors_of(with_provider(R"(budgets:
+  - { name: daily, currency: usd, limit: 9223372036853 }
+)")) == Lines{"t.yaml:11:42: 'limit' must be at most 1000000000, got '9223372036853'"});
+  }
+}
