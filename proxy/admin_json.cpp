@@ -126,10 +126,15 @@ void write_budget(JsonWriter& out, const budget::BudgetStanding& b) {
   write_string(out, "name", b.name);
   write_string(out, "key", b.key);
   write_string(out, "currency", b.currency);
+  // limit is the configured (or PATCHed) limit, extra the live overrides, effective_limit what
+  // admission checks against; a request whose estimate is above refusing_above is refused.
   write_amount(out, "limit", b.limit);
+  write_amount(out, "extra", b.overrides);
+  write_amount(out, "effective_limit", b.effective_limit());
   write_amount(out, "spent", b.spent);
   write_amount(out, "reserved", b.reserved);
   write_amount(out, "remaining", b.remaining());
+  write_amount(out, "refusing_above", std::max<std::int64_t>(0, b.remaining()));
   write_time(out, "period_start", b.period_start);
   write_time(out, "resets_at", b.resets_at);
   write_string(out, "mode", b.mode);

@@ -69,8 +69,15 @@ int App::run() {
   std::string shown_host = config->listen.host;
   if (shown_host == "0.0.0.0" || shown_host == "::") shown_host = "127.0.0.1";
   if (shown_host.find(':') != std::string::npos) shown_host = "[" + shown_host + "]";
-  std::cout << "tollgate: proxy listening on http://" << shown_host << ":" << port << "\n"
+  const std::string proxy_url = "http://" + shown_host + ":" + std::to_string(port);
+  // The first two lines are what a user (and the test harness) reads; the exports are ready to
+  // paste into the app's shell (Python requests/httpx, curl, Node, Go, OpenSSL-based clients).
+  std::cout << "tollgate: proxy listening on " << proxy_url << "\n"
             << "tollgate: CA bundle for clients: " << bundle << "\n"
+            << "tollgate: in the app's shell:\n"
+            << "  export HTTPS_PROXY=" << proxy_url << " https_proxy=" << proxy_url << "\n"
+            << "  export SSL_CERT_FILE=" << bundle << " REQUESTS_CA_BUNDLE=" << bundle
+            << " NODE_EXTRA_CA_CERTS=" << config->tls.ca_cert << "\n"
             << std::flush;
 
   asio::io_context signals_io(1);
@@ -102,10 +109,13 @@ int App::run() {
   };
   while (busy() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const bool cut_short = busy();
   for (auto it = impl_->services.rbegin(); it != impl_->services.rend(); ++it)
     if (it->stop) it->stop();
   for (auto& w : workers) w->stop();
   flush_logs();
+  std::cout << "tollgate: stopped" << (cut_short ? " (drain bound reached with connections open)" : "")
+            << std::endl;
   return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/runtime.hpp"
 
+#include <rapidjson/document.h>
+
 #include <filesystem>
 #include <iostream>
 
@@ -28,18 +30,20 @@ int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string&
   enforcer->on_event([&app, &webhooks](const budget::Event& event) {
     log_line(event_json(event));
     if (event.type == "threshold") {
-      const auto pos = event.detail_json.find("\"percent\":");
+      rapidjson::Document detail;
+      detail.Parse(event.detail_json.data(), event.detail_json.size());
       std::string threshold = "?";
-      if (pos != std::string::npos) {
-        const auto start = pos + 10;
-        threshold = event.detail_json.substr(start, event.detail_json.find_first_of(",}", start) - start);
-      }
+      if (detail.IsObject() && detail.HasMember("percent") && detail["percent"].IsInt64())
+        threshold = std::to_string(detail["percent"].GetInt64());
       Metrics::instance().count_alert(event.budget, threshold + "%");
     }
     if (event.type == "reload") webhooks.set_hooks(app.config_holder().get()->webhooks);
     webhooks.send(event);
   });
 
+  if (config->admin.token.empty())
+    std::cerr << "tollgate: warning: admin.token is empty: every admin mutation (reset, limits, "
+                 "overrides, reload) will be refused; set it, e.g. token: ${TOLLGATE_ADMIN_TOKEN}\n";
   AdminOptions admin_options;
   admin_options.listen = config->admin.listen;
   admin_options.token = config->admin.token;

@@ -76,18 +76,30 @@ std::optional<std::string> format_status_table(const std::string& budgets_json,
       !balances.HasMember("balances") || !balances["balances"].IsArray())
     return std::nullopt;
   std::string out;
-  std::vector<Row> rows{{"BUDGET", "KEY", "SPENT / LIMIT", "%", "RESERVED", "RESETS IN", "MODE"}};
+  // The limit column shows an override as "limit + extra"; % is of the effective limit, and
+  // "REFUSES ABOVE" says which estimates are refused now (a budget at 53 % may already refuse
+  // every request whose estimate exceeds what remains).
+  std::vector<Row> rows{
+      {"BUDGET", "KEY", "SPENT / LIMIT", "%", "RESERVED", "REFUSES ABOVE", "RESETS IN", "MODE"}};
   for (const auto& b : budgets["budgets"].GetArray()) {
     if (!b.IsObject()) return std::nullopt;
     const auto key = member(b, "key");
     const auto spent = member(b, "spent");
     const auto limit = member(b, "limit");
+    const auto extra = member(b, "extra");
+    auto effective = member(b, "effective_limit");
+    if (effective.empty()) effective = limit;
+    const bool has_extra = !extra.empty() && rules::parse_micros(extra).value_or(0) != 0;
+    auto refuses_above = member(b, "refusing_above");
+    if (refuses_above.empty()) refuses_above = "-";
     std::string resets = "never";
     if (const auto at = parse_rfc3339(member(b, "resets_at")))
       resets = format_resets_in(std::chrono::floor<std::chrono::seconds>(*at - now));
     rows.push_back({member(b, "name"), key.empty() ? "-" : key,
-                    spent + " / " + limit + " " + member(b, "currency"), percent(spent, limit),
-                    member(b, "reserved"), resets, member(b, "mode")});
+                    spent + " / " + limit + (has_extra ? " + " + extra : "") + " " +
+                        member(b, "currency"),
+                    percent(spent, effective), member(b, "reserved"), refuses_above, resets,
+                    member(b, "mode")});
   }
   if (rows.size() == 1) out += "no budgets\n";
   else print_rows(rows, out);
