@@ -1,7 +1,6 @@
 // POST /v1/estimate: the same pricing engine as `tollgate estimate`, on the live config, plus the
 // budgets the request would be reserved in.
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,6 +9,7 @@
 #include "proxy/admin_json.hpp"
 #include "proxy/admin_routes.hpp"
 #include "rules/estimator.hpp"
+#include "rules/json_reader.hpp"
 
 namespace proxy {
 namespace {
@@ -71,11 +71,9 @@ std::string string_member(const rapidjson::Value& doc, const char* key) {
 
 AdminResponse AdminRoutes::estimate(const AdminRequest& request) {
   rapidjson::Document doc;
-  doc.Parse(request.body.data(), request.body.size());
-  if (doc.HasParseError())
-    return admin_error(400, std::string("bad JSON at offset ") +
-                                std::to_string(doc.GetErrorOffset()) + ": " +
-                                rapidjson::GetParseError_En(doc.GetParseError()));
+  if (const auto read = rules::read_json(doc, request.body); !read.ok())
+    return admin_error(400,
+                       "bad JSON at offset " + std::to_string(read.offset) + ": " + read.message);
   if (!doc.IsObject()) return admin_error(400, "body: expected a JSON object");
   const auto url = split_url(string_member(doc, "url"));
   if (!url) return admin_error(400, "url: required, such as \"https://api.openai.com/v1/...\"");

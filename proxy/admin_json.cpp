@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "rules/config_values.hpp"
+#include "rules/json_reader.hpp"
 #include "rules/money.hpp"
 
 namespace proxy {
@@ -209,8 +210,7 @@ std::string events_json(const std::vector<budget::Event>& events, std::uint64_t 
 
 void write_raw_json(JsonWriter& out, std::string_view json, std::string_view fallback) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (json.empty() || doc.HasParseError()) doc.Parse(fallback.data(), fallback.size());
+  if (json.empty() || !rules::read_json(doc, json).ok()) rules::read_json(doc, fallback);
   doc.Accept(out);
 }
 

@@ -1,20 +1,18 @@
 // The mutating admin routes: reset, runtime limit, override, reload. Each one is checked, done
 // through the enforcer (which persists it and emits its event), then audited exactly once.
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include "proxy/admin_json.hpp"
 #include "proxy/admin_routes.hpp"
+#include "rules/json_reader.hpp"
 #include "rules/money.hpp"
 
 namespace proxy {
 namespace {
 
-// Numbers are kept as their text (kParseNumbersAsStringsFlag) so that 75.1 becomes exactly
-// 75100000 micro-units through rules::parse_micros, never through a double.
-constexpr unsigned k_parse_flags = rapidjson::kParseNumbersAsStringsFlag;
-
-// Parses the body as a JSON object into `doc`; an empty body is {} unless `required`.
+// Parses the body as a JSON object into `doc`; an empty body is {} unless `required`. Numbers are
+// kept as their text so that 75.1 becomes exactly 75100000 micro-units through
+// rules::parse_micros, never through a double.
 std::optional<AdminResponse> parse_object(const std::string& body, bool required,
                                           rapidjson::Document& doc) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -22,11 +20,9 @@ std::optional<AdminResponse> parse_object(const std::string& body, bool required
     doc.SetObject();
     return std::nullopt;
   }
-  doc.Parse<k_parse_flags>(body.data(), body.size());
-  if (doc.HasParseError())
-    return admin_error(400, std::string("bad JSON at offset ") +
-                                std::to_string(doc.GetErrorOffset()) + ": " +
-                                rapidjson::GetParseError_En(doc.GetParseError()));
+  if (const auto read = rules::read_json(doc, body, {.numbers_as_strings = true}); !read.ok())
+    return admin_error(400,
+                       "bad JSON at offset " + std::to_string(read.offset) + ": " + read.message);
   if (!doc.IsObject()) return admin_error(400, "body: expected a JSON object");
   return std::nullopt;
 }

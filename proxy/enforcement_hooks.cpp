@@ -29,6 +29,7 @@ class EnforcementHooks final : public ExchangeHooks {
       r.name = priced_.endpoint_name;
       r.message = "tollgate: " + *priced_.error;
       r.status = 400;
+      r.invalid_request = true;
       return done(render_refusal(ex.provider->error_style, r));
     }
     if (priced_.endpoint && priced_.streaming && priced_.endpoint->stream.inject_include_usage) {

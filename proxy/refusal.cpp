@@ -15,6 +15,10 @@ void key_string(Writer& w, const char* key, const std::string& value) {
   w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
+std::string error_type(const Refusal& r) {
+  return r.invalid_request ? "invalid_request" : "budget_exceeded";
+}
+
 std::string openai_body(const Refusal& r) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -22,10 +26,14 @@ std::string openai_body(const Refusal& r) {
   w.Key("error");
   w.StartObject();
   key_string(w, "message", r.message);
-  key_string(w, "type", "budget_exceeded");
+  key_string(w, "type", r.invalid_request ? "invalid_request_error" : "budget_exceeded");
   w.Key("param");
   w.Null();
-  key_string(w, "code", "budget_exceeded");
+  w.Key("code");
+  if (r.invalid_request)
+    w.Null();
+  else
+    w.String("budget_exceeded");
   w.EndObject();
   w.EndObject();
   return buffer.GetString();
@@ -38,7 +46,7 @@ std::string anthropic_body(const Refusal& r) {
   key_string(w, "type", "error");
   w.Key("error");
   w.StartObject();
-  key_string(w, "type", "rate_limit_error");
+  key_string(w, "type", r.invalid_request ? "invalid_request_error" : "rate_limit_error");
   key_string(w, "message", r.message);
   w.EndObject();
   w.EndObject();
@@ -54,7 +62,10 @@ std::string gemini_body(const Refusal& r) {
   w.Key("code");
   w.Int(r.status);
   key_string(w, "message", r.message);
-  key_string(w, "status", r.status == 429 ? "RESOURCE_EXHAUSTED" : "FAILED_PRECONDITION");
+  key_string(w, "status",
+             r.invalid_request ? "INVALID_ARGUMENT"
+             : r.status == 429 ? "RESOURCE_EXHAUSTED"
+                               : "FAILED_PRECONDITION");
   w.EndObject();
   w.EndObject();
   return buffer.GetString();
@@ -79,7 +90,7 @@ std::string keepa_body(const Refusal& r) {
   w.Int64(0);
   w.Key("error");
   w.StartObject();
-  key_string(w, "type", "budget_exceeded");
+  key_string(w, "type", error_type(r));
   key_string(w, "message", r.message);
   w.EndObject();
   w.EndObject();
@@ -92,7 +103,7 @@ std::string plain_body(const Refusal& r) {
   w.StartObject();
   w.Key("error");
   w.StartObject();
-  key_string(w, "type", "budget_exceeded");
+  key_string(w, "type", error_type(r));
   key_string(w, "message", r.message);
   w.EndObject();
   w.EndObject();

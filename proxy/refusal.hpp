@@ -18,6 +18,10 @@ struct Refusal {
   std::optional<std::int64_t> retry_after_s;
   bool should_retry = false;
   std::optional<std::int64_t> balance_left;  // micro-units (Keepa's tokensLeft)
+  // The request itself is at fault (it cannot be priced, or its JSON is hostile): the provider's
+  // invalid-request error (OpenAI and Anthropic invalid_request_error, Gemini INVALID_ARGUMENT),
+  // so that SDKs raise their bad-request error rather than a rate-limit one.
+  bool invalid_request = false;
 };
 
 // Renders a refusal for a provider with `error_style` openai | anthropic | gemini | keepa | plain.

@@ -7,6 +7,7 @@
 
 #include "proxy/admin_json.hpp"
 #include "proxy/status_command.hpp"
+#include "rules/json_reader.hpp"
 #include "rules/money.hpp"
 
 namespace proxy {
@@ -69,10 +70,9 @@ std::optional<std::string> format_status_table(const std::string& budgets_json,
                                                const std::string& balances_json,
                                                std::chrono::system_clock::time_point now) {
   rapidjson::Document budgets, balances;
-  budgets.Parse(budgets_json.c_str());
-  balances.Parse(balances_json.c_str());
-  if (budgets.HasParseError() || !budgets.IsObject() || !budgets.HasMember("budgets") ||
-      !budgets["budgets"].IsArray() || balances.HasParseError() || !balances.IsObject() ||
+  if (!rules::read_json(budgets, budgets_json).ok() || !budgets.IsObject() ||
+      !budgets.HasMember("budgets") || !budgets["budgets"].IsArray() ||
+      !rules::read_json(balances, balances_json).ok() || !balances.IsObject() ||
       !balances.HasMember("balances") || !balances["balances"].IsArray())
     return std::nullopt;
   std::string out;

@@ -1,5 +1,7 @@
 #include "rules/config_loader.hpp"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +53,12 @@ class Loader {
     YAML::Node root;
     try {
       root = YAML::Load(protect_env_refs(text));
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp parses recursively and stops itself at a fixed depth, with the message "bad file".
+      errors.push_back({file, e.mark.line + 1, e.mark.column + 1,
+                        "nesting deeper than " + std::to_string(e.depth() - 1) + " levels"});
+      stack_.pop_back();
+      return;
     } catch (const YAML::Exception& e) {
       errors.push_back({file, e.mark.line + 1, e.mark.column + 1, "YAML syntax: " + e.msg});
       stack_.pop_back();

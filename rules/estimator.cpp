@@ -222,6 +222,11 @@ Priced price_request(const Config& config, const RequestView& request) {
   out.explanation += "endpoint " + out.endpoint_name + " (" +
                      (out.endpoint->method.empty() ? std::string("*") : out.endpoint->method) +
                      " " + out.endpoint->path + ", pricing " + out.endpoint->pricing + ")\n";
+  if (auto why = values.body_refusal()) {
+    out.error = std::move(why);
+    out.explanation += "refused: " + *out.error + "\n";
+    return out;
+  }
   Estimate estimate(p, *match.endpoint, values, request.body.size(), out);
   estimate.run();
   if (out.error) out.explanation += "refused: " + *out.error + "\n";

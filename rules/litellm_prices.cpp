@@ -2,12 +2,12 @@
 // Numbers are read as their source text and converted with integer arithmetic, so "1.5e-07" per
 // token becomes exactly 150000 micro-units per 1M tokens.
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "rules/config_sections.hpp"
+#include "rules/json_reader.hpp"
 
 namespace rules::detail {
 namespace {
@@ -76,11 +76,10 @@ void import_litellm_prices(const std::string& path, const Mark& mark,
   std::stringstream text;
   text << in.rdbuf();
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseNumbersAsStringsFlag>(text.str().c_str());
-  if (doc.HasParseError() || !doc.IsObject())
+  const auto read = read_json(doc, text.str(), {.numbers_as_strings = true});
+  if (!read.ok() || !doc.IsObject())
     return fail("prices_file '" + path + "' is not a JSON object: " +
-                (doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError())
-                                     : "top level is not an object"));
+                (!read.ok() ? read.message : std::string("top level is not an object")));
   const std::map<std::string, std::int64_t ModelPrice::*> k_fields = {
       {"input_cost_per_token", &ModelPrice::input},
       {"output_cost_per_token", &ModelPrice::output},

@@ -58,9 +58,14 @@ std::int64_t split_count(std::string_view text, const std::string& separator) {
 bool RequestValues::body_is_json() {
   if (!parsed_) {
     parsed_ = true;
-    body_.Parse(request_.body.data(), request_.body.size());
+    body_read_ = read_json(body_, request_.body, {.reject_duplicate_keys = true});
   }
-  return !body_.HasParseError();
+  return body_read_.ok();
+}
+
+std::optional<std::string> RequestValues::body_refusal() {
+  if (body_is_json() || !body_read_.hostile()) return std::nullopt;
+  return body_read_.message + " in the request body";
 }
 
 const rapidjson::Value* RequestValues::json(const std::string& pointer) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "rules/json_reader.hpp"
 #include "rules/matcher.hpp"
 #include "rules/pricing_model.hpp"
 #include "rules/request_view.hpp"
@@ -33,6 +34,9 @@ class RequestValues {
   std::optional<std::int64_t> bytes(const ValueRef& ref, std::int64_t& elements);
   // True when the body is a JSON document (parsing it on first use).
   bool body_is_json();
+  // Why a JSON body must not be priced (nested too deep, or a key twice: tollgate would read the
+  // first, the provider the last), naming the problem; nullopt for any other body.
+  std::optional<std::string> body_refusal();
 
  private:
   const rapidjson::Value* json(const std::string& pointer);
@@ -41,6 +45,7 @@ class RequestValues {
   const RequestView& request_;
   const Captures& captures_;
   bool parsed_ = false;
+  JsonReadResult body_read_;
   rapidjson::Document body_;
 };
 

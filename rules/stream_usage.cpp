@@ -1,12 +1,12 @@
 #include "rules/stream_usage.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <cstring>
 
+#include "rules/json_reader.hpp"
 #include "rules/usage_fields.hpp"
 
 namespace rules {
@@ -100,8 +100,7 @@ bool is_usage_only_chunk(std::string_view event, std::string& data) {
   }
   if (!any) return false;
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseNumbersAsStringsFlag>(data.data(), data.size());
-  if (doc.HasParseError() || !doc.IsObject()) return false;
+  if (!read_json(doc, data, {.numbers_as_strings = true}).ok() || !doc.IsObject()) return false;
   const auto choices = doc.FindMember("choices");
   const auto usage = doc.FindMember("usage");
   return choices != doc.MemberEnd() && choices->value.IsArray() && choices->value.Empty() &&
@@ -123,8 +122,7 @@ std::size_t next_eol(std::string_view raw, std::size_t from) {
 std::optional<std::string> inject_include_usage(const Endpoint& endpoint, std::string_view body) {
   if (!endpoint.stream.inject_include_usage) return std::nullopt;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  if (!read_json(doc, body).ok() || !doc.IsObject()) return std::nullopt;
   const auto stream = doc.FindMember("stream");
   if (stream == doc.MemberEnd() || !stream->value.IsTrue()) return std::nullopt;
   if (const auto options = doc.FindMember("stream_options"); options != doc.MemberEnd()) {
@@ -141,9 +139,8 @@ std::optional<std::string> inject_include_usage(const Endpoint& endpoint, std::s
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   IncludeUsageRewriter rewriter(writer);
-  rapidjson::Reader reader;
-  rapidjson::MemoryStream in(body.data(), body.size());
-  if (!reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(in, rewriter)) return std::nullopt;
+  if (!parse_json_events<rapidjson::kParseNumbersAsStringsFlag>(body, rewriter).ok())
+    return std::nullopt;
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 

@@ -1,17 +1,15 @@
 #include "rules/usage_reader.hpp"
 
-#include <rapidjson/error/en.h>
-
 #include <algorithm>
 #include <cctype>
 #include <utility>
 
+#include "rules/json_reader.hpp"
 #include "rules/money.hpp"
 
 namespace rules {
 namespace {
 
-constexpr unsigned k_parse_flags = rapidjson::kParseNumbersAsStringsFlag;
 constexpr std::size_t k_head_bytes = 64u << 10;
 
 bool icontains(std::string_view haystack, std::string_view needle) {
@@ -50,15 +48,15 @@ std::string_view json_type(std::string_view data) {
   return v.substr(0, v.find('"'));
 }
 
+// A provider's answer nested past the limit reads as no usage at all: the request is then charged
+// its estimate, as for an answer without usage.
 bool parse(rapidjson::Document& doc, std::string_view text) {
-  doc.Parse<k_parse_flags>(text.data(), text.size());
-  return !doc.HasParseError();
+  return read_json(doc, text, {.numbers_as_strings = true}).ok();
 }
 
 // Parses the one JSON value that starts `text` (ignoring what follows it).
 bool parse_value(rapidjson::Document& doc, std::string_view text) {
-  doc.Parse<k_parse_flags | rapidjson::kParseStopWhenDoneFlag>(text.data(), text.size());
-  return !doc.HasParseError();
+  return read_json(doc, text, {.numbers_as_strings = true, .stop_when_done = true}).ok();
 }
 
 std::string string_at(const rapidjson::Value& doc, const char* name) {

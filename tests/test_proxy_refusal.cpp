@@ -54,6 +54,33 @@ TEST_CASE("render_refusal, provider shapes") {
   }
 }
 
+TEST_CASE("render_refusal, a request at fault gets the invalid-request shape") {
+  auto r = sample();
+  r.kind = "price";
+  r.name.clear();
+  r.status = 400;
+  r.retry_after_s.reset();
+  r.invalid_request = true;
+  SUBCASE("openai") {
+    auto doc = parse(proxy::render_refusal("openai", r).body);
+    CHECK(std::string(doc["error"]["type"].GetString()) == "invalid_request_error");
+    CHECK(doc["error"]["code"].IsNull());
+  }
+  SUBCASE("anthropic") {
+    auto doc = parse(proxy::render_refusal("anthropic", r).body);
+    CHECK(std::string(doc["error"]["type"].GetString()) == "invalid_request_error");
+  }
+  SUBCASE("gemini") {
+    auto doc = parse(proxy::render_refusal("gemini", r).body);
+    CHECK(doc["error"]["code"].GetInt() == 400);
+    CHECK(std::string(doc["error"]["status"].GetString()) == "INVALID_ARGUMENT");
+  }
+  SUBCASE("plain") {
+    auto doc = parse(proxy::render_refusal("plain", r).body);
+    CHECK(std::string(doc["error"]["type"].GetString()) == "invalid_request");
+  }
+}
+
 TEST_CASE("render_refusal, headers") {
   auto reply = proxy::render_refusal("openai", sample());
   CHECK(rules::find_header(reply.headers, "x-tollgate-refused") == "budget");

@@ -118,6 +118,16 @@ TEST_CASE("load_config_text, wrong types and bad values") {
     CHECK(errors_of("a: [1, 2\n") ==
           Lines{"t.yaml:2:1: YAML syntax: end of sequence flow not found"});
   }
+  // A reload of hostile text is a config error, never a stack overflow.
+  SUBCASE("100,000 nested flow sequences") {
+    CHECK(errors_of("listen: " + std::string(100'000, '[')) ==
+          Lines{"t.yaml:1:1: nesting deeper than 499 levels"});
+  }
+  SUBCASE("deep block nesting") {
+    std::string yaml;
+    for (int i = 0; i < 600; ++i) yaml += std::string(i, ' ') + "k:\n";
+    CHECK(errors_of(yaml) == Lines{"t.yaml:499:501: nesting deeper than 499 levels"});
+  }
 }
 
 TEST_CASE("load_config_text, cross checks") {

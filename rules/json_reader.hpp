@@ -1,0 +1,112 @@
+#pragma once
+// The one way JSON from the network (request bodies, provider answers, admin calls, price files)
+// is read. RapidJSON's default parser recurses once per nesting level, so 150 KB of '[' overflows
+// the stack; here it runs iteratively, and a nesting limit keeps every later recursive walk of the
+// value (Value::Accept, Pointer, our own walks) shallow too.
+
+#include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace rules {
+
+// Deepest nesting of arrays and objects accepted: far above what any API request needs
+// (structured-output schemas stop at 10), far below what exhausts a thread's stack.
+inline constexpr unsigned k_json_max_depth = 128;
+
+struct JsonReadOptions {
+  bool numbers_as_strings = false;     // RapidJSON's kParseNumbersAsStringsFlag
+  bool stop_when_done = false;         // read the one value at the start, ignore what follows
+  bool reject_duplicate_keys = false;  // an object naming a key twice is an error
+};
+
+struct JsonReadResult {
+  enum class Status { ok, syntax, too_deep, duplicate_key };
+  Status status = Status::ok;
+  std::size_t offset = 0;  // syntax, too_deep: where in the text reading stopped
+  // Empty when ok; "JSON nested deeper than 128 levels", "duplicate key \"model\"", or
+  // RapidJSON's description of a syntax error.
+  std::string message;
+
+  bool ok() const { return status == Status::ok; }
+  // Too deep or a duplicate key: JSON that cannot be read safely or unambiguously, as opposed to
+  // text that is not JSON at all.
+  bool hostile() const { return status == Status::too_deep || status == Status::duplicate_key; }
+};
+
+// Parses `text` into `doc`; on any error `doc` is left null.
+JsonReadResult read_json(rapidjson::Document& doc, std::string_view text,
+                         const JsonReadOptions& options = {});
+
+// The message for a nesting past k_json_max_depth.
+std::string json_too_deep_message();
+
+// RapidJSON's English description of a parse error.
+std::string syntax_error_text(rapidjson::ParseErrorCode code);
+
+// Forwards SAX events to `next` and stops the parse (kParseErrorTermination) when arrays and
+// objects nest deeper than k_json_max_depth.
+template <typename Handler>
+class JsonDepthGuard {
+ public:
+  explicit JsonDepthGuard(Handler& next) : next_(next) {}
+
+  bool too_deep() const { return too_deep_; }
+
+  bool Null() { return next_.Null(); }
+  bool Bool(bool b) { return next_.Bool(b); }
+  bool Int(int i) { return next_.Int(i); }
+  bool Uint(unsigned u) { return next_.Uint(u); }
+  bool Int64(std::int64_t i) { return next_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return next_.Uint64(u); }
+  bool Double(double d) { return next_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+    return next_.RawNumber(s, n, copy);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return next_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return next_.Key(s, n, copy); }
+  bool StartObject() { return enter() && next_.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { return --depth_, next_.EndObject(n); }
+  bool StartArray() { return enter() && next_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { return --depth_, next_.EndArray(n); }
+
+ private:
+  bool enter() {
+    if (++depth_ <= k_json_max_depth) return true;
+    too_deep_ = true;
+    return false;
+  }
+
+  Handler& next_;
+  unsigned depth_ = 0;
+  bool too_deep_ = false;
+};
+
+// Runs RapidJSON's iterative parser (with `flags` added) over `text` into `handler` behind a
+// JsonDepthGuard. Never returns ok for input nested past the limit.
+template <unsigned flags, typename Handler>
+JsonReadResult parse_json_events(std::string_view text, Handler& handler) {
+  JsonDepthGuard<Handler> guard(handler);
+  rapidjson::Reader reader;
+  rapidjson::MemoryStream in(text.data(), text.size());
+  const rapidjson::ParseResult parsed =
+      reader.Parse<flags | rapidjson::kParseIterativeFlag>(in, guard);
+  JsonReadResult result;
+  if (parsed) return result;
+  result.offset = parsed.Offset();
+  if (guard.too_deep()) {
+    result.status = JsonReadResult::Status::too_deep;
+    result.message = json_too_deep_message();
+  } else {
+    result.status = JsonReadResult::Status::syntax;
+    result.message = syntax_error_text(parsed.Code());
+  }
+  return result;
+}
+
+}  // namespace rules
