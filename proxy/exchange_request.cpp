@@ -2,6 +2,7 @@
 
 #include "proxy/header_filter.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/network_policy.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 
@@ -83,10 +84,17 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     }
     ex.client_user = info.user;
   } else {
-    const auto abs = parse_absolute_target(req.target());
+    std::string problem;
+    const auto abs = parse_absolute_target(req.target(), &problem);
     if (!abs)
       {
-      Refusal refusal{400, "a forward proxy needs absolute-form http:// targets (use CONNECT for https)", "invalid_request_error", {}};
+      Refusal refusal{
+          400,
+          problem.empty()
+              ? "a forward proxy needs absolute-form http:// targets (use CONNECT for https)"
+              : "malformed request target: " + problem,
+          "invalid_request_error",
+          {}};
       co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
     }
     ex.host = abs->authority.host;
@@ -100,6 +108,12 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
       co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex.provider);
     }
     ex.client_user = *user;
+    // The same port rule as a CONNECT: else GET http://host:6379/ reaches what CONNECT may not.
+    if (auto message = port_problem(config.tunnel.allowed_ports, ex.port, true); !message.empty()) {
+      Refusal r{403, std::move(message), "forbidden", {}};
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
+                                ex.provider);
+    }
   }
   log.host = ex.host;
   log.target = ex.target;
