@@ -1,5 +1,6 @@
 #include "proxy/exchange_request.hpp"
 
+#include "proxy/body_read.hpp"
 #include "proxy/header_filter.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/network_policy.hpp"
@@ -11,8 +12,6 @@ namespace {
 
 using namespace net;
 using namespace std::chrono_literals;
-
-constexpr auto k_body_timeout = 60s;  // between two reads of a request body
 
 struct Refusal {
   int status;
@@ -151,10 +150,19 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
       auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_continue), use_tuple);
       if (ec) co_return AfterExchange::close;
     }
-    http::request_parser<http::string_body> body_parser{std::move(*head)};
+    BodyParser body_parser{std::move(*head)};
     body_parser.body_limit(config.max_body_bytes);
-    lowest(client).expires_after(k_body_timeout);
-    auto [ec, n] = co_await http::async_read(client, buffer, body_parser, use_tuple);
+    const auto ec = co_await read_body(client, buffer, body_parser, config.clients.read_timeout);
+    if (ec == beast::error::timeout) {
+      // Answered, not just closed: a client (or the load balancer before it) then knows that
+      // the request was not sent on, and need not guess whether it may send it again.
+      Refusal refusal{408,
+                      "request body not received within clients.read_timeout",
+                      "invalid_request_error",
+                      {}};
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
+                                ex.provider);
+    }
     if (ec == http::error::body_limit)
       {
       Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};

@@ -82,7 +82,8 @@ void apply_tunnel(YamlReader& r, const YAML::Node& node, TunnelConfig& t) {
 }
 
 void apply_clients(YamlReader& r, const YAML::Node& node, ClientsConfig& c) {
-  if (!r.expect_map(node, "clients", {"identify", "require_auth", "users"})) return;
+  if (!r.expect_map(node, "clients", {"identify", "require_auth", "users", "read_timeout"})) return;
+  set_duration(r, node, "read_timeout", c.read_timeout);
   if (node["identify"]) {
     const auto text = r.string(node["identify"], "identify");
     using I = ClientsConfig::Identify;

@@ -1,8 +1,8 @@
 """Network-level ways around a budget ("hostile input"): host spellings that were tunneled blind,
 proxy credentials whose password was not checked, plain-HTTP requests to ports a CONNECT may not
-reach and HTTP/1.0 with chunked framing. Everything stays on
-loopback: with tunnel.unknown_hosts: deny, a host that is not recognised is refused rather than
-sent to the internet."""
+reach, HTTP/1.0 with chunked framing, and a request body that never completes. Everything stays
+on loopback: with tunnel.unknown_hosts: deny, a host that is not recognised is refused rather
+than sent to the internet."""
 import base64
 import json
 import os
@@ -202,10 +202,10 @@ class PlainHttpPolicyTest(HarnessTestCase):
         self.assertTrue(status.startswith("HTTP/1.1 403"), status)
 
 
-class FramingTest(HarnessTestCase):
+class FramingAndTimeoutTest(HarnessTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.h = Harness()
+        cls.h = Harness(extra_yaml="clients: { read_timeout: 1s }\n")
 
     def test_http10_with_transfer_encoding_is_400_and_closed(self):
         with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as sock:
@@ -217,6 +217,27 @@ class FramingTest(HarnessTestCase):
         self.assertIn(b"Transfer-Encoding in an HTTP/1.0 request", data)
         self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
         self.assertEqual(self.h.plain.requests, [])
+
+    def test_body_that_stops_gets_408_then_close(self):
+        with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as sock:
+            sock.sendall(b"POST http://%s/echo HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\n"
+                         % (PLAIN_HOST.encode(), PLAIN_HOST.encode()) + b"0123456789")
+            start = time.monotonic()
+            data = read_until_closed(sock)
+        self.assertTrue(data.startswith(b"HTTP/1.1 408 "), data[:300])
+        self.assertIn(b"\r\nConnection: close\r\n", data)
+        self.assertLess(time.monotonic() - start, 10)
+
+    def test_body_that_stops_inside_tls_gets_408(self):
+        sock, status = connect_through(self.h.port, "api.openai.com")
+        self.assertTrue(status.startswith("HTTP/1.1 200"), status)
+        ctx = ssl.create_default_context(cafile=self.h.ca_bundle)
+        with ctx.wrap_socket(sock, server_hostname="api.openai.com") as tls:
+            tls.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+                        b"Authorization: Bearer sk-test\r\nContent-Length: 100\r\n\r\n{\"model\":")
+            res = Reader(tls).read_response()
+        self.assertEqual(res.status, 408, res.raw[:300])
+        self.assertEqual(self.h.fake.requests, [])
 
 
 if __name__ == "__main__":
