@@ -131,9 +131,10 @@ asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buff
   log.mode = "tunnel";
   log.method = "CONNECT";
   log.target = std::string(req.target());
-  const auto target = parse_connect_target(req.target());
+  std::string problem;
+  const auto target = parse_connect_target(req.target(), &problem);
   if (!target) {
-    std::string message = "malformed CONNECT target";
+    std::string message = "malformed CONNECT target: " + problem;
     co_return co_await refuse_connect(client, log, 400, std::move(message));
   }
   log.host = target->host;
@@ -147,12 +148,9 @@ asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buff
   }
   info.user = *user;
   log.user = *user;
-  const auto& ports = config->tunnel.allowed_ports;
-  if (std::find(ports.begin(), ports.end(), target->port) == ports.end())
-    {
-    std::string message = "CONNECT to port " + std::to_string(target->port) + " is not allowed (tunnel.allowed_ports)";
+  if (auto message = port_problem(config->tunnel.allowed_ports, target->port, false);
+      !message.empty())
     co_return co_await refuse_connect(client, log, 403, std::move(message));
-  }
   info.connect_host = target->host;
   info.connect_port = target->port;
   if (config->provider_for_host(target->host)) {

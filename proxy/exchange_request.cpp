@@ -1,7 +1,9 @@
 #include "proxy/exchange_request.hpp"
 
+#include "proxy/body_read.hpp"
 #include "proxy/header_filter.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/network_policy.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 
@@ -10,8 +12,6 @@ namespace {
 
 using namespace net;
 using namespace std::chrono_literals;
-
-constexpr auto k_body_timeout = 60s;  // between two reads of a request body
 
 struct Refusal {
   int status;
@@ -83,10 +83,17 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     }
     ex.client_user = info.user;
   } else {
-    const auto abs = parse_absolute_target(req.target());
+    std::string problem;
+    const auto abs = parse_absolute_target(req.target(), &problem);
     if (!abs)
       {
-      Refusal refusal{400, "a forward proxy needs absolute-form http:// targets (use CONNECT for https)", "invalid_request_error", {}};
+      Refusal refusal{
+          400,
+          problem.empty()
+              ? "a forward proxy needs absolute-form http:// targets (use CONNECT for https)"
+              : "malformed request target: " + problem,
+          "invalid_request_error",
+          {}};
       co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
     }
     ex.host = abs->authority.host;
@@ -100,6 +107,12 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
       co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex.provider);
     }
     ex.client_user = *user;
+    // The same port rule as a CONNECT: else GET http://host:6379/ reaches what CONNECT may not.
+    if (auto message = port_problem(config.tunnel.allowed_ports, ex.port, true); !message.empty()) {
+      Refusal r{403, std::move(message), "forbidden", {}};
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
+                                ex.provider);
+    }
   }
   log.host = ex.host;
   log.target = ex.target;
@@ -137,10 +150,19 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
       auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_continue), use_tuple);
       if (ec) co_return AfterExchange::close;
     }
-    http::request_parser<http::string_body> body_parser{std::move(*head)};
+    BodyParser body_parser{std::move(*head)};
     body_parser.body_limit(config.max_body_bytes);
-    lowest(client).expires_after(k_body_timeout);
-    auto [ec, n] = co_await http::async_read(client, buffer, body_parser, use_tuple);
+    const auto ec = co_await read_body(client, buffer, body_parser, config.clients.read_timeout);
+    if (ec == beast::error::timeout) {
+      // Answered, not just closed: a client (or the load balancer before it) then knows that
+      // the request was not sent on, and need not guess whether it may send it again.
+      Refusal refusal{408,
+                      "request body not received within clients.read_timeout",
+                      "invalid_request_error",
+                      {}};
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
+                                ex.provider);
+    }
     if (ec == http::error::body_limit)
       {
       Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};

@@ -121,15 +121,32 @@ std::optional<BasicCredentials> parse_basic_credentials(std::string_view authori
 
 namespace proxy {
 
+namespace {
+
+// Constant time whatever the lengths: both sides are hashed first, so that neither the length
+// of the secret nor the position of the first difference shows in the time of a refusal.
+bool secret_matches(std::string_view expected, std::string_view given) {
+  unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+  unsigned int na = 0, nb = 0;
+  EVP_Digest(expected.data(), expected.size(), a, &na, EVP_sha256(), nullptr);
+  EVP_Digest(given.data(), given.size(), b, &nb, EVP_sha256(), nullptr);
+  return na == nb && CRYPTO_memcmp(a, b, na) == 0;
+}
+
+}  // namespace
+
 std::optional<std::string> authorize_client(const std::map<std::string, std::string>& users,
                                             bool require_auth, std::string_view proxy_authorization) {
+  if (trim(proxy_authorization).empty())
+    return require_auth ? std::nullopt : std::optional<std::string>(std::string());
+  if (users.empty() && !require_auth) return std::string();
   const auto creds = parse_basic_credentials(proxy_authorization);
-  if (!require_auth) return creds ? creds->user : std::string();
   if (!creds) return std::nullopt;
   const auto it = users.find(creds->user);
-  if (it == users.end() || it->second.size() != creds->password.size() ||
-      CRYPTO_memcmp(it->second.data(), creds->password.data(), creds->password.size()) != 0)
-    return std::nullopt;
+  // An unknown user costs the same compare as a known one.
+  const std::string_view expected = it == users.end() ? std::string_view() : it->second;
+  const bool match = secret_matches(expected, creds->password);
+  if (it == users.end() || !match) return std::nullopt;
   return creds->user;
 }
 

@@ -36,9 +36,11 @@ bool iequals(std::string_view a, std::string_view b);
 
 namespace proxy {
 
-// clients.require_auth: the user named by a Proxy-Authorization value. nullopt = refuse (407):
-// auth is required and the credentials are missing or wrong. Without require_auth, the basic
-// user if any (its password unchecked), else "".
+// The client user a Proxy-Authorization value proves; nullopt = refuse (407). Credentials that
+// are offered are checked against `users` whether or not auth is required (a wrong secret, an
+// unknown user or a value that is not Basic is refused), so that no client can spend from another
+// user's per: client budgets by naming it. No Proxy-Authorization is "" (anonymous) unless
+// require_auth; with no users to check against, a name proves nothing and is "" too.
 std::optional<std::string> authorize_client(const std::map<std::string, std::string>& users,
                                             bool require_auth, std::string_view proxy_authorization);
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
@@ -40,7 +41,8 @@ bool matches(const std::array<std::uint8_t, 16>& addr, const std::array<std::uin
 
 }  // namespace
 
-NetworkPolicy::NetworkPolicy(const std::vector<std::string>& deny_networks) {
+NetworkPolicy::NetworkPolicy(const std::vector<std::string>& deny_networks,
+                             const std::vector<std::string>& own_addresses) {
   for (const auto& entry : deny_networks) {
     if (entry == "loopback") {
       add("127.0.0.0/8");
@@ -54,7 +56,10 @@ NetworkPolicy::NetworkPolicy(const std::vector<std::string>& deny_networks) {
       add("10.0.0.0/8");
       add("172.16.0.0/12");
       add("192.168.0.0/16");
+      add("100.64.0.0/10");  // carrier-grade NAT, also used for cluster-internal ranges
       add("fc00::/7");
+      for (const auto& own : own_addresses)
+        if (own.find('%') == std::string::npos) add(own);  // fe80::1%eth0 is link-local anyway
     } else {
       add(entry);
     }
@@ -87,6 +92,14 @@ bool NetworkPolicy::denies(std::string_view address) const {
   for (const auto& net : networks_)
     if (matches(addr, net.bytes, net.prefix)) return true;
   return false;
+}
+
+std::string port_problem(const std::vector<std::uint16_t>& allowed_ports, std::uint16_t port,
+                         bool plain_http) {
+  if (plain_http && port == 80) return "";
+  if (std::find(allowed_ports.begin(), allowed_ports.end(), port) != allowed_ports.end()) return "";
+  return std::string(plain_http ? "HTTP" : "CONNECT") + " to port " + std::to_string(port) +
+         " is not allowed (tunnel.allowed_ports)";
 }
 
 }  // namespace proxy

@@ -1,6 +1,7 @@
 #pragma once
-// tunnel.deny_networks: the addresses a CONNECT may not reach after resolution (DESIGN §11), so
-// that a client cannot use tollgate to reach the pod's loopback or a cloud metadata endpoint.
+// tunnel.deny_networks and tunnel.allowed_ports: what a CONNECT or a plain-HTTP request may not
+// reach (DESIGN §11), so that a client cannot use tollgate to reach the pod's loopback, a cloud
+// metadata endpoint or a database port.
 
 #include <array>
 #include <cstdint>
@@ -9,13 +10,17 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/host_addresses.hpp"
+
 namespace proxy {
 
 class NetworkPolicy {
  public:
-  // Entries: "loopback", "link-local", "private" (RFC 1918 + fc00::/7), or CIDRs such as
-  // "100.64.0.0/10", "fd00::/8". Throws std::invalid_argument naming the first bad entry.
-  explicit NetworkPolicy(const std::vector<std::string>& deny_networks);
+  // Entries: "loopback", "link-local", "private" (RFC 1918, CGNAT 100.64.0.0/10, fc00::/7 and
+  // `own_addresses`, this host's interfaces), or CIDRs such as "203.0.113.0/24", "fd00::/8".
+  // Throws std::invalid_argument naming the first bad entry.
+  explicit NetworkPolicy(const std::vector<std::string>& deny_networks,
+                         const std::vector<std::string>& own_addresses = host_addresses());
 
   // `address` is a numeric IPv4 or IPv6 address (IPv4-mapped IPv6 is checked as IPv4);
   // anything unparsable is denied.
@@ -29,5 +34,10 @@ class NetworkPolicy {
   void add(std::string_view cidr);
   std::vector<Network> networks_;
 };
+
+// tunnel.allowed_ports for the port of a CONNECT or, with `plain_http`, of an absolute-form
+// request (which may also use 80, the port of its scheme): "" when allowed, else the refusal.
+std::string port_problem(const std::vector<std::uint16_t>& allowed_ports, std::uint16_t port,
+                         bool plain_http);
 
 }  // namespace proxy

@@ -10,16 +10,20 @@
 
 namespace proxy {
 
-// "host:port" or "[v6]:port" -> host (lower case, no brackets) and port; nullopt for a missing
-// or invalid port (0, > 65535, not digits), an empty host, or characters no host name has.
-std::optional<rules::HostPort> parse_connect_target(std::string_view authority);
+// "host:port" or "[v6]:port" -> host (as rules::normalize_host spells it) and port; nullopt for
+// a missing or invalid port (0, > 65535, not digits) or a host normalize_host refuses, with the
+// reason in *problem when given.
+std::optional<rules::HostPort> parse_connect_target(std::string_view authority,
+                                                    std::string* problem = nullptr);
 
 struct AbsoluteTarget {
   rules::HostPort authority;  // port 80 when the URI names none
   std::string origin_form;    // "/path?query" ("/" when empty)
 };
-// "http://host[:port]/path?query"; nullopt for other schemes (https must use CONNECT) or junk.
-std::optional<AbsoluteTarget> parse_absolute_target(std::string_view uri);
+// "http://host[:port]/path?query", the host through the same normalisation as a CONNECT's;
+// nullopt for other schemes (https must use CONNECT) or junk (the host's problem in *problem).
+std::optional<AbsoluteTarget> parse_absolute_target(std::string_view uri,
+                                                    std::string* problem = nullptr);
 
 // "host:port", with brackets around IPv6 literals.
 std::string authority_string(const rules::HostPort& hp);

@@ -20,6 +20,10 @@ std::string framing_problem(const http::request_header<>& head) {
   const auto te = head.count(http::field::transfer_encoding);
   if (cl > 1) return "more than one Content-Length";
   if (cl && te) return "both Content-Length and Transfer-Encoding";
+  // HTTP/1.0 has no chunked coding: a peer on the way may frame the body by Content-Length or
+  // the close instead, and the two would disagree on where the next request starts (RFC 9112
+  // §6.1: faulty framing).
+  if (te && head.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
   if (te) {
     // The last coding must be chunked, else the body length of a request is unknowable.
     std::string_view last;

@@ -15,7 +15,8 @@ inline constexpr std::size_t k_header_limit = 64 * 1024;
 inline constexpr std::size_t k_max_fields = 100;
 
 // The framing problem of a parsed head ("" when fine): more than one Content-Length, both
-// Content-Length and Transfer-Encoding, a Transfer-Encoding that does not end in chunked.
+// Content-Length and Transfer-Encoding, Transfer-Encoding in HTTP/1.0, a Transfer-Encoding that
+// does not end in chunked.
 std::string framing_problem(const net::http::request_header<>& head);
 
 // The next request head, or nullptr when the connection is to be closed (peer gone, idle

@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-#include "proxy/header_filter.hpp"
+#include "rules/host_name.hpp"
 
 namespace proxy {
 namespace {
@@ -35,7 +35,9 @@ int check_sni(SSL* ssl, int* alert, void*) {
   const auto* expected = static_cast<const std::string*>(SSL_get_ex_data(ssl, sni_index()));
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (!sni || !expected) return SSL_TLSEXT_ERR_OK;  // IP targets: clients send no SNI
-  if (iequals(sni, *expected)) return SSL_TLSEXT_ERR_OK;
+  // The CONNECT host was normalised (rules/host_name.hpp): so is the name the client sends.
+  const auto name = rules::normalize_host(sni);
+  if (name.host && *name.host == *expected) return SSL_TLSEXT_ERR_OK;
   *alert = SSL_AD_UNRECOGNIZED_NAME;
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }

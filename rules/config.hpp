@@ -61,6 +61,7 @@ struct ClientsConfig {
   std::string header_name;  // for identify: header:NAME
   bool require_auth = false;
   std::map<std::string, std::string> users;  // user -> secret
+  Duration read_timeout = std::chrono::seconds(60);  // longest silence within a request body (408)
 };
 
 struct RedisConfig {

@@ -2,6 +2,7 @@
 #include <set>
 
 #include "rules/config_sections.hpp"
+#include "rules/host_name.hpp"
 
 namespace rules::detail {
 namespace {
@@ -175,10 +176,15 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
   if (p.mark.line == 0) p.mark = r.mark(node);
   if (node["hosts"])
     if (auto hosts = r.strings(node["hosts"], "hosts")) {
-      p.hosts = *hosts;
-      for (auto& host : p.hosts)
-        std::transform(host.begin(), host.end(), host.begin(),
-                       [](unsigned char c) { return std::tolower(c); });
+      p.hosts.clear();
+      // Spelled as the proxy spells request hosts, so that the two compare equal.
+      for (const auto& host : *hosts) {
+        auto name = normalize_host(host);
+        if (name.host)
+          p.hosts.push_back(std::move(*name.host));
+        else
+          r.error(node["hosts"], "'hosts': '" + host + "': " + name.problem);
+      }
     }
   if (node["currency"])
     if (auto currency = r.string(node["currency"], "currency")) p.currency = *currency;

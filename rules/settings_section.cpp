@@ -2,6 +2,7 @@
 
 #include "rules/config_sections.hpp"
 #include "rules/config_values.hpp"
+#include "rules/host_name.hpp"
 
 namespace rules::detail {
 namespace {
@@ -45,7 +46,15 @@ void apply_upstream(YamlReader& r, const YAML::Node& node, UpstreamConfig& up) {
       for (auto it = resolve.begin(); it != resolve.end(); ++it) {
         const auto from = host_port(r, it->first, "resolve");
         const auto to = host_port(r, it->second, "resolve");
-        if (from && to) up.resolve[from->host + ":" + std::to_string(from->port)] = *to;
+        // Keys are looked up with the host as the proxy normalises request hosts.
+        const bool v6 = from && from->host.find(':') != std::string::npos;
+        const auto name = !from ? HostName{}
+                          : v6  ? normalize_host("[" + from->host + "]")
+                                : normalize_host(from->host);
+        if (from && !name.host)
+          r.error(it->first, "'resolve': '" + from->host + "': " + name.problem);
+        else if (from && to)
+          up.resolve[*name.host + ":" + std::to_string(from->port)] = *to;
       }
     }
   }
@@ -73,7 +82,8 @@ void apply_tunnel(YamlReader& r, const YAML::Node& node, TunnelConfig& t) {
 }
 
 void apply_clients(YamlReader& r, const YAML::Node& node, ClientsConfig& c) {
-  if (!r.expect_map(node, "clients", {"identify", "require_auth", "users"})) return;
+  if (!r.expect_map(node, "clients", {"identify", "require_auth", "users", "read_timeout"})) return;
+  set_duration(r, node, "read_timeout", c.read_timeout);
   if (node["identify"]) {
     const auto text = r.string(node["identify"], "identify");
     using I = ClientsConfig::Identify;

@@ -58,9 +58,20 @@ TEST_CASE("authorize_client, proxy credentials") {
     CHECK_FALSE(proxy::authorize_client(users, true, ""));
     CHECK_FALSE(proxy::authorize_client(users, true, "Bearer dGVhbS1hOnMzY3JldA=="));
   }
-  SUBCASE("not required: the user is remembered, no user is fine") {
-    CHECK(proxy::authorize_client(users, false, wrong) == "team-a");
+  SUBCASE("not required: right credentials name the user, none is anonymous") {
+    CHECK(proxy::authorize_client(users, false, good) == "team-a");
     CHECK(proxy::authorize_client(users, false, "") == "");
+  }
+  SUBCASE("not required, but offered credentials are still checked") {
+    const std::string nobody = "Basic bm9ib2R5OnMzY3JldA==";  // nobody:s3cret
+    CHECK_FALSE(proxy::authorize_client(users, false, wrong));
+    CHECK_FALSE(proxy::authorize_client(users, false, nobody));
+    CHECK_FALSE(proxy::authorize_client(users, false, "Basic dGVhbS1hOg=="));  // team-a:
+    CHECK_FALSE(proxy::authorize_client(users, false, "Bearer dGVhbS1hOnMzY3JldA=="));
+  }
+  SUBCASE("no users to check against: a name proves nothing") {
+    CHECK(proxy::authorize_client({}, false, wrong) == "");
+    CHECK_FALSE(proxy::authorize_client({}, true, wrong));
   }
   SUBCASE("parse_basic_credentials keeps colons in the password") {
     const auto c = proxy::parse_basic_credentials("basic dTphOmI=");  // u:a:b

@@ -31,6 +31,11 @@ TEST_CASE("framing_problem, request heads") {
     CHECK(proxy::framing_problem(head({{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}})) ==
           "both Content-Length and Transfer-Encoding");
   }
+  SUBCASE("Transfer-Encoding in HTTP/1.0, which has no chunked coding") {
+    auto h = head({{"Transfer-Encoding", "chunked"}});
+    h.version(10);
+    CHECK(proxy::framing_problem(h) == "Transfer-Encoding in an HTTP/1.0 request");
+  }
   SUBCASE("Transfer-Encoding not ending in chunked") {
     CHECK(proxy::framing_problem(head({{"Transfer-Encoding", "chunked, gzip"}})) ==
           "Transfer-Encoding does not end in chunked");

@@ -1,0 +1,20 @@
+#pragma once
+// Reading a request body with a limit on the silence between two reads (clients.read_timeout)
+// that leaves the connection usable for an answer: tcp_stream's own expiry closes the socket
+// when it fires, which would leave a slow client without its 408.
+
+#include <chrono>
+
+#include "proxy/net.hpp"
+
+namespace proxy {
+
+using BodyParser = net::http::request_parser<net::http::string_body>;
+
+// Reads into `parser` until the message is complete; beast::error::timeout when `gap` passed
+// without a byte (the socket is then still open), else the read's own error.
+template <typename Stream>
+net::asio::awaitable<net::error_code> read_body(Stream& stream, net::beast::flat_buffer& buffer,
+                                                BodyParser& parser, std::chrono::milliseconds gap);
+
+}  // namespace proxy
