@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -178,6 +179,10 @@ class RedisServer {
       dup2(null, 1);
       dup2(null, 2);
       const std::string port = std::to_string(port_);
+      // Under faketime (the date-shifted suite) Redis keeps the real clock, as a shared Redis
+      // would beside a sidecar whose clock is off.
+      unsetenv("LD_PRELOAD");
+      unsetenv("FAKETIME");
       execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--dir",
              dir_.path.c_str(), "--save", "", "--appendonly", "no", "--loglevel", "warning",
              static_cast<char*>(nullptr));
