@@ -1,13 +1,11 @@
 #include "proxy/enforcement_hooks.hpp"
 
-#include <openssl/evp.h>
-
 #include <optional>
 
 #include "proxy/metrics.hpp"
 #include "proxy/refusal.hpp"
+#include "rules/credential.hpp"
 #include "rules/estimator.hpp"
-#include "rules/request_values.hpp"
 #include "rules/stream_usage.hpp"
 #include "rules/usage_reader.hpp"
 
@@ -49,7 +47,7 @@ class EnforcementHooks final : public ExchangeHooks {
     request.endpoint = priced_.endpoint_name;
     request.model = priced_.model;
     request.client = client_identity(ex.config->clients, ex);
-    request.credential_hash = credential_hash(ex, view);
+    request.credential_hash = rules::credential_id(*ex.provider, view);
     request.host = ex.host;
     request.headers = &ex.request_headers;
     request.estimate = priced_.estimate;
@@ -150,14 +148,6 @@ class EnforcementHooks final : public ExchangeHooks {
     return priced_.estimate.micros;
   }
 
-  std::string credential_hash(const Exchange& ex, const rules::RequestView& view) const {
-    if (ex.provider->credential.empty()) return {};
-    const rules::Captures no_captures;
-    rules::RequestValues values(view, no_captures);
-    const auto secret = values.text(ex.provider->credential);
-    return secret && !secret->empty() ? hash_credential(*secret) : std::string();
-  }
-
   budget::Enforcer& enforcer_;
   rules::Priced priced_;
   budget::Admission admission_;
@@ -189,20 +179,6 @@ std::string client_identity(const rules::ClientsConfig& clients, const Exchange&
       break;
   }
   return {};
-}
-
-std::string hash_credential(std::string_view secret) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(secret.data(), secret.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
-  // 64 bits are plenty to tell a team's keys apart and reveal nothing usable.
-  for (unsigned i = 0; i < 8 && i < length; ++i) {
-    out += k_hex[digest[i] >> 4];
-    out += k_hex[digest[i] & 0xf];
-  }
-  return out;
 }
 
 }  // namespace proxy

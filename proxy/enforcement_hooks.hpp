@@ -22,7 +22,4 @@ class EnforcementHookFactory final : public HookFactory {
 // Who the client is, per clients.identify (empty when unknown).
 std::string client_identity(const rules::ClientsConfig& clients, const Exchange& exchange);
 
-// A short, stable, non-reversible name for a provider credential (never logged in clear).
-std::string hash_credential(std::string_view secret);
-
 }  // namespace proxy

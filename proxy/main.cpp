@@ -10,6 +10,7 @@
 #include "rules/commands.hpp"
 #include "rules/config_loader.hpp"
 #include "rules/config_values.hpp"
+#include "rules/credential.hpp"
 
 namespace {
 
@@ -145,6 +146,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   status->add_flag("--json", status_json, "JSON instead of a table");
 
+  std::string key;
+  auto* key_id = app.add_subcommand(
+      "key-id", "the id a provider key appears under in budgets, records and metrics");
+  key_id->add_option("KEY", key, "the key, bare or as 'Bearer KEY'")->required();
+
   auto* version = app.add_subcommand("version", "print the version");
   auto* defaults = app.add_subcommand("defaults", "print the embedded default config (YAML)");
 
@@ -152,6 +158,15 @@ int main(int argc, char** argv) {
   try {
     if (version->parsed()) {
       std::cout << "tollgate " << TOLLGATE_VERSION << "\n";
+      return 0;
+    }
+    if (key_id->parsed()) {
+      const auto id = rules::key_id(key);
+      if (id.empty()) {
+        std::cerr << "key-id: the key is empty\n";
+        return 1;
+      }
+      std::cout << id << "\n";
       return 0;
     }
     if (check->parsed()) return rules::check_command(check_path, std::cout, std::cerr);

@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -110,9 +111,18 @@ void print_text(const Priced& priced, std::ostream& out) {
   for (const auto& line : lines_of(priced.explanation)) out << "  " << line << "\n";
 }
 
+std::string iso_date(std::chrono::sys_days day) {
+  const std::chrono::year_month_day date{day};
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()));
+  return text;
+}
+
 }  // namespace
 
-int check_command(const std::string& config_path, std::ostream& out, std::ostream& err) {
+int check_command(const std::string& config_path, std::ostream& out, std::ostream& err,
+                  std::chrono::system_clock::time_point now) {
   const auto result = load(config_path);
   if (print_errors(result, err)) return 1;
   const Config& c = *result.config;
@@ -124,6 +134,11 @@ int check_command(const std::string& config_path, std::ostream& out, std::ostrea
   out << (config_path.empty() ? std::string("<embedded>") : config_path) << ": valid ("
       << c.providers.size() << " providers, " << endpoints << " endpoints, " << models
       << " models, " << c.budgets.size() << " budgets)\n";
+  if (const auto age = c.catalog_age_days(now); age && *age > k_catalog_max_age_days)
+    err << "warning: the prices in " << c.catalog_checked_file << " were checked on "
+        << iso_date(*c.catalog_checked) << ", " << *age
+        << " days ago: providers change prices and add models; use a newer tollgate or update "
+           "the catalog\n";
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // The offline commands of the CLI (DESIGN §3): `tollgate check` and `tollgate estimate`.
 // They write to the given streams and return the process exit code.
 
+#include <chrono>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -9,8 +10,10 @@
 namespace rules {
 
 // Validates the config (the embedded defaults when `config_path` is empty): every problem to
-// `err` as FILE:LINE:COL: message and 1; else a one-line summary to `out` and 0.
-int check_command(const std::string& config_path, std::ostream& out, std::ostream& err);
+// `err` as FILE:LINE:COL: message and 1; else a one-line summary to `out` and 0, with a warning
+// to `err` when the prices were checked more than k_catalog_max_age_days before `now`.
+int check_command(const std::string& config_path, std::ostream& out, std::ostream& err,
+                  std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 struct EstimateArgs {
   std::string config_path, url, method = "GET", data;  // data: JSON text or @file

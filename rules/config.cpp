@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 namespace rules {
 namespace {
@@ -13,29 +14,53 @@ bool all_digits(std::string_view text) {
   return true;
 }
 
-// "gpt-4o-2024-08-06" -> "gpt-4o", "claude-sonnet-4-5-20250929" -> "claude-sonnet-4-5": providers
-// bill a dated snapshot at the price of its family name.
-std::string_view strip_date_suffix(std::string_view model) {
-  if (model.size() > 11 && model[model.size() - 11] == '-') {
-    const auto tail = model.substr(model.size() - 10);
-    if (all_digits(tail.substr(0, 4)) && tail[4] == '-' && all_digits(tail.substr(5, 2)) &&
-        tail[7] == '-' && all_digits(tail.substr(8, 2)))
-      return model.substr(0, model.size() - 11);
-  }
-  if (model.size() > 9 && model[model.size() - 9] == '-' &&
-      all_digits(model.substr(model.size() - 8)))
-    return model.substr(0, model.size() - 9);
-  return model;
+bool digits_at(std::string_view text, std::size_t from, std::size_t n) {
+  return from + n <= text.size() && all_digits(text.substr(from, n));
+}
+
+// The name without a trailing snapshot date, or nullopt when it has none. Providers bill a dated
+// snapshot at the price of its family name: "gpt-4o-2024-08-06", "claude-sonnet-4-5-20250929",
+// and OpenAI's older month-day form "gpt-3.5-turbo-0125" (a snapshot priced apart from its family,
+// like gpt-4o-2024-05-13, is listed under its own name and found before this is tried).
+std::optional<std::string_view> without_date(std::string_view model) {
+  const auto n = model.size();
+  if (n > 11 && model[n - 11] == '-' && digits_at(model, n - 10, 4) && model[n - 6] == '-' &&
+      digits_at(model, n - 5, 2) && model[n - 3] == '-' && digits_at(model, n - 2, 2))
+    return model.substr(0, n - 11);
+  if (n > 9 && model[n - 9] == '-' && digits_at(model, n - 8, 8)) return model.substr(0, n - 9);
+  if (n > 5 && model[n - 5] == '-' && digits_at(model, n - 4, 4)) return model.substr(0, n - 5);
+  return std::nullopt;
+}
+
+// "claude-3-5-haiku-latest" -> "claude-3-5-haiku": an alias of the newest snapshot of a family.
+std::optional<std::string_view> without_latest(std::string_view model) {
+  constexpr std::string_view k_latest = "-latest";
+  if (model.size() > k_latest.size() && model.ends_with(k_latest))
+    return model.substr(0, model.size() - k_latest.size());
+  return std::nullopt;
+}
+
+// "gemini-2.0-flash-001" -> "gemini-2.0-flash": Gemini's numbered stable versions.
+std::optional<std::string_view> without_version(std::string_view model) {
+  const auto n = model.size();
+  if (n > 4 && model[n - 4] == '-' && digits_at(model, n - 3, 3)) return model.substr(0, n - 4);
+  return std::nullopt;
 }
 
 }  // namespace
 
-const ModelPrice* Provider::price_for_model(std::string_view model) const {
+std::optional<std::string> Provider::resolve_model(std::string_view model) const {
   if (model.starts_with("models/")) model.remove_prefix(7);
-  if (auto it = models.find(std::string(model)); it != models.end()) return &it->second;
-  const auto base = strip_date_suffix(model);
-  if (base != model)
-    if (auto it = models.find(std::string(base)); it != models.end()) return &it->second;
+  if (model.empty()) return std::nullopt;
+  if (models.contains(std::string(model))) return std::string(model);
+  for (auto strip : {without_date, without_latest, without_version})
+    if (const auto base = strip(model); base && models.contains(std::string(*base)))
+      return std::string(*base);
+  return std::nullopt;
+}
+
+const ModelPrice* Provider::price_for_model(std::string_view model) const {
+  if (const auto name = resolve_model(model)) return &models.find(*name)->second;
   return unknown_model_price ? &*unknown_model_price : nullptr;
 }
 
@@ -48,6 +73,12 @@ const Provider* Config::provider_for_host(std::string_view host) const {
           }))
         return &provider;
   return nullptr;
+}
+
+std::optional<std::int64_t> Config::catalog_age_days(
+    std::chrono::system_clock::time_point now) const {
+  if (!catalog_checked) return std::nullopt;
+  return (std::chrono::floor<std::chrono::days>(now) - *catalog_checked).count();
 }
 
 }  // namespace rules

@@ -98,7 +98,9 @@ struct Provider {
   std::string name;
   std::vector<std::string> hosts;  // lower case
   std::string currency;
-  ValueRef credential;             // what tells one account from another (hashed, never logged)
+  // What tells one account from another: the first of these present in a request (hashed by
+  // rules::key_id, never logged).
+  std::vector<ValueRef> credentials;
   std::string error_style = "openai";  // openai | anthropic | gemini | keepa | plain
   int refusal_status = 429;
   std::optional<BalanceConfig> balance;
@@ -117,8 +119,12 @@ struct Provider {
   std::string prices_file;    // absolute; LiteLLM model_prices_and_context_window.json
   Mark mark;
 
-  // The price of a model: exact name, then without a "models/" prefix or a date suffix
-  // (gpt-4o-2024-08-06, claude-sonnet-4-5-20250929), then unknown_model_price; nullptr = refuse.
+  // The entry of `models` a request's model name is billed as, resolved as the provider resolves
+  // it: Gemini's "models/" prefix dropped; then the exact name; then without a snapshot date
+  // (gpt-4o-2024-08-06, claude-sonnet-4-5-20250929, gpt-3.5-turbo-0125), without "-latest"
+  // (claude-3-5-haiku-latest) or without a version number (gemini-2.0-flash-001). nullopt: none.
+  std::optional<std::string> resolve_model(std::string_view model) const;
+  // The price of resolve_model's entry, else unknown_model_price; nullptr = refuse.
   const ModelPrice* price_for_model(std::string_view model) const;
 };
 
@@ -196,9 +202,19 @@ struct Config {
   std::vector<BreakerConfig> breakers;
   std::vector<WebhookConfig> webhooks;
   std::size_t max_body_bytes = 32u << 20;  // priced request bodies; 413 past it
+  // The oldest `checked:` date among the rule files loaded (the day their prices were last
+  // compared with the providers'), and the file that states it; nullopt when none states one.
+  std::optional<std::chrono::sys_days> catalog_checked;
+  std::string catalog_checked_file;
 
   // The provider that owns this host (lower case, no port), or nullptr.
   const Provider* provider_for_host(std::string_view host) const;
+  // Whole days from catalog_checked to `now` (tollgate_catalog_age_days, and `tollgate check`
+  // warns past k_catalog_max_age_days); nullopt when no file states a date.
+  std::optional<std::int64_t> catalog_age_days(std::chrono::system_clock::time_point now) const;
 };
+
+// Prices older than this are likely to have changed: `tollgate check` says so.
+constexpr std::int64_t k_catalog_max_age_days = 90;
 
 }  // namespace rules

@@ -3,6 +3,7 @@
 #include <yaml-cpp/depthguard.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -91,9 +92,10 @@ class Loader {
     if (!r.expect_map(root, "the config",
                       {"listen", "admin", "data_dir", "threads", "tls", "upstream", "tunnel",
                        "clients", "store", "include", "providers", "budgets", "rate_limits",
-                       "breakers", "alerts", "max_body_bytes"}))
+                       "breakers", "alerts", "max_body_bytes", "checked"}))
       return;
     if (root["include"]) include(r, root["include"]);
+    if (root["checked"]) checked(r, root);
     data_dir_set |= bool(root["data_dir"]);
     store_path_set |= root["store"] && root["store"].IsMap() && root["store"]["path"];
     ca_cert_set |= root["tls"] && root["tls"].IsMap() && root["tls"]["ca_cert"];
@@ -106,6 +108,37 @@ class Loader {
                                         config.rate_limits, detail::parse_rate_limit);
     if (root["breakers"]) named_list(r, root["breakers"], "breakers", config.breakers,
                                      detail::parse_breaker);
+  }
+
+  // `checked: 2026-12-02` dates the prices of the file it is in (a catalog file: one that defines
+  // providers); the config keeps the oldest. A file without providers has no prices to date.
+  void checked(YamlReader& r, const YAML::Node& root) {
+    const auto& node = root["checked"];
+    if (!root["providers"]) {
+      r.error(node,
+              "'checked' dates the prices of a catalog file: this file defines no "
+              "providers");
+      return;
+    }
+    const auto text = r.string(node, "checked");
+    if (!text) return;
+    int y = 0;
+    unsigned m = 0, d = 0;
+    char dash1 = 0, dash2 = 0;
+    std::istringstream in(*text);
+    in >> y >> dash1 >> m >> dash2 >> d;
+    const std::chrono::year_month_day date{std::chrono::year{y}, std::chrono::month{m},
+                                           std::chrono::day{d}};
+    if (!in || in.peek() != EOF || dash1 != '-' || dash2 != '-' || text->size() != 10 ||
+        !date.ok()) {
+      r.error(node, "'checked' must be a date like 2026-12-02, got '" + *text + "'");
+      return;
+    }
+    const std::chrono::sys_days day{date};
+    if (!config.catalog_checked || day < *config.catalog_checked) {
+      config.catalog_checked = day;
+      config.catalog_checked_file = r.file();
+    }
   }
 
   void include(YamlReader& r, const YAML::Node& node) {

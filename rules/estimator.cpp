@@ -68,8 +68,11 @@ class Estimate {
            ".models, or set unknown_model)");
       return false;
     }
+    const auto entry = p_.resolve_model(out_.model);
     line("model " + out_.model + " from " + e_.model.text +
-         (p_.unknown_model_price && price_ == &*p_.unknown_model_price ? " (not listed: unknown_model price)" : ""));
+         (!entry                 ? " (not listed: unknown_model price)"
+          : *entry != out_.model ? " (priced as " + *entry + ")"
+                                 : ""));
     return true;
   }
 

@@ -188,8 +188,7 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
     }
   if (node["currency"])
     if (auto currency = r.string(node["currency"], "currency")) p.currency = *currency;
-  if (node["credential"])
-    if (auto ref = r.value_ref(node["credential"], "credential")) p.credential = *ref;
+  if (node["credential"]) p.credentials = r.value_refs(node["credential"], "credential");
   if (node["error_style"])
     if (auto style = r.choice(node["error_style"], "error_style",
                               {"openai", "anthropic", "gemini", "keepa", "plain"}))
