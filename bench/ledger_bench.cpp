@@ -11,7 +11,7 @@
 #include <filesystem>
 
 #include "budget/enforcer.hpp"
-#include "budget/store.hpp"
+#include "budget/store/store.hpp"
 
 namespace {
 

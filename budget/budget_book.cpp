@@ -4,16 +4,15 @@
 #include <algorithm>
 
 #include "budget/period_window.hpp"
+#include "util/time.hpp"
 
 namespace budget {
 namespace {
 
+using util::unix_seconds;
+
 using std::chrono::seconds;
 using Kind = rules::Period::Kind;
-
-std::int64_t unix_seconds(TimePoint t) {
-  return std::chrono::duration_cast<seconds>(t.time_since_epoch()).count();
-}
 
 TimePoint from_unix(std::int64_t s) {
   return TimePoint{seconds{s}};

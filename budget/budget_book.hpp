@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "budget/enforcer.hpp"
-#include "budget/store.hpp"
+#include "budget/store/store.hpp"
 
 namespace budget {
 

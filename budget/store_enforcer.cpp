@@ -5,13 +5,12 @@
 
 #include "budget/refusal_text.hpp"
 #include "budget/scope.hpp"
+#include "util/time.hpp"
 
 namespace budget {
 namespace {
 
-std::int64_t unix_seconds(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
+using util::unix_seconds;
 
 bool over(const Instance& instance, std::int64_t estimate, std::int64_t limit) {
   return static_cast<__int128>(instance.spent) + instance.reserved + estimate > limit;

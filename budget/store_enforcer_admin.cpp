@@ -9,13 +9,12 @@
 
 #include "budget/store_enforcer.hpp"
 #include "budget/event_detail.hpp"
+#include "util/time.hpp"
 
 namespace budget {
 namespace {
 
-std::int64_t unix_seconds(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
+using util::unix_seconds;
 
 // A JSON string literal, escaped by RapidJSON.
 std::string json_text(const std::string& s) {

@@ -3,13 +3,12 @@
 #include "budget/period_window.hpp"
 #include "budget/refusal_text.hpp"
 #include "budget/store_enforcer.hpp"
+#include "util/time.hpp"
 
 namespace budget {
 namespace {
 
-std::int64_t unix_seconds(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
+using util::unix_seconds;
 
 Admission store_refusal() {
   Admission a;

@@ -2,10 +2,10 @@
 
 #include <openssl/ssl.h>
 
-#include "proxy/access_log.hpp"
+#include "telemetry/access_log.hpp"
 #include "proxy/exchange_request.hpp"
-#include "proxy/header_filter.hpp"
-#include "proxy/metrics.hpp"
+#include "pipeline/header_filter.hpp"
+#include "telemetry/metrics.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/splice.hpp"

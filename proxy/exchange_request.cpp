@@ -1,8 +1,8 @@
 #include "proxy/exchange_request.hpp"
 
 #include "proxy/body_read.hpp"
-#include "proxy/header_filter.hpp"
-#include "proxy/metrics.hpp"
+#include "pipeline/header_filter.hpp"
+#include "telemetry/metrics.hpp"
 #include "proxy/network_policy.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
@@ -125,14 +125,14 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     }
 
   const bool websocket = has_token(req[http::field::connection], "upgrade") &&
-                         iequals(req[http::field::upgrade], "websocket");
-  const bool expect_continue = iequals(req[http::field::expect], "100-continue");
+                         util::iequals(req[http::field::upgrade], "websocket");
+  const bool expect_continue = util::iequals(req[http::field::expect], "100-continue");
   const bool head_request = req.method() == http::verb::head;
   const bool http10 = req.version() < 11;  // `req` is gone once the body parser takes the head
   for (const auto& field : req) ex.request_headers.emplace_back(field.name_string(), field.value());
   remove_hop_by_hop(ex.request_headers, websocket);
   std::erase_if(ex.request_headers, [](const auto& f) {
-    return iequals(f.first, "host") || iequals(f.first, "expect");
+    return util::iequals(f.first, "host") || util::iequals(f.first, "expect");
   });
   ex.request_headers.insert(ex.request_headers.begin(),
                             {"Host", host_field(ex.host, ex.port, info.intercepted)});
@@ -192,7 +192,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   // After on_request: the hooks decide whether they need the body uncompressed.
   const auto encoding = narrow_accept_encoding(rules::find_header(ex.request_headers, "accept-encoding"),
                                                ex.want_identity_encoding);
-  std::erase_if(ex.request_headers, [](const auto& f) { return iequals(f.first, "accept-encoding"); });
+  std::erase_if(ex.request_headers, [](const auto& f) { return util::iequals(f.first, "accept-encoding"); });
   ex.request_headers.emplace_back("Accept-Encoding", encoding);
 
   ForwardContext ctx{env, info, log, keep_alive, websocket, head_request, http10};

@@ -4,8 +4,8 @@
 
 #include <array>
 
-#include "proxy/header_filter.hpp"
-#include "proxy/metrics.hpp"
+#include "pipeline/header_filter.hpp"
+#include "telemetry/metrics.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/splice.hpp"

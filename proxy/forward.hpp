@@ -3,8 +3,8 @@
 // to the client piece by piece while the hooks read a decoded copy, and settle through
 // on_complete exactly once, whatever happens.
 
-#include "proxy/access_log.hpp"
-#include "proxy/exchange_hooks.hpp"
+#include "telemetry/access_log.hpp"
+#include "pipeline/exchange_hooks.hpp"
 #include "proxy/net.hpp"
 #include "proxy/session_env.hpp"
 

@@ -1,6 +1,6 @@
 #include "proxy/replies.hpp"
 
-#include "proxy/access_log.hpp"
+#include "telemetry/access_log.hpp"
 
 namespace proxy {
 

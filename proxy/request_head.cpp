@@ -1,7 +1,7 @@
 #include "proxy/request_head.hpp"
 
-#include "proxy/access_log.hpp"
-#include "proxy/header_filter.hpp"
+#include "telemetry/access_log.hpp"
+#include "pipeline/header_filter.hpp"
 #include "proxy/replies.hpp"
 
 namespace proxy {
@@ -33,7 +33,7 @@ std::string framing_problem(const http::request_header<>& head) {
     auto coding = comma == std::string_view::npos ? last : last.substr(comma + 1);
     while (!coding.empty() && coding.front() == ' ') coding.remove_prefix(1);
     while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
-    if (!iequals(coding, "chunked")) return "Transfer-Encoding does not end in chunked";
+    if (!util::iequals(coding, "chunked")) return "Transfer-Encoding does not end in chunked";
   }
   return "";
 }

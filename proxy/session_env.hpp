@@ -8,8 +8,8 @@
 #include <set>
 
 #include "proxy/cert_store.hpp"
-#include "proxy/config_holder.hpp"
-#include "proxy/exchange_hooks.hpp"
+#include "pipeline/config_holder.hpp"
+#include "pipeline/exchange_hooks.hpp"
 #include "proxy/net.hpp"
 #include "proxy/upstream_pool.hpp"
 

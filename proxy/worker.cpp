@@ -8,8 +8,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "budget/store.hpp"
-#include "proxy/access_log.hpp"
+#include "budget/store/store.hpp"
+#include "telemetry/access_log.hpp"
 #include "proxy/client_session.hpp"
 
 namespace proxy {

@@ -1,4 +1,5 @@
 #include "rules/body_decoder.hpp"
+#include "util/text.hpp"
 
 #include <zlib.h>
 
@@ -10,12 +11,6 @@ namespace rules {
 namespace {
 
 constexpr std::size_t k_out_step = 16 * 1024;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -32,11 +27,11 @@ bool is_zlib_header(unsigned char cmf, unsigned char flg) {
 
 BodyDecoder::BodyDecoder(std::string_view content_encoding) {
   const std::string_view enc = trim(content_encoding);
-  if (enc.empty() || iequals(enc, "identity"))
+  if (enc.empty() || util::iequals(enc, "identity"))
     kind_ = Kind::identity;
-  else if (iequals(enc, "gzip") || iequals(enc, "x-gzip"))
+  else if (util::iequals(enc, "gzip") || util::iequals(enc, "x-gzip"))
     kind_ = Kind::gzip;
-  else if (iequals(enc, "deflate"))
+  else if (util::iequals(enc, "deflate"))
     kind_ = Kind::deflate;
   else
     kind_ = Kind::unsupported;

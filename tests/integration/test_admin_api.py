@@ -13,7 +13,7 @@ import unittest
 
 import requests
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import Harness, HarnessTestCase, tollgate_bin  # noqa: E402
 
 TOKEN = "s3cret-admin-token"

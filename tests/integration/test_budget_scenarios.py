@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from budget_support import BudgetHarness, BudgetTestCase, CHAT_URL, micros, wait_for  # noqa: E402
 
 KEEPA = "https://api.keepa.com"

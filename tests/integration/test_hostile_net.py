@@ -12,7 +12,7 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from budget_support import BudgetHarness, micros  # noqa: E402
 from harness import Harness, HarnessTestCase, PLAIN_HOST  # noqa: E402
 from raw_http import Reader, connect_through, request  # noqa: E402

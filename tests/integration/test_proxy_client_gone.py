@@ -12,7 +12,7 @@ from decimal import Decimal
 import requests
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import Harness, HarnessTestCase  # noqa: E402
 from raw_http import request, tls_through  # noqa: E402
 

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import Harness, HarnessTestCase  # noqa: E402
 from raw_http import Reader, request, tls_through  # noqa: E402
 

@@ -6,7 +6,7 @@ import socket
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import Harness, HarnessTestCase, PLAIN_HOST  # noqa: E402
 from raw_http import Reader, request, tls_through  # noqa: E402
 from scripted_upstream import ScriptedUpstream  # noqa: E402

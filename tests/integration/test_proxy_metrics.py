@@ -9,7 +9,7 @@ import unittest
 
 import requests
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import Harness, HarnessTestCase, PLAIN_HOST, TUNNEL_HOST  # noqa: E402
 from raw_http import Reader, connect_through, request, tls_through  # noqa: E402
 

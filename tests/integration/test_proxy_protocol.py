@@ -13,7 +13,7 @@ import unittest
 
 import requests
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import Harness, HarnessTestCase, PLAIN_HOST  # noqa: E402
 from raw_http import Reader, request, tls_through  # noqa: E402
 from scripted_upstream import WS_GUID, ScriptedUpstream, encode_frame, read_frame  # noqa: E402

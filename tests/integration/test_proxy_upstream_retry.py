@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import requests
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import Harness  # noqa: E402
 from scripted_upstream import ScriptedUpstream  # noqa: E402
 

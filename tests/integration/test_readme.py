@@ -21,7 +21,7 @@ import urllib.request
 
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from harness import FakeProvider, PROVIDER_HOSTS, make_test_pki, tollgate_bin  # noqa: E402
 from harness import _cleanup  # noqa: F401,E402  (atexit registration)
 

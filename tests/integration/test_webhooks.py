@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from budget_support import BudgetHarness, BudgetTestCase, wait_for  # noqa: E402
 
 

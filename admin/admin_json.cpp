@@ -1,0 +1,217 @@
+#include "admin/admin_json.hpp"
+
+#include <rapidjson/document.h>
+
+#include <charconv>
+#include <chrono>
+
+#include "rules/config_values.hpp"
+#include "rules/json_reader.hpp"
+#include "rules/money.hpp"
+
+namespace proxy {
+namespace {
+
+using namespace std::chrono;
+
+void write_amount(JsonWriter& out, const char* key, std::int64_t micros) {
+  out.Key(key);
+  const auto text = rules::format_micros(micros);
+  out.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+void write_string(JsonWriter& out, const char* key, std::string_view value) {
+  if (key) out.Key(key);
+  out.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void write_time(JsonWriter& out, const char* key, budget::TimePoint at) {
+  out.Key(key);
+  // A default time point means "never" (no period, no observation); max() is a total budget.
+  if (at == budget::TimePoint{} || at == budget::TimePoint::max()) {
+    out.Null();
+    return;
+  }
+  write_string(out, nullptr, format_rfc3339(at));
+}
+
+// Reads exactly `width` digits at `pos`.
+std::optional<int> digits(std::string_view text, std::size_t& pos, std::size_t width) {
+  if (pos + width > text.size()) return std::nullopt;
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(text.data() + pos, text.data() + pos + width, value);
+  if (ec != std::errc{} || ptr != text.data() + pos + width) return std::nullopt;
+  pos += width;
+  return value;
+}
+
+bool expect(std::string_view text, std::size_t& pos, char c) {
+  if (pos >= text.size() || (text[pos] != c && !(c == 'T' && text[pos] == 't'))) return false;
+  ++pos;
+  return true;
+}
+
+}  // namespace
+
+std::string format_rfc3339(budget::TimePoint at, bool millis) {
+  const auto day = floor<days>(at);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{floor<milliseconds>(at - day)};
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lld", int(ymd.year()),
+                        unsigned(ymd.month()), unsigned(ymd.day()), long(hms.hours().count()),
+                        long(hms.minutes().count()), static_cast<long long>(hms.seconds().count()));
+  if (millis) n += std::snprintf(buf + n, sizeof buf - n, ".%03lld",
+                                 static_cast<long long>(hms.subseconds().count()));
+  return std::string(buf, n) + "Z";
+}
+
+std::optional<budget::TimePoint> parse_rfc3339(std::string_view text) {
+  std::size_t pos = 0;
+  auto y = digits(text, pos, 4);
+  if (!y || !expect(text, pos, '-')) return std::nullopt;
+  auto mo = digits(text, pos, 2);
+  if (!mo || !expect(text, pos, '-')) return std::nullopt;
+  auto d = digits(text, pos, 2);
+  if (!d || !expect(text, pos, 'T')) return std::nullopt;
+  auto h = digits(text, pos, 2);
+  if (!h || !expect(text, pos, ':')) return std::nullopt;
+  auto mi = digits(text, pos, 2);
+  if (!mi || !expect(text, pos, ':')) return std::nullopt;
+  auto s = digits(text, pos, 2);
+  if (!s) return std::nullopt;
+  const year_month_day ymd{year{*y}, month(unsigned(*mo)), day(unsigned(*d))};
+  if (!ymd.ok() || *h > 23 || *mi > 59 || *s > 60) return std::nullopt;
+  auto at = budget::TimePoint{sys_days{ymd}} + hours(*h) + minutes(*mi) + seconds(*s);
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    std::int64_t scale = 100, ms = 0;
+    const auto start = pos;
+    for (; pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos) {
+      ms += (text[pos] - '0') * scale;
+      scale /= 10;
+    }
+    if (pos == start) return std::nullopt;
+    at += milliseconds(ms);
+  }
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    if (pos + 1 != text.size()) return std::nullopt;
+    return at;
+  }
+  if (pos >= text.size() || (text[pos] != '+' && text[pos] != '-')) return std::nullopt;
+  const int sign = text[pos++] == '+' ? 1 : -1;
+  auto oh = digits(text, pos, 2);
+  if (!oh || !expect(text, pos, ':')) return std::nullopt;
+  auto om = digits(text, pos, 2);
+  if (!om || pos != text.size() || *oh > 23 || *om > 59) return std::nullopt;
+  // Local time = UTC + offset, so UTC = local - offset.
+  return at - sign * (hours(*oh) + minutes(*om));
+}
+
+std::optional<budget::TimePoint> parse_until(std::string_view text, budget::TimePoint now) {
+  if (auto d = rules::parse_duration(text)) return now + *d;
+  return parse_rfc3339(text);
+}
+
+std::string error_json(std::string_view message) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.StartObject();
+  write_string(out, "error", message);
+  out.EndObject();
+  return buffer.GetString();
+}
+
+void write_budget(JsonWriter& out, const budget::BudgetStanding& b) {
+  out.StartObject();
+  write_string(out, "name", b.name);
+  write_string(out, "key", b.key);
+  write_string(out, "currency", b.currency);
+  // limit is the configured (or PATCHed) limit, extra the live overrides, effective_limit what
+  // admission checks against; a request whose estimate is above refusing_above is refused.
+  write_amount(out, "limit", b.limit);
+  write_amount(out, "extra", b.overrides);
+  write_amount(out, "effective_limit", b.effective_limit());
+  write_amount(out, "spent", b.spent);
+  write_amount(out, "reserved", b.reserved);
+  write_amount(out, "remaining", b.remaining());
+  write_amount(out, "refusing_above", std::max<std::int64_t>(0, b.remaining()));
+  write_time(out, "period_start", b.period_start);
+  write_time(out, "resets_at", b.resets_at);
+  write_string(out, "mode", b.mode);
+  out.EndObject();
+}
+
+void write_balance(JsonWriter& out, const budget::BalanceStanding& b) {
+  out.StartObject();
+  write_string(out, "provider", b.provider);
+  write_string(out, "account", b.account);
+  write_amount(out, "observed", b.observed);
+  write_time(out, "at", b.at);
+  write_amount(out, "refill_per_minute", b.refill_per_minute);
+  write_amount(out, "holds", b.holds);
+  write_amount(out, "estimated_now", b.estimated_now);
+  out.EndObject();
+}
+
+void write_event(JsonWriter& out, const budget::Event& e) {
+  out.StartObject();
+  out.Key("id");
+  out.Uint64(e.id);
+  out.Key("at");
+  write_string(out, nullptr, format_rfc3339(e.at, true));
+  write_string(out, "type", e.type);
+  write_string(out, "budget", e.budget);
+  write_string(out, "key", e.key);
+  write_string(out, "message", e.message);
+  out.Key("detail");
+  write_raw_json(out, e.detail_json, "{}");
+  out.EndObject();
+}
+
+std::string budgets_json(const std::vector<budget::BudgetStanding>& standings) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.StartObject();
+  out.Key("budgets");
+  out.StartArray();
+  for (const auto& b : standings) write_budget(out, b);
+  out.EndArray();
+  out.EndObject();
+  return buffer.GetString();
+}
+
+std::string balances_json(const std::vector<budget::BalanceStanding>& standings) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.StartObject();
+  out.Key("balances");
+  out.StartArray();
+  for (const auto& b : standings) write_balance(out, b);
+  out.EndArray();
+  out.EndObject();
+  return buffer.GetString();
+}
+
+std::string events_json(const std::vector<budget::Event>& events, std::uint64_t since) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.StartObject();
+  out.Key("events");
+  out.StartArray();
+  for (const auto& e : events) write_event(out, e);
+  out.EndArray();
+  // The id to pass as ?since= next time: unchanged when nothing new happened.
+  out.Key("last_id");
+  out.Uint64(events.empty() ? since : events.back().id);
+  out.EndObject();
+  return buffer.GetString();
+}
+
+void write_raw_json(JsonWriter& out, std::string_view json, std::string_view fallback) {
+  rapidjson::Document doc;
+  if (json.empty() || !rules::read_json(doc, json).ok()) rules::read_json(doc, fallback);
+  doc.Accept(out);
+}
+
+}  // namespace proxy

@@ -1,0 +1,23 @@
+#include "budget/store/store.hpp"
+
+namespace budget {
+namespace {
+
+// The enforcer's in-memory state is the whole truth: nothing to persist or reload.
+class MemoryStore final : public Store {
+ public:
+  StoreSnapshot load() override { return {}; }
+  void write(Mutation, std::function<void()> done) override {
+    if (done) done();
+  }
+  bool healthy() const override { return true; }
+  bool persistent() const override { return false; }
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_memory_store() {
+  return std::make_unique<MemoryStore>();
+}
+
+}  // namespace budget

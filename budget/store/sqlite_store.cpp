@@ -1,0 +1,437 @@
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "budget/store/store.hpp"
+
+namespace budget {
+namespace {
+
+constexpr const char* k_schema = R"sql(
+-- Small pages for a new ledger (an existing file keeps its own): every commit appends each page
+-- it changed to the WAL, checksummed, and a hold or a spent row is a few dozen bytes, so 1 KiB
+-- pages write (and checksum) a quarter of what 4 KiB pages would for the same commit.
+PRAGMA page_size = 1024;
+PRAGMA journal_mode = WAL;
+-- NORMAL in WAL mode: a commit is in the WAL before it returns, so killing the process loses
+-- nothing committed; only a power loss may drop the last commits (FULL would fsync each one).
+PRAGMA synchronous = NORMAL;
+-- Checkpoints run on their own connection and thread (they fsync), never inside a commit.
+PRAGMA wal_autocheckpoint = 0;
+CREATE TABLE IF NOT EXISTS spent (budget TEXT NOT NULL, key TEXT NOT NULL,
+  period_start INTEGER NOT NULL, amount INTEGER NOT NULL,
+  PRIMARY KEY (budget, key, period_start)) WITHOUT ROWID;
+-- A hold's parts are one encoded column: opening and closing a hold touches one b-tree.
+CREATE TABLE IF NOT EXISTS holds (id INTEGER PRIMARY KEY, deadline INTEGER NOT NULL,
+  parts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS limits (budget TEXT PRIMARY KEY, lim INTEGER NOT NULL,
+  config_limit INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS overrides (id INTEGER PRIMARY KEY, budget TEXT NOT NULL,
+  key TEXT NOT NULL, extra INTEGER NOT NULL, until INTEGER NOT NULL, reason TEXT NOT NULL);
+)sql";
+
+// A prepared statement, reset after each use.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  bool step() {  // true while a row is available
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    sqlite3_reset(stmt_);
+    if (rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errstr(rc));
+    return false;
+  }
+  void run() {
+    while (step()) {
+    }
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : "";
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Parts as "budget US key US estimate RS ...": budget names and HTTP header values never hold
+// ASCII control characters, so the separators cannot collide.
+constexpr char k_unit = '\x1f', k_record = '\x1e';
+
+std::string encode_parts(const std::vector<HoldPart>& parts) {
+  std::string out;
+  for (const auto& part : parts) {
+    out += part.budget;
+    out += k_unit;
+    out += part.key;
+    out += k_unit;
+    out += std::to_string(part.estimate);
+    out += k_record;
+  }
+  return out;
+}
+
+std::vector<HoldPart> decode_parts(const std::string& text) {
+  std::vector<HoldPart> parts;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t end = text.find(k_record, pos);
+    const std::string record = text.substr(pos, end - pos);
+    const std::size_t a = record.find(k_unit), b = record.find(k_unit, a + 1);
+    if (a != std::string::npos && b != std::string::npos)
+      parts.push_back(
+          {record.substr(0, a), record.substr(a + 1, b - a - 1), std::stoll(record.substr(b + 1))});
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return parts;
+}
+
+struct Pending {
+  Mutation mutation;
+  std::function<void()> done;
+};
+
+// What writers and the writer thread share: the queue and the writer's sleep. Held by
+// shared_ptr so that a wake-up deferred on some thread (flush_store_wakeups) never outlives it.
+struct Queue {
+  std::mutex mutex;
+  std::condition_variable wake;   // the writer: work queued, a commit finished, or stopping
+  std::vector<Pending> pending;
+  bool writer_waiting = false;    // the writer sleeps on `wake`
+  bool committing = false;        // a batch is being committed (writer or inline): one at a time
+  bool stopping = false;
+  // Commits a batch and runs its callbacks on the calling thread (set by the store; null once
+  // it is gone).
+  std::function<void(std::vector<Pending>&)> commit_inline;
+
+  // Under `mutex`: true when the caller must notify `wake`.
+  bool take_wakeup() {
+    if (!writer_waiting || pending.empty()) return false;
+    writer_waiting = false;
+    return true;
+  }
+};
+
+thread_local bool t_defer_wakeups = false;
+thread_local std::vector<std::shared_ptr<Queue>> t_deferred;
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("cannot open ledger " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec(k_schema);
+    add_spent_ = std::make_unique<Statement>(
+        db_,
+        "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
+    insert_hold_ = std::make_unique<Statement>(
+        db_, "INSERT INTO holds (id, deadline, parts) VALUES (?1, ?2, ?3)");
+    delete_hold_ = std::make_unique<Statement>(db_, "DELETE FROM holds WHERE id = ?1");
+    reset_one_ = std::make_unique<Statement>(
+        db_, "DELETE FROM spent WHERE budget = ?1 AND key = ?2 AND period_start >= ?3");
+    reset_all_ = std::make_unique<Statement>(
+        db_, "DELETE FROM spent WHERE budget = ?1 AND period_start >= ?2");
+    set_limit_ = std::make_unique<Statement>(
+        db_, "INSERT OR REPLACE INTO limits (budget, lim, config_limit) VALUES (?1, ?2, ?3)");
+    add_override_ = std::make_unique<Statement>(
+        db_,
+        "INSERT INTO overrides (budget, key, extra, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
+    begin_ = std::make_unique<Statement>(db_, "BEGIN IMMEDIATE");
+    commit_ = std::make_unique<Statement>(db_, "COMMIT");
+    queue_->commit_inline = [this](std::vector<Pending>& batch) {
+      commit(batch);
+      for (auto& pending : batch)
+        if (pending.done) pending.done();
+    };
+    writer_ = std::thread([this] { run_writer(); });
+    checkpointer_ = std::thread([this, path] { run_checkpointer(path); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(queue_->mutex);
+      queue_->stopping = true;  // no inline commit starts from now on
+    }
+    queue_->wake.notify_all();
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    stop_checkpoints_.notify_one();
+    writer_.join();  // it waits for an inline commit under way, then commits what is left
+    {
+      std::lock_guard lock(queue_->mutex);
+      queue_->commit_inline = nullptr;
+    }
+    checkpointer_.join();
+    add_spent_.reset();
+    insert_hold_.reset();
+    delete_hold_.reset();
+    reset_one_.reset();
+    reset_all_.reset();
+    set_limit_.reset();
+    add_override_.reset();
+    begin_.reset();
+    commit_.reset();
+    sqlite3_close(db_);
+  }
+
+  StoreSnapshot load() override {
+    std::lock_guard db_lock(db_mutex_);
+    StoreSnapshot snapshot;
+    Statement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
+    while (spent.step())
+      snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
+    Statement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
+    while (holds.step())
+      snapshot.holds.push_back({static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1),
+                                decode_parts(holds.text(2))});
+    Statement limits(db_, "SELECT budget, lim, config_limit FROM limits");
+    while (limits.step())
+      snapshot.limits.push_back({limits.text(0), limits.integer(1), limits.integer(2)});
+    Statement overrides(db_, "SELECT budget, key, reason, extra, until FROM overrides ORDER BY id");
+    while (overrides.step())
+      snapshot.overrides.push_back({overrides.text(0), overrides.text(1), overrides.text(2),
+                                    overrides.integer(3), overrides.integer(4)});
+    return snapshot;
+  }
+
+  void write(Mutation mutation, std::function<void()> done) override {
+    bool wake = false;
+    {
+      std::lock_guard lock(queue_->mutex);
+      queue_->pending.push_back({std::move(mutation), std::move(done)});
+      // A writer busy committing takes this write into its next transaction without a wake-up;
+      // on an event loop that defers, the wake-up waits for the end of the loop's turn.
+      if (queue_->writer_waiting) {
+        if (!t_defer_wakeups) {
+          wake = queue_->take_wakeup();
+        } else if (std::find(t_deferred.begin(), t_deferred.end(), queue_) == t_deferred.end()) {
+          t_deferred.push_back(queue_);
+        }
+      }
+    }
+    if (wake) queue_->wake.notify_one();
+  }
+
+  bool healthy() const override { return healthy_.load(); }
+
+ private:
+  void exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error("sqlite: " + message);
+    }
+  }
+
+  // One transaction per batch: everything queued while the previous commit ran goes into the
+  // next one, so commits are grouped across concurrent callers without waiting on a timer. The
+  // writer sleeps on a condition variable (a futex) when nothing is queued, and is woken once
+  // per batch, not per write: no spinning, which on a small machine would take the core the
+  // callers need to produce the next writes.
+  void run_writer() {
+    std::vector<Pending> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(queue_->mutex);
+        // Waits for writes, and for an event loop's inline commit to finish: batches commit one
+        // at a time, in the order they were queued.
+        while (queue_->pending.empty() || queue_->committing) {
+          if (queue_->stopping && !queue_->committing) break;
+          queue_->writer_waiting = true;
+          queue_->wake.wait(lock);
+        }
+        queue_->writer_waiting = false;
+        if (queue_->pending.empty()) return;  // stopping, nothing left to commit
+        batch.swap(queue_->pending);
+        queue_->committing = true;
+      }
+      commit(batch);
+      // After the commit: a caller acts on a hold or settlement only once it is durable.
+      for (auto& pending : batch)
+        if (pending.done) pending.done();
+      batch.clear();
+      std::lock_guard lock(queue_->mutex);
+      queue_->committing = false;
+    }
+  }
+
+  // Moves the WAL into the database twice a second without blocking the writer (PASSIVE), so
+  // that commits never pay for a checkpoint's fsync. Under a steady stream of commits a passive
+  // checkpoint never catches up with the last frame, so the WAL would never start over and would
+  // grow without bound (and every commit would extend the file: new blocks, zeroed by the file
+  // system). When it holds more than k_restart_frames, a RESTART checkpoint waits for the
+  // writer's current transaction, copies the few frames written since the passive one and makes
+  // the next commit write from the start of the WAL again: one short stall (two fsyncs) per
+  // k_restart_frames frames.
+  void run_checkpointer(const std::string& path) {
+    constexpr int k_restart_frames = 16384;  // 16 MiB of WAL with 1 KiB pages
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
+      sqlite3_close(db);
+      return;
+    }
+    sqlite3_busy_timeout(db, 200);
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      stop_checkpoints_.wait_for(lock, std::chrono::milliseconds(500));
+      lock.unlock();
+      int log_frames = 0, checkpointed = 0;
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
+      if (log_frames > k_restart_frames)
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      lock.lock();
+    }
+    lock.unlock();
+    sqlite3_close(db);
+  }
+
+  void commit(const std::vector<Pending>& batch) {
+    std::lock_guard db_lock(db_mutex_);
+    try {
+      begin_->run();
+      for (const auto& pending : batch) apply(pending.mutation);
+      commit_->run();
+      healthy_ = true;
+    } catch (const std::exception&) {
+      // The in-memory decision stands (requests keep flowing); readiness reports the store down.
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      healthy_ = false;
+    }
+  }
+
+  void apply(const Mutation& m) {
+    switch (m.kind) {
+      case Mutation::Kind::open_hold:
+        insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
+            .bind(2, m.hold.deadline)
+            .bind(3, encode_parts(m.hold.parts))
+            .run();
+        break;
+      case Mutation::Kind::close_hold:
+        // Deleting the hold and adding its cost share one transaction: never lost, never twice.
+        delete_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
+        for (const auto& row : m.add)
+          add_spent_->bind(1, row.budget)
+              .bind(2, row.key)
+              .bind(3, row.period_start)
+              .bind(4, row.amount)
+              .run();
+        break;
+      case Mutation::Kind::reset:
+        if (m.row.key.empty())
+          reset_all_->bind(1, m.row.budget).bind(2, m.row.period_start).run();
+        else
+          reset_one_->bind(1, m.row.budget).bind(2, m.row.key).bind(3, m.row.period_start).run();
+        break;
+      case Mutation::Kind::set_limit:
+        set_limit_->bind(1, m.limit.budget)
+            .bind(2, m.limit.limit)
+            .bind(3, m.limit.config_limit)
+            .run();
+        break;
+      case Mutation::Kind::add_override:
+        add_override_->bind(1, m.override_.budget)
+            .bind(2, m.override_.key)
+            .bind(3, m.override_.extra)
+            .bind(4, m.override_.until)
+            .bind(5, m.override_.reason)
+            .run();
+        break;
+    }
+  }
+
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
+      set_limit_, add_override_, begin_, commit_;
+  std::mutex db_mutex_;  // load() and the writer never use the connection at once
+  std::shared_ptr<Queue> queue_ = std::make_shared<Queue>();
+  std::mutex mutex_;                          // stopping_, for the checkpointer
+  std::condition_variable stop_checkpoints_;  // the checkpointer: stopping
+  bool stopping_ = false;
+  std::atomic<bool> healthy_{true};
+  std::thread writer_, checkpointer_;
+};
+
+}  // namespace
+
+void defer_store_wakeups(bool on) {
+  if (!on) flush_store_wakeups();
+  t_defer_wakeups = on;
+}
+
+// At the end of an event loop's turn. A writer that sleeps while the turn left at most
+// k_inline_writes is not woken: the loop commits them itself (the same transaction the writer
+// would run, and their callbacks after it), which saves the two thread hand-offs that dominate a
+// lone request's ledger latency. More writes, or a commit already running, go to the writer.
+void flush_store_wakeups() {
+  constexpr std::size_t k_inline_writes = 4;
+  std::vector<Pending> batch;
+  for (const auto& queue : t_deferred) {
+    bool wake = false, commit_here = false;
+    {
+      std::lock_guard lock(queue->mutex);
+      if (queue->writer_waiting && !queue->committing && !queue->stopping &&
+          queue->commit_inline && !queue->pending.empty() &&
+          queue->pending.size() <= k_inline_writes) {
+        batch.swap(queue->pending);
+        queue->committing = true;
+        commit_here = true;
+      } else {
+        wake = queue->take_wakeup();
+      }
+    }
+    if (wake) queue->wake.notify_one();
+    if (!commit_here) continue;
+    queue->commit_inline(batch);
+    batch.clear();
+    {
+      std::lock_guard lock(queue->mutex);
+      queue->committing = false;
+      // The writer waits for this commit when other threads queued writes meanwhile, or when
+      // the store is being destroyed.
+      wake = queue->stopping || queue->take_wakeup();
+    }
+    if (wake) queue->wake.notify_one();
+  }
+  t_deferred.clear();
+}
+
+std::unique_ptr<Store> make_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace budget

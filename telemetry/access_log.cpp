@@ -1,0 +1,229 @@
+#include "telemetry/access_log.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "util/text.hpp"
+
+namespace proxy {
+namespace {
+
+// Access-log and event lines for stdout, batched: a worker appends its line to a buffer under a
+// mutex (no system call, no wake-up per line); a writer thread, woken once when the buffer goes
+// from empty to non-empty, waits k_batch for more lines and writes them all with one write(2).
+// Lines reach stdout within about k_batch; flush() (SIGTERM, exit) writes what is left at once.
+// A stdout that stops reading blocks the workers once k_max_pending bytes wait, as before.
+class LineBuffer {
+ public:
+  static constexpr auto k_batch = std::chrono::milliseconds(100);
+  static constexpr std::size_t k_max_pending = 4 << 20;
+
+  LineBuffer() : thread_([this] { run(); }) {}
+  ~LineBuffer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    flush();
+  }
+
+  void append(std::string_view line) {
+    bool wake = false;
+    {
+      std::unique_lock lock(mutex_);
+      if (pending_.size() > k_max_pending)
+        drained_.wait(lock, [this] { return pending_.size() <= k_max_pending || stopping_; });
+      wake = pending_.empty();
+      pending_.append(line);
+      pending_ += '\n';
+    }
+    if (wake) wake_.notify_one();
+  }
+
+  // Writes every line appended so far before returning.
+  void flush() {
+    std::lock_guard write_lock(write_mutex_);
+    std::string out;
+    {
+      std::lock_guard lock(mutex_);
+      out.swap(pending_);
+    }
+    drained_.notify_all();
+    write_all(out);
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      if (stopping_) break;
+      // Let the lines of the next k_batch join this write.
+      wake_.wait_for(lock, k_batch, [this] { return stopping_; });
+      lock.unlock();
+      flush();
+      lock.lock();
+    }
+  }
+
+  static void write_all(const std::string& out) {
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = ::write(STDOUT_FILENO, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // stdout closed: the lines have nowhere to go
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  std::mutex mutex_;             // pending_, stopping_
+  std::mutex write_mutex_;       // keeps the order of lines across concurrent flushes
+  std::condition_variable wake_, drained_;
+  std::string pending_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+LineBuffer* g_lines = nullptr;
+std::shared_ptr<spdlog::logger> g_diag;
+std::once_flag g_init;
+
+// The ISO 8601 timestamp of now with milliseconds; the part up to the seconds is formatted once
+// per second and thread.
+std::string now_iso8601() {
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  thread_local std::time_t cached_secs = -1;
+  thread_local char cached[80];
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_secs = secs;
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s.%03dZ", cached, static_cast<int>(ms));
+  return buf;
+}
+
+}  // namespace
+
+std::string redact_target(std::string_view target) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, q + 1));
+  auto query = target.substr(q + 1);
+  bool first = true;
+  while (true) {
+    const auto amp = query.find('&');
+    const auto param = query.substr(0, amp);
+    if (!first) out += '&';
+    first = false;
+    const auto eq = param.find('=');
+    const auto name = param.substr(0, eq);
+    const bool secret = name.size() >= 3 && util::iequals(name.substr(name.size() - 3), "key");
+    if (secret && eq != std::string_view::npos) {
+      out += name;
+      out += "=REDACTED";
+    } else {
+      out += param;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+bool is_secret_header(std::string_view name) {
+  return util::iequals(name, "authorization") || util::iequals(name, "proxy-authorization") ||
+         util::iequals(name, "x-api-key") || util::iequals(name, "x-goog-api-key") || util::iequals(name, "cookie");
+}
+
+std::string json_quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (const char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string access_json(const AccessRecord& r) {
+  char ms[32];
+  std::snprintf(ms, sizeof ms, "%.3f", r.ms);
+  std::string out = "{\"ts\":" + json_quote(now_iso8601()) + ",\"client\":" + json_quote(r.client);
+  out += ",\"user\":" + json_quote(r.user) + ",\"mode\":" + json_quote(r.mode);
+  out += ",\"method\":" + json_quote(r.method) + ",\"host\":" + json_quote(r.host);
+  out += ",\"path\":" + json_quote(redact_target(r.target));
+  out += ",\"status\":" + std::to_string(r.status);
+  out += ",\"bytes_in\":" + std::to_string(r.bytes_in);
+  out += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+  out += ",\"ms\":";
+  out += ms;
+  if (!r.error.empty()) out += ",\"error\":" + json_quote(r.error);
+  out += '}';
+  return out;
+}
+
+void init_logging() {
+  std::call_once(g_init, [] {
+    // Lives until exit (static destruction flushes it): log lines may come from any thread.
+    static LineBuffer lines;
+    g_lines = &lines;
+    auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    g_diag = std::make_shared<spdlog::logger>("tollgate", err);
+    g_diag->set_pattern("{\"ts\":\"%Y-%m-%dT%H:%M:%S.%eZ\",\"level\":\"%l\",\"msg\":%v}",
+                        spdlog::pattern_time_type::utc);
+    spdlog::register_logger(g_diag);
+  });
+}
+
+void log_access(const AccessRecord& record) {
+  if (g_lines) g_lines->append(access_json(record));
+}
+
+void log_line(std::string_view json_line) {
+  if (g_lines) g_lines->append(json_line);
+}
+
+void log_warning(std::string_view what) {
+  if (g_diag) g_diag->warn(json_quote(what));
+}
+
+void flush_logs() {
+  if (g_lines) g_lines->flush();
+  if (g_diag) g_diag->flush();
+}
+
+}  // namespace proxy

@@ -1,0 +1,62 @@
+#include "telemetry/budget_metrics.hpp"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <vector>
+
+namespace proxy {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily gauge_family(std::string name, std::string help) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = MetricType::Gauge;
+  return family;
+}
+
+void add_gauge(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+double units(std::int64_t micros) { return static_cast<double>(micros) / 1e6; }
+
+}  // namespace
+
+std::string budget_metrics_text(const budget::Enforcer& enforcer) {
+  auto spent = gauge_family("tollgate_budget_spent", "Spent in the current period, currency units");
+  auto reserved =
+      gauge_family("tollgate_budget_reserved", "Held by requests in flight, currency units");
+  auto limit = gauge_family("tollgate_budget_limit",
+                            "Limit of the current period with live overrides, currency units");
+  for (const auto& b : enforcer.budgets()) {
+    std::vector<ClientMetric::Label> labels{
+        {"budget", b.name}, {"currency", b.currency}, {"key", b.key}};
+    add_gauge(spent, labels, units(b.spent));
+    add_gauge(reserved, labels, units(b.reserved));
+    add_gauge(limit, labels, units(b.limit + b.overrides));
+  }
+  auto balance = gauge_family("tollgate_provider_balance",
+                              "Provider-reported balance now (observed - holds + refill)");
+  for (const auto& b : enforcer.balances())
+    add_gauge(balance, {{"account", b.account}, {"provider", b.provider}}, units(b.estimated_now));
+  auto breaker = gauge_family("tollgate_breaker_open", "1 while the circuit breaker is open");
+  for (const auto& b : enforcer.breakers()) add_gauge(breaker, {{"name", b.name}}, b.open ? 1 : 0);
+  return prometheus::TextSerializer{}.Serialize({spent, reserved, limit, balance, breaker});
+}
+
+void install_budget_metrics(Metrics& metrics, const budget::Enforcer& enforcer) {
+  metrics.set_scrape_hook([&enforcer](std::string& out) { out += budget_metrics_text(enforcer); });
+}
+
+void clear_budget_metrics(Metrics& metrics) { metrics.set_scrape_hook(nullptr); }
+
+}  // namespace proxy

@@ -1,0 +1,279 @@
+#pragma once
+// Fixtures for the budget tests: a movable clock, configs built in code, synchronous wrappers
+// around the callback API, and the backends the conformance suite runs on.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "budget/enforcer.hpp"
+#include "budget/period_window.hpp"
+#include "budget/store/store.hpp"
+#include "budget/store_enforcer.hpp"
+
+namespace budget_test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using budget::TimePoint;
+
+inline constexpr std::int64_t k_usd = 1'000'000;
+
+// A wall clock tests move by hand; safe to read from many threads.
+class ManualClock final : public budget::Clock {
+ public:
+  explicit ManualClock(TimePoint start = parse("2026-11-23T12:00:00Z")) : ms_(to_ms(start)) {}
+  TimePoint now() const override { return TimePoint{std::chrono::milliseconds(ms_.load())}; }
+  void set(TimePoint t) { ms_ = to_ms(t); }
+  void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
+
+  // "2026-11-23T12:00:00Z" (UTC only: enough for fixtures).
+  static TimePoint parse(const std::string& text) {
+    std::tm tm{};
+    strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+  }
+
+ private:
+  static std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+  std::atomic<std::int64_t> ms_;
+};
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> n{0};
+    path = fs::temp_directory_path() /
+           ("tollgate-budget-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+inline rules::BudgetConfig budget_config(const std::string& name, std::int64_t limit,
+                                         rules::Period::Kind kind, const std::string& per = "",
+                                         const std::string& currency = "usd") {
+  rules::BudgetConfig b;
+  b.name = name;
+  b.currency = currency;
+  b.limit = limit;
+  b.period.kind = kind;
+  b.per = per;
+  return b;
+}
+
+inline rules::Provider keepa_provider() {
+  rules::Provider p;
+  p.name = "keepa";
+  p.hosts = {"api.keepa.com"};
+  p.currency = "keepa_token";
+  rules::BalanceConfig balance;
+  balance.body_pointer = "/tokensLeft";
+  balance.min = 10 * k_usd;
+  balance.warn_below = 20 * k_usd;
+  p.balance = balance;
+  return p;
+}
+
+inline rules::Provider openai_provider() {
+  rules::Provider p;
+  p.name = "openai";
+  p.hosts = {"api.openai.com"};
+  p.currency = "usd";
+  return p;
+}
+
+inline std::shared_ptr<rules::Config> base_config() {
+  auto config = std::make_shared<rules::Config>();
+  config->store.type = rules::StoreConfig::Type::memory;
+  config->providers = {openai_provider(), keepa_provider()};
+  return config;
+}
+
+inline budget::AdmitRequest openai(std::int64_t estimate, const std::string& client = "",
+                                   const rules::HeaderList* headers = nullptr) {
+  budget::AdmitRequest r;
+  r.provider = "openai";
+  r.endpoint = "chat";
+  r.model = "gpt-4o-mini";
+  r.client = client;
+  r.host = "api.openai.com";
+  r.headers = headers;
+  r.estimate = {estimate, "usd"};
+  return r;
+}
+
+inline budget::AdmitRequest keepa(std::int64_t estimate,
+                                  const std::string& endpoint = "bestsellers") {
+  budget::AdmitRequest r;
+  r.provider = "keepa";
+  r.endpoint = endpoint;
+  r.credential_hash = "k1";
+  r.host = "api.keepa.com";
+  r.estimate = {estimate, "keepa_token"};
+  return r;
+}
+
+inline budget::Admission admit(budget::Enforcer& e, const budget::AdmitRequest& r) {
+  std::promise<budget::Admission> p;
+  auto f = p.get_future();
+  e.admit(r, [&p](budget::Admission a) { p.set_value(std::move(a)); });
+  return f.get();
+}
+
+inline void settle(budget::Enforcer& e, budget::HoldId hold, std::int64_t actual) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  e.settle(hold, actual, [&p] { p.set_value(); });
+  f.get();
+}
+
+inline void release(budget::Enforcer& e, budget::HoldId hold) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  e.release(hold, [&p] { p.set_value(); });
+  f.get();
+}
+
+inline budget::BudgetStanding standing(const budget::Enforcer& e, const std::string& name,
+                                       const std::string& key = "") {
+  for (const auto& s : e.budgets())
+    if (s.name == name && s.key == key) return s;
+  throw std::runtime_error("no budget instance " + name + "/" + key);
+}
+
+inline std::vector<budget::Event> events_of(const budget::Enforcer& e, const std::string& type) {
+  std::vector<budget::Event> out;
+  for (auto& ev : e.events_since(0, 100000))
+    if (ev.type == type) out.push_back(ev);
+  return out;
+}
+
+// A throw-away redis-server on a free loopback port, in its own temp folder, stopped (and the
+// folder removed) when the object goes.
+class RedisServer {
+ public:
+  RedisServer() {
+    port_ = free_port();
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      const std::string port = std::to_string(port_);
+      // Under faketime (the date-shifted suite) Redis keeps the real clock, as a shared Redis
+      // would beside a sidecar whose clock is off.
+      unsetenv("LD_PRELOAD");
+      unsetenv("FAKETIME");
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--dir",
+             dir_.path.c_str(), "--save", "", "--appendonly", "no", "--loglevel", "warning",
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && !accepting(); ++i) usleep(10'000);
+    if (!accepting()) throw std::runtime_error("redis-server did not start");
+  }
+  ~RedisServer() { stop(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+  int port() const { return port_; }
+
+  // The one server the conformance suite shares (each backend uses its own key prefix).
+  static RedisServer& shared() {
+    static RedisServer server;
+    return server;
+  }
+
+ private:
+  static int free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }
+  bool accepting() const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+  }
+
+  TempDir dir_;
+  int port_ = 0;
+  pid_t pid_ = 0;
+};
+
+inline std::shared_ptr<rules::Config> redis_config(std::shared_ptr<rules::Config> config,
+                                                   const std::string& url) {
+  static std::atomic<int> n{0};
+  config->store.type = rules::StoreConfig::Type::redis;
+  config->store.redis.url = url;
+  config->store.redis.prefix =
+      "test" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ":";
+  return config;
+}
+
+// A store backend for the conformance suite: opens an enforcer on the same storage each time.
+struct Backend {
+  std::string name;
+  std::unique_ptr<TempDir> dir;
+  mutable std::string prefix;  // redis: the same keys each time this backend is opened
+
+  std::unique_ptr<budget::Enforcer> open(std::shared_ptr<rules::Config> config,
+                                         budget::Clock& clock) const {
+    if (name == "redis") {
+      if (prefix.empty())
+        prefix = redis_config(config, RedisServer::shared().url())->store.redis.prefix;
+      config->store.type = rules::StoreConfig::Type::redis;
+      config->store.redis.url = RedisServer::shared().url();
+      config->store.redis.prefix = prefix;
+    } else if (name == "sqlite") {
+      config->store.type = rules::StoreConfig::Type::sqlite;
+      config->store.path = (dir->path / "ledger.db").string();
+    } else {
+      config->store.type = rules::StoreConfig::Type::memory;
+    }
+    return budget::make_enforcer(config, clock);
+  }
+};
+
+inline Backend backend(const std::string& name) {
+  return Backend{name, std::make_unique<TempDir>(), ""};
+}
+
+}  // namespace budget_test
