@@ -30,13 +30,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   http::request_parser<http::string_body> body{std::move(head)};
   body.body_limit(config.max_body_bytes);
   body.eager(true);  // as http::async_read sets it
-  // As async_read does: offer what is buffered, keep what the parser did not take, add a piece.
+  // As async_read does: offer what is buffered, keep what the parser did not take, add a piece
+  // when it needs more (Beast's put takes an empty buffer without asking for more).
   std::size_t offered = std::min(piece, in.size());
   while (!body.is_done()) {
     const auto n = body.put(boost::asio::buffer(in.data(), offered), ec);
     in.remove_prefix(n);
     offered -= n;
-    if (ec == http::error::need_more) {
+    if (ec == http::error::need_more || (!ec && n == 0)) {
       if (offered == in.size()) {
         body.put_eof(ec);
         break;
