@@ -1,10 +1,13 @@
 # make run  — install what the binary needs, build the binary only, start tollgate on its embedded defaults
 # make test — install everything tests need, build everything, then every test
+# make fuzz — build the libFuzzer targets with clang, replay fuzz/regressions, fuzz each target
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 
-.PHONY: all deps deps-build configure build build-tollgate run test bench sanitize clean format
+.PHONY: all deps deps-build configure build build-tollgate run test bench sanitize fuzz clean format
 
 all: build
 
@@ -39,8 +42,18 @@ bench:
 sanitize:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DTOLLGATE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 
+$(FUZZ_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
+	  -DTOLLGATE_FUZZ=ON -DTOLLGATE_TESTS=OFF
+
+fuzz:
+	@bash scripts/install-deps fuzz
+	$(MAKE) $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) --target fuzz -j $(JOBS)
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

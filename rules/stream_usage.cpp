@@ -200,6 +200,9 @@ std::string UsageChunkStripper::feed(std::string_view raw) {
     }
     start = i + 1;
   }
+  // A leading LF of the next feed belongs to an event ending on CR only if the CR ended this
+  // feed; bytes after it start a new line, which that LF ends.
+  if (start < raw.size()) lf_owner_ = LfOwner::none;
   pending_.append(raw.substr(start));
   return out;
 }

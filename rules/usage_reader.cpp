@@ -69,8 +69,8 @@ std::string string_at(const rapidjson::Value& doc, const char* name) {
 }  // namespace
 
 UsageReader::UsageReader(const Provider& provider, const Endpoint* endpoint, std::string model,
-                         bool streaming)
-    : provider_(&provider), endpoint_(endpoint), requested_model_(std::move(model)), streaming_(streaming) {}
+                         [[maybe_unused]] bool streaming)
+    : provider_(&provider), endpoint_(endpoint), requested_model_(std::move(model)) {}
 
 const UsageSpec& UsageReader::token_spec() const {
   return endpoint_ && has_token_pointers(endpoint_->usage) ? endpoint_->usage : provider_->usage;

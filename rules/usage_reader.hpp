@@ -42,7 +42,8 @@ class UsageReader {
  public:
   // endpoint may be nullptr (default_cost path: only provider-level usage/balance apply).
   // `model` is the model the request was priced for (used when the response names none or an
-  // unknown one). `streaming`: the request asked for a stream (SSE).
+  // unknown one). `streaming`: the request asked for a stream (SSE); the response's Content-Type,
+  // not this, decides whether the body is read as JSON or SSE.
   UsageReader(const Provider& provider, const Endpoint* endpoint, std::string model, bool streaming);
 
   void on_headers(const ResponseHeadView& head);
@@ -77,7 +78,6 @@ class UsageReader {
   const Provider* provider_;
   const Endpoint* endpoint_;
   std::string requested_model_;
-  bool streaming_;
   Mode mode_ = Mode::unknown;
   UsageResult result_;
   std::optional<std::int64_t> image_price_;

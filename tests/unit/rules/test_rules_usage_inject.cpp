@@ -119,6 +119,14 @@ TEST_CASE("UsageChunkStripper::feed, drops only the usage chunk") {
     const std::string event = "data: {\"choices\":[],\"usage\":null}\n\n";
     CHECK(strip(event, 0) == event);
   }
+  SUBCASE("an event ending on CR, then a line before the next feed's LF") {
+    // "\r\r" ends the first event and "\r" a blank second one; the LF that arrives next ends
+    // the line "Z", so it must stay after it (found by fuzz/fuzz_stream_usage).
+    UsageChunkStripper s;
+    std::string out = s.feed("event: m\r\r\rZ");
+    out += s.feed("\n\n");
+    CHECK(out + s.finish() == "event: m\r\r\rZ\n\n");
+  }
   SUBCASE("comments and [DONE] pass") {
     const std::string text = ": ping\n\ndata: [DONE]\n\n";
     CHECK(strip(text, 0) == text);
