@@ -61,8 +61,9 @@ std::string format_rfc3339(budget::TimePoint at, bool millis) {
   int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lld", int(ymd.year()),
                         unsigned(ymd.month()), unsigned(ymd.day()), long(hms.hours().count()),
                         long(hms.minutes().count()), static_cast<long long>(hms.seconds().count()));
-  if (millis) n += std::snprintf(buf + n, sizeof buf - n, ".%03lld",
-                                 static_cast<long long>(hms.subseconds().count()));
+  if (millis)
+    n += std::snprintf(buf + n, sizeof buf - n, ".%03lld",
+                       static_cast<long long>(hms.subseconds().count()));
   return std::string(buf, n) + "Z";
 }
 

@@ -152,8 +152,7 @@ AdminResponse AdminRoutes::add_override(const AdminRequest& request) {
     return admin_error(404, "no such budget: " + *name);
   const std::string after = "{\"extra\":" + quoted(rules::format_micros(*extra)) +
                             ",\"until\":" + quoted(format_rfc3339(*until)) + "}";
-  audit(request, "override.add", key->empty() ? *name : *name + "/" + *key, "null", after,
-        *reason);
+  audit(request, "override.add", key->empty() ? *name : *name + "/" + *key, "null", after, *reason);
   return admin_json(200, "{\"ok\":true,\"budget\":" + quoted(*name) + ",\"key\":" + quoted(*key) +
                              ",\"extra\":" + quoted(rules::format_micros(*extra)) +
                              ",\"until\":" + quoted(format_rfc3339(*until)) + "}");

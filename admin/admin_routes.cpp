@@ -13,8 +13,20 @@
 namespace proxy {
 namespace {
 
-enum class Route { healthz, readyz, metrics, budgets, budget, reset, overrides, events, balances,
-                   estimate, reload, none };
+enum class Route {
+  healthz,
+  readyz,
+  metrics,
+  budgets,
+  budget,
+  reset,
+  overrides,
+  events,
+  balances,
+  estimate,
+  reload,
+  none
+};
 
 struct Resolved {
   Route route = Route::none;
@@ -33,8 +45,8 @@ int hex_value(char c) {
 std::string percent_decode(std::string_view text) {
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() &&
-        hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
+        hex_value(text[i + 2]) >= 0) {
       out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
       i += 2;
     } else {
@@ -146,8 +158,8 @@ AdminResponse AdminRoutes::handle(const AdminRequest& request) {
     case Route::readyz:
       return readyz();
     case Route::metrics:
-      return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", {},
-                           metrics_.serialize()};
+      return AdminResponse{
+          200, "text/plain; version=0.0.4; charset=utf-8", {}, metrics_.serialize()};
     case Route::budgets:
       return admin_json(200, budgets_json(enforcer_.budgets()));
     case Route::budget:
@@ -180,7 +192,8 @@ std::optional<AdminResponse> AdminRoutes::check_token(const AdminRequest& reques
       std::equal(k_scheme.begin(), k_scheme.end(), header.begin(),
                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
   if (!bearer) {
-    auto response = admin_error(401, "missing bearer token: send Authorization: Bearer <admin.token>");
+    auto response =
+        admin_error(401, "missing bearer token: send Authorization: Bearer <admin.token>");
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return response;
   }
@@ -195,11 +208,13 @@ std::optional<AdminResponse> AdminRoutes::check_token(const AdminRequest& reques
 
 AdminResponse AdminRoutes::readyz() {
   if (proxy_ready_ && !proxy_ready_())
-    return AdminResponse{503, "text/plain; charset=utf-8", {},
+    return AdminResponse{503,
+                         "text/plain; charset=utf-8",
+                         {},
                          "not ready: the proxy is not listening or is draining\n"};
   if (!enforcer_.store_healthy())
-    return AdminResponse{503, "text/plain; charset=utf-8", {},
-                         "not ready: the ledger store is unreachable\n"};
+    return AdminResponse{
+        503, "text/plain; charset=utf-8", {}, "not ready: the ledger store is unreachable\n"};
   return AdminResponse{200, "text/plain; charset=utf-8", {}, "ready\n"};
 }
 

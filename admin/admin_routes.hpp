@@ -7,12 +7,12 @@
 #include <string>
 #include <string_view>
 
-#include "budget/enforcer.hpp"
 #include "admin/audit_log.hpp"
-#include "pipeline/config_holder.hpp"
-#include "telemetry/metrics.hpp"
 #include "admin/reloader.hpp"
+#include "budget/enforcer.hpp"
+#include "pipeline/config_holder.hpp"
 #include "rules/request_view.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace proxy {
 
@@ -21,7 +21,7 @@ struct AdminRequest {
   std::string target;         // "/v1/events?since=3"
   std::string authorization;  // the Authorization header ("" when absent)
   std::string body;
-  std::string caller;         // peer address "127.0.0.1:53412", for the audit log
+  std::string caller;  // peer address "127.0.0.1:53412", for the audit log
 };
 
 struct AdminResponse {

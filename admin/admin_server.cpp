@@ -1,5 +1,7 @@
 #include "admin/admin_server.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,8 +11,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
-
 #include <thread>
 #include <vector>
 
@@ -113,9 +113,13 @@ AdminServer::AdminServer(AdminOptions options, ConfigHolder& holder, budget::Enf
     : impl_(std::make_unique<Impl>(std::move(options), holder, enforcer, reloader,
                                    std::move(proxy_ready))) {}
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
-AdminRoutes& AdminServer::routes() { return impl_->routes; }
+AdminRoutes& AdminServer::routes() {
+  return impl_->routes;
+}
 
 std::uint16_t AdminServer::start() {
   auto& impl = *impl_;

@@ -8,18 +8,18 @@
 #include <memory>
 #include <string>
 
-#include "budget/enforcer.hpp"
 #include "admin/admin_routes.hpp"
-#include "pipeline/config_holder.hpp"
 #include "admin/reloader.hpp"
+#include "budget/enforcer.hpp"
+#include "pipeline/config_holder.hpp"
 #include "rules/config.hpp"
 
 namespace proxy {
 
 struct AdminOptions {
-  rules::HostPort listen;       // port 0: any free port (start() returns it)
-  std::string token;            // admin.token; "" refuses every mutation
-  std::string audit_log_path;   // <data_dir>/audit.log; "" disables the audit log
+  rules::HostPort listen;      // port 0: any free port (start() returns it)
+  std::string token;           // admin.token; "" refuses every mutation
+  std::string audit_log_path;  // <data_dir>/audit.log; "" disables the audit log
 };
 
 class AdminServer {

@@ -26,7 +26,9 @@ ConfigWatcher::ConfigWatcher(std::function<std::vector<std::string>()> files,
                              std::function<void()> on_change, std::chrono::milliseconds debounce)
     : files_(std::move(files)), on_change_(std::move(on_change)), debounce_(debounce) {}
 
-ConfigWatcher::~ConfigWatcher() { stop(); }
+ConfigWatcher::~ConfigWatcher() {
+  stop();
+}
 
 void ConfigWatcher::start() {
   if (thread_.joinable()) return;

@@ -36,7 +36,7 @@ class ConfigWatcher {
   std::function<void()> on_change_;
   std::chrono::milliseconds debounce_;
   int inotify_fd_ = -1;
-  int stop_fd_ = -1;  // eventfd: wakes the thread for stop()
+  int stop_fd_ = -1;                    // eventfd: wakes the thread for stop()
   std::map<std::string, int> watches_;  // folder -> watch descriptor
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -57,7 +57,9 @@ Reloader::Reloader(std::string config_path, ConfigHolder& holder, budget::Enforc
   hashes_ = hash_files(files_locked());
 }
 
-Reloader::~Reloader() { stop(); }
+Reloader::~Reloader() {
+  stop();
+}
 
 std::vector<std::string> Reloader::files_locked() const {
   if (config_path_.empty()) return {};
@@ -127,11 +129,11 @@ ReloadOutcome Reloader::reload(const std::string& reason) {
     hashes_ = hash_files(files_locked());
     spdlog::error("config reload ({}) refused, the running config stays: {}", reason,
                   outcome.errors.front());
-    enforcer_.emit(budget::Event{
-        0, budget::Clock::system().now(), "error", "", "",
-        "config reload (" + reason + ") refused: " + std::to_string(outcome.errors.size()) +
-            " error(s), first: " + outcome.errors.front(),
-        detail_json(reason, config_path_, "errors", outcome.errors)});
+    enforcer_.emit(budget::Event{0, budget::Clock::system().now(), "error", "", "",
+                                 "config reload (" + reason +
+                                     ") refused: " + std::to_string(outcome.errors.size()) +
+                                     " error(s), first: " + outcome.errors.front(),
+                                 detail_json(reason, config_path_, "errors", outcome.errors)});
     return outcome;
   }
   auto next = std::make_shared<rules::Config>(*loaded.config);
@@ -145,7 +147,8 @@ ReloadOutcome Reloader::reload(const std::string& reason) {
   ++successful_reloads_;
   outcome.ok = true;
   spdlog::info("config reloaded ({}) from {}", reason, config_path_);
-  enforcer_.emit(budget::Event{0, budget::Clock::system().now(), "reload", "", "", "config reloaded (" + reason + ")",
+  enforcer_.emit(budget::Event{0, budget::Clock::system().now(), "reload", "", "",
+                               "config reloaded (" + reason + ")",
                                detail_json(reason, config_path_, "warnings", outcome.warnings)});
   return outcome;
 }

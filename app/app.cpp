@@ -1,18 +1,17 @@
 #include "app/app.hpp"
 
 #include <boost/asio/signal_set.hpp>
-
 #include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 #include <vector>
 
-#include "telemetry/access_log.hpp"
 #include "proxy/cert_store.hpp"
 #include "proxy/network_policy.hpp"
 #include "proxy/tls_contexts.hpp"
 #include "proxy/worker.hpp"
+#include "telemetry/access_log.hpp"
 
 namespace proxy {
 
@@ -36,13 +35,27 @@ App::App(std::shared_ptr<const rules::Config> config, std::string config_path)
 
 App::~App() = default;
 
-void App::set_hook_factory(std::shared_ptr<HookFactory> factory) { impl_->hooks = std::move(factory); }
-void App::add_service(Service service) { impl_->services.push_back(std::move(service)); }
-void App::on_reload_signal(std::function<void()> handler) { impl_->reload = std::move(handler); }
-ConfigHolder& App::config_holder() { return impl_->holder; }
-const std::string& App::config_path() const { return impl_->config_path; }
-std::uint16_t App::proxy_port() const { return impl_->port.load(); }
-bool App::ready() const { return impl_->port.load() != 0 && !impl_->draining.load(); }
+void App::set_hook_factory(std::shared_ptr<HookFactory> factory) {
+  impl_->hooks = std::move(factory);
+}
+void App::add_service(Service service) {
+  impl_->services.push_back(std::move(service));
+}
+void App::on_reload_signal(std::function<void()> handler) {
+  impl_->reload = std::move(handler);
+}
+ConfigHolder& App::config_holder() {
+  return impl_->holder;
+}
+const std::string& App::config_path() const {
+  return impl_->config_path;
+}
+std::uint16_t App::proxy_port() const {
+  return impl_->port.load();
+}
+bool App::ready() const {
+  return impl_->port.load() != 0 && !impl_->draining.load();
+}
 
 int App::run() {
   init_logging();
@@ -114,8 +127,8 @@ int App::run() {
     if (it->stop) it->stop();
   for (auto& w : workers) w->stop();
   flush_logs();
-  std::cout << "tollgate: stopped" << (cut_short ? " (drain bound reached with connections open)" : "")
-            << std::endl;
+  std::cout << "tollgate: stopped"
+            << (cut_short ? " (drain bound reached with connections open)" : "") << std::endl;
   return 0;
 }
 

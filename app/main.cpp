@@ -1,12 +1,11 @@
 // tollgate command line (DESIGN §3).
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 
 #include "app/runtime.hpp"
-#include "proxy/cert_store.hpp"
 #include "app/status_command.hpp"
+#include "proxy/cert_store.hpp"
 #include "rules/commands.hpp"
 #include "rules/config_loader.hpp"
 #include "rules/config_values.hpp"
@@ -108,29 +107,36 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "start the proxy (embedded defaults without --config)");
   for (auto* cmd : {&app, run}) {
     cmd->add_option("--config,-c", config_path, "config file")->check(CLI::ExistingFile);
-    cmd->add_option("--listen", listen.listen, "proxy address HOST:PORT (over the config's listen)");
+    cmd->add_option("--listen", listen.listen,
+                    "proxy address HOST:PORT (over the config's listen)");
     cmd->add_option("--admin-listen", listen.admin_listen,
                     "admin address HOST:PORT (over the config's admin.listen)");
   }
 
   std::string check_path;
-  auto* check = app.add_subcommand("check", "validate a config; print FILE:LINE:COL: message per problem");
+  auto* check =
+      app.add_subcommand("check", "validate a config; print FILE:LINE:COL: message per problem");
   check->add_option("--config,-c", check_path, "config file")->check(CLI::ExistingFile);
 
   auto* ca = app.add_subcommand("ca", "the tollgate CA");
   ca->require_subcommand(1);
   std::string ca_dir = "./tollgate-data/ca";
-  auto* ca_init_cmd = ca->add_subcommand("init", "create the CA (ECDSA P-256, key 0600) if absent; print its path");
+  auto* ca_init_cmd =
+      ca->add_subcommand("init", "create the CA (ECDSA P-256, key 0600) if absent; print its path");
   ca_init_cmd->add_option("--dir", ca_dir, "folder of ca.crt and ca.key");
   std::string bundle_out, bundle_dir, bundle_config;
-  auto* ca_bundle_cmd = ca->add_subcommand("bundle", "system roots + the tollgate CA (for SSL_CERT_FILE, REQUESTS_CA_BUNDLE)");
+  auto* ca_bundle_cmd = ca->add_subcommand(
+      "bundle", "system roots + the tollgate CA (for SSL_CERT_FILE, REQUESTS_CA_BUNDLE)");
   ca_bundle_cmd->add_option("--out,-o", bundle_out, "write here (default: stdout)");
-  ca_bundle_cmd->add_option("--dir", bundle_dir, "CA folder (default: from --config or the defaults)");
-  ca_bundle_cmd->add_option("--config,-c", bundle_config, "config file naming tls.ca_cert")->check(CLI::ExistingFile);
+  ca_bundle_cmd->add_option("--dir", bundle_dir,
+                            "CA folder (default: from --config or the defaults)");
+  ca_bundle_cmd->add_option("--config,-c", bundle_config, "config file naming tls.ca_cert")
+      ->check(CLI::ExistingFile);
 
   rules::EstimateArgs estimate_args;
   auto* estimate = app.add_subcommand("estimate", "price one request offline");
-  estimate->add_option("--config,-c", estimate_args.config_path, "config file")->check(CLI::ExistingFile);
+  estimate->add_option("--config,-c", estimate_args.config_path, "config file")
+      ->check(CLI::ExistingFile);
   estimate->add_option("--url", estimate_args.url, "request URL")->required();
   estimate->add_option("--method,-X", estimate_args.method, "HTTP method");
   estimate->add_option("--data,-d", estimate_args.data, "body: JSON text or @file");
@@ -140,8 +146,9 @@ int main(int argc, char** argv) {
   std::string admin_url, status_config;
   bool status_json = false;
   auto* status = app.add_subcommand("status", "budgets and balances of a running tollgate");
-  status->add_option("--admin", admin_url, "admin URL (default: from --config, else " +
-                                               std::string(proxy::k_default_admin_url) + ")");
+  status->add_option(
+      "--admin", admin_url,
+      "admin URL (default: from --config, else " + std::string(proxy::k_default_admin_url) + ")");
   status->add_option("--config,-c", status_config, "read the admin address from this config")
       ->check(CLI::ExistingFile);
   status->add_flag("--json", status_json, "JSON instead of a table");

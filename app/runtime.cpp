@@ -5,13 +5,13 @@
 #include <filesystem>
 #include <iostream>
 
-#include "budget/enforcer.hpp"
-#include "telemetry/access_log.hpp"
 #include "admin/admin_server.hpp"
-#include "app/app.hpp"
-#include "pipeline/enforcement_hooks.hpp"
-#include "telemetry/metrics.hpp"
 #include "admin/reloader.hpp"
+#include "app/app.hpp"
+#include "budget/enforcer.hpp"
+#include "pipeline/enforcement_hooks.hpp"
+#include "telemetry/access_log.hpp"
+#include "telemetry/metrics.hpp"
 #include "telemetry/webhooks.hpp"
 
 namespace proxy {
@@ -42,8 +42,9 @@ int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string&
   });
 
   if (config->admin.token.empty())
-    std::cerr << "tollgate: warning: admin.token is empty: every admin mutation (reset, limits, "
-                 "overrides, reload) will be refused; set it, e.g. token: ${TOLLGATE_ADMIN_TOKEN}\n";
+    std::cerr
+        << "tollgate: warning: admin.token is empty: every admin mutation (reset, limits, "
+           "overrides, reload) will be refused; set it, e.g. token: ${TOLLGATE_ADMIN_TOKEN}\n";
   AdminOptions admin_options;
   admin_options.listen = config->admin.listen;
   admin_options.token = config->admin.token;
@@ -54,8 +55,8 @@ int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string&
   app.add_service({"admin",
                    [&] {
                      const auto port = admin.start();
-                     std::cout << "tollgate: admin listening on http://" << config->admin.listen.host
-                               << ":" << port << std::endl;
+                     std::cout << "tollgate: admin listening on http://"
+                               << config->admin.listen.host << ":" << port << std::endl;
                    },
                    [&] { admin.stop(); }});
   app.add_service({"reload", [&] { reloader.start_watching(); }, [&] { reloader.stop(); }});

@@ -71,8 +71,8 @@ Fetched get(beast::tcp_stream& stream, const AdminUrl& url, const std::string& p
   http::read(stream, buffer, res, ec);
   if (ec) return {false, "reading the answer to GET " + path + ": " + ec.message()};
   if (res.result() != http::status::ok)
-    return {false, "GET " + path + " answered " + std::to_string(res.result_int()) + ": " +
-                       res.body()};
+    return {false,
+            "GET " + path + " answered " + std::to_string(res.result_int()) + ": " + res.body()};
   return {true, std::move(res.body())};
 }
 

@@ -95,16 +95,19 @@ std::optional<std::string> format_status_table(const std::string& budgets_json,
     std::string resets = "never";
     if (const auto at = parse_rfc3339(member(b, "resets_at")))
       resets = format_resets_in(std::chrono::floor<std::chrono::seconds>(*at - now));
-    rows.push_back({member(b, "name"), key.empty() ? "-" : key,
-                    spent + " / " + limit + (has_extra ? " + " + extra : "") + " " +
-                        member(b, "currency"),
-                    percent(spent, effective), member(b, "reserved"), refuses_above, resets,
-                    member(b, "mode")});
+    rows.push_back(
+        {member(b, "name"), key.empty() ? "-" : key,
+         spent + " / " + limit + (has_extra ? " + " + extra : "") + " " + member(b, "currency"),
+         percent(spent, effective), member(b, "reserved"), refuses_above, resets,
+         member(b, "mode")});
   }
-  if (rows.size() == 1) out += "no budgets\n";
-  else print_rows(rows, out);
+  if (rows.size() == 1)
+    out += "no budgets\n";
+  else
+    print_rows(rows, out);
 
-  std::vector<Row> balance_rows{{"PROVIDER", "ACCOUNT", "BALANCE", "OBSERVED", "REFILL/MIN", "HOLDS"}};
+  std::vector<Row> balance_rows{
+      {"PROVIDER", "ACCOUNT", "BALANCE", "OBSERVED", "REFILL/MIN", "HOLDS"}};
   for (const auto& b : balances["balances"].GetArray()) {
     if (!b.IsObject()) return std::nullopt;
     std::string account = member(b, "account");
@@ -118,8 +121,10 @@ std::optional<std::string> format_status_table(const std::string& budgets_json,
                             member(b, "refill_per_minute"), member(b, "holds")});
   }
   out += "\n";
-  if (balance_rows.size() == 1) out += "no provider balances observed yet\n";
-  else print_rows(balance_rows, out);
+  if (balance_rows.size() == 1)
+    out += "no provider balances observed yet\n";
+  else
+    print_rows(balance_rows, out);
   return out;
 }
 

@@ -30,9 +30,9 @@ void rethrow(const std::exception_ptr& e) {
 
 // What every workload counts; printed in front of its own numbers.
 struct Tally {
-  std::uint64_t ok = 0;        // 200 responses
-  std::uint64_t non200 = 0;    // complete responses with another status
-  std::uint64_t errors = 0;    // connections ended by a transport or protocol error
+  std::uint64_t ok = 0;      // 200 responses
+  std::uint64_t non200 = 0;  // complete responses with another status
+  std::uint64_t errors = 0;  // connections ended by a transport or protocol error
   std::string first_error;
 
   void fail(const std::string& what) {
@@ -40,8 +40,10 @@ struct Tally {
   }
   void count(const ExchangeResult& r) {
     if (!r.ok) return fail(r.error);
-    if (r.status == 200) ++ok;
-    else if (non200++ == 0 && first_error.empty()) first_error = "status " + std::to_string(r.status);
+    if (r.status == 200)
+      ++ok;
+    else if (non200++ == 0 && first_error.empty())
+      first_error = "status " + std::to_string(r.status);
   }
   std::string line() const {
     return "ok=" + std::to_string(ok) + " non200=" + std::to_string(non200) +
@@ -54,7 +56,8 @@ class Runner {
   explicit Runner(const Options& options)
       : options_(options), tls_(asio::ssl::context::tls_client) {
     if (!options_.cafile.empty()) tls_.load_verify_file(options_.cafile);
-    // Intercepting proxies speak HTTP/1.1 to clients (DESIGN §1); offer only that, like curl --http1.1.
+    // Intercepting proxies speak HTTP/1.1 to clients (DESIGN §1); offer only that, like curl
+    // --http1.1.
     static const unsigned char k_alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(tls_.native_handle(), k_alpn, sizeof k_alpn - 1);
     remaining_ = options_.requests;
@@ -146,8 +149,8 @@ class Runner {
     std::printf("held=%zu %s first_error=\"%s\"\n", held_.size(), tally_.line().c_str(),
                 tally_.first_error.c_str());
     std::fflush(stdout);
-    asio::steady_timer timer(io_, std::chrono::milliseconds(
-                                      static_cast<std::int64_t>(options_.hold_seconds * 1000)));
+    asio::steady_timer timer(
+        io_, std::chrono::milliseconds(static_cast<std::int64_t>(options_.hold_seconds * 1000)));
     co_await timer.async_wait(asio::use_awaitable);
     held_.clear();
   }

@@ -9,8 +9,8 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <string_view>
 
 namespace bench {
@@ -72,8 +72,8 @@ asio::awaitable<std::string> Connection::open(const std::string& target, const s
     auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(hello), k_use);
     if (wec) co_return "write CONNECT: " + wec.message();
     std::string reply;
-    auto [rec2, rn] = co_await asio::async_read_until(socket, asio::dynamic_buffer(reply),
-                                                      "\r\n\r\n", k_use);
+    auto [rec2, rn] =
+        co_await asio::async_read_until(socket, asio::dynamic_buffer(reply), "\r\n\r\n", k_use);
     if (rec2) co_return "read CONNECT reply: " + rec2.message();
     if (reply.compare(8, 5, " 200 ") != 0 && reply.compare(8, 5, " 200\r") != 0) {
       co_return "CONNECT refused: " + reply.substr(0, reply.find('\r'));
@@ -142,7 +142,8 @@ asio::awaitable<ExchangeResult> Connection::exchange_sse(const Request& request,
   co_return co_await exchange_sse_on(stream_, request, delays_ns);
 }
 
-Request make_request(const Options& options, const std::string& host, const std::string& authority) {
+Request make_request(const Options& options, const std::string& host,
+                     const std::string& authority) {
   // A bumping proxy (squid) routes by the Host header, so it names the CONNECT port when not 443.
   std::string host_header = host;
   if (options.via == Via::connect && authority.find(':') != std::string::npos &&

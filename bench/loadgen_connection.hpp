@@ -6,8 +6,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,7 +29,8 @@ struct ExchangeResult {
 
 class Connection {
  public:
-  Connection(asio::any_io_executor executor, asio::ssl::context& tls_context, const Options& options);
+  Connection(asio::any_io_executor executor, asio::ssl::context& tls_context,
+             const Options& options);
 
   // Dials options.dial; for Via::connect sends CONNECT `target`; for TLS verifies `sni`.
   asio::awaitable<std::string> open(const std::string& target, const std::string& sni);

@@ -12,9 +12,10 @@ namespace bench {
 Options parse_options(int argc, char** argv) {
   Options o;
   CLI::App app{"tollgate benchmark load generator"};
-  const std::map<std::string, Via> vias{{"direct", Via::direct}, {"connect", Via::connect},
-                                        {"plain", Via::plain}};
-  const std::map<std::string, Workload> workloads{{"load", Workload::load}, {"sse", Workload::sse},
+  const std::map<std::string, Via> vias{
+      {"direct", Via::direct}, {"connect", Via::connect}, {"plain", Via::plain}};
+  const std::map<std::string, Workload> workloads{{"load", Workload::load},
+                                                  {"sse", Workload::sse},
                                                   {"idle", Workload::idle},
                                                   {"first", Workload::first}};
   std::string body_file;

@@ -14,13 +14,13 @@ enum class Workload { load, sse, idle, first };
 struct Options {
   Via via = Via::direct;
   Workload workload = Workload::load;
-  std::string dial;         // host:port the TCP connection goes to (the proxy, or the upstream)
-  std::string target;       // CONNECT authority, e.g. api.openai.com:443
-  std::string sni;          // TLS server name and Host header
-  std::string cafile;       // trust anchor for the server certificate seen by the client
+  std::string dial;    // host:port the TCP connection goes to (the proxy, or the upstream)
+  std::string target;  // CONNECT authority, e.g. api.openai.com:443
+  std::string sni;     // TLS server name and Host header
+  std::string cafile;  // trust anchor for the server certificate seen by the client
   std::string method = "GET";
   std::string path = "/";
-  std::string body;         // request body (read from --body-file)
+  std::string body;  // request body (read from --body-file)
   unsigned connections = 1;
   std::uint64_t requests = 1000;   // total over all connections (load, sse)
   unsigned open_concurrency = 64;  // idle: connections being opened at once

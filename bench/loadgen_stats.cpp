@@ -24,11 +24,10 @@ double Stats::percentile_us(double p) {
 
 std::string Stats::summary(const std::string& prefix) {
   char line[512];
-  std::snprintf(line, sizeof line,
-                "%sp50_us=%.1f %sp90_us=%.1f %sp99_us=%.1f %sp999_us=%.1f %smax_us=%.1f",
-                prefix.c_str(), percentile_us(50), prefix.c_str(), percentile_us(90),
-                prefix.c_str(), percentile_us(99), prefix.c_str(), percentile_us(99.9),
-                prefix.c_str(), percentile_us(100));
+  std::snprintf(
+      line, sizeof line, "%sp50_us=%.1f %sp90_us=%.1f %sp99_us=%.1f %sp999_us=%.1f %smax_us=%.1f",
+      prefix.c_str(), percentile_us(50), prefix.c_str(), percentile_us(90), prefix.c_str(),
+      percentile_us(99), prefix.c_str(), percentile_us(99.9), prefix.c_str(), percentile_us(100));
   return line;
 }
 

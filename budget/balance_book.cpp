@@ -1,7 +1,8 @@
 #include "budget/balance_book.hpp"
-#include "budget/event_detail.hpp"
 
 #include <algorithm>
+
+#include "budget/event_detail.hpp"
 
 namespace budget {
 namespace {

@@ -1,8 +1,8 @@
 #include "budget/budget_book.hpp"
-#include "budget/event_detail.hpp"
 
 #include <algorithm>
 
+#include "budget/event_detail.hpp"
 #include "budget/period_window.hpp"
 #include "util/time.hpp"
 

@@ -34,9 +34,9 @@ using HoldId = std::uint64_t;
 struct AdmitRequest {
   std::shared_ptr<const rules::Config> config;  // the snapshot this exchange runs on
   std::string provider, endpoint, model;
-  std::string client;           // identity from clients.identify ("" when none)
-  std::string credential_hash;  // hashed provider credential ("" when none)
-  std::string host;             // upstream host, for the upstream-failure breaker
+  std::string client;                          // identity from clients.identify ("" when none)
+  std::string credential_hash;                 // hashed provider credential ("" when none)
+  std::string host;                            // upstream host, for the upstream-failure breaker
   const rules::HeaderList* headers = nullptr;  // for per: header:NAME (valid during admit())
   rules::Money estimate;
   std::int64_t estimated_tokens = 0;  // for token rate limits
@@ -60,7 +60,7 @@ struct Admission {
   std::string name;        // budget, rate limit, breaker or provider name
   std::string message;     // names the budget, the estimate, what remains, the deficit, the reset
   std::optional<std::int64_t> retry_after_s;  // seconds until waiting can help
-  bool should_retry = false;  // false when waiting cannot help before the reset
+  bool should_retry = false;                  // false when waiting cannot help before the reset
   std::optional<std::int64_t> balance_left;   // provider balance (micro-units), for Keepa refusals
   HoldId hold = 0;                            // 0 when nothing was reserved
   std::vector<BudgetStanding> budgets;        // instances the request falls in, after reserving
@@ -83,7 +83,8 @@ struct BalanceStanding {
 struct Event {
   std::uint64_t id = 0;
   TimePoint at{};
-  std::string type;  // threshold | refused | would_refuse | balance_warning | breaker | admin | overrun | reload | error
+  std::string type;  // threshold | refused | would_refuse | balance_warning | breaker | admin |
+                     // overrun | reload | error
   std::string budget, key, message;
   std::string detail_json;  // extra fields as a JSON object text ("{}" when none)
 };

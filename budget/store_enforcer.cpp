@@ -1,8 +1,8 @@
 #include "budget/store_enforcer.hpp"
-#include "budget/event_detail.hpp"
 
 #include <algorithm>
 
+#include "budget/event_detail.hpp"
 #include "budget/refusal_text.hpp"
 #include "budget/scope.hpp"
 #include "util/time.hpp"
@@ -158,7 +158,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
       hold.shared.emplace_back(budget, &instance);
       continue;
     }
-    const std::int64_t limit = rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, key, now));
+    const std::int64_t limit =
+        rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, key, now));
     if (over(instance, estimate, limit)) {
       if (!c.shadow) {
         undo_trial();
@@ -242,17 +243,17 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
-      events.push_back(
-          {0, now, "overrun", hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
-           "actual cost " + rules::format_micros(*actual) + " " + hold.currency +
-               " exceeded the estimate " + rules::format_micros(hold.estimate) + " " +
-               hold.currency,
-           EventDetail()
-               .num("hold", static_cast<std::int64_t>(id))
-               .str("estimate", rules::format_micros(hold.estimate))
-               .str("actual", rules::format_micros(*actual))
-               .str("currency", hold.currency)
-               .done()});
+      events.push_back({0, now, "overrun",
+                        hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
+                        "actual cost " + rules::format_micros(*actual) + " " + hold.currency +
+                            " exceeded the estimate " + rules::format_micros(hold.estimate) + " " +
+                            hold.currency,
+                        EventDetail()
+                            .num("hold", static_cast<std::int64_t>(id))
+                            .str("estimate", rules::format_micros(hold.estimate))
+                            .str("actual", rules::format_micros(*actual))
+                            .str("currency", hold.currency)
+                            .done()});
     if (!hold.currency.empty()) breakers_.spent(hold.currency, *actual, now, events);
   }
   if (!hold.breaker_trials.empty())

@@ -7,8 +7,8 @@
 #include <future>
 #include <stdexcept>
 
-#include "budget/store_enforcer.hpp"
 #include "budget/event_detail.hpp"
+#include "budget/store_enforcer.hpp"
 #include "util/time.hpp"
 
 namespace budget {

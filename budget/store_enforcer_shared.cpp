@@ -44,12 +44,11 @@ std::optional<Admission> StoreEnforcer::reserve_shared(LiveHold& hold, std::int6
     // not a date: the store's clock, not ours, decides when that is.
     part.ttl = instance->period_end == TimePoint::max()
                    ? 0
-                   : std::max<std::int64_t>(1, unix_seconds(instance->period_end) -
-                                                   unix_seconds(now) + 86'400);
+                   : std::max<std::int64_t>(
+                         1, unix_seconds(instance->period_end) - unix_seconds(now) + 86'400);
     parts.push_back(std::move(part));
   }
-  const auto reservation = shared_->reserve(
-      parts, estimate, config_->store.hold_ttl.count());
+  const auto reservation = shared_->reserve(parts, estimate, config_->store.hold_ttl.count());
   if (!reservation) {
     if (!config_->store.redis.fail_open) return store_refusal();
     hold.shared.clear();  // on_error: allow — admitted without the shared budgets

@@ -12,8 +12,11 @@ namespace proxy {
 
 class ConfigHolder {
  public:
-  explicit ConfigHolder(std::shared_ptr<const rules::Config> config) : current_(std::move(config)) {}
-  std::shared_ptr<const rules::Config> get() const { return current_.load(std::memory_order_acquire); }
+  explicit ConfigHolder(std::shared_ptr<const rules::Config> config)
+      : current_(std::move(config)) {}
+  std::shared_ptr<const rules::Config> get() const {
+    return current_.load(std::memory_order_acquire);
+  }
   void set(std::shared_ptr<const rules::Config> config) {
     current_.store(std::move(config), std::memory_order_release);
   }

@@ -2,12 +2,12 @@
 
 #include <optional>
 
-#include "telemetry/metrics.hpp"
 #include "pipeline/refusal.hpp"
 #include "rules/credential.hpp"
 #include "rules/estimator.hpp"
 #include "rules/stream_usage.hpp"
 #include "rules/usage_reader.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace proxy {
 namespace {
@@ -77,7 +77,8 @@ class EnforcementHooks final : public ExchangeHooks {
     reader_.emplace(*ex.provider, priced_.endpoint, priced_.model, priced_.streaming);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);
-    ex.response_headers.emplace_back("x-tollgate-cost", rules::format_micros(priced_.estimate.micros));
+    ex.response_headers.emplace_back("x-tollgate-cost",
+                                     rules::format_micros(priced_.estimate.micros));
     const budget::BudgetStanding* tightest = nullptr;
     for (const auto& b : admission_.budgets)
       if (!tightest || b.remaining() < tightest->remaining()) tightest = &b;
@@ -108,9 +109,9 @@ class EnforcementHooks final : public ExchangeHooks {
     if (usage && (usage->balance || usage->refill_per_minute)) {
       // The balance the provider reports already has this request taken off: observe it only
       // once this request's own hold is gone, or the hold would count twice (a false warning).
-      done = [this, observation = budget::BalanceObservation{ex.provider->name, credential_hash_,
-                                                                  usage->balance,
-                                                                  usage->refill_per_minute},
+      done = [this,
+              observation = budget::BalanceObservation{ex.provider->name, credential_hash_,
+                                                       usage->balance, usage->refill_per_minute},
               done = std::move(done)]() mutable {
         enforcer_.observe_balance(observation);
         done();
@@ -141,7 +142,8 @@ class EnforcementHooks final : public ExchangeHooks {
   // What the provider charged, as far as can be known (DESIGN §1 step 6): the usage it reported;
   // for an error status without usage, nothing (or the estimate with `error_cost: estimate`);
   // else, and when no answer came at all, the estimate (never under-count).
-  std::int64_t actual_cost(const Exchange& ex, const std::optional<rules::UsageResult>& usage) const {
+  std::int64_t actual_cost(const Exchange& ex,
+                           const std::optional<rules::UsageResult>& usage) const {
     if (usage && usage->actual_micros) return *usage->actual_micros;
     if (usage && ex.status >= 400)
       return ex.provider->error_costs_estimate ? priced_.estimate.micros : 0;

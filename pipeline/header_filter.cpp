@@ -11,8 +11,8 @@ namespace proxy {
 namespace {
 
 constexpr std::array<std::string_view, 9> k_hop_by_hop{
-    "connection",          "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding",
-    "proxy-authorization", "proxy-authenticate", "upgrade"};
+    "connection",        "proxy-connection",    "keep-alive",         "te",     "trailer",
+    "transfer-encoding", "proxy-authorization", "proxy-authenticate", "upgrade"};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -51,7 +51,8 @@ void remove_hop_by_hop(rules::HeaderList& headers, bool keep_upgrade) {
       });
   const auto drop = [&](const std::pair<std::string, std::string>& field) {
     const auto& name = field.first;
-    if (keep_upgrade && (util::iequals(name, "upgrade") || util::iequals(name, "connection"))) return false;
+    if (keep_upgrade && (util::iequals(name, "upgrade") || util::iequals(name, "connection")))
+      return false;
     for (auto h : k_hop_by_hop)
       if (util::iequals(name, h)) return true;
     for (const auto& n : named)
@@ -82,7 +83,8 @@ std::string narrow_accept_encoding(std::string_view client_value, bool identity_
           param.substr(2).find_first_not_of("0.") == std::string_view::npos)
         continue;
     }
-    if (!(util::iequals(coding, "gzip") || util::iequals(coding, "x-gzip") || util::iequals(coding, "deflate")))
+    if (!(util::iequals(coding, "gzip") || util::iequals(coding, "x-gzip") ||
+          util::iequals(coding, "deflate")))
       continue;
     if (!out.empty()) out += ", ";
     out += coding;
@@ -92,7 +94,8 @@ std::string narrow_accept_encoding(std::string_view client_value, bool identity_
 
 std::optional<BasicCredentials> parse_basic_credentials(std::string_view authorization) {
   authorization = trim(authorization);
-  if (authorization.size() < 6 || !util::iequals(authorization.substr(0, 6), "basic ")) return std::nullopt;
+  if (authorization.size() < 6 || !util::iequals(authorization.substr(0, 6), "basic "))
+    return std::nullopt;
   const auto encoded = trim(authorization.substr(6));
   if (encoded.empty() || encoded.size() % 4 != 0 || encoded.size() > 4096) return std::nullopt;
   std::string decoded(encoded.size() / 4 * 3, '\0');
@@ -102,8 +105,10 @@ std::optional<BasicCredentials> parse_basic_credentials(std::string_view authori
   if (n < 0) return std::nullopt;
   // EVP_DecodeBlock counts the padding as zero bytes.
   std::size_t len = static_cast<std::size_t>(n);
-  if (encoded.ends_with("==")) len -= 2;
-  else if (encoded.ends_with('=')) len -= 1;
+  if (encoded.ends_with("=="))
+    len -= 2;
+  else if (encoded.ends_with('='))
+    len -= 1;
   decoded.resize(len);
   const auto colon = decoded.find(':');
   if (colon == std::string::npos) return std::nullopt;
@@ -129,7 +134,8 @@ bool secret_matches(std::string_view expected, std::string_view given) {
 }  // namespace
 
 std::optional<std::string> authorize_client(const std::map<std::string, std::string>& users,
-                                            bool require_auth, std::string_view proxy_authorization) {
+                                            bool require_auth,
+                                            std::string_view proxy_authorization) {
   if (trim(proxy_authorization).empty())
     return require_auth ? std::nullopt : std::optional<std::string>(std::string());
   if (users.empty() && !require_auth) return std::string();

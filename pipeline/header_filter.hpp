@@ -30,7 +30,6 @@ struct BasicCredentials {
 // "Basic base64(user:password)"; nullopt for any other scheme or malformed base64.
 std::optional<BasicCredentials> parse_basic_credentials(std::string_view authorization);
 
-
 }  // namespace proxy
 
 namespace proxy {
@@ -41,6 +40,7 @@ namespace proxy {
 // user's per: client budgets by naming it. No Proxy-Authorization is "" (anonymous) unless
 // require_auth; with no users to check against, a name proves nothing and is "" too.
 std::optional<std::string> authorize_client(const std::map<std::string, std::string>& users,
-                                            bool require_auth, std::string_view proxy_authorization);
+                                            bool require_auth,
+                                            std::string_view proxy_authorization);
 
 }  // namespace proxy

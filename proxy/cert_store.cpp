@@ -17,8 +17,12 @@
 
 namespace proxy {
 
-void X509Free::operator()(X509* x) const { X509_free(x); }
-void PkeyFree::operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+void X509Free::operator()(X509* x) const {
+  X509_free(x);
+}
+void PkeyFree::operator()(EVP_PKEY* k) const {
+  EVP_PKEY_free(k);
+}
 
 namespace {
 
@@ -28,7 +32,9 @@ struct FileClose {
   void operator()(FILE* f) const { std::fclose(f); }
 };
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error("tollgate: " + what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error("tollgate: " + what);
+}
 
 PkeyPtr new_p256_key() {
   PkeyPtr key(EVP_EC_gen("P-256"));
@@ -68,7 +74,8 @@ void write_private_file(const std::string& path, const std::string& text, mode_t
     std::unique_ptr<FILE, FileClose> f(std::fopen(tmp.c_str(), "wx"));
     if (!f) fail("cannot create " + tmp);
     ::chmod(tmp.c_str(), mode);
-    if (std::fwrite(text.data(), 1, text.size(), f.get()) != text.size()) fail("cannot write " + tmp);
+    if (std::fwrite(text.data(), 1, text.size(), f.get()) != text.size())
+      fail("cannot write " + tmp);
   }
   fs::rename(tmp, path);
 }
@@ -111,7 +118,8 @@ void create_ca(const std::string& cert_path, const std::string& key_path) {
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>("tollgate"), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("tollgate local CA"), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>("tollgate local CA"), -1, -1,
+                             0);
   X509_set_issuer_name(cert.get(), name);
   add_ext(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
   add_ext(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");

@@ -3,6 +3,8 @@
 // ECDSA P-256 key pair per leaf (never the CA's), SAN = the host only, EKU serverAuth, short
 // validity. Leaves are cached in memory; concurrent first requests for one host mint once.
 
+#include <openssl/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -10,8 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include <openssl/types.h>
 
 namespace proxy {
 

@@ -2,14 +2,14 @@
 
 #include <openssl/ssl.h>
 
-#include "telemetry/access_log.hpp"
-#include "proxy/exchange_request.hpp"
 #include "pipeline/header_filter.hpp"
-#include "telemetry/metrics.hpp"
+#include "proxy/exchange_request.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/splice.hpp"
 #include "proxy/tls_contexts.hpp"
+#include "telemetry/access_log.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace proxy {
 namespace {
@@ -27,14 +27,16 @@ double ms_since(Clock::time_point start) {
 
 // Exchanges on one connection until it closes; in plain mode a CONNECT head is handed back.
 template <typename Stream>
-asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream, beast::flat_buffer& buffer,
+asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream,
+                                                            beast::flat_buffer& buffer,
                                                             ClientInfo& info, WorkerEnv& env) {
   while (true) {
     auto head = co_await read_request_head(stream, buffer, env);
     if (!head) co_return nullptr;
     if (head->get().method() == http::verb::connect) {
       if (!info.intercepted) co_return head;
-      auto reply = make_reply(400, {}, error_json("tollgate: CONNECT inside CONNECT", "invalid_request_error"), false);
+      auto reply = make_reply(
+          400, {}, error_json("tollgate: CONNECT inside CONNECT", "invalid_request_error"), false);
       co_await write_reply(stream, reply);
       co_return nullptr;
     }
@@ -47,7 +49,9 @@ asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream, beas
 asio::awaitable<void> refuse_connect(beast::tcp_stream& client, AccessRecord& log, int status,
                                      std::string message, rules::HeaderList headers = {}) {
   Metrics::instance().count_other_host(status == 502 ? "error" : "refused");
-  auto reply = make_reply(status, headers, error_json("tollgate: " + message, status == 502 ? "upstream_error" : "forbidden"), false);
+  auto reply = make_reply(
+      status, headers,
+      error_json("tollgate: " + message, status == 502 ? "upstream_error" : "forbidden"), false);
   co_await write_reply(client, reply);
   log.status = status;
   log.error = message;
@@ -63,7 +67,8 @@ asio::awaitable<void> intercept(beast::tcp_stream& client, beast::flat_buffer& b
   SSL_use_PrivateKey(ssl, leaf->key.get());
   expect_sni(ssl, &info.connect_host);
   lowest(tls).expires_after(k_handshake_timeout);
-  auto [ec, used] = co_await tls.async_handshake(ssl::stream_base::server, buffer.data(), use_tuple);
+  auto [ec, used] =
+      co_await tls.async_handshake(ssl::stream_base::server, buffer.data(), use_tuple);
   buffer.consume(used);
   if (ec) {
     if (!is_benign_close(ec)) {
@@ -93,9 +98,9 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
   }
   if (!deny) co_return co_await refuse_connect(client, log, 403, std::move(invalid));
   auto dialed = co_await dial(config, info.connect_host, info.connect_port, &*deny);
-  if (!dialed.stream)
-  {
-    std::string message = "upstream " + authority_string({info.connect_host, info.connect_port}) + ": " + dialed.error;
+  if (!dialed.stream) {
+    std::string message = "upstream " + authority_string({info.connect_host, info.connect_port}) +
+                          ": " + dialed.error;
     co_return co_await refuse_connect(client, log, dialed.denied ? 403 : 502, std::move(message));
   }
   auto& upstream = *dialed.stream;
@@ -159,8 +164,7 @@ asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buff
     if (ec) co_return;
     co_return co_await intercept(client, buffer, info, env, log);
   }
-  if (!config->tunnel.allow_unknown_hosts)
-    {
+  if (!config->tunnel.allow_unknown_hosts) {
     std::string message = "host " + target->host + " is not allowed (tunnel.unknown_hosts: deny)";
     co_return co_await refuse_connect(client, log, 403, std::move(message));
   }

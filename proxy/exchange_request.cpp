@@ -1,11 +1,11 @@
 #include "proxy/exchange_request.hpp"
 
-#include "proxy/body_read.hpp"
 #include "pipeline/header_filter.hpp"
-#include "telemetry/metrics.hpp"
+#include "proxy/body_read.hpp"
 #include "proxy/network_policy.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace proxy {
 namespace {
@@ -27,17 +27,18 @@ asio::awaitable<AfterExchange> refuse(Stream& client, beast::flat_buffer& buffer
                                       Refusal r, bool keep_alive, bool unread_body,
                                       const rules::Provider* provider) {
   // Refused before any endpoint was matched (framing, size, proxy auth, tunnel policy).
-  Metrics::instance().count_request(provider ? std::string_view(provider->name) : Metrics::k_no_label,
-                                    Metrics::k_no_label, "refused");
+  Metrics::instance().count_request(
+      provider ? std::string_view(provider->name) : Metrics::k_no_label, Metrics::k_no_label,
+      "refused");
   keep_alive = keep_alive && !unread_body;
-  auto reply = make_reply(r.status, r.headers, error_json("tollgate: " + r.message, r.type),
-                          keep_alive);
+  auto reply =
+      make_reply(r.status, r.headers, error_json("tollgate: " + r.message, r.type), keep_alive);
   const bool wrote = co_await write_reply(client, reply);
   log.status = r.status;
   log.error = r.message;
   log_access(log);
   if (wrote && unread_body) co_await discard_input(client, buffer);
-  co_return wrote && keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+  co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
 }
 
 }  // namespace
@@ -76,17 +77,16 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     ex.provider = config.provider_for_host(ex.host);
     ex.target = std::string(req.target());
     if (const auto abs = parse_absolute_target(ex.target)) ex.target = abs->origin_form;
-    if (ex.target.empty() || ex.target.front() != '/')
-      {
+    if (ex.target.empty() || ex.target.front() != '/') {
       Refusal refusal{400, "malformed request target", "invalid_request_error", {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
+                                ex.provider);
     }
     ex.client_user = info.user;
   } else {
     std::string problem;
     const auto abs = parse_absolute_target(req.target(), &problem);
-    if (!abs)
-      {
+    if (!abs) {
       Refusal refusal{
           400,
           problem.empty()
@@ -94,7 +94,8 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
               : "malformed request target: " + problem,
           "invalid_request_error",
           {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
+                                ex.provider);
     }
     ex.host = abs->authority.host;
     ex.port = abs->authority.port;
@@ -104,7 +105,8 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!user) {
       Refusal r{407, "proxy authentication required", "authentication_error", {}};
       r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
+                                ex.provider);
     }
     ex.client_user = *user;
     // The same port rule as a CONNECT: else GET http://host:6379/ reaches what CONNECT may not.
@@ -118,11 +120,12 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   log.target = ex.target;
   log.user = ex.client_user;
   ex.provider = config.provider_for_host(ex.host);
-  if (!ex.provider && !info.intercepted && !config.tunnel.allow_unknown_hosts)
-    {
-      Refusal refusal{403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), keep_alive, body_pending, ex.provider);
-    }
+  if (!ex.provider && !info.intercepted && !config.tunnel.allow_unknown_hosts) {
+    Refusal refusal{
+        403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}};
+    co_return co_await refuse(client, buffer, log, std::move(refusal), keep_alive, body_pending,
+                              ex.provider);
+  }
 
   const bool websocket = has_token(req[http::field::connection], "upgrade") &&
                          util::iequals(req[http::field::upgrade], "websocket");
@@ -138,11 +141,14 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
                             {"Host", host_field(ex.host, ex.port, info.intercepted)});
   ex.request_headers.emplace_back("Via", "1.1 tollgate");
 
-  if (content_length && *content_length > config.max_body_bytes)
-    {
-      Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
-    }
+  if (content_length && *content_length > config.max_body_bytes) {
+    Refusal refusal{413,
+                    "request body larger than " + std::to_string(config.max_body_bytes) + " bytes",
+                    "invalid_request_error",
+                    {}};
+    co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
+                              ex.provider);
+  }
   if (body_pending) {
     if (expect_continue) {
       static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -163,16 +169,20 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
       co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
                                 ex.provider);
     }
-    if (ec == http::error::body_limit)
-      {
-      Refusal refusal{413, "request body larger than " + std::to_string(config.max_body_bytes) + " bytes", "invalid_request_error", {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
+    if (ec == http::error::body_limit) {
+      Refusal refusal{
+          413,
+          "request body larger than " + std::to_string(config.max_body_bytes) + " bytes",
+          "invalid_request_error",
+          {}};
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
+                                ex.provider);
     }
     if (ec && is_benign_close(ec)) co_return AfterExchange::close;
-    if (ec)
-      {
+    if (ec) {
       Refusal refusal{400, "malformed request body: " + ec.message(), "invalid_request_error", {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
+                                ex.provider);
     }
     ex.request_body = std::move(body_parser.get().body());
   }
@@ -185,14 +195,17 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     const bool wrote = co_await write_reply(client, response);
     log.status = reply->status;
     log.bytes_out = response.body().size();
-    log.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ex.started).count();
+    log.ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ex.started)
+            .count();
     log_access(log);
-    co_return wrote && keep ? AfterExchange::keep_alive : AfterExchange::close;
+    co_return wrote&& keep ? AfterExchange::keep_alive : AfterExchange::close;
   }
   // After on_request: the hooks decide whether they need the body uncompressed.
-  const auto encoding = narrow_accept_encoding(rules::find_header(ex.request_headers, "accept-encoding"),
-                                               ex.want_identity_encoding);
-  std::erase_if(ex.request_headers, [](const auto& f) { return util::iequals(f.first, "accept-encoding"); });
+  const auto encoding = narrow_accept_encoding(
+      rules::find_header(ex.request_headers, "accept-encoding"), ex.want_identity_encoding);
+  std::erase_if(ex.request_headers,
+                [](const auto& f) { return util::iequals(f.first, "accept-encoding"); });
   ex.request_headers.emplace_back("Accept-Encoding", encoding);
 
   ForwardContext ctx{env, info, log, keep_alive, websocket, head_request, http10};

@@ -1,15 +1,14 @@
 #include "proxy/forward.hpp"
 
+#include <array>
 #include <boost/asio/post.hpp>
 
-#include <array>
-
 #include "pipeline/header_filter.hpp"
-#include "telemetry/metrics.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/splice.hpp"
 #include "rules/body_decoder.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace proxy {
 namespace {
@@ -19,7 +18,8 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr std::size_t k_piece = 16 * 1024;
-constexpr std::size_t k_flat_request = 64 * 1024;  // request bodies copied into one write up to this
+constexpr std::size_t k_flat_request =
+    64 * 1024;  // request bodies copied into one write up to this
 constexpr std::size_t k_max_upstream_header = 256 * 1024;
 // A client that left mid-response: read on for the usage, within these bounds.
 constexpr auto k_gone_time = 60s;
@@ -31,8 +31,12 @@ struct PlainConn {
   bool reused = false;
 };
 
-TlsStream& stream_of(UpstreamConn& c) { return *c.stream; }
-beast::tcp_stream& stream_of(PlainConn& c) { return *c.stream; }
+TlsStream& stream_of(UpstreamConn& c) {
+  return *c.stream;
+}
+beast::tcp_stream& stream_of(PlainConn& c) {
+  return *c.stream;
+}
 
 struct Opened {
   std::string error;
@@ -71,7 +75,7 @@ template <typename Conn>
 struct Upstream {
   std::unique_ptr<Conn> conn;
   std::unique_ptr<http::response_parser<http::buffer_body>> parser;  // parsers do not move
-  std::string error;  // what failed, for the 502
+  std::string error;                                                 // what failed, for the 502
   bool denied = false;
 };
 
@@ -157,12 +161,15 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
     if (!wec) {
       new_parser();
       lowest(stream).expires_after(ex.config->upstream.read_timeout);
-      auto [rec, rn] = co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
+      auto [rec, rn] =
+          co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
       // 1xx other than 101 (e.g. 103 Early Hints) precede the real response.
-      while (!rec && up.parser->get().result_int() / 100 == 1 && up.parser->get().result_int() != 101) {
+      while (!rec && up.parser->get().result_int() / 100 == 1 &&
+             up.parser->get().result_int() != 101) {
         failed.response_bytes = true;
         new_parser();
-        std::tie(rec, rn) = co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
+        std::tie(rec, rn) =
+            co_await http::async_read_header(stream, up.conn->buffer, *up.parser, use_tuple);
       }
       upstream_time += Clock::now() - t1;
       if (!rec) co_return up;
@@ -209,14 +216,15 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   if (!up.conn) {
     denied = up.denied;
     const int status = up.denied ? 403 : 502;
-    const auto message = "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + up.error;
-    auto reply = make_reply(status, {}, error_json(message, up.denied ? "forbidden" : "upstream_error"),
-                            keep_alive);
+    const auto message =
+        "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + up.error;
+    auto reply = make_reply(
+        status, {}, error_json(message, up.denied ? "forbidden" : "upstream_error"), keep_alive);
     const bool wrote = co_await write_reply(client, reply);
     log.status = status;
     log.error = up.error;
     co_await finish(Outcome::upstream_error);
-    co_return wrote && keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+    co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
   }
   auto& upstream = stream_of(*up.conn);
   auto& parser = *up.parser;
@@ -224,7 +232,8 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
 
   ex.status = res.result_int();
   ex.response_headers.clear();
-  for (const auto& field : res) ex.response_headers.emplace_back(field.name_string(), field.value());
+  for (const auto& field : res)
+    ex.response_headers.emplace_back(field.name_string(), field.value());
   const bool upgraded = ex.status == 101 && ctx.websocket;
   const std::string content_encoding(rules::find_header(ex.response_headers, "content-encoding"));
   remove_hop_by_hop(ex.response_headers, upgraded);
@@ -357,7 +366,7 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   if (!client_ok) log.error = "client gone";
   co_await finish(!upstream_ok ? Outcome::upstream_error
                                : (client_ok ? Outcome::complete : Outcome::client_gone));
-  co_return client_ok && complete && keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+  co_return client_ok&& complete&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
 }
 
 }  // namespace
@@ -371,9 +380,8 @@ asio::awaitable<std::optional<LocalReply>> await_on_request(ExchangeHooks& hooks
         // Counted work keeps the worker's io_context running while another thread holds `done`.
         auto work = asio::prefer(executor, asio::execution::outstanding_work.tracked);
         hooks.on_request(ex, [shared, work](std::optional<LocalReply> reply) {
-          asio::post(work, [shared, reply = std::move(reply)]() mutable {
-            (*shared)(std::move(reply));
-          });
+          asio::post(work,
+                     [shared, reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
         });
       },
       asio::use_awaitable);
@@ -385,9 +393,8 @@ asio::awaitable<void> await_on_complete(ExchangeHooks& hooks, Exchange& ex, Outc
       [&hooks, &ex, outcome, executor](auto handler) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         auto work = asio::prefer(executor, asio::execution::outstanding_work.tracked);
-        hooks.on_complete(ex, outcome, [shared, work] {
-          asio::post(work, [shared]() mutable { (*shared)(); });
-        });
+        hooks.on_complete(
+            ex, outcome, [shared, work] { asio::post(work, [shared]() mutable { (*shared)(); }); });
       },
       asio::use_awaitable);
 }
@@ -397,7 +404,8 @@ asio::awaitable<AfterExchange> forward_exchange(ClientStream& client,
                                                 beast::flat_buffer& client_buffer, Exchange& ex,
                                                 ExchangeHooks& hooks, ForwardContext& ctx) {
   if constexpr (std::is_same_v<ClientStream, TlsStream>)
-    co_return co_await forward_with<ClientStream, UpstreamConn>(client, client_buffer, ex, hooks, ctx);
+    co_return co_await forward_with<ClientStream, UpstreamConn>(client, client_buffer, ex, hooks,
+                                                                ctx);
   else
     co_return co_await forward_with<ClientStream, PlainConn>(client, client_buffer, ex, hooks, ctx);
 }
@@ -405,6 +413,7 @@ asio::awaitable<AfterExchange> forward_exchange(ClientStream& client,
 template asio::awaitable<AfterExchange> forward_exchange(TlsStream&, beast::flat_buffer&, Exchange&,
                                                          ExchangeHooks&, ForwardContext&);
 template asio::awaitable<AfterExchange> forward_exchange(beast::tcp_stream&, beast::flat_buffer&,
-                                                         Exchange&, ExchangeHooks&, ForwardContext&);
+                                                         Exchange&, ExchangeHooks&,
+                                                         ForwardContext&);
 
 }  // namespace proxy

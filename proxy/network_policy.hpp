@@ -29,7 +29,7 @@ class NetworkPolicy {
  private:
   struct Network {
     std::array<std::uint8_t, 16> bytes{};  // IPv4 in the IPv4-mapped form
-    int prefix = 0;                         // over the 128 bits
+    int prefix = 0;                        // over the 128 bits
   };
   void add(std::string_view cidr);
   std::vector<Network> networks_;

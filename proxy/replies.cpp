@@ -9,7 +9,7 @@ std::string error_json(std::string_view message, std::string_view type) {
 }
 
 net::http::response<net::http::string_body> make_reply(int status, const rules::HeaderList& headers,
-                                                      std::string body, bool keep_alive) {
+                                                       std::string body, bool keep_alive) {
   net::http::response<net::http::string_body> reply;
   reply.result(static_cast<unsigned>(status));
   reply.version(11);

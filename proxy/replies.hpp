@@ -22,7 +22,7 @@ inline constexpr std::chrono::seconds k_linger_idle{2};
 std::string error_json(std::string_view message, std::string_view type);
 
 net::http::response<net::http::string_body> make_reply(int status, const rules::HeaderList& headers,
-                                                      std::string body, bool keep_alive);
+                                                       std::string body, bool keep_alive);
 
 // Writes `reply` to the client; false when the write failed.
 template <typename Stream>

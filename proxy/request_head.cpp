@@ -1,8 +1,8 @@
 #include "proxy/request_head.hpp"
 
-#include "telemetry/access_log.hpp"
 #include "pipeline/header_filter.hpp"
 #include "proxy/replies.hpp"
+#include "telemetry/access_log.hpp"
 
 namespace proxy {
 namespace {
@@ -62,7 +62,8 @@ asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,
     if (is_benign_close(ec) || !head->got_some()) co_return nullptr;
     status = 400;
     problem = "malformed request: " + ec.message();
-  } else if (const auto& h = head->get(); std::distance(h.begin(), h.end()) > static_cast<long>(k_max_fields)) {
+  } else if (const auto& h = head->get();
+             std::distance(h.begin(), h.end()) > static_cast<long>(k_max_fields)) {
     status = 431;
     problem = "more than 100 header fields";
   } else if (problem = framing_problem(head->get()); !problem.empty()) {
@@ -73,7 +74,8 @@ asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,
   }
   // After a framing error the rest of the stream cannot be trusted: answer and close (lingering,
   // as the client may still be sending what follows the head).
-  auto reply = make_reply(status, {}, error_json("tollgate: " + problem, "invalid_request_error"), false);
+  auto reply =
+      make_reply(status, {}, error_json("tollgate: " + problem, "invalid_request_error"), false);
   if (co_await write_reply(stream, reply)) co_await discard_input(stream, buffer);
   co_return nullptr;
 }

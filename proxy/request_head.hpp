@@ -23,8 +23,7 @@ std::string framing_problem(const net::http::request_header<>& head);
 // timeout, draining, or a bad head that was answered). While waiting for the first byte the
 // connection is listed in env.idle, so that a drain can close it.
 template <typename Stream>
-net::asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,
-                                                                     net::beast::flat_buffer& buffer,
-                                                                     WorkerEnv& env);
+net::asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(
+    Stream& stream, net::beast::flat_buffer& buffer, WorkerEnv& env);
 
 }  // namespace proxy

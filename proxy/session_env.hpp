@@ -7,9 +7,9 @@
 #include <memory>
 #include <set>
 
-#include "proxy/cert_store.hpp"
 #include "pipeline/config_holder.hpp"
 #include "pipeline/exchange_hooks.hpp"
+#include "proxy/cert_store.hpp"
 #include "proxy/net.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -34,10 +34,10 @@ struct WorkerEnv {
 
 // What the session knows about the client connection, for every exchange on it.
 struct ClientInfo {
-  std::string address;      // "127.0.0.1:53412"
-  std::string user;         // Proxy-Authorization basic user of the CONNECT (or request)
-  bool intercepted = false; // inside a decrypted CONNECT
-  std::string connect_host; // the CONNECT target when intercepted
+  std::string address;       // "127.0.0.1:53412"
+  std::string user;          // Proxy-Authorization basic user of the CONNECT (or request)
+  bool intercepted = false;  // inside a decrypted CONNECT
+  std::string connect_host;  // the CONNECT target when intercepted
   std::uint16_t connect_port = 0;
 };
 

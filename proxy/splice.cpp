@@ -1,9 +1,8 @@
 #include "proxy/splice.hpp"
 
+#include <array>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <array>
 
 namespace proxy {
 namespace {
@@ -28,7 +27,7 @@ void close(S& s) {
 
 template <typename From, typename To, typename Other>
 asio::awaitable<void> pump(From& from, To& to, Other& other_close, bool half_close,
-                          Clock::time_point& last_activity, std::uint64_t& total) {
+                           Clock::time_point& last_activity, std::uint64_t& total) {
   std::array<char, k_chunk> buf;
   lowest(from).expires_never();
   while (true) {

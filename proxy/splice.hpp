@@ -18,6 +18,7 @@ struct SpliceBytes {
 // reverse direction goes on; otherwise the first side to end closes both. The whole splice ends
 // after `idle` with no byte either way.
 template <typename A, typename B>
-net::asio::awaitable<SpliceBytes> splice(A& a, B& b, bool half_close, std::chrono::milliseconds idle);
+net::asio::awaitable<SpliceBytes> splice(A& a, B& b, bool half_close,
+                                         std::chrono::milliseconds idle);
 
 }  // namespace proxy

@@ -75,8 +75,8 @@ std::unique_ptr<net::ssl::context> make_upstream_tls(const std::string& upstream
     net::error_code ec;
     ctx->load_verify_file(upstream_trust, ec);
     if (ec)
-      throw std::runtime_error("tollgate: tls.upstream_trust: cannot load " + upstream_trust + ": " +
-                               ec.message());
+      throw std::runtime_error("tollgate: tls.upstream_trust: cannot load " + upstream_trust +
+                               ": " + ec.message());
   }
   return ctx;
 }

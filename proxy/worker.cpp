@@ -3,14 +3,13 @@
 #include <malloc.h>
 
 #include <algorithm>
-
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "budget/store/store.hpp"
-#include "telemetry/access_log.hpp"
 #include "proxy/client_session.hpp"
+#include "telemetry/access_log.hpp"
 
 namespace proxy {
 
@@ -19,7 +18,9 @@ using namespace net;
 Worker::Worker(SharedEnv& shared)
     : acceptor_(io_), env_{shared, UpstreamPool(io_.get_executor(), shared.upstream_tls), {}, {}} {}
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+  stop();
+}
 
 std::uint16_t Worker::listen(const std::string& address, std::uint16_t port) {
   const tcp::endpoint endpoint(asio::ip::make_address(address), port);

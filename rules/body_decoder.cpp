@@ -1,11 +1,12 @@
 #include "rules/body_decoder.hpp"
-#include "util/text.hpp"
 
 #include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
 #include <utility>
+
+#include "util/text.hpp"
 
 namespace rules {
 namespace {
@@ -55,7 +56,9 @@ BodyDecoder& BodyDecoder::operator=(BodyDecoder&& other) noexcept {
   return *this;
 }
 
-bool BodyDecoder::supported() const { return kind_ != Kind::unsupported; }
+bool BodyDecoder::supported() const {
+  return kind_ != Kind::unsupported;
+}
 
 bool BodyDecoder::start_inflate(int window_bits) {
   zs_ = std::make_unique<z_stream_s>();
@@ -86,7 +89,8 @@ bool BodyDecoder::feed(std::string_view in, std::string& out) {
         }
         const auto b0 = static_cast<unsigned char>(header_.empty() ? in[0] : header_[0]);
         const auto b1 = static_cast<unsigned char>(header_.empty() ? in[1] : in[0]);
-        if (!start_inflate(is_zlib_header(b0, b1) ? MAX_WBITS : -MAX_WBITS)) return !(failed_ = true);
+        if (!start_inflate(is_zlib_header(b0, b1) ? MAX_WBITS : -MAX_WBITS))
+          return !(failed_ = true);
         if (!header_.empty()) {
           const std::string first = std::move(header_);
           header_.clear();
@@ -133,9 +137,12 @@ bool BodyDecoder::inflate_some(std::string_view in, std::string& out) {
     zs.avail_out = static_cast<uInt>(k_out_step);
     const int rc = inflate(&zs, Z_NO_FLUSH);
     out.resize(used + (k_out_step - zs.avail_out));
-    if (rc == Z_STREAM_END) finished_ = true;
-    else if (rc == Z_BUF_ERROR) break;
-    else if (rc != Z_OK) return !(failed_ = true);
+    if (rc == Z_STREAM_END)
+      finished_ = true;
+    else if (rc == Z_BUF_ERROR)
+      break;
+    else if (rc != Z_OK)
+      return !(failed_ = true);
   }
   return true;
 }

@@ -24,13 +24,18 @@ std::optional<Period> parse_period(YamlReader& r, const YAML::Node& node) {
   const auto text = r.string(node, "period");
   if (!text) return std::nullopt;
   Period period;
-  if (*text == "hour") period.kind = Period::Kind::hour;
-  else if (*text == "day") period.kind = Period::Kind::day;
-  else if (*text == "week") period.kind = Period::Kind::week;
-  else if (*text == "month") period.kind = Period::Kind::month;
-  else if (*text == "total") period.kind = Period::Kind::total;
-  else if (auto rolling = text->starts_with("rolling:") ? parse_duration(text->substr(8))
-                                                         : std::nullopt;
+  if (*text == "hour")
+    period.kind = Period::Kind::hour;
+  else if (*text == "day")
+    period.kind = Period::Kind::day;
+  else if (*text == "week")
+    period.kind = Period::Kind::week;
+  else if (*text == "month")
+    period.kind = Period::Kind::month;
+  else if (*text == "total")
+    period.kind = Period::Kind::total;
+  else if (auto rolling =
+               text->starts_with("rolling:") ? parse_duration(text->substr(8)) : std::nullopt;
            rolling && rolling->count() > 0) {
     period.kind = Period::Kind::rolling;
     period.rolling = *rolling;
@@ -42,8 +47,7 @@ std::optional<Period> parse_period(YamlReader& r, const YAML::Node& node) {
   return period;
 }
 
-std::optional<std::string> required_name(YamlReader& r, const YAML::Node& node,
-                                         const char* what) {
+std::optional<std::string> required_name(YamlReader& r, const YAML::Node& node, const char* what) {
   if (!node["name"]) {
     r.error(node, std::string(what) + " needs a 'name'");
     return std::nullopt;
@@ -51,11 +55,10 @@ std::optional<std::string> required_name(YamlReader& r, const YAML::Node& node,
   auto name = r.string(node["name"], "name");
   // Names travel into metric labels, admin paths (/v1/budgets/NAME), events and logs: a plain
   // character set keeps each of them unambiguous without escaping rules of its own.
-  const bool plain =
-      name && !name->empty() && name->size() <= 64 &&
-      std::all_of(name->begin(), name->end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
-      });
+  const bool plain = name && !name->empty() && name->size() <= 64 &&
+                     std::all_of(name->begin(), name->end(), [](unsigned char c) {
+                       return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
+                     });
   if (name && !plain) {
     r.error(node["name"], std::string(what) + " name '" + *name +
                               "' must be 1 to 64 letters, digits, '-', '_', '.' or ':'");
@@ -91,10 +94,14 @@ std::optional<BudgetConfig> parse_budget(YamlReader& r, const YAML::Node& node) 
   BudgetConfig b;
   b.name = *name;
   b.mark = r.mark(node);
-  if (!node["currency"]) r.error(node, "budget '" + b.name + "' needs a 'currency'");
-  else if (auto currency = r.string(node["currency"], "currency")) b.currency = *currency;
-  if (!node["limit"]) r.error(node, "budget '" + b.name + "' needs a 'limit'");
-  else if (auto limit = r.amount(node["limit"], "limit")) b.limit = *limit;
+  if (!node["currency"])
+    r.error(node, "budget '" + b.name + "' needs a 'currency'");
+  else if (auto currency = r.string(node["currency"], "currency"))
+    b.currency = *currency;
+  if (!node["limit"])
+    r.error(node, "budget '" + b.name + "' needs a 'limit'");
+  else if (auto limit = r.amount(node["limit"], "limit"))
+    b.limit = *limit;
   if (node["period"])
     if (auto period = parse_period(r, node["period"])) b.period = *period;
   if (node["timezone"])
@@ -129,8 +136,10 @@ std::optional<RateLimitConfig> parse_rate_limit(YamlReader& r, const YAML::Node&
   // DESIGN writes the window as `per: 1m`; `per` may also name the instance key as for budgets.
   if (const auto& per = node["per"]) {
     const auto text = r.string(per, "per");
-    if (text && parse_duration(*text)) l.window = *parse_duration(*text);
-    else if (text) parse_per(r, per, l.per);
+    if (text && parse_duration(*text))
+      l.window = *parse_duration(*text);
+    else if (text)
+      parse_per(r, per, l.per);
   }
   if (node["key"]) parse_per(r, node["key"], l.per);
   if (node["window"])
@@ -143,9 +152,9 @@ std::optional<RateLimitConfig> parse_rate_limit(YamlReader& r, const YAML::Node&
 }
 
 std::optional<BreakerConfig> parse_breaker(YamlReader& r, const YAML::Node& node) {
-  if (!r.expect_map(node, "breaker",
-                    {"name", "currency", "limit", "window", "cooldown", "failures", "successes",
-                     "open_for"}))
+  if (!r.expect_map(
+          node, "breaker",
+          {"name", "currency", "limit", "window", "cooldown", "failures", "successes", "open_for"}))
     return std::nullopt;
   auto name = required_name(r, node, "breaker");
   if (!name) return std::nullopt;

@@ -185,8 +185,10 @@ int estimate_command(const EstimateArgs& args, std::ostream& out, std::ostream& 
   view.headers = &headers;
   view.body = body;
   const auto priced = price_request(*loaded.config, view);
-  if (args.json) print_json(priced, out);
-  else print_text(priced, out);
+  if (args.json)
+    print_json(priced, out);
+  else
+    print_text(priced, out);
   return priced.error ? 1 : 0;
 }
 

@@ -34,8 +34,8 @@ struct AdminConfig {
 };
 
 struct TlsConfig {
-  std::string ca_cert;         // absolute after load
-  std::string ca_key;          // absolute after load
+  std::string ca_cert;                    // absolute after load
+  std::string ca_key;                     // absolute after load
   std::string upstream_trust = "system";  // "system" or an absolute PEM bundle path
   Duration leaf_validity = std::chrono::hours(24 * 7);
 };
@@ -50,9 +50,9 @@ struct UpstreamConfig {
 };
 
 struct TunnelConfig {
-  bool allow_unknown_hosts = true;                          // unknown_hosts: allow | deny
+  bool allow_unknown_hosts = true;                                   // unknown_hosts: allow | deny
   std::vector<std::string> deny_networks{"loopback", "link-local"};  // names or CIDRs
-  std::vector<std::uint16_t> allowed_ports{443};            // CONNECT targets
+  std::vector<std::uint16_t> allowed_ports{443};                     // CONNECT targets
 };
 
 struct ClientsConfig {
@@ -60,7 +60,7 @@ struct ClientsConfig {
   Identify identify = Identify::proxy_auth;
   std::string header_name;  // for identify: header:NAME
   bool require_auth = false;
-  std::map<std::string, std::string> users;  // user -> secret
+  std::map<std::string, std::string> users;          // user -> secret
   Duration read_timeout = std::chrono::seconds(60);  // longest silence within a request body (408)
 };
 
@@ -82,12 +82,12 @@ struct StoreConfig {
 
 // Provider-reported balance (Keepa tokensLeft): see DESIGN §6.
 struct BalanceConfig {
-  std::string body_pointer;    // "/tokensLeft"
-  std::string header;          // "tokens-left"
-  std::string refill_body_pointer;                 // refill_per_minute: body:/refillRate
-  std::optional<std::int64_t> refill_per_minute;   // or a fixed amount, micro-units
-  std::int64_t min = 0;                            // micro-units
-  std::optional<std::int64_t> warn_below;          // micro-units
+  std::string body_pointer;                       // "/tokensLeft"
+  std::string header;                             // "tokens-left"
+  std::string refill_body_pointer;                // refill_per_minute: body:/refillRate
+  std::optional<std::int64_t> refill_per_minute;  // or a fixed amount, micro-units
+  std::int64_t min = 0;                           // micro-units
+  std::optional<std::int64_t> warn_below;         // micro-units
 };
 
 struct RateLimitHeaders {
@@ -105,7 +105,7 @@ struct Provider {
   int refusal_status = 429;
   std::optional<BalanceConfig> balance;
   RateLimitHeaders rate_limit_headers;
-  UsageSpec usage;                 // provider-level usage (e.g. Keepa cost: body:/tokensConsumed)
+  UsageSpec usage;  // provider-level usage (e.g. Keepa cost: body:/tokensConsumed)
   std::optional<std::int64_t> default_cost;  // micro-units; a path no endpoint matches
   // error_cost: what an answer with an error status (>= 400) and no usage costs: free (false,
   // the default: providers do not bill failed requests) or estimate (true).
@@ -114,9 +114,9 @@ struct Provider {
   std::map<std::string, ModelPrice> models;
   // unknown_model: a price for models missing from `models`; absent = refuse them (default).
   std::optional<ModelPrice> unknown_model_price;
-  int bytes_per_token = 3;    // input estimate: bytes at the input pointers per token (low = safe)
-  int message_overhead = 4;   // input estimate: framing tokens per message / array element
-  std::string prices_file;    // absolute; LiteLLM model_prices_and_context_window.json
+  int bytes_per_token = 3;   // input estimate: bytes at the input pointers per token (low = safe)
+  int message_overhead = 4;  // input estimate: framing tokens per message / array element
+  std::string prices_file;   // absolute; LiteLLM model_prices_and_context_window.json
   Mark mark;
 
   // The entry of `models` a request's model name is billed as, resolved as the provider resolves

@@ -73,10 +73,12 @@ class Loader {
   void load_file(const std::string& path, const YAML::Node* from, YamlReader* includer) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      const std::string message = "cannot read " + std::string(from ? "included " : "") +
-                                  "file '" + path + "'";
-      if (includer && from) includer->error(*from, message);
-      else errors.push_back({path, 0, 0, message});
+      const std::string message =
+          "cannot read " + std::string(from ? "included " : "") + "file '" + path + "'";
+      if (includer && from)
+        includer->error(*from, message);
+      else
+        errors.push_back({path, 0, 0, message});
       return;
     }
     std::ostringstream text;
@@ -102,12 +104,13 @@ class Loader {
     ca_key_set |= root["tls"] && root["tls"].IsMap() && root["tls"]["ca_key"];
     detail::apply_top_level(r, root, config);
     if (root["providers"]) providers(r, root["providers"]);
-    if (root["budgets"]) named_list(r, root["budgets"], "budgets", config.budgets,
-                                    detail::parse_budget);
-    if (root["rate_limits"]) named_list(r, root["rate_limits"], "rate_limits",
-                                        config.rate_limits, detail::parse_rate_limit);
-    if (root["breakers"]) named_list(r, root["breakers"], "breakers", config.breakers,
-                                     detail::parse_breaker);
+    if (root["budgets"])
+      named_list(r, root["budgets"], "budgets", config.budgets, detail::parse_budget);
+    if (root["rate_limits"])
+      named_list(r, root["rate_limits"], "rate_limits", config.rate_limits,
+                 detail::parse_rate_limit);
+    if (root["breakers"])
+      named_list(r, root["breakers"], "breakers", config.breakers, detail::parse_breaker);
   }
 
   // `checked: 2026-12-02` dates the prices of the file it is in (a catalog file: one that defines
@@ -204,8 +207,10 @@ class Loader {
       seen.push_back(parsed->name);
       auto existing = std::find_if(into.begin(), into.end(),
                                    [&](const T& t) { return t.name == parsed->name; });
-      if (existing != into.end()) *existing = std::move(*parsed);
-      else into.push_back(std::move(*parsed));
+      if (existing != into.end())
+        *existing = std::move(*parsed);
+      else
+        into.push_back(std::move(*parsed));
     }
   }
 };
@@ -213,7 +218,8 @@ class Loader {
 LoadResult finish(Loader& loader, const std::string& source, const std::string& base_dir) {
   Config& c = loader.config;
   c.source_file = source;
-  if (!loader.data_dir_set) c.data_dir = (fs::path(base_dir) / "tollgate-data").lexically_normal().string();
+  if (!loader.data_dir_set)
+    c.data_dir = (fs::path(base_dir) / "tollgate-data").lexically_normal().string();
   if (!loader.store_path_set) c.store.path = (fs::path(c.data_dir) / "ledger.db").string();
   if (!loader.ca_cert_set) c.tls.ca_cert = (fs::path(c.data_dir) / "ca" / "ca.crt").string();
   if (!loader.ca_key_set) c.tls.ca_key = (fs::path(c.data_dir) / "ca" / "ca.key").string();
@@ -249,6 +255,8 @@ LoadResult load_embedded_defaults(const std::string& base_dir) {
   return finish(loader, "<embedded>", dir);
 }
 
-std::string_view embedded_defaults_text() { return k_defaults; }
+std::string_view embedded_defaults_text() {
+  return k_defaults;
+}
 
 }  // namespace rules

@@ -17,9 +17,12 @@ std::string normalized_path(const std::string& path) {
   std::string out;
   bool in_capture = false;
   for (char c : path) {
-    if (c == '{') in_capture = true, out += "{}";
-    else if (c == '}') in_capture = false;
-    else if (!in_capture) out += c;
+    if (c == '{')
+      in_capture = true, out += "{}";
+    else if (c == '}')
+      in_capture = false;
+    else if (!in_capture)
+      out += c;
   }
   return out;
 }
@@ -40,16 +43,18 @@ void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic
     report(errors, e.mark, where + " prices " + e.pricing + " but has no 'model'");
   for (const ValueRef* ref : {&e.model, &e.multiplier, &e.per_item, &e.size, &e.quality, &e.audio})
     if (ref->source == ValueRef::Source::path && !path_has_capture(e.path, ref->key))
-      report(errors, e.mark, where + " uses " + ref->text + " but its path has no {" + ref->key +
-                                 "}");
+      report(errors, e.mark,
+             where + " uses " + ref->text + " but its path has no {" + ref->key + "}");
   if (!needs_model) return;
   if (e.model.source == ValueRef::Source::literal) {
     if (!p.price_for_model(e.model.key))
-      report(errors, e.mark, where + " needs a price for model '" + e.model.key +
-                                 "' (add it under providers." + p.name + ".models)");
+      report(errors, e.mark,
+             where + " needs a price for model '" + e.model.key + "' (add it under providers." +
+                 p.name + ".models)");
   } else if (p.models.empty() && !p.unknown_model_price) {
-    report(errors, e.mark, where + " prices " + e.pricing + " by model but provider '" + p.name +
-                               "' lists no models and no unknown_model price");
+    report(errors, e.mark,
+           where + " prices " + e.pricing + " by model but provider '" + p.name +
+               "' lists no models and no unknown_model price");
   }
 }
 
@@ -62,9 +67,9 @@ void check_provider(const Provider& p, std::vector<Diagnostic>& errors) {
     const auto key = (e.method.empty() ? "*" : e.method) + " " + normalized_path(e.path);
     auto [it, fresh] = seen.emplace(key, &e);
     if (!fresh)
-      report(errors, e.mark, "endpoint '" + e.name + "' matches the same requests as endpoint '" +
-                                 it->second->name + "' (" + key + ") in provider '" + p.name +
-                                 "'");
+      report(errors, e.mark,
+             "endpoint '" + e.name + "' matches the same requests as endpoint '" +
+                 it->second->name + "' (" + key + ") in provider '" + p.name + "'");
   }
 }
 
@@ -91,14 +96,16 @@ void validate_config(const Config& c, std::vector<Diagnostic>& errors) {
     for (const auto& host : p.hosts) {
       auto [it, fresh] = host_owner.emplace(host, p.name);
       if (!fresh)
-        report(errors, p.mark, "host '" + host + "' is claimed by providers '" + it->second +
-                                   "' and '" + p.name + "'");
+        report(errors, p.mark,
+               "host '" + host + "' is claimed by providers '" + it->second + "' and '" + p.name +
+                   "'");
     }
   }
   for (const auto& b : c.budgets) {
     if (!b.currency.empty() && !currencies.count(b.currency))
-      report(errors, b.mark, "budget '" + b.name + "' uses currency '" + b.currency +
-                                 "' that no provider bills in");
+      report(
+          errors, b.mark,
+          "budget '" + b.name + "' uses currency '" + b.currency + "' that no provider bills in");
     check_match(c, b.match, b.mark, "budget '" + b.name + "'", errors);
     // Calendar periods need the zone; without a tz database only UTC can be checked.
     if (b.timezone != "UTC" && std::filesystem::is_directory("/usr/share/zoneinfo") &&
@@ -110,8 +117,9 @@ void validate_config(const Config& c, std::vector<Diagnostic>& errors) {
   for (const auto& b : c.breakers)
     if (b.kind == BreakerConfig::Kind::spend && !b.currency.empty() &&
         !currencies.count(b.currency))
-      report(errors, b.mark, "breaker '" + b.name + "' uses currency '" + b.currency +
-                                 "' that no provider bills in");
+      report(
+          errors, b.mark,
+          "breaker '" + b.name + "' uses currency '" + b.currency + "' that no provider bills in");
 }
 
 }  // namespace rules::detail

@@ -148,7 +148,8 @@ std::optional<std::string> expand_env(std::string_view scalar, std::string& erro
     const auto reference = body.substr(0, length);
     const auto split = reference.find(":-");
     const std::string name(reference.substr(0, split));
-    if (const char* value = std::getenv(name.c_str()); value && (*value || split == reference.npos)) {
+    if (const char* value = std::getenv(name.c_str());
+        value && (*value || split == reference.npos)) {
       out += value;
     } else if (split != std::string_view::npos) {
       out.append(reference.substr(split + 2));

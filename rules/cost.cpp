@@ -20,7 +20,8 @@ __int128 term(std::int64_t tokens, std::int64_t price) {
 
 EffectivePrices effective_prices(const ModelPrice& price, std::int64_t prompt_tokens) {
   EffectivePrices out;
-  out.long_context = price.long_context_threshold > 0 && prompt_tokens > price.long_context_threshold;
+  out.long_context =
+      price.long_context_threshold > 0 && prompt_tokens > price.long_context_threshold;
   if (!out.long_context) {
     out.input = price.input;
     out.cached_input = pick(price.cached_input, price.input);

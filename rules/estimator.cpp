@@ -15,7 +15,9 @@ std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
   return out;
 }
 
-std::string price_text(std::int64_t micros) { return format_micros(micros); }
+std::string price_text(std::int64_t micros) {
+  return format_micros(micros);
+}
 
 class Estimate {
  public:
@@ -108,8 +110,7 @@ class Estimate {
       }
     }
     const std::int64_t per_token = std::max(1, p_.bytes_per_token);
-    const std::int64_t input =
-        (bytes + per_token - 1) / per_token + messages * p_.message_overhead;
+    const std::int64_t input = (bytes + per_token - 1) / per_token + messages * p_.message_overhead;
     line("input ~ " + std::to_string(input) + " tokens (" + std::to_string(per_token) +
          " bytes per token, " + std::to_string(p_.message_overhead) + " per message)");
     std::int64_t output = -1;
@@ -232,8 +233,10 @@ Priced price_request(const Config& config, const RequestView& request) {
   }
   Estimate estimate(p, *match.endpoint, values, request.body.size(), out);
   estimate.run();
-  if (out.error) out.explanation += "refused: " + *out.error + "\n";
-  else out.explanation += "estimate " + format_micros(out.estimate.micros) + " " + p.currency + "\n";
+  if (out.error)
+    out.explanation += "refused: " + *out.error + "\n";
+  else
+    out.explanation += "estimate " + format_micros(out.estimate.micros) + " " + p.currency + "\n";
   return out;
 }
 

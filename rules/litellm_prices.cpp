@@ -20,17 +20,20 @@ std::optional<std::int64_t> scaled_decimal(std::string_view text, int scale) {
   std::size_t i = 0;
   bool dot = false;
   for (; i < text.size() && text[i] != 'e' && text[i] != 'E'; ++i) {
-    if (text[i] == '.' && !dot) dot = true;
+    if (text[i] == '.' && !dot)
+      dot = true;
     else if (text[i] >= '0' && text[i] <= '9') {
       digits += text[i];
       if (dot) --exponent;
-    } else return std::nullopt;
+    } else
+      return std::nullopt;
   }
   if (digits.empty()) return std::nullopt;
   if (i < text.size()) {
     auto rest = text.substr(i + 1);
     bool negative = false;
-    if (!rest.empty() && (rest[0] == '-' || rest[0] == '+')) negative = rest[0] == '-', rest.remove_prefix(1);
+    if (!rest.empty() && (rest[0] == '-' || rest[0] == '+'))
+      negative = rest[0] == '-', rest.remove_prefix(1);
     if (rest.empty() || rest.size() > 4) return std::nullopt;
     int e = 0;
     for (char c : rest) {

@@ -14,13 +14,17 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
   bool ok = true;
   auto amount = [&](const char* key, std::int64_t& into) {
     if (!node[key]) return;
-    if (auto value = r.amount(node[key], key)) into = *value;
-    else ok = false;
+    if (auto value = r.amount(node[key], key))
+      into = *value;
+    else
+      ok = false;
   };
   auto whole = [&](const char* key, std::int64_t& into) {
     if (!node[key]) return;
-    if (auto value = r.integer(node[key], key)) into = *value;
-    else ok = false;
+    if (auto value = r.integer(node[key], key))
+      into = *value;
+    else
+      ok = false;
   };
   amount("input", price.input);
   amount("cached_input", price.cached_input);
@@ -42,7 +46,8 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
       for (auto it = images.begin(); it != images.end(); ++it)
         if (auto value = r.amount(it->second, it->first.Scalar()))
           price.per_image[it->first.Scalar()] = *value;
-        else ok = false;
+        else
+          ok = false;
     }
   }
   if (price.long_context_threshold > 0 && price.input_long < 0 && price.output_long < 0) {

@@ -23,8 +23,8 @@ struct Mark {
 struct ValueRef {
   enum class Source { none, body, query, header, path, literal };
   Source source = Source::none;
-  std::string key;  // JSON pointer for body; name otherwise
-  std::string text; // as written, for messages
+  std::string key;   // JSON pointer for body; name otherwise
+  std::string text;  // as written, for messages
 
   bool empty() const { return source == Source::none; }
 };
@@ -52,20 +52,20 @@ struct ModelPrice {
 };
 
 struct StreamSpec {
-  std::string format;            // openai-sse | openai-responses-sse | anthropic-sse | gemini-sse
+  std::string format;  // openai-sse | openai-responses-sse | anthropic-sse | gemini-sse
   bool inject_include_usage = false;  // include_usage: inject
 };
 
 struct Endpoint {
   std::string name;
-  std::string method;  // empty = any
-  std::string path;    // pattern: literal, {name} captures, trailing * for any rest
-  std::string pricing = "flat";  // flat | per_item | tokens | per_second | per_image
+  std::string method;                // empty = any
+  std::string path;                  // pattern: literal, {name} captures, trailing * for any rest
+  std::string pricing = "flat";      // flat | per_item | tokens | per_second | per_image
   std::optional<std::int64_t> cost;  // flat cost, micro-units
   // per_item
   ValueRef per_item;
   std::string separator = ",";
-  std::int64_t each = 0;  // micro-units
+  std::int64_t each = 0;        // micro-units
   std::string count = "items";  // items: list length / comma count | chars: characters of a string
   // tokens
   ValueRef model;

@@ -8,8 +8,8 @@ namespace rules::detail {
 namespace {
 
 void parse_usage(YamlReader& r, const YAML::Node& node, UsageSpec& usage) {
-  if (!r.expect_map(node, "usage", {"input", "cached_input", "cache_write", "output", "reasoning",
-                                    "cost"}))
+  if (!r.expect_map(node, "usage",
+                    {"input", "cached_input", "cache_write", "output", "reasoning", "cost"}))
     return;
   auto pointer = [&](const char* key, std::string& into) {
     if (!node[key]) return;
@@ -95,9 +95,9 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
   if (node["stream"] && r.expect_map(node["stream"], "stream", {"format", "include_usage"})) {
     const auto& stream = node["stream"];
     if (stream["format"])
-      if (auto format = r.choice(stream["format"], "format",
-                                 {"openai-sse", "openai-responses-sse", "anthropic-sse",
-                                  "gemini-sse"}))
+      if (auto format =
+              r.choice(stream["format"], "format",
+                       {"openai-sse", "openai-responses-sse", "anthropic-sse", "gemini-sse"}))
         e.stream.format = *format;
     if (stream["include_usage"])
       if (auto mode = r.choice(stream["include_usage"], "include_usage", {"inject", "off"}))
@@ -127,8 +127,10 @@ void parse_balance(YamlReader& r, const YAML::Node& node, BalanceConfig& b) {
     if (auto text = r.string(node["header"], "header")) b.header = *text;
   if (node["refill_per_minute"]) {
     const auto text = r.string(node["refill_per_minute"], "refill_per_minute");
-    if (text && text->starts_with("body:/")) b.refill_body_pointer = text->substr(5);
-    else if (text) b.refill_per_minute = r.amount(node["refill_per_minute"], "refill_per_minute");
+    if (text && text->starts_with("body:/"))
+      b.refill_body_pointer = text->substr(5);
+    else if (text)
+      b.refill_per_minute = r.amount(node["refill_per_minute"], "refill_per_minute");
   }
   if (node["min"])
     if (auto amount = r.amount(node["min"], "min")) b.min = *amount;
@@ -153,25 +155,27 @@ void merge_endpoints(YamlReader& r, const YAML::Node& node, Provider& into) {
     auto endpoint = parse_endpoint(r, item);
     if (!endpoint) continue;
     if (!seen.insert(endpoint->name).second) {
-      r.error(item, "duplicate endpoint name '" + endpoint->name + "' in provider '" + into.name +
-                        "'");
+      r.error(item,
+              "duplicate endpoint name '" + endpoint->name + "' in provider '" + into.name + "'");
       continue;
     }
     auto existing = std::find_if(into.endpoints.begin(), into.endpoints.end(),
                                  [&](const Endpoint& e) { return e.name == endpoint->name; });
-    if (existing != into.endpoints.end()) *existing = std::move(*endpoint);
-    else into.endpoints.push_back(std::move(*endpoint));
+    if (existing != into.endpoints.end())
+      *existing = std::move(*endpoint);
+    else
+      into.endpoints.push_back(std::move(*endpoint));
   }
 }
 
 }  // namespace
 
 void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
-  if (!r.expect_map(node, "provider '" + p.name + "'",
-                    {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
-                     "rate_limit_headers", "usage", "default_cost", "endpoints", "models",
-                     "prices_file", "unknown_model", "bytes_per_token", "message_overhead",
-                     "error_cost"}))
+  if (!r.expect_map(
+          node, "provider '" + p.name + "'",
+          {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
+           "rate_limit_headers", "usage", "default_cost", "endpoints", "models", "prices_file",
+           "unknown_model", "bytes_per_token", "message_overhead", "error_cost"}))
     return;
   if (p.mark.line == 0) p.mark = r.mark(node);
   if (node["hosts"])
@@ -201,7 +205,8 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
     parse_balance(r, node["balance"], balance);
     p.balance = balance;
   }
-  if (const auto& h = node["rate_limit_headers"]; h &&
+  if (const auto& h = node["rate_limit_headers"];
+      h &&
       r.expect_map(h, "rate_limit_headers",
                    {"remaining_tokens", "remaining_requests", "reset_tokens", "reset_requests"})) {
     auto read = [&](const char* key, std::string& into) {

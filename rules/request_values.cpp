@@ -20,12 +20,14 @@ std::string percent_decode(std::string_view in) {
   std::string out;
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') out += ' ';
+    if (in[i] == '+')
+      out += ' ';
     else if (in[i] == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
              hex_value(in[i + 2]) >= 0) {
       out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
       i += 2;
-    } else out += in[i];
+    } else
+      out += in[i];
   }
   return out;
 }
@@ -96,9 +98,12 @@ bool RequestValues::present(const ValueRef& ref) {
 
 std::optional<std::string> RequestValues::text(const ValueRef& ref) {
   switch (ref.source) {
-    case ValueRef::Source::none: return std::nullopt;
-    case ValueRef::Source::literal: return ref.key;
-    case ValueRef::Source::query: return query_param(ref.key);
+    case ValueRef::Source::none:
+      return std::nullopt;
+    case ValueRef::Source::literal:
+      return ref.key;
+    case ValueRef::Source::query:
+      return query_param(ref.key);
     case ValueRef::Source::header: {
       const auto value = request_.header(ref.key);
       if (value.empty()) return std::nullopt;
@@ -155,8 +160,8 @@ std::optional<bool> RequestValues::boolean(const ValueRef& ref) {
   return std::nullopt;
 }
 
-std::optional<std::int64_t> RequestValues::count(const ValueRef& ref,
-                                                 const std::string& separator, bool chars) {
+std::optional<std::int64_t> RequestValues::count(const ValueRef& ref, const std::string& separator,
+                                                 bool chars) {
   if (ref.source == ValueRef::Source::body) {
     const auto* value = json(ref.key);
     if (!value) return std::nullopt;

@@ -28,8 +28,7 @@ class RequestValues {
   std::optional<bool> boolean(const ValueRef& ref);
   // Items: JSON array length, or the non-empty parts of a string split by `separator`;
   // chars: characters (UTF-8 code points) of a string. nullopt when absent.
-  std::optional<std::int64_t> count(const ValueRef& ref, const std::string& separator,
-                                    bool chars);
+  std::optional<std::int64_t> count(const ValueRef& ref, const std::string& separator, bool chars);
   // Serialized size of the value (JSON text for body values) and, for an array, its length.
   std::optional<std::int64_t> bytes(const ValueRef& ref, std::int64_t& elements);
   // True when the body is a JSON document (parsing it on first use).

@@ -19,7 +19,7 @@ struct RequestView {
   std::string_view path;    // "/v1/chat/completions" (no query)
   std::string_view query;   // "key=...&asin=A,B" (no leading '?'), raw (not decoded)
   const HeaderList* headers = nullptr;
-  std::string_view body;    // the whole request body (priced requests are read fully first)
+  std::string_view body;  // the whole request body (priced requests are read fully first)
 
   std::string_view header(std::string_view name) const {
     return headers ? find_header(*headers, name) : std::string_view{};

@@ -36,8 +36,8 @@ void apply_tls(YamlReader& r, const YAML::Node& node, TlsConfig& tls) {
 }
 
 void apply_upstream(YamlReader& r, const YAML::Node& node, UpstreamConfig& up) {
-  if (!r.expect_map(node, "upstream", {"resolve", "connect_timeout", "idle_timeout",
-                                       "read_timeout"}))
+  if (!r.expect_map(node, "upstream",
+                    {"resolve", "connect_timeout", "idle_timeout", "read_timeout"}))
     return;
   if (const auto& resolve = node["resolve"]) {
     if (!resolve.IsMap()) {
@@ -70,13 +70,16 @@ void apply_tunnel(YamlReader& r, const YAML::Node& node, TunnelConfig& t) {
       t.allow_unknown_hosts = *v == "allow";
   if (node["deny_networks"])
     if (auto v = r.strings(node["deny_networks"], "deny_networks")) t.deny_networks = *v;
-  if (const auto& ports = node["allowed_ports"]; ports && r.expect_sequence(ports, "allowed_ports")) {
+  if (const auto& ports = node["allowed_ports"];
+      ports && r.expect_sequence(ports, "allowed_ports")) {
     t.allowed_ports.clear();
     for (const auto& item : ports)
       if (auto port = r.integer(item, "allowed_ports", 1)) {
-        if (*port > 65535) r.error(item, "'allowed_ports' must hold ports 1-65535, got '" +
-                                             std::to_string(*port) + "'");
-        else t.allowed_ports.push_back(static_cast<std::uint16_t>(*port));
+        if (*port > 65535)
+          r.error(item,
+                  "'allowed_ports' must hold ports 1-65535, got '" + std::to_string(*port) + "'");
+        else
+          t.allowed_ports.push_back(static_cast<std::uint16_t>(*port));
       }
   }
 }
@@ -88,21 +91,27 @@ void apply_clients(YamlReader& r, const YAML::Node& node, ClientsConfig& c) {
     const auto text = r.string(node["identify"], "identify");
     using I = ClientsConfig::Identify;
     if (!text) {
-    } else if (*text == "proxy-auth") c.identify = I::proxy_auth;
-    else if (*text == "source-ip") c.identify = I::source_ip;
-    else if (*text == "none") c.identify = I::none;
+    } else if (*text == "proxy-auth")
+      c.identify = I::proxy_auth;
+    else if (*text == "source-ip")
+      c.identify = I::source_ip;
+    else if (*text == "none")
+      c.identify = I::none;
     else if (text->starts_with("header:") && text->size() > 7) {
       c.identify = I::header;
       c.header_name = text->substr(7);
     } else {
-      r.error(node["identify"], "'identify' must be proxy-auth, header:NAME, source-ip or none, "
-                                "got '" + *text + "'");
+      r.error(node["identify"],
+              "'identify' must be proxy-auth, header:NAME, source-ip or none, "
+              "got '" +
+                  *text + "'");
     }
   }
   if (node["require_auth"])
     if (auto v = r.boolean(node["require_auth"], "require_auth")) c.require_auth = *v;
   if (const auto& users = node["users"]) {
-    if (!users.IsMap()) r.error(users, "'users' must be a mapping of user name to secret");
+    if (!users.IsMap())
+      r.error(users, "'users' must be a mapping of user name to secret");
     else
       for (auto it = users.begin(); it != users.end(); ++it)
         if (auto secret = r.string(it->second, it->first.Scalar()))
@@ -116,8 +125,9 @@ void apply_store(YamlReader& r, const YAML::Node& node, StoreConfig& s) {
     if (auto d = r.duration(node["hold_ttl"], "hold_ttl")) s.hold_ttl = *d;
   if (node["type"])
     if (auto v = r.choice(node["type"], "type", {"memory", "sqlite", "redis"}))
-      s.type = *v == "memory" ? StoreConfig::Type::memory
-               : *v == "redis" ? StoreConfig::Type::redis : StoreConfig::Type::sqlite;
+      s.type = *v == "memory"  ? StoreConfig::Type::memory
+               : *v == "redis" ? StoreConfig::Type::redis
+                               : StoreConfig::Type::sqlite;
   if (node["path"])
     if (auto p = r.string(node["path"], "path")) s.path = r.path(*p);
   if (const auto& redis = node["redis"];
@@ -139,12 +149,14 @@ void apply_alerts(YamlReader& r, const YAML::Node& node, std::vector<WebhookConf
   for (const auto& item : list) {
     if (!r.expect_map(item, "webhook", {"url", "events"})) continue;
     WebhookConfig hook;
-    if (!item["url"]) r.error(item, "webhook needs a 'url'");
-    else if (auto url = r.string(item["url"], "url")) hook.url = *url;
+    if (!item["url"])
+      r.error(item, "webhook needs a 'url'");
+    else if (auto url = r.string(item["url"], "url"))
+      hook.url = *url;
     if (const auto& events = item["events"]) {
       static const std::vector<std::string_view> k_events = {
-          "threshold", "refused", "would_refuse", "balance_warning", "breaker",
-          "admin",     "overrun", "reload",       "error"};
+          "threshold", "refused", "would_refuse", "balance_warning", "breaker", "admin",
+          "overrun",   "reload",  "error"};
       const std::vector<YAML::Node> items =
           events.IsSequence() ? std::vector<YAML::Node>(events.begin(), events.end())
                               : std::vector<YAML::Node>{events};
@@ -152,9 +164,12 @@ void apply_alerts(YamlReader& r, const YAML::Node& node, std::vector<WebhookConf
         const auto name = r.string(event, "events");
         if (!name) continue;
         if (std::find(k_events.begin(), k_events.end(), *name) == k_events.end())
-          r.error(event, "unknown event '" + *name + "' (events: threshold, refused, "
-                         "would_refuse, balance_warning, breaker, admin, overrun, reload, error)");
-        else hook.events.push_back(*name);
+          r.error(event,
+                  "unknown event '" + *name +
+                      "' (events: threshold, refused, "
+                      "would_refuse, balance_warning, breaker, admin, overrun, reload, error)");
+        else
+          hook.events.push_back(*name);
       }
     }
     hooks.push_back(std::move(hook));
@@ -166,7 +181,8 @@ void apply_alerts(YamlReader& r, const YAML::Node& node, std::vector<WebhookConf
 void apply_top_level(YamlReader& r, const YAML::Node& root, Config& c) {
   if (root["listen"])
     if (auto hp = host_port(r, root["listen"], "listen")) c.listen = *hp;
-  if (const auto& admin = root["admin"]; admin && r.expect_map(admin, "admin", {"listen", "token"})) {
+  if (const auto& admin = root["admin"];
+      admin && r.expect_map(admin, "admin", {"listen", "token"})) {
     if (admin["listen"])
       if (auto hp = host_port(r, admin["listen"], "listen")) c.admin.listen = *hp;
     if (admin["token"])
@@ -176,7 +192,8 @@ void apply_top_level(YamlReader& r, const YAML::Node& root, Config& c) {
     if (auto dir = r.string(root["data_dir"], "data_dir")) c.data_dir = r.path(*dir);
   if (root["threads"]) {
     const auto text = r.string(root["threads"], "threads");
-    if (text && *text == "auto") c.threads = 0;
+    if (text && *text == "auto")
+      c.threads = 0;
     else if (text)
       if (auto n = r.integer(root["threads"], "threads", 1)) c.threads = static_cast<unsigned>(*n);
   }

@@ -12,7 +12,8 @@ std::size_t find_eol(std::string_view s, std::size_t from) {
   // memchr runs word-wide; a CR, when any, is looked for only before the first LF.
   const void* lf = std::memchr(base, '\n', n);
   const std::size_t lf_at = lf ? static_cast<const char*>(lf) - base : n;
-  if (const void* cr = std::memchr(base, '\r', lf_at)) return from + (static_cast<const char*>(cr) - base);
+  if (const void* cr = std::memchr(base, '\r', lf_at))
+    return from + (static_cast<const char*>(cr) - base);
   return lf ? from + lf_at : std::string_view::npos;
 }
 

@@ -54,7 +54,7 @@ class SseParser {
   bool has_data_ = false;
   bool overflow_ = false;
   bool discard_line_ = false;  // inside a line too long to keep
-  bool skip_lf_ = false;  // the previous feed ended on '\r': a leading '\n' belongs to it
+  bool skip_lf_ = false;       // the previous feed ended on '\r': a leading '\n' belongs to it
   std::size_t dropped_ = 0;
 };
 

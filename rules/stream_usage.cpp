@@ -40,7 +40,8 @@ class IncludeUsageRewriter {
     const std::string_view k(s, n);
     key_ = KeyKind::other;
     if (depth_ == 1 && k == "stream_options") key_ = KeyKind::stream_options, options_seen_ = true;
-    if (depth_ == 2 && in_options_ && k == "include_usage") key_ = KeyKind::include_usage, include_seen_ = true;
+    if (depth_ == 2 && in_options_ && k == "include_usage")
+      key_ = KeyKind::include_usage, include_seen_ = true;
     return w_.Key(s, n);
   }
   bool EndObject(rapidjson::SizeType) {
@@ -58,7 +59,9 @@ class IncludeUsageRewriter {
  private:
   enum class KeyKind { other, stream_options, include_usage };
 
-  bool include_value() const { return depth_ == 2 && in_options_ && key_ == KeyKind::include_usage; }
+  bool include_value() const {
+    return depth_ == 2 && in_options_ && key_ == KeyKind::include_usage;
+  }
   // "stream_options": null becomes the object we need.
   bool replace_options_value() {
     if (!(depth_ == 1 && key_ == KeyKind::stream_options)) return false;
@@ -69,8 +72,8 @@ class IncludeUsageRewriter {
     return w_.EndObject();
   }
   bool write_options() {
-    return w_.Key("stream_options") && w_.StartObject() && w_.Key("include_usage") && w_.Bool(true) &&
-           w_.EndObject();
+    return w_.Key("stream_options") && w_.StartObject() && w_.Key("include_usage") &&
+           w_.Bool(true) && w_.EndObject();
   }
 
   JsonWriter& w_;

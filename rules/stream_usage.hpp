@@ -30,10 +30,10 @@ class UsageChunkStripper {
  private:
   void emit(std::string_view event, std::string& out);
 
-  std::string pending_;          // the current, not yet terminated event
-  std::string data_;             // scratch: the data lines of an event being judged
+  std::string pending_;  // the current, not yet terminated event
+  std::string data_;     // scratch: the data lines of an event being judged
   bool at_line_start_ = true;
-  bool prev_cr_ = false;         // the last byte was '\r': a '\n' next completes the terminator
+  bool prev_cr_ = false;  // the last byte was '\r': a '\n' next completes the terminator
   enum class LfOwner { none, passed, dropped };
   LfOwner lf_owner_ = LfOwner::none;  // the last event ended on '\r': whose is a '\n' next
   int dropped_ = 0;

@@ -19,7 +19,9 @@ const rapidjson::Value* member(const rapidjson::Value* obj, const char* name) {
   return obj ? member(*obj, name) : nullptr;
 }
 
-std::int64_t minus(std::int64_t a, std::int64_t b) { return a > b ? a - b : 0; }
+std::int64_t minus(std::int64_t a, std::int64_t b) {
+  return a > b ? a - b : 0;
+}
 
 }  // namespace
 
@@ -125,9 +127,11 @@ std::optional<UsageFields> builtin_usage(const rapidjson::Value& doc, UsageConve
     f.input = json_count(member(usage, "prompt_tokens"));
     f.cached_input = json_count(member(member(usage, "prompt_tokens_details"), "cached_tokens"));
     f.output = json_count(member(usage, "completion_tokens"));
-    f.reasoning = json_count(member(member(usage, "completion_tokens_details"), "reasoning_tokens"));
+    f.reasoning =
+        json_count(member(member(usage, "completion_tokens_details"), "reasoning_tokens"));
     convention = UsageConvention::openai;
-  } else if (member(usage, "cache_creation_input_tokens") || member(usage, "cache_read_input_tokens")) {
+  } else if (member(usage, "cache_creation_input_tokens") ||
+             member(usage, "cache_read_input_tokens")) {
     // Anthropic messages.
     f.input = json_count(member(usage, "input_tokens"));
     f.cache_write = json_count(member(usage, "cache_creation_input_tokens"));
@@ -151,10 +155,14 @@ bool json_key_has_object(std::string_view text, std::string_view quoted_key) {
   for (std::size_t at = text.find(quoted_key); at != std::string_view::npos;
        at = text.find(quoted_key, at + 1)) {
     std::size_t i = at + quoted_key.size();
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+      ++i;
     if (i == text.size() || text[i] != ':') continue;
     ++i;
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+      ++i;
     if (i < text.size() && text[i] == '{') return true;
   }
   return false;

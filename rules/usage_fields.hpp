@@ -3,12 +3,12 @@
 // object of an SSE event): by the endpoint's configured JSON pointers, or by the built-in
 // knowledge of the OpenAI, Anthropic and Gemini usage shapes.
 
+#include <rapidjson/document.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <rapidjson/document.h>
 
 #include "rules/cost.hpp"
 #include "rules/pricing_model.hpp"

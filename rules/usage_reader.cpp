@@ -13,9 +13,10 @@ namespace {
 constexpr std::size_t k_head_bytes = 64u << 10;
 
 bool icontains(std::string_view haystack, std::string_view needle) {
-  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
-         }) != haystack.end();
+  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+                     [](char a, char b) {
+                       return std::tolower(static_cast<unsigned char>(a)) == b;
+                     }) != haystack.end();
 }
 
 std::string lower(std::string_view s) {
@@ -25,7 +26,8 @@ std::string lower(std::string_view s) {
 }
 
 std::string_view skip_ws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
     s.remove_prefix(1);
   return s;
 }
@@ -85,17 +87,21 @@ void UsageReader::on_headers(const ResponseHeadView& head) {
     if (const auto v = head.header(provider_->balance->header); !v.empty())
       if (const auto micros = parse_micros(v)) result_.balance = micros;
 
-  const ValueRef& cost = endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
+  const ValueRef& cost =
+      endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
   if (cost.source == ValueRef::Source::header)
     if (const auto v = head.header(cost.key); !v.empty()) header_cost_ = parse_micros(v);
 
   const RateLimitHeaders& names = provider_->rate_limit_headers;
   const std::pair<const char*, const std::string*> configured[] = {
-      {"remaining_tokens", &names.remaining_tokens}, {"remaining_requests", &names.remaining_requests},
-      {"reset_tokens", &names.reset_tokens}, {"reset_requests", &names.reset_requests}};
+      {"remaining_tokens", &names.remaining_tokens},
+      {"remaining_requests", &names.remaining_requests},
+      {"reset_tokens", &names.reset_tokens},
+      {"reset_requests", &names.reset_requests}};
   for (const auto& [key, header] : configured)
     if (!header->empty())
-      if (const auto v = head.header(*header); !v.empty()) result_.rate_limits[key] = std::string(v);
+      if (const auto v = head.header(*header); !v.empty())
+        result_.rate_limits[key] = std::string(v);
 
   if (!head.headers) return;
   static const std::pair<std::string_view, const char*> k_anthropic[] = {
@@ -170,7 +176,8 @@ void UsageReader::on_event(const SseEvent& e) {
       const rapidjson::Value* message = json_at(doc, "/message");
       if (!message) return;
       take_usage(*message, anthropic_start_, ignored);
-      if (auto model = string_at(*message, "model"); !model.empty()) result_.model = std::move(model);
+      if (auto model = string_at(*message, "model"); !model.empty())
+        result_.model = std::move(model);
     } else {
       UsageFields delta;
       take_usage(doc, delta, ignored);
@@ -188,7 +195,8 @@ void UsageReader::on_event(const SseEvent& e) {
     if (!response) return;
     UsageFields found;
     take_usage(*response, found, convention_);
-    if (auto model = string_at(*response, "model"); !model.empty()) result_.model = std::move(model);
+    if (auto model = string_at(*response, "model"); !model.empty())
+      result_.model = std::move(model);
     if (!found.any()) return;
     fields_ = found;
     final_usage_ = true;
@@ -219,7 +227,8 @@ void UsageReader::on_chat_chunk(const SseEvent& e) {
 }
 
 void UsageReader::read_provider_fields(const rapidjson::Value& root, UsageResult& r) {
-  const ValueRef& cost = endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
+  const ValueRef& cost =
+      endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
   if (cost.source == ValueRef::Source::body)
     if (const auto micros = json_micros(json_at(root, cost.key))) r.actual_micros = micros;
   if (!provider_->balance) return;
@@ -227,7 +236,8 @@ void UsageReader::read_provider_fields(const rapidjson::Value& root, UsageResult
   if (!b.body_pointer.empty())
     if (const auto micros = json_micros(json_at(root, b.body_pointer))) r.balance = micros;
   if (!b.refill_body_pointer.empty())
-    if (const auto micros = json_micros(json_at(root, b.refill_body_pointer))) r.refill_per_minute = micros;
+    if (const auto micros = json_micros(json_at(root, b.refill_body_pointer)))
+      r.refill_per_minute = micros;
   if (const auto ms = json_count(json_at(root, "/refillIn"))) r.refill_in_ms = ms;
 }
 
@@ -254,8 +264,10 @@ void UsageReader::read_json_body(UsageResult& r) {
   if (!root->IsObject()) return;
   take_usage(*root, fields_, convention_);
   final_usage_ = fields_.any();
-  if (auto model = string_at(*root, "model"); !model.empty()) r.model = std::move(model);
-  else if (auto version = string_at(*root, "modelVersion"); !version.empty()) r.model = std::move(version);
+  if (auto model = string_at(*root, "model"); !model.empty())
+    r.model = std::move(model);
+  else if (auto version = string_at(*root, "modelVersion"); !version.empty())
+    r.model = std::move(version);
   read_provider_fields(*root, r);
   if (!final_usage_ && endpoint_ && endpoint_->pricing == "per_image")
     if (const rapidjson::Value* data = json_at(*root, "/data"); data && data->IsArray())
@@ -269,7 +281,9 @@ void UsageReader::read_json_tail(UsageResult& r) {
   auto& alloc = synthetic.GetAllocator();
   const auto lift = [&](std::string_view text, std::string_view pointer, bool last) {
     // Only single-segment pointers ("/tokensLeft") can be found this way.
-    if (pointer.size() < 2 || pointer.front() != '/' || pointer.find('/', 1) != std::string_view::npos) return;
+    if (pointer.size() < 2 || pointer.front() != '/' ||
+        pointer.find('/', 1) != std::string_view::npos)
+      return;
     std::string key;
     key.reserve(pointer.size() + 1);
     key.push_back('"');
@@ -283,7 +297,8 @@ void UsageReader::read_json_tail(UsageResult& r) {
     synthetic.RemoveMember(name);
     synthetic.AddMember(name, rapidjson::Value(value, alloc), alloc);
   };
-  const ValueRef& cost = endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
+  const ValueRef& cost =
+      endpoint_ && !endpoint_->usage.cost.empty() ? endpoint_->usage.cost : provider_->usage.cost;
   if (cost.source == ValueRef::Source::body) lift(head_, cost.key, false);
   if (provider_->balance) {
     lift(head_, provider_->balance->body_pointer, false);
@@ -298,9 +313,11 @@ void UsageReader::read_json_tail(UsageResult& r) {
 }
 
 const ModelPrice* UsageReader::model_price() const {
-  const ModelPrice* fallback = provider_->unknown_model_price ? &*provider_->unknown_model_price : nullptr;
+  const ModelPrice* fallback =
+      provider_->unknown_model_price ? &*provider_->unknown_model_price : nullptr;
   if (!result_.model.empty())
-    if (const ModelPrice* p = provider_->price_for_model(result_.model); p && p != fallback) return p;
+    if (const ModelPrice* p = provider_->price_for_model(result_.model); p && p != fallback)
+      return p;
   return provider_->price_for_model(requested_model_);
 }
 
@@ -318,9 +335,9 @@ void UsageReader::price(UsageResult& r) {
   if (image_count_ > 0) {
     std::optional<std::int64_t> each = image_price_;
     if (const ModelPrice* p = model_price(); !each && p && !p->per_image.empty())
-      each = std::max_element(p->per_image.begin(), p->per_image.end(), [](const auto& a, const auto& b) {
-               return a.second < b.second;
-             })->second;
+      each = std::max_element(p->per_image.begin(), p->per_image.end(),
+                              [](const auto& a, const auto& b) { return a.second < b.second; })
+                 ->second;
     if (each) {
       r.usage_seen = true;
       r.actual_micros = image_count_ * *each;
@@ -338,7 +355,8 @@ UsageResult UsageReader::finish() {
       if (parse(doc, last_gemini_)) {
         take_usage(doc, fields_, convention_);
         final_usage_ = gemini_finished_ && fields_.any();
-        if (auto version = string_at(doc, "modelVersion"); !version.empty()) r.model = std::move(version);
+        if (auto version = string_at(doc, "modelVersion"); !version.empty())
+          r.model = std::move(version);
       }
     }
     if (anthropic_start_.any()) fields_.fill_from(anthropic_start_);

@@ -25,7 +25,7 @@ struct UsageResult {
   std::optional<std::int64_t> actual_micros;  // tokens priced at the model, or the provider's cost
   std::optional<std::int64_t> balance;        // provider balance (micro-units), body or header
   std::optional<std::int64_t> refill_per_minute;
-  std::optional<std::int64_t> refill_in_ms;   // Keepa refillIn
+  std::optional<std::int64_t> refill_in_ms;  // Keepa refillIn
   // remaining_tokens, remaining_requests, reset_tokens, reset_requests as reported, plus every
   // x-ratelimit-* / anthropic-ratelimit-* header under its own (lower-case) name.
   std::map<std::string, std::string> rate_limits;
@@ -44,7 +44,8 @@ class UsageReader {
   // `model` is the model the request was priced for (used when the response names none or an
   // unknown one). `streaming`: the request asked for a stream (SSE); the response's Content-Type,
   // not this, decides whether the body is read as JSON or SSE.
-  UsageReader(const Provider& provider, const Endpoint* endpoint, std::string model, bool streaming);
+  UsageReader(const Provider& provider, const Endpoint* endpoint, std::string model,
+              bool streaming);
 
   void on_headers(const ResponseHeadView& head);
   void on_body(std::string_view decoded);
@@ -67,7 +68,8 @@ class UsageReader {
   void on_event(const SseEvent& e);
   bool on_gemini_chunk(const SseEvent& e);
   void on_chat_chunk(const SseEvent& e);
-  void take_usage(const rapidjson::Value& doc, UsageFields& into, UsageConvention& convention) const;
+  void take_usage(const rapidjson::Value& doc, UsageFields& into,
+                  UsageConvention& convention) const;
   void read_json_body(UsageResult& r);
   void read_json_tail(UsageResult& r);
   void read_provider_fields(const rapidjson::Value& root, UsageResult& r);
@@ -84,17 +86,17 @@ class UsageReader {
   std::optional<std::int64_t> header_cost_;
   std::int64_t image_count_ = 0;  // data[] of an image response without usage
 
-  std::string body_;      // JSON bodies, parsed once at finish
+  std::string body_;  // JSON bodies, parsed once at finish
   bool body_overflow_ = false;
-  std::string head_;      // first bytes of a body past the bound
+  std::string head_;  // first bytes of a body past the bound
 
   SseParser sse_;
-  bool final_usage_ = false;         // the stream's terminal usage event arrived
-  UsageFields fields_;               // counts of the usage-bearing object
+  bool final_usage_ = false;  // the stream's terminal usage event arrived
+  UsageFields fields_;        // counts of the usage-bearing object
   UsageConvention convention_ = UsageConvention::exclusive;
-  UsageFields anthropic_start_;      // message_start counts, under the message_delta ones
-  std::string last_gemini_;          // raw data of the last event with usageMetadata
-  bool gemini_finished_ = false;     // some event carried a finishReason
+  UsageFields anthropic_start_;   // message_start counts, under the message_delta ones
+  std::string last_gemini_;       // raw data of the last event with usageMetadata
+  bool gemini_finished_ = false;  // some event carried a finishReason
 };
 
 }  // namespace rules

@@ -96,8 +96,8 @@ std::optional<std::int64_t> YamlReader::integer(const YAML::Node& node, std::str
   auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (text->empty() || ec != std::errc{} || ptr != text->data() + text->size() || value < min) {
     error(node, quoted(key) + " must be a whole number" +
-                    (min == 0 ? std::string(" >= 0") : " >= " + std::to_string(min)) +
-                    ", got '" + *text + "'");
+                    (min == 0 ? std::string(" >= 0") : " >= " + std::to_string(min)) + ", got '" +
+                    *text + "'");
     return std::nullopt;
   }
   return value;
@@ -130,7 +130,7 @@ std::optional<bool> YamlReader::boolean(const YAML::Node& node, std::string_view
 }
 
 std::optional<std::chrono::milliseconds> YamlReader::duration(const YAML::Node& node,
-                                                             std::string_view key) {
+                                                              std::string_view key) {
   const auto text = string(node, key);
   if (!text) return std::nullopt;
   const auto value = parse_duration(*text);
@@ -155,7 +155,8 @@ std::optional<ValueRef> YamlReader::value_ref(const YAML::Node& node, std::strin
   if (!ref)
     error(node, quoted(key) +
                     " must be body:/json/pointer, query:NAME, header:NAME, path:NAME or a value, "
-                    "got '" + *text + "'");
+                    "got '" +
+                    *text + "'");
   return ref;
 }
 
@@ -166,8 +167,10 @@ std::optional<std::vector<std::string>> YamlReader::strings(const YAML::Node& no
     bool ok = true;
     for (const auto& item : node) {
       auto text = string(item, key);
-      if (text) out.push_back(std::move(*text));
-      else ok = false;
+      if (text)
+        out.push_back(std::move(*text));
+      else
+        ok = false;
     }
     if (!ok) return std::nullopt;
     return out;

@@ -88,8 +88,8 @@ class LineBuffer {
     }
   }
 
-  std::mutex mutex_;             // pending_, stopping_
-  std::mutex write_mutex_;       // keeps the order of lines across concurrent flushes
+  std::mutex mutex_;        // pending_, stopping_
+  std::mutex write_mutex_;  // keeps the order of lines across concurrent flushes
   std::condition_variable wake_, drained_;
   std::string pending_;
   bool stopping_ = false;
@@ -151,7 +151,8 @@ std::string redact_target(std::string_view target) {
 
 bool is_secret_header(std::string_view name) {
   return util::iequals(name, "authorization") || util::iequals(name, "proxy-authorization") ||
-         util::iequals(name, "x-api-key") || util::iequals(name, "x-goog-api-key") || util::iequals(name, "cookie");
+         util::iequals(name, "x-api-key") || util::iequals(name, "x-goog-api-key") ||
+         util::iequals(name, "cookie");
 }
 
 std::string json_quote(std::string_view s) {
@@ -160,11 +161,21 @@ std::string json_quote(std::string_view s) {
   out += '"';
   for (const char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];

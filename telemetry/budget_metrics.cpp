@@ -27,7 +27,9 @@ void add_gauge(MetricFamily& family, std::vector<ClientMetric::Label> labels, do
   family.metric.push_back(std::move(metric));
 }
 
-double units(std::int64_t micros) { return static_cast<double>(micros) / 1e6; }
+double units(std::int64_t micros) {
+  return static_cast<double>(micros) / 1e6;
+}
 
 }  // namespace
 
@@ -57,6 +59,8 @@ void install_budget_metrics(Metrics& metrics, const budget::Enforcer& enforcer) 
   metrics.set_scrape_hook([&enforcer](std::string& out) { out += budget_metrics_text(enforcer); });
 }
 
-void clear_budget_metrics(Metrics& metrics) { metrics.set_scrape_hook(nullptr); }
+void clear_budget_metrics(Metrics& metrics) {
+  metrics.set_scrape_hook(nullptr);
+}
 
 }  // namespace proxy

@@ -19,9 +19,9 @@ using prometheus::Histogram;
 
 // Overhead and SSE delays live in the tens of microseconds; upstream calls in the seconds.
 const Histogram::BucketBoundaries k_overhead_buckets{0.00005, 0.0001, 0.00015, 0.00025, 0.0005,
-                                                      0.001,   0.0025, 0.005,   0.01,    0.05};
+                                                     0.001,   0.0025, 0.005,   0.01,    0.05};
 const Histogram::BucketBoundaries k_upstream_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                      1,     2.5,  5,     10,   30,  60,  120};
+                                                     1,     2.5,  5,     10,   30,  60,   120};
 const Histogram::BucketBoundaries k_ratio_buckets{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.25, 1.5, 2};
 
 // Label-set cache over a prometheus-cpp family: Family::Add takes a mutex and hashes a std::map;
@@ -95,11 +95,10 @@ struct Metrics::Impl {
                                        .Register(*registry);
   Counter& tunnel_up = tunnel_family.Add({{"direction", "upstream"}});
   Counter& tunnel_down = tunnel_family.Add({{"direction", "client"}});
-  Family<prometheus::Gauge>& connections_family =
-      prometheus::BuildGauge()
-          .Name("tollgate_connections")
-          .Help("Open client connections by mode")
-          .Register(*registry);
+  Family<prometheus::Gauge>& connections_family = prometheus::BuildGauge()
+                                                      .Name("tollgate_connections")
+                                                      .Help("Open client connections by mode")
+                                                      .Register(*registry);
   prometheus::Gauge& connections_intercept = connections_family.Add({{"mode", "intercept"}});
   prometheus::Gauge& connections_other = connections_family.Add({{"mode", "other"}});
 
@@ -115,7 +114,9 @@ Metrics& Metrics::instance() {
   return metrics;
 }
 
-prometheus::Registry& Metrics::registry() { return *impl_->registry; }
+prometheus::Registry& Metrics::registry() {
+  return *impl_->registry;
+}
 
 void Metrics::count_request(std::string_view provider, std::string_view endpoint,
                             std::string_view outcome) {
@@ -130,7 +131,9 @@ void Metrics::add_spend(std::string_view currency, std::string_view provider,
       .Increment(static_cast<double>(micros) / 1e6);
 }
 
-void Metrics::observe_estimate_ratio(double ratio) { impl_->ratio.Observe(ratio); }
+void Metrics::observe_estimate_ratio(double ratio) {
+  impl_->ratio.Observe(ratio);
+}
 
 void Metrics::observe_overhead(std::chrono::nanoseconds d) {
   impl_->overhead.Observe(std::chrono::duration<double>(d).count());

@@ -20,7 +20,8 @@ class Metrics {
   static Metrics& instance();
 
   // outcome: forwarded | refused | error | tunneled
-  void count_request(std::string_view provider, std::string_view endpoint, std::string_view outcome);
+  void count_request(std::string_view provider, std::string_view endpoint,
+                     std::string_view outcome);
   // A request to a host no provider owns (blind tunnel, plain-HTTP forward, or one refused by
   // the tunnel policy): provider and endpoint are k_no_label rather than empty, so that
   // `sum by (provider)` shows that traffic under a name.

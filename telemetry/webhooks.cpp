@@ -1,17 +1,16 @@
 #include "telemetry/webhooks.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
-#include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -76,7 +75,8 @@ std::optional<Url> parse_url(std::string_view url) {
     const auto close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     out.host = std::string(authority.substr(1, close - 1));
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
+    if (close + 1 < authority.size() && authority[close + 1] == ':')
+      port = authority.substr(close + 2);
   } else {
     const auto colon = authority.rfind(':');
     out.host = std::string(authority.substr(0, colon));
@@ -169,7 +169,8 @@ struct Channel {
         ++delivered;
       } else if (++d.attempts < WebhookSender::k_max_attempts) {
         // Backoff 1 s, 2 s, 4 s, 8 s.
-        d.not_before = std::chrono::steady_clock::now() + std::chrono::seconds(1 << (d.attempts - 1));
+        d.not_before =
+            std::chrono::steady_clock::now() + std::chrono::seconds(1 << (d.attempts - 1));
         queue.push_back(std::move(d));
       } else {
         ++dropped;
@@ -244,8 +245,12 @@ void WebhookSender::set_hooks(std::vector<rules::WebhookConfig> hooks) {
   impl_->hooks = std::move(hooks);
 }
 
-std::uint64_t WebhookSender::delivered() const { return impl_->delivered; }
-std::uint64_t WebhookSender::dropped() const { return impl_->dropped; }
+std::uint64_t WebhookSender::delivered() const {
+  return impl_->delivered;
+}
+std::uint64_t WebhookSender::dropped() const {
+  return impl_->dropped;
+}
 
 std::string event_json(const budget::Event& e) {
   rapidjson::StringBuffer buffer;

@@ -16,10 +16,10 @@ class SharedLedger {
 
   struct Part {
     std::string budget, key;
-    std::int64_t period = 0;     // period key (unix seconds of the period start; 0 for total)
-    std::int64_t limit = 0;      // limit + live overrides
-    bool enforce = true;         // false: shadow (reserved, never refused)
-    std::int64_t ttl = 0;        // seconds from now (on the store's clock) the counters may go; 0 = never
+    std::int64_t period = 0;  // period key (unix seconds of the period start; 0 for total)
+    std::int64_t limit = 0;   // limit + live overrides
+    bool enforce = true;      // false: shadow (reserved, never refused)
+    std::int64_t ttl = 0;  // seconds from now (on the store's clock) the counters may go; 0 = never
   };
   struct Counters {
     std::int64_t spent = 0, reserved = 0;

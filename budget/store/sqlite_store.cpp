@@ -118,10 +118,10 @@ struct Pending {
 // shared_ptr so that a wake-up deferred on some thread (flush_store_wakeups) never outlives it.
 struct Queue {
   std::mutex mutex;
-  std::condition_variable wake;   // the writer: work queued, a commit finished, or stopping
+  std::condition_variable wake;  // the writer: work queued, a commit finished, or stopping
   std::vector<Pending> pending;
-  bool writer_waiting = false;    // the writer sleeps on `wake`
-  bool committing = false;        // a batch is being committed (writer or inline): one at a time
+  bool writer_waiting = false;  // the writer sleeps on `wake`
+  bool committing = false;      // a batch is being committed (writer or inline): one at a time
   bool stopping = false;
   // Commits a batch and runs its callbacks on the calling thread (set by the store; null once
   // it is gone).
@@ -404,9 +404,8 @@ void flush_store_wakeups() {
     bool wake = false, commit_here = false;
     {
       std::lock_guard lock(queue->mutex);
-      if (queue->writer_waiting && !queue->committing && !queue->stopping &&
-          queue->commit_inline && !queue->pending.empty() &&
-          queue->pending.size() <= k_inline_writes) {
+      if (queue->writer_waiting && !queue->committing && !queue->stopping && queue->commit_inline &&
+          !queue->pending.empty() && queue->pending.size() <= k_inline_writes) {
         batch.swap(queue->pending);
         queue->committing = true;
         commit_here = true;

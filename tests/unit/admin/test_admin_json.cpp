@@ -2,9 +2,9 @@
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
-#include "admin_test_support.hpp"
 #include "admin/admin_json.hpp"
 #include "admin/admin_routes.hpp"
+#include "admin_test_support.hpp"
 #include "app/status_command.hpp"
 
 using namespace admin_test;
@@ -12,9 +12,15 @@ using namespace std::chrono;
 
 TEST_CASE("parse_rfc3339, forms") {
   const auto base = budget::TimePoint{sys_days{2025y / March / 1}} + hours(10);
-  SUBCASE("Z") { CHECK(proxy::parse_rfc3339("2025-03-01T10:00:00Z") == base); }
-  SUBCASE("offset") { CHECK(proxy::parse_rfc3339("2025-03-01T12:30:00+02:30") == base); }
-  SUBCASE("negative offset") { CHECK(proxy::parse_rfc3339("2025-03-01T05:00:00-05:00") == base); }
+  SUBCASE("Z") {
+    CHECK(proxy::parse_rfc3339("2025-03-01T10:00:00Z") == base);
+  }
+  SUBCASE("offset") {
+    CHECK(proxy::parse_rfc3339("2025-03-01T12:30:00+02:30") == base);
+  }
+  SUBCASE("negative offset") {
+    CHECK(proxy::parse_rfc3339("2025-03-01T05:00:00-05:00") == base);
+  }
   SUBCASE("fraction") {
     CHECK(proxy::parse_rfc3339("2025-03-01T10:00:00.25Z") == base + milliseconds(250));
   }
@@ -73,10 +79,12 @@ TEST_CASE("format_resets_in, units") {
 
 TEST_CASE("AdminRoutes::handle, POST /v1/estimate") {
   TempDir dir;
-  const auto path = dir.write(
-      "tollgate.yaml",
-      config_yaml("50", "  - { name: embeddings, currency: usd, limit: 5, period: day, match: { endpoint: [embeddings] } }\n"
-                        "  - { name: mini, currency: usd, limit: 5, period: day, match: { model: [gpt-4o-mini] } }\n"));
+  const auto path =
+      dir.write("tollgate.yaml", config_yaml("50",
+                                             "  - { name: embeddings, currency: usd, limit: 5, "
+                                             "period: day, match: { endpoint: [embeddings] } }\n"
+                                             "  - { name: mini, currency: usd, limit: 5, period: "
+                                             "day, match: { model: [gpt-4o-mini] } }\n"));
   RecordingEnforcer enforcer;
   proxy::ConfigHolder holder{load(path)};
   proxy::Reloader reloader{path, holder, enforcer};

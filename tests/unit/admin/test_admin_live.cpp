@@ -7,10 +7,10 @@
 #include <future>
 #include <sstream>
 
-#include "admin_test_support.hpp"
 #include "admin/admin_server.hpp"
-#include "telemetry/budget_metrics.hpp"
+#include "admin_test_support.hpp"
 #include "app/status_command.hpp"
+#include "telemetry/budget_metrics.hpp"
 
 using namespace admin_test;
 
@@ -77,8 +77,8 @@ TEST_CASE("AdminRoutes::handle, mutations on the real enforcer") {
   Live live;
   live.spend(3'000'000, 3'000'000);
   proxy::AuditLog audit{live.dir.at("data/audit.log")};
-  proxy::AdminRoutes routes{"tok", live.holder, *live.enforcer, live.reloader, audit,
-                            [] { return true; }};
+  proxy::AdminRoutes routes{"tok",         live.holder, *live.enforcer,
+                            live.reloader, audit,       [] { return true; }};
   auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
     return routes.handle({method, target, "Bearer tok", body, "127.0.0.1:1"});
   };
@@ -171,6 +171,7 @@ TEST_CASE("AdminServer::start, over loopback, read by status_command") {
   }
   SUBCASE("not an http URL") {
     CHECK(proxy::status_command("https://x", false, out, err) == 2);
-    CHECK(err.str() == "status: the admin URL must look like http://127.0.0.1:9090, got 'https://x'\n");
+    CHECK(err.str() ==
+          "status: the admin URL must look like http://127.0.0.1:9090, got 'https://x'\n");
   }
 }

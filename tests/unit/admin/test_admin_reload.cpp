@@ -4,8 +4,8 @@
 
 #include <thread>
 
-#include "admin_test_support.hpp"
 #include "admin/reloader.hpp"
+#include "admin_test_support.hpp"
 
 using namespace admin_test;
 using namespace std::chrono_literals;
@@ -76,7 +76,8 @@ TEST_CASE("Reloader::reload, validation first") {
     proxy::Reloader embedded{"", holder, enforcer};
     const auto outcome = embedded.reload("test");
     CHECK_FALSE(outcome.ok);
-    CHECK(outcome.errors == std::vector<std::string>{"no config file: running on the embedded defaults"});
+    CHECK(outcome.errors ==
+          std::vector<std::string>{"no config file: running on the embedded defaults"});
   }
   SUBCASE("reload_if_changed compares content, not timestamps") {
     CHECK_FALSE(reloader.reload_if_changed("touch"));
@@ -87,14 +88,16 @@ TEST_CASE("Reloader::reload, validation first") {
     CHECK(daily(holder).limit == 60'000'000);
   }
   SUBCASE("an included file counts") {
-    dir.write("rules/extra.yaml", "budgets:\n  - { name: extra, currency: usd, limit: 1, period: day }\n");
+    dir.write("rules/extra.yaml",
+              "budgets:\n  - { name: extra, currency: usd, limit: 1, period: day }\n");
     dir.write("tollgate.yaml",
               "include: [catalog:openai, rules/extra.yaml]\nstore: { type: memory }\nbudgets:\n"
               "  - { name: daily, currency: usd, limit: 50, period: day }\n");
     REQUIRE(reloader.reload("test").ok);
     REQUIRE(holder.get()->budgets.size() == 2);
     CHECK_FALSE(reloader.reload_if_changed("touch"));
-    dir.write("rules/extra.yaml", "budgets:\n  - { name: extra, currency: usd, limit: 2, period: day }\n");
+    dir.write("rules/extra.yaml",
+              "budgets:\n  - { name: extra, currency: usd, limit: 2, period: day }\n");
     CHECK(reloader.reload_if_changed("edit"));
     bool found = false;
     for (const auto& b : holder.get()->budgets)

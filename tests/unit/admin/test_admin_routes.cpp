@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "admin_test_support.hpp"
 #include "admin/admin_routes.hpp"
+#include "admin_test_support.hpp"
 
 using namespace admin_test;
 
@@ -24,8 +24,9 @@ struct Fixture {
   proxy::AdminRoutes routes;
 
   explicit Fixture(std::string token = "s3cret")
-      : routes(std::move(token), holder, enforcer, reloader, audit, [this] { return ready; },
-               proxy::Metrics::instance(), clock) {
+      : routes(
+            std::move(token), holder, enforcer, reloader, audit, [this] { return ready; },
+            proxy::Metrics::instance(), clock) {
     enforcer.apply_config(holder.get());
   }
 
@@ -146,12 +147,16 @@ TEST_CASE("AdminRoutes::handle, PATCH limit parses the decimal exactly") {
     REQUIRE(r.status == 200);
     return f.enforcer.calls.back().amount;
   };
-  SUBCASE("integer") { CHECK(limit_after(R"({"limit": 75})") == 75'000'000); }
+  SUBCASE("integer") {
+    CHECK(limit_after(R"({"limit": 75})") == 75'000'000);
+  }
   SUBCASE("decimal number that a double cannot hold") {
     CHECK(limit_after(R"({"limit": 0.1})") == 100'000);
     CHECK(limit_after(R"({"limit": 1234567.000001})") == 1'234'567'000'001);
   }
-  SUBCASE("decimal string") { CHECK(limit_after(R"({"limit": "75.5"})") == 75'500'000); }
+  SUBCASE("decimal string") {
+    CHECK(limit_after(R"({"limit": "75.5"})") == 75'500'000);
+  }
   SUBCASE("answer shows the new limit") {
     auto r = f.call("PATCH", "/v1/budgets/daily", R"({"limit": "75.5"})");
     auto doc = json(r.body);
@@ -159,9 +164,12 @@ TEST_CASE("AdminRoutes::handle, PATCH limit parses the decimal exactly") {
   }
   SUBCASE("refused amounts") {
     const std::pair<const char*, const char*> cases[] = {
-        {R"({"limit": 1e2})", "limit: '1e2' is not a non-negative decimal amount with at most 6 decimals"},
-        {R"({"limit": -1})", "limit: '-1' is not a non-negative decimal amount with at most 6 decimals"},
-        {R"({"limit": 0.0000001})", "limit: '0.0000001' is not a non-negative decimal amount with at most 6 decimals"},
+        {R"({"limit": 1e2})",
+         "limit: '1e2' is not a non-negative decimal amount with at most 6 decimals"},
+        {R"({"limit": -1})",
+         "limit: '-1' is not a non-negative decimal amount with at most 6 decimals"},
+        {R"({"limit": 0.0000001})",
+         "limit: '0.0000001' is not a non-negative decimal amount with at most 6 decimals"},
         {R"({"limit": true})", "limit: required, a decimal amount such as 75 or \"75.5\""},
         {R"({})", "limit: required, a decimal amount such as 75 or \"75.5\""},
         {"", "body: expected a JSON object"},
@@ -245,8 +253,9 @@ TEST_CASE("AdminRoutes::handle, overrides") {
     CHECK(line["before"].IsNull());
   }
   SUBCASE("RFC 3339 until with an offset") {
-    auto r = f.call("POST", "/v1/overrides",
-                    R"({"budget":"daily","key":"team-a","extra":"5","until":"2024-10-04T03:00:00+02:00"})");
+    auto r = f.call(
+        "POST", "/v1/overrides",
+        R"({"budget":"daily","key":"team-a","extra":"5","until":"2024-10-04T03:00:00+02:00"})");
     CHECK(r.status == 200);
     CHECK(f.enforcer.overrides.at(0).until == f.clock.now_ + std::chrono::hours(1));
     CHECK(f.enforcer.overrides.at(0).key == "team-a");
@@ -254,11 +263,16 @@ TEST_CASE("AdminRoutes::handle, overrides") {
   SUBCASE("refused bodies") {
     const std::pair<const char*, const char*> cases[] = {
         {R"({"extra":5,"until":"1h"})", "budget: required, a budget name"},
-        {R"({"budget":"daily","until":"1h"})", "extra: required, a decimal amount such as 25 or \"25.5\""},
-        {R"({"budget":"daily","extra":0,"until":"1h"})", "extra: '0' is not a positive decimal amount with at most 6 decimals"},
-        {R"({"budget":"daily","extra":5})", "until: required, an RFC 3339 time or a duration such as \"2h\""},
-        {R"({"budget":"daily","extra":5,"until":"soon"})", "until: 'soon' is neither an RFC 3339 time nor a duration such as \"2h\""},
-        {R"({"budget":"daily","extra":5,"until":"2024-10-03T00:00:00Z"})", "until: 2024-10-03T00:00:00Z is in the past"},
+        {R"({"budget":"daily","until":"1h"})",
+         "extra: required, a decimal amount such as 25 or \"25.5\""},
+        {R"({"budget":"daily","extra":0,"until":"1h"})",
+         "extra: '0' is not a positive decimal amount with at most 6 decimals"},
+        {R"({"budget":"daily","extra":5})",
+         "until: required, an RFC 3339 time or a duration such as \"2h\""},
+        {R"({"budget":"daily","extra":5,"until":"soon"})",
+         "until: 'soon' is neither an RFC 3339 time nor a duration such as \"2h\""},
+        {R"({"budget":"daily","extra":5,"until":"2024-10-03T00:00:00Z"})",
+         "until: 2024-10-03T00:00:00Z is in the past"},
     };
     for (const auto& [body, message] : cases) {
       CAPTURE(body);
@@ -278,7 +292,8 @@ TEST_CASE("AdminRoutes::handle, overrides") {
 TEST_CASE("AdminRoutes::handle, events since an id") {
   Fixture f;
   for (int i = 0; i < 3; ++i)
-    f.enforcer.emit({0, f.clock.now_, "threshold", "daily", "", "80% of daily", R"({"percent":80})"});
+    f.enforcer.emit(
+        {0, f.clock.now_, "threshold", "daily", "", "80% of daily", R"({"percent":80})"});
   SUBCASE("all") {
     auto doc = json(f.call("GET", "/v1/events").body);
     CHECK(doc["events"].Size() == 3);
@@ -311,7 +326,9 @@ TEST_CASE("AdminRoutes::handle, events since an id") {
 TEST_CASE("AdminRoutes::handle, health and readiness") {
   Fixture f;
   CHECK(f.call("GET", "/healthz").body == "ok\n");
-  SUBCASE("ready") { CHECK(f.call("GET", "/readyz").status == 200); }
+  SUBCASE("ready") {
+    CHECK(f.call("GET", "/readyz").status == 200);
+  }
   SUBCASE("proxy not listening or draining") {
     f.ready = false;
     auto r = f.call("GET", "/readyz");

@@ -48,7 +48,7 @@ TEST_CASE("Redis store, two sidecars share one budget exactly") {
     a = budget::make_enforcer(short_ttl, clock);
     const auto held = admit(*a, openai(k_usd));
     REQUIRE(held.admitted);
-    a.reset();  // the sidecar dies without settling
+    a.reset();          // the sidecar dies without settling
     clock.advance(2s);  // lets b's sweep run (once a second by its clock) ...
     b->recover();
     CHECK(admit(*b, openai(k_usd)).admitted);  // ... but the hold is not yet expired in Redis

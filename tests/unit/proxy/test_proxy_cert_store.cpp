@@ -1,6 +1,5 @@
 // CertStore: the CA it creates, the leaves it mints, and one mint per host under concurrency.
 #include <doctest/doctest.h>
-
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
@@ -43,13 +42,16 @@ int verify(X509* leaf, X509* ca, const char* host) {
 }
 
 std::string san_of(X509* cert) {
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   std::string out;
   for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
     if (n->type == GEN_DNS)
-      out += "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)));
-    if (n->type == GEN_IPADD) out += "IP:" + std::to_string(ASN1_STRING_length(n->d.iPAddress)) + "bytes";
+      out +=
+          "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)));
+    if (n->type == GEN_IPADD)
+      out += "IP:" + std::to_string(ASN1_STRING_length(n->d.iPAddress)) + "bytes";
     out += ";";
   }
   GENERAL_NAMES_free(names);
@@ -77,7 +79,8 @@ TEST_CASE("CertStore::CertStore, the CA") {
     std::ofstream(cert) << "x";
     CHECK_THROWS_WITH_AS(proxy::CertStore(cert, key, 24h),
                          ("tollgate: only one of " + cert + " and " + key +
-                          " exists: restore the other or remove both to create a new CA").c_str(),
+                          " exists: restore the other or remove both to create a new CA")
+                             .c_str(),
                          std::runtime_error);
   }
   SUBCASE("the bundle holds the system roots and our CA") {
@@ -96,7 +99,8 @@ TEST_CASE("CertStore::leaf_for, leaves") {
   SUBCASE("a DNS leaf verifies against the CA, SAN is the host, EKU serverAuth, own key") {
     const auto leaf = store.leaf_for("api.openai.com");
     CHECK(verify(leaf->cert.get(), store.ca_cert(), "api.openai.com") == X509_V_OK);
-    CHECK(verify(leaf->cert.get(), store.ca_cert(), "api.anthropic.com") == X509_V_ERR_HOSTNAME_MISMATCH);
+    CHECK(verify(leaf->cert.get(), store.ca_cert(), "api.anthropic.com") ==
+          X509_V_ERR_HOSTNAME_MISMATCH);
     CHECK(san_of(leaf->cert.get()) == "DNS:api.openai.com;");
     CHECK((X509_get_extended_key_usage(leaf->cert.get()) & XKU_SSL_SERVER) != 0);
     CHECK(X509_check_ca(leaf->cert.get()) == 0);
@@ -118,7 +122,8 @@ TEST_CASE("CertStore::leaf_for, leaves") {
     std::vector<std::shared_ptr<const proxy::LeafCert>> got(32);
     std::vector<std::thread> threads;
     for (int i = 0; i < 32; ++i)
-      threads.emplace_back([&, i] { got[i] = store.leaf_for("generativelanguage.googleapis.com"); });
+      threads.emplace_back(
+          [&, i] { got[i] = store.leaf_for("generativelanguage.googleapis.com"); });
     for (auto& t : threads) t.join();
     CHECK(store.mint_count() == 1);
     for (const auto& leaf : got) CHECK(leaf == got[0]);

@@ -4,19 +4,25 @@
 
 #include <stdexcept>
 
-#include "telemetry/access_log.hpp"
 #include "pipeline/header_filter.hpp"
 #include "proxy/network_policy.hpp"
 #include "proxy/proxy_target.hpp"
+#include "telemetry/access_log.hpp"
 
 using proxy::AbsoluteTarget;
 using rules::HeaderList;
 
 TEST_CASE("remove_hop_by_hop, fields") {
   SUBCASE("the fixed hop-by-hop set goes, end-to-end fields stay") {
-    HeaderList h{{"Host", "a"},          {"Keep-Alive", "5"},          {"Proxy-Connection", "keep-alive"},
-                 {"TE", "trailers"},      {"Trailer", "X"},             {"Transfer-Encoding", "chunked"},
-                 {"Upgrade", "h2c"},      {"Proxy-Authorization", "x"}, {"Authorization", "Bearer k"},
+    HeaderList h{{"Host", "a"},
+                 {"Keep-Alive", "5"},
+                 {"Proxy-Connection", "keep-alive"},
+                 {"TE", "trailers"},
+                 {"Trailer", "X"},
+                 {"Transfer-Encoding", "chunked"},
+                 {"Upgrade", "h2c"},
+                 {"Proxy-Authorization", "x"},
+                 {"Authorization", "Bearer k"},
                  {"Content-Type", "a/b"}};
     proxy::remove_hop_by_hop(h);
     CHECK(h == HeaderList{{"Host", "a"}, {"Authorization", "Bearer k"}, {"Content-Type", "a/b"}});
@@ -52,7 +58,9 @@ TEST_CASE("authorize_client, proxy credentials") {
   const std::map<std::string, std::string> users{{"team-a", "s3cret"}};
   const std::string good = "Basic dGVhbS1hOnMzY3JldA==";  // team-a:s3cret
   const std::string wrong = "Basic dGVhbS1hOm5vcGU=";     // team-a:nope
-  SUBCASE("required and right") { CHECK(proxy::authorize_client(users, true, good) == "team-a"); }
+  SUBCASE("required and right") {
+    CHECK(proxy::authorize_client(users, true, good) == "team-a");
+  }
   SUBCASE("required and wrong, missing or another scheme") {
     CHECK_FALSE(proxy::authorize_client(users, true, wrong));
     CHECK_FALSE(proxy::authorize_client(users, true, ""));
@@ -97,9 +105,9 @@ TEST_CASE("parse_connect_target, authority forms") {
     CHECK(proxy::authority_string(*t) == "[2001:db8::1]:8443");
   }
   SUBCASE("bad forms") {
-    for (const char* bad : {"api.openai.com", "api.openai.com:", ":443", "host:0", "host:65536",
-                            "host:44x", "2001:db8::1:443", "[2001:db8::1]", "ho st:443",
-                            "user@host:443", "[zz]:443"})
+    for (const char* bad :
+         {"api.openai.com", "api.openai.com:", ":443", "host:0", "host:65536", "host:44x",
+          "2001:db8::1:443", "[2001:db8::1]", "ho st:443", "user@host:443", "[zz]:443"})
       CHECK_MESSAGE(!proxy::parse_connect_target(bad), bad);
   }
 }
@@ -128,16 +136,18 @@ TEST_CASE("parse_absolute_target, http URIs") {
 TEST_CASE("NetworkPolicy::denies, named networks and CIDRs") {
   const proxy::NetworkPolicy policy({"loopback", "link-local", "private", "100.64.0.0/10"});
   SUBCASE("loopback, metadata, private, CGNAT") {
-    for (const char* a : {"127.0.0.1", "127.255.0.9", "::1", "0.0.0.0", "169.254.169.254",
-                          "fe80::1", "10.1.2.3", "172.31.0.1", "192.168.1.1", "fd00::5",
-                          "100.100.0.1", "::ffff:127.0.0.1"})
+    for (const char* a :
+         {"127.0.0.1", "127.255.0.9", "::1", "0.0.0.0", "169.254.169.254", "fe80::1", "10.1.2.3",
+          "172.31.0.1", "192.168.1.1", "fd00::5", "100.100.0.1", "::ffff:127.0.0.1"})
       CHECK_MESSAGE(policy.denies(a), a);
   }
   SUBCASE("public addresses pass") {
     for (const char* a : {"8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1"})
       CHECK_MESSAGE(!policy.denies(a), a);
   }
-  SUBCASE("an unparsable address is denied") { CHECK(policy.denies("not-an-ip")); }
+  SUBCASE("an unparsable address is denied") {
+    CHECK(policy.denies("not-an-ip"));
+  }
   SUBCASE("only what is listed") {
     const proxy::NetworkPolicy loop_only({"loopback"});
     CHECK_FALSE(loop_only.denies("10.0.0.1"));
@@ -157,7 +167,9 @@ TEST_CASE("redact_target, secrets in logs") {
     CHECK(proxy::redact_target("/product?key=abc&asin=A,B&api_key=zz") ==
           "/product?key=REDACTED&asin=A,B&api_key=REDACTED");
   }
-  SUBCASE("no query, no change") { CHECK(proxy::redact_target("/v1/models") == "/v1/models"); }
+  SUBCASE("no query, no change") {
+    CHECK(proxy::redact_target("/v1/models") == "/v1/models");
+  }
   SUBCASE("secret headers") {
     CHECK(proxy::is_secret_header("X-Goog-Api-Key"));
     CHECK(proxy::is_secret_header("authorization"));

@@ -28,8 +28,9 @@ TEST_CASE("framing_problem, request heads") {
           "more than one Content-Length");
   }
   SUBCASE("Content-Length with Transfer-Encoding") {
-    CHECK(proxy::framing_problem(head({{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}})) ==
-          "both Content-Length and Transfer-Encoding");
+    CHECK(
+        proxy::framing_problem(head({{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}})) ==
+        "both Content-Length and Transfer-Encoding");
   }
   SUBCASE("Transfer-Encoding in HTTP/1.0, which has no chunked coding") {
     auto h = head({{"Transfer-Encoding", "chunked"}});

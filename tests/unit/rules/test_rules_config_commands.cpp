@@ -1,11 +1,10 @@
 // `tollgate check` and `tollgate estimate` as functions: output and exit codes.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <unistd.h>
 
 #include "rules/commands.hpp"
 
@@ -14,7 +13,8 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string write_temp(const std::string& name, std::string_view text) {
-  const auto path = fs::temp_directory_path() / ("tollgate-cmd-" + std::to_string(::getpid()) + "-" + name);
+  const auto path =
+      fs::temp_directory_path() / ("tollgate-cmd-" + std::to_string(::getpid()) + "-" + name);
   std::ofstream(path) << text;
   return path.string();
 }
@@ -43,7 +43,8 @@ budgets:
     CHECK(err.str() ==
           path + ":1:1: unknown key 'listn' in the config (did you mean 'listen'?)\n" + path +
               ":3:38: 'limit' must be a decimal amount >= 0 with at most 6 decimals, got 'ten'\n" +
-              path + ":3:5: budget 'b' uses currency 'eur' that no provider bills in\n3 problems\n");
+              path +
+              ":3:5: budget 'b' uses currency 'eur' that no provider bills in\n3 problems\n");
     fs::remove(path);
   }
   SUBCASE("no path: the embedded defaults") {
@@ -65,12 +66,15 @@ TEST_CASE("estimate_command, text and json") {
   }
   SUBCASE("text, --data @file makes a POST like curl, a header is accepted") {
     args.url = "https://api.anthropic.com/v1/messages";
-    args.data = "@" + write_temp("body.json", R"({"model":"claude-sonnet-4-5","max_tokens":2000,"messages":[]})");
+    args.data =
+        "@" +
+        write_temp("body.json", R"({"model":"claude-sonnet-4-5","max_tokens":2000,"messages":[]})");
     args.headers = {"x-api-key: secret"};
     CHECK(rules::estimate_command(args, out, err) == 0);
     // output 2000 x 15 = 0.03; input "[]" 2 bytes -> 1 token x 3 = 0.000003
-    CHECK(out.str().starts_with("provider:  anthropic\nendpoint:  messages\nmodel:     "
-                                "claude-sonnet-4-5\ncurrency:  usd\nestimate:  0.030003\n"));
+    CHECK(
+        out.str().starts_with("provider:  anthropic\nendpoint:  messages\nmodel:     "
+                              "claude-sonnet-4-5\ncurrency:  usd\nestimate:  0.030003\n"));
     CHECK(out.str().find("  output <= 2000 tokens from body:/max_tokens\n") != std::string::npos);
     fs::remove(args.data.substr(1));
   }
@@ -78,7 +82,8 @@ TEST_CASE("estimate_command, text and json") {
     args.url = "https://api.openai.com/v1/chat/completions";
     args.data = R"({"model":"gpt-9"})";
     CHECK(rules::estimate_command(args, out, err) == 1);
-    CHECK(out.str().find("  refused: unknown model 'gpt-9' on endpoint 'chat'") != std::string::npos);
+    CHECK(out.str().find("  refused: unknown model 'gpt-9' on endpoint 'chat'") !=
+          std::string::npos);
   }
   SUBCASE("bad arguments exit 2") {
     args.url = "https://api.openai.com/v1/embeddings";

@@ -42,7 +42,9 @@ constexpr std::string_view k_provider = R"(providers:
       m1: { input: 1, output: 2, max_output: 100 }
 )";
 
-std::string with_provider(std::string_view rest) { return std::string(k_provider).append(rest); }
+std::string with_provider(std::string_view rest) {
+  return std::string(k_provider).append(rest);
+}
 
 }  // namespace
 
@@ -52,7 +54,8 @@ TEST_CASE("load_config_text, unknown keys") {
           Lines{"t.yaml:1:1: unknown key 'listn' in the config (did you mean 'listen'?)"});
   }
   SUBCASE("a word far from every key gets none") {
-    CHECK(errors_of("frobnicate: 1\n") == Lines{"t.yaml:1:1: unknown key 'frobnicate' in the config"});
+    CHECK(errors_of("frobnicate: 1\n") ==
+          Lines{"t.yaml:1:1: unknown key 'frobnicate' in the config"});
   }
   SUBCASE("inside an endpoint, at the key's own position") {
     CHECK(errors_of(R"(providers:
@@ -82,7 +85,8 @@ TEST_CASE("load_config_text, wrong types and bad values") {
     CHECK(errors_of("budgets: { name: x }\n") == Lines{"t.yaml:1:10: 'budgets' must be a list"});
   }
   SUBCASE("a mapping where a value belongs") {
-    CHECK(errors_of("data_dir: { a: 1 }\n") == Lines{"t.yaml:1:11: 'data_dir' must be a single value"});
+    CHECK(errors_of("data_dir: { a: 1 }\n") ==
+          Lines{"t.yaml:1:11: 'data_dir' must be a single value"});
   }
   SUBCASE("bad duration") {
     CHECK(errors_of("upstream: { connect_timeout: 5 seconds }\n") ==
@@ -97,22 +101,25 @@ TEST_CASE("load_config_text, wrong types and bad values") {
     period: daily
     per: team
     alerts: [80, 90%]
-)")) == Lines{
-                "t.yaml:13:12: 'limit' must be a decimal amount >= 0 with at most 6 decimals, got '12.5.0'",
-                "t.yaml:14:13: 'period' must be hour, day, week, month, total or rolling:<duration>, got 'daily'",
-                "t.yaml:15:10: 'per' must be client, credential, model or header:NAME, got 'team'",
-                "t.yaml:16:14: 'alerts' must be a percentage like 80%, got '80'"});
+)")) == Lines{"t.yaml:13:12: 'limit' must be a decimal amount >= 0 with at most 6 decimals, got "
+              "'12.5.0'",
+              "t.yaml:14:13: 'period' must be hour, day, week, month, total or rolling:<duration>, "
+              "got 'daily'",
+              "t.yaml:15:10: 'per' must be client, credential, model or header:NAME, got 'team'",
+              "t.yaml:16:14: 'alerts' must be a percentage like 80%, got '80'"});
   }
   SUBCASE("an amount finer than a micro-unit") {
     CHECK(errors_of(with_provider("      m2: { input: 0.0000001 }\n")) ==
-          Lines{"t.yaml:10:20: 'input' must be a decimal amount >= 0 with at most 6 decimals, got '0.0000001'"});
+          Lines{"t.yaml:10:20: 'input' must be a decimal amount >= 0 with at most 6 decimals, got "
+                "'0.0000001'"});
   }
   SUBCASE("a choice outside its set") {
     CHECK(errors_of("store: { type: postgres }\n") ==
           Lines{"t.yaml:1:16: 'type' must be memory, sqlite or redis, got 'postgres'"});
   }
   SUBCASE("listen without a port") {
-    CHECK(errors_of("listen: localhost\n") == Lines{"t.yaml:1:9: 'listen' must be HOST:PORT, got 'localhost'"});
+    CHECK(errors_of("listen: localhost\n") ==
+          Lines{"t.yaml:1:9: 'listen' must be HOST:PORT, got 'localhost'"});
   }
   SUBCASE("YAML syntax") {
     CHECK(errors_of("a: [1, 2\n") ==
@@ -136,9 +143,10 @@ TEST_CASE("load_config_text, cross checks") {
           Lines{"t.yaml:11:5: budget 'eu' uses currency 'eur' that no provider bills in"});
   }
   SUBCASE("a budget matching an unknown provider") {
-    CHECK(errors_of(with_provider(
-              "budgets:\n  - { name: d, currency: usd, limit: 5, match: { provider: acmee } }\n")) ==
-          Lines{"t.yaml:11:5: budget 'd' matches unknown provider 'acmee'"});
+    CHECK(
+        errors_of(with_provider(
+            "budgets:\n  - { name: d, currency: usd, limit: 5, match: { provider: acmee } }\n")) ==
+        Lines{"t.yaml:11:5: budget 'd' matches unknown provider 'acmee'"});
   }
   SUBCASE("duplicate budget names in one file") {
     CHECK(errors_of(with_provider("budgets:\n  - { name: d, currency: usd, limit: 5 }\n"
@@ -200,11 +208,13 @@ TEST_CASE("load_config_text, cross checks") {
     unknown_model: { input: 1, output: 1 }
     endpoints:
       - { name: gen, path: /gen, pricing: tokens, model: path:model }
-)") == Lines{"t.yaml:7:9: endpoint 'gen' of provider 'g' uses path:model but its path has no {model}"});
+)") == Lines{"t.yaml:7:9: endpoint 'gen' of provider 'g' uses path:model but its path has no "
+             "{model}"});
   }
   SUBCASE("a provider without hosts or currency") {
     CHECK(errors_of("providers:\n  p: { default_cost: 1 }\n") ==
-          Lines{"t.yaml:2:6: provider 'p' needs 'hosts'", "t.yaml:2:6: provider 'p' needs a 'currency'"});
+          Lines{"t.yaml:2:6: provider 'p' needs 'hosts'",
+                "t.yaml:2:6: provider 'p' needs a 'currency'"});
   }
 }
 
@@ -244,7 +254,8 @@ TEST_CASE("load_config_text, endpoint and model rules") {
 )") == Lines{"t.yaml:6:26: 'path' must start with '/', got 'v1/a'",
              "t.yaml:7:9: endpoint needs a 'name'",
              "t.yaml:8:9: endpoint 'c' needs a 'cost' or a 'pricing'",
-             "t.yaml:10:39: 'pricing' must be flat, per_item, tokens, per_second or per_image, got 'tiered'",
+             "t.yaml:10:39: 'pricing' must be flat, per_item, tokens, per_second or per_image, got "
+             "'tiered'",
              "t.yaml:9:9: endpoint 'd' of provider 'p' has pricing flat but no 'cost'"});
   }
   SUBCASE("a flat endpoint without its cost is caught after loading") {
@@ -263,7 +274,8 @@ TEST_CASE("load_config_text, endpoint and model rules") {
     currency: usd
     endpoints:
       - { name: d, path: /d, cost: { each: 1 } }
-)") == Lines{"t.yaml:6:9: endpoint 'd' of provider 'p' has pricing per_item but no 'cost: { per_item: ... }'"});
+)") == Lines{"t.yaml:6:9: endpoint 'd' of provider 'p' has pricing per_item but no 'cost: { "
+             "per_item: ... }'"});
   }
   SUBCASE("a malformed value reference") {
     CHECK(errors_of(with_provider("      m2: { input: 1 }\n    credential: body:token\n")) ==
@@ -272,7 +284,8 @@ TEST_CASE("load_config_text, endpoint and model rules") {
   }
   SUBCASE("a long-context threshold without long prices") {
     CHECK(errors_of(with_provider("      m2: { input: 1, long_context_threshold: 1000 }\n")) ==
-          Lines{"t.yaml:10:47: model 'm2' has a long_context_threshold but no input_long or output_long"});
+          Lines{"t.yaml:10:47: model 'm2' has a long_context_threshold but no input_long or "
+                "output_long"});
   }
   SUBCASE("unknown_model is refuse or a price") {
     CHECK(errors_of(with_provider("    unknown_model: allow\n")) ==
@@ -283,8 +296,9 @@ TEST_CASE("load_config_text, endpoint and model rules") {
           Lines{"t.yaml:10:17: 'error_cost' must be free or estimate, got 'always'"});
   }
   SUBCASE("models must be a mapping") {
-    CHECK(errors_of("providers:\n  p:\n    hosts: [p.test]\n    currency: usd\n    models: [a]\n") ==
-          Lines{"t.yaml:5:13: 'models' must be a mapping"});
+    CHECK(
+        errors_of("providers:\n  p:\n    hosts: [p.test]\n    currency: usd\n    models: [a]\n") ==
+        Lines{"t.yaml:5:13: 'models' must be a mapping"});
   }
 }
 
@@ -295,26 +309,32 @@ clients: { identify: cookie }
 alerts: { webhooks: [ { url: "https://h.test", events: [threshold, paid] } ] }
 )") == Lines{"t.yaml:1:32: 'allowed_ports' must hold ports 1-65535, got '70000'",
              "t.yaml:1:39: 'allowed_ports' must be a whole number >= 1, got 'x'",
-             "t.yaml:2:22: 'identify' must be proxy-auth, header:NAME, source-ip or none, got 'cookie'",
+             "t.yaml:2:22: 'identify' must be proxy-auth, header:NAME, source-ip or none, got "
+             "'cookie'",
              "t.yaml:3:68: unknown event 'paid' (events: threshold, refused, would_refuse, "
              "balance_warning, breaker, admin, overrun, reload, error)"});
   }
   SUBCASE("a rate limit without a limit, and a window that is no duration") {
-    CHECK(errors_of(with_provider("rate_limits:\n  - { name: r, match: { provider: acme }, window: soon }\n")) ==
-          Lines{"t.yaml:11:51: 'window' must be a duration like 500ms, 30s, 10m, 1h or 7d, got 'soon'",
-                "t.yaml:11:5: rate limit 'r' needs 'requests' or 'tokens'"});
+    CHECK(
+        errors_of(with_provider(
+            "rate_limits:\n  - { name: r, match: { provider: acme }, window: soon }\n")) ==
+        Lines{
+            "t.yaml:11:51: 'window' must be a duration like 500ms, 30s, 10m, 1h or 7d, got 'soon'",
+            "t.yaml:11:5: rate limit 'r' needs 'requests' or 'tokens'"});
   }
   SUBCASE("a breaker that is both kinds, and a spend breaker in an unknown currency") {
     CHECK(errors_of(with_provider(R"(breakers:
   - { name: both, currency: usd, limit: 1, failures: 3 }
   - { name: spend, currency: gold, limit: 1 }
-)")) == Lines{"t.yaml:11:5: breaker 'both' must be either a spend breaker (currency, limit, window, "
-             "cooldown) or an upstream-failure breaker (failures, successes, open_for)",
-             "t.yaml:12:5: breaker 'spend' uses currency 'gold' that no provider bills in"});
+)")) == Lines{
+            "t.yaml:11:5: breaker 'both' must be either a spend breaker (currency, limit, window, "
+            "cooldown) or an upstream-failure breaker (failures, successes, open_for)",
+            "t.yaml:12:5: breaker 'spend' uses currency 'gold' that no provider bills in"});
   }
   SUBCASE("a budget without currency and limit") {
     CHECK(errors_of(with_provider("budgets:\n  - { name: b }\n")) ==
-          Lines{"t.yaml:11:5: budget 'b' needs a 'currency'", "t.yaml:11:5: budget 'b' needs a 'limit'"});
+          Lines{"t.yaml:11:5: budget 'b' needs a 'currency'",
+                "t.yaml:11:5: budget 'b' needs a 'limit'"});
   }
   SUBCASE("a valid rolling period and sorted alerts") {
     const auto result = rules::load_config_text(

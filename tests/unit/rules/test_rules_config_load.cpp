@@ -1,11 +1,10 @@
 // Includes, overrides by name, path resolution, the LiteLLM import, the shipped catalog and the
 // embedded defaults.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <unistd.h>
 
 #include "rules/config_loader.hpp"
 #include "rules/config_sections.hpp"
@@ -19,8 +18,8 @@ namespace {
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("tollgate-rules-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter()++));
+    path = fs::temp_directory_path() /
+           ("tollgate-rules-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -103,7 +102,8 @@ budgets:
     CHECK(c.tls.ca_cert == dir.at("rules/certs/ca.pem"));
     CHECK(c.tls.ca_key == dir.at("data/ca/ca.key"));
     CHECK(c.source_file == dir.at("main.yaml"));
-    CHECK(c.included_files == std::vector<std::string>{dir.at("rules/base.yaml"), dir.at("rules/more.yaml")});
+    CHECK(c.included_files ==
+          std::vector<std::string>{dir.at("rules/base.yaml"), dir.at("rules/more.yaml")});
   }
 }
 
@@ -132,8 +132,8 @@ TEST_CASE("load_config_file, include problems") {
   SUBCASE("the main file itself missing") {
     const auto result = rules::load_config_file(dir.at("absent.yaml"));
     REQUIRE(result.errors.size() == 1);
-    CHECK(result.errors[0].str() == dir.at("absent.yaml") + ": cannot read file '" +
-                                        dir.at("absent.yaml") + "'");
+    CHECK(result.errors[0].str() ==
+          dir.at("absent.yaml") + ": cannot read file '" + dir.at("absent.yaml") + "'");
   }
 }
 
@@ -196,14 +196,15 @@ TEST_CASE("embedded catalog and defaults, zero errors") {
     CHECK(names == std::vector<std::string_view>{"anthropic", "gemini", "keepa", "openai", "veo"});
     for (const auto name : names) {
       CAPTURE(name);
-      const auto result = rules::load_config_text(
-          "include: [catalog:" + std::string(name) + "]\n", "t.yaml", "/tmp");
+      const auto result = rules::load_config_text("include: [catalog:" + std::string(name) + "]\n",
+                                                  "t.yaml", "/tmp");
       CHECK(problems(result) == "");
     }
   }
   SUBCASE("the catalog files in the source tree match and load by path") {
     for (const auto name : rules::embedded_catalog_names()) {
-      const auto path = std::string(TOLLGATE_SOURCE_DIR) + "/rules/catalog/" + std::string(name) + ".yaml";
+      const auto path =
+          std::string(TOLLGATE_SOURCE_DIR) + "/rules/catalog/" + std::string(name) + ".yaml";
       CAPTURE(path);
       CHECK(problems(rules::load_config_file(path)) == "");
     }
@@ -232,7 +233,8 @@ TEST_CASE("embedded catalog and defaults, zero errors") {
     CHECK(c.provider_for_host("example.com") == nullptr);
   }
   SUBCASE("config.example.yaml at the repository root is valid") {
-    const auto result = rules::load_config_file(std::string(TOLLGATE_SOURCE_DIR) + "/config.example.yaml");
+    const auto result =
+        rules::load_config_file(std::string(TOLLGATE_SOURCE_DIR) + "/config.example.yaml");
     CHECK(problems(result) == "");
   }
 }

@@ -5,8 +5,8 @@
 #include "rules/cost.hpp"
 
 using rules::ModelPrice;
-using rules::TokenCounts;
 using rules::token_cost;
+using rules::TokenCounts;
 
 namespace {
 
@@ -30,7 +30,9 @@ TEST_CASE("token_cost, plain input and output") {
     // 1*150000 + 1*600000 = 750000 pico -> 0.75 micro -> 1 (per-term rounding would give 2)
     CHECK(token_cost(mini(), TokenCounts{.input = 1, .output = 1}) == 1);
   }
-  SUBCASE("zero tokens cost nothing") { CHECK(token_cost(mini(), TokenCounts{}) == 0); }
+  SUBCASE("zero tokens cost nothing") {
+    CHECK(token_cost(mini(), TokenCounts{}) == 0);
+  }
   SUBCASE("negative counts count as zero") {
     CHECK(token_cost(mini(), TokenCounts{.input = -5, .output = 10}) == 6);  // 6000000 pico = 6
   }
@@ -54,7 +56,9 @@ TEST_CASE("token_cost, cached and cache-write prices") {
     p.cache_write = 3'750'000;
     p.cached_input = 300'000;
     // 100*3 + 2000*3.75 + 10000*0.30 + 300*15 = 300 + 7500 + 3000 + 4500 = 15300 micro-USD
-    CHECK(token_cost(p, TokenCounts{.input = 100, .cached_input = 10000, .cache_write = 2000,
+    CHECK(token_cost(p, TokenCounts{.input = 100,
+                                    .cached_input = 10000,
+                                    .cache_write = 2000,
                                     .output = 300}) == 15'300);
   }
   SUBCASE("cache write -1 falls back to input") {
@@ -84,7 +88,8 @@ TEST_CASE("token_cost, long-context tier") {
   }
   SUBCASE("cached tokens push the prompt over: long tier") {
     // 200000*2.5 + 1*0.625 + 1000*15 = 500000 + 0.625 + 15000 -> 515000.625 -> 515001
-    CHECK(token_cost(p, TokenCounts{.input = 200'000, .cached_input = 1, .output = 1000}) == 515'001);
+    CHECK(token_cost(p, TokenCounts{.input = 200'000, .cached_input = 1, .output = 1000}) ==
+          515'001);
   }
   SUBCASE("long cached price missing: short cached price") {
     p.cached_input_long = -1;

@@ -46,7 +46,7 @@ rules::Priced price(const rules::Config& config, const char* method, const char*
   return rules::price_request(config, view);
 }
 
-const std::string k_hi = R"([{"role":"user","content":"hi"}])";  // 32 bytes: 11 + 4 = 15 tokens
+const std::string k_hi = R"([{"role":"user","content":"hi"}])";    // 32 bytes: 11 + 4 = 15 tokens
 const std::string k_gemini_hi = R"([{"parts":[{"text":"hi"}]}])";  // 27 bytes: 9 + 4 = 13 tokens
 
 std::string long_gemini_prompt() {
@@ -61,13 +61,14 @@ std::string long_gemini_prompt() {
 TEST_CASE("price_request, shipped catalog per provider and endpoint") {
   const Row rows[] = {
       // 15 x 0.15 + (100 x 2) x 0.60 = 2.25 + 120 = 122.25 -> 123
-      {"openai chat, max_completion_tokens and n", "POST", "api.openai.com", "/v1/chat/completions", "",
+      {"openai chat, max_completion_tokens and n", "POST", "api.openai.com", "/v1/chat/completions",
+       "",
        R"({"model":"gpt-4o-mini","messages":)" + k_hi + R"(,"max_completion_tokens":100,"n":2})",
        "openai", "chat", "gpt-4o-mini", 123, 215, false},
       // 15 x 2 + 50 x 8 = 430
       {"openai chat, max_tokens, streaming", "POST", "api.openai.com", "/v1/chat/completions", "",
-       R"({"model":"gpt-4.1","messages":)" + k_hi + R"(,"max_tokens":50,"stream":true})",
-       "openai", "chat", "gpt-4.1", 430, 65, true},
+       R"({"model":"gpt-4.1","messages":)" + k_hi + R"(,"max_tokens":50,"stream":true})", "openai",
+       "chat", "gpt-4.1", 430, 65, true},
       // dated snapshot at gpt-4o's price: 15 x 2.5 + 10 x 10 = 137.5 -> 138
       {"openai chat, dated model", "POST", "api.openai.com", "/v1/chat/completions", "",
        R"({"model":"gpt-4o-2024-08-06","messages":)" + k_hi + R"(,"max_completion_tokens":10})",
@@ -109,13 +110,14 @@ TEST_CASE("price_request, shipped catalog per provider and endpoint") {
        R"({"model":"claude-haiku-4-5-20251001","max_tokens":100,"system":"Be brief.","messages":)" +
            k_hi + "}",
        "anthropic", "messages", "claude-haiku-4-5-20251001", 518, 118, false},
-      {"anthropic count_tokens is free", "POST", "api.anthropic.com", "/v1/messages/count_tokens", "",
-       R"({"model":"claude-opus-4-1","messages":)" + k_hi + "}", "anthropic", "count_tokens", "", 0,
-       0, false},
+      {"anthropic count_tokens is free", "POST", "api.anthropic.com", "/v1/messages/count_tokens",
+       "", R"({"model":"claude-opus-4-1","messages":)" + k_hi + "}", "anthropic", "count_tokens",
+       "", 0, 0, false},
       // 13 x 0.10 + (100 x 2) x 0.40 = 81.3 -> 82
       {"gemini generateContent, model in the path", "POST", "generativelanguage.googleapis.com",
        "/v1beta/models/gemini-2.0-flash:generateContent", "",
-       R"({"contents":)" + k_gemini_hi + R"(,"generationConfig":{"maxOutputTokens":100,"candidateCount":2}})",
+       R"({"contents":)" + k_gemini_hi +
+           R"(,"generationConfig":{"maxOutputTokens":100,"candidateCount":2}})",
        "gemini", "generate", "gemini-2.0-flash", 82, 213, false},
       // 13 x 0.30 + 65536 x 2.50 = 163843.9 -> 163844
       {"gemini streamGenerateContent, model max_output", "POST",
@@ -125,7 +127,8 @@ TEST_CASE("price_request, shipped catalog per provider and endpoint") {
       // same price as above; alt=sse alone asks for a stream
       {"gemini generateContent with alt=sse", "POST", "generativelanguage.googleapis.com",
        "/v1beta/models/gemini-2.0-flash:generateContent", "alt=sse",
-       R"({"contents":)" + k_gemini_hi + R"(,"generationConfig":{"maxOutputTokens":100,"candidateCount":2}})",
+       R"({"contents":)" + k_gemini_hi +
+           R"(,"generationConfig":{"maxOutputTokens":100,"candidateCount":2}})",
        "gemini", "generate", "gemini-2.0-flash", 82, 213, true},
       // above 200K prompt tokens: 200004 x 2.50 + 10 x 15 = 500160
       {"gemini long-context tier", "POST", "generativelanguage.googleapis.com",
@@ -152,14 +155,15 @@ TEST_CASE("price_request, shipped catalog per provider and endpoint") {
       // 6 seconds without audio x 0.20 x 2 samples
       {"veo on vertex, without audio", "POST", "us-central1-aiplatform.googleapis.com",
        "/v1/projects/p1/locations/us-central1/publishers/google/models/"
-       "veo-3.0-generate-001:predictLongRunning", "",
+       "veo-3.0-generate-001:predictLongRunning",
+       "",
        R"({"instances":[{"prompt":"x"}],"parameters":{"durationSeconds":6,"sampleCount":2,"generateAudio":false}})",
        "veo", "predict_long_running", "veo-3.0-generate-001", 2'400'000, 0, false},
       // veo 2 has no audio price: 5 x 0.35 x 2
       {"veo on vertex, model without audio", "POST", "aiplatform.googleapis.com",
        "/v1/projects/p1/locations/global/publishers/google/models/"
-       "veo-2.0-generate-001:predictLongRunning", "",
-       R"({"parameters":{"durationSeconds":5,"sampleCount":2}})", "veo", "predict_long_running",
+       "veo-2.0-generate-001:predictLongRunning",
+       "", R"({"parameters":{"durationSeconds":5,"sampleCount":2}})", "veo", "predict_long_running",
        "veo-2.0-generate-001", 3'500'000, 0, false},
       {"keepa product, 3 ASINs", "GET", "api.keepa.com", "/product", "key=K&domain=1&asin=A,B,C",
        "", "keepa", "product", "", 3'000'000, 0, false},
@@ -169,8 +173,8 @@ TEST_CASE("price_request, shipped catalog per provider and endpoint") {
        "keepa", "seller", "", 2'000'000, 0, false},
       {"keepa bestsellers", "GET", "api.keepa.com", "/bestsellers", "key=K&category=1", "", "keepa",
        "bestsellers", "", 50'000'000, 0, false},
-      {"keepa token status is free", "GET", "api.keepa.com", "/token", "key=K", "", "keepa", "token",
-       "", 0, 0, false},
+      {"keepa token status is free", "GET", "api.keepa.com", "/token", "key=K", "", "keepa",
+       "token", "", 0, 0, false},
       {"keepa unmatched path: default_cost 1", "GET", "api.keepa.com", "/graphimage", "key=K", "",
        "keepa", "default", "", 1'000'000, 0, false},
       {"a host of no provider", "GET", "example.com", "/", "", "", "", "default", "", 0, 0, false},
@@ -232,12 +236,14 @@ TEST_CASE("price_request, provider settings") {
       - { name: fixed, method: POST, path: /fixed, pricing: tokens, model: lab-1, output_max: [body:/max] }
     models:
       lab-1: { input: 1000000, output: 2000000, max_output: 5 }
-)", "t.yaml", "/tmp");
+)",
+                                              "t.yaml", "/tmp");
   REQUIRE(loaded.errors.empty());
   const auto& config = *loaded.config;
   SUBCASE("unknown model at the unknown_model price, bytes_per_token 4, no framing") {
     // "abcdefgh" = 8 bytes / 4 = 2 tokens + 10 output = 12 tokens x 1 per 1M = 0.000012
-    const auto p = price(config, "POST", "lab.test", "/gen", "", R"({"model":"x","prompt":"abcdefgh"})");
+    const auto p =
+        price(config, "POST", "lab.test", "/gen", "", R"({"model":"x","prompt":"abcdefgh"})");
     REQUIRE_FALSE(p.error);
     CHECK(p.estimate == rules::Money{12, "credits"});
     CHECK(p.explanation.find("model x from body:/model (not listed: unknown_model price)\n") !=

@@ -46,22 +46,28 @@ std::string without_usage_chunk(const std::string& sse, const std::string& termi
 TEST_CASE("inject_include_usage, cases") {
   const rules::Endpoint e = chat(true);
   SUBCASE("added when absent, numbers and order kept") {
-    CHECK(inject_include_usage(e, R"({"model":"gpt-4o-mini","temperature":0.70,"stream":true,"n":1})") ==
-          R"({"model":"gpt-4o-mini","temperature":0.70,"stream":true,"n":1,"stream_options":{"include_usage":true}})");
+    CHECK(
+        inject_include_usage(e,
+                             R"({"model":"gpt-4o-mini","temperature":0.70,"stream":true,"n":1})") ==
+        R"({"model":"gpt-4o-mini","temperature":0.70,"stream":true,"n":1,"stream_options":{"include_usage":true}})");
   }
   SUBCASE("whitespace is compacted") {
-    CHECK(inject_include_usage(e, "{ \"stream\" : true,\n \"messages\": [ {\"role\": \"user\"} ] }") ==
-          R"({"stream":true,"messages":[{"role":"user"}],"stream_options":{"include_usage":true}})");
+    CHECK(
+        inject_include_usage(e,
+                             "{ \"stream\" : true,\n \"messages\": [ {\"role\": \"user\"} ] }") ==
+        R"({"stream":true,"messages":[{"role":"user"}],"stream_options":{"include_usage":true}})");
   }
   SUBCASE("already set: untouched") {
-    CHECK_FALSE(inject_include_usage(e, R"({"stream":true,"stream_options":{"include_usage":true}})"));
+    CHECK_FALSE(
+        inject_include_usage(e, R"({"stream":true,"stream_options":{"include_usage":true}})"));
   }
   SUBCASE("set to false: turned on") {
     CHECK(inject_include_usage(e, R"({"stream":true,"stream_options":{"include_usage":false}})") ==
           R"({"stream":true,"stream_options":{"include_usage":true}})");
   }
   SUBCASE("other stream_options kept") {
-    CHECK(inject_include_usage(e, R"({"stream_options":{"include_obfuscation":false},"stream":true})") ==
+    CHECK(inject_include_usage(
+              e, R"({"stream_options":{"include_obfuscation":false},"stream":true})") ==
           R"({"stream_options":{"include_obfuscation":false,"include_usage":true},"stream":true})");
   }
   SUBCASE("stream_options null becomes the object") {
@@ -73,8 +79,9 @@ TEST_CASE("inject_include_usage, cases") {
           R"({"stream":true,"stream_options":{"include_usage":true}})");
   }
   SUBCASE("nested include_usage keys elsewhere are left alone") {
-    CHECK(inject_include_usage(e, R"({"metadata":{"stream_options":{"x":1}},"stream":true})") ==
-          R"({"metadata":{"stream_options":{"x":1}},"stream":true,"stream_options":{"include_usage":true}})");
+    CHECK(
+        inject_include_usage(e, R"({"metadata":{"stream_options":{"x":1}},"stream":true})") ==
+        R"({"metadata":{"stream_options":{"x":1}},"stream":true,"stream_options":{"include_usage":true}})");
   }
   SUBCASE("not streaming") {
     CHECK_FALSE(inject_include_usage(e, R"({"stream":false})"));

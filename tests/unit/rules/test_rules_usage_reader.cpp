@@ -10,7 +10,8 @@ using rules::TokenCounts;
 TEST_CASE("UsageReader::finish, OpenAI JSON bodies") {
   const rules::Provider p = openai();
   SUBCASE("chat completion with cached prompt") {
-    const auto r = read(p, &p.endpoints[0], "gpt-4o-mini", false, "application/json", fixture("openai_chat.json"));
+    const auto r = read(p, &p.endpoints[0], "gpt-4o-mini", false, "application/json",
+                        fixture("openai_chat.json"));
     CHECK(r.usage_seen);
     // prompt 1200 includes 1024 cached: 176 uncached
     CHECK(r.tokens == TokenCounts{.input = 176, .cached_input = 1024, .output = 300});
@@ -19,10 +20,12 @@ TEST_CASE("UsageReader::finish, OpenAI JSON bodies") {
     CHECK(r.model == "gpt-4o-mini-2024-07-18");
   }
   SUBCASE("responses with reasoning inside output_tokens") {
-    const auto r = read(p, &p.endpoints[1], "o4-mini", false, "application/json", fixture("openai_responses.json"));
+    const auto r = read(p, &p.endpoints[1], "o4-mini", false, "application/json",
+                        fixture("openai_responses.json"));
     CHECK(r.usage_seen);
     // output 1500 includes 1200 reasoning: 300 + 1200, billed once each
-    CHECK(r.tokens == TokenCounts{.input = 1500, .cached_input = 500, .output = 300, .reasoning = 1200});
+    CHECK(r.tokens ==
+          TokenCounts{.input = 1500, .cached_input = 500, .output = 300, .reasoning = 1200});
     // 1500*1.10 + 500*0.275 + 1500*4.40 = 1650 + 137.5 + 6600 = 8387.5 -> 8388
     CHECK(r.actual_micros == 8388);
   }
@@ -41,7 +44,8 @@ TEST_CASE("UsageReader::finish, OpenAI JSON bodies") {
     CHECK(r.actual_micros == 80'000);  // 2 images * 0.04
   }
   SUBCASE("images without a known size: the dearest price") {
-    const auto r = read(p, &p.endpoints[3], "dall-e-3", false, "application/json", fixture("openai_images.json"));
+    const auto r = read(p, &p.endpoints[3], "dall-e-3", false, "application/json",
+                        fixture("openai_images.json"));
     CHECK(r.actual_micros == 160'000);  // 2 images * 0.08 (hd)
   }
   SUBCASE("unknown reported and requested model: tokens but no price") {
@@ -74,13 +78,15 @@ TEST_CASE("UsageReader::finish, configured usage pointers") {
   chat.usage.cached_input = "/usage/prompt_tokens_details/cached_tokens";
   chat.usage.output = "/usage/completion_tokens";
   SUBCASE("pointers read the same counts under the openai convention") {
-    const auto r = read(p, &chat, "gpt-4o-mini", false, "application/json", fixture("openai_chat.json"));
+    const auto r =
+        read(p, &chat, "gpt-4o-mini", false, "application/json", fixture("openai_chat.json"));
     CHECK(r.tokens == TokenCounts{.input = 176, .cached_input = 1024, .output = 300});
     CHECK(r.actual_micros == 284);
   }
   SUBCASE("a pointer to a missing field counts nothing") {
     chat.usage.output = "/usage/nope";
-    const auto r = read(p, &chat, "gpt-4o-mini", false, "application/json", fixture("openai_chat.json"));
+    const auto r =
+        read(p, &chat, "gpt-4o-mini", false, "application/json", fixture("openai_chat.json"));
     CHECK(r.tokens == TokenCounts{.input = 176, .cached_input = 1024});
   }
   SUBCASE("anthropic-style pointers are exclusive") {
@@ -100,7 +106,8 @@ TEST_CASE("UsageReader::finish, Anthropic and Gemini JSON bodies") {
     const auto r = read(p, &p.endpoints[0], "claude-sonnet-4-5", false, "application/json",
                         fixture("anthropic_messages.json"));
     CHECK(r.usage_seen);
-    CHECK(r.tokens == TokenCounts{.input = 100, .cached_input = 10000, .cache_write = 2000, .output = 300});
+    CHECK(r.tokens ==
+          TokenCounts{.input = 100, .cached_input = 10000, .cache_write = 2000, .output = 300});
     // 100*3 + 10000*0.30 + 2000*3.75 + 300*15 = 300 + 3000 + 7500 + 4500
     CHECK(r.actual_micros == 15'300);
     CHECK(r.model == "claude-sonnet-4-5-20250929");
@@ -109,8 +116,10 @@ TEST_CASE("UsageReader::finish, Anthropic and Gemini JSON bodies") {
     const rules::Provider p = gemini();
     const auto r = read(p, &p.endpoints[0], "gemini-2.5-pro", false, "application/json",
                         fixture("gemini_generate.json"));
-    CHECK(r.tokens == TokenCounts{.input = 200'000, .cached_input = 50'000, .output = 1000, .reasoning = 2000});
-    // prompt 250000 > 200000: long tier. 200000*2.5 + 50000*0.625 + 3000*15 = 500000 + 31250 + 45000
+    CHECK(r.tokens ==
+          TokenCounts{.input = 200'000, .cached_input = 50'000, .output = 1000, .reasoning = 2000});
+    // prompt 250000 > 200000: long tier. 200000*2.5 + 50000*0.625 + 3000*15 = 500000 + 31250 +
+    // 45000
     CHECK(r.actual_micros == 576'250);
     CHECK(r.model == "gemini-2.5-pro");
   }
@@ -142,7 +151,8 @@ TEST_CASE("UsageReader::finish, Keepa gzip body and balance") {
 
   rules::UsageReader reader(p, &p.endpoints[0], "", false);
   const rules::HeaderList headers{{"Content-Type", "application/json;charset=UTF-8"},
-                                  {"Content-Encoding", "gzip"}, {"tokens-left", "1194"}};
+                                  {"Content-Encoding", "gzip"},
+                                  {"tokens-left", "1194"}};
   rules::ResponseHeadView head{200, &headers};
   reader.on_headers(head);
   rules::BodyDecoder decoder(head.header("content-encoding"));
@@ -154,8 +164,8 @@ TEST_CASE("UsageReader::finish, Keepa gzip body and balance") {
   }
   const auto r = reader.finish();
   CHECK(r.usage_seen);
-  CHECK(r.actual_micros == 5'000'000);        // tokensConsumed 5
-  CHECK(r.balance == 1'195'000'000);          // body wins over the earlier header (1194)
+  CHECK(r.actual_micros == 5'000'000);  // tokensConsumed 5
+  CHECK(r.balance == 1'195'000'000);    // body wins over the earlier header (1194)
   CHECK(r.refill_per_minute == 20'000'000);
   CHECK(r.refill_in_ms == 3000);
 }

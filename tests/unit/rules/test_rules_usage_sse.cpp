@@ -19,7 +19,9 @@ struct Seen {
 std::vector<Seen> parse(const std::string& text, unsigned seed, std::size_t max = 8u << 20) {
   SseParser parser(max);
   std::vector<Seen> seen;
-  auto sink = [&](const SseEvent& e) { seen.push_back({std::string(e.event), std::string(e.data)}); };
+  auto sink = [&](const SseEvent& e) {
+    seen.push_back({std::string(e.event), std::string(e.data)});
+  };
   std::mt19937 rng(seed);
   for (std::size_t i = 0; i < text.size();) {
     const std::size_t n = seed == 0 ? 1 : std::min<std::size_t>(text.size() - i, 1 + rng() % 13);
@@ -61,7 +63,8 @@ TEST_CASE("SseParser::feed, oversized events are dropped") {
   for (unsigned step : {1u, 5u}) {
     seen.clear();
     const std::string text = "data: " + std::string(40, 'x') + "\n\ndata: ok\n\n";
-    for (std::size_t i = 0; i < text.size(); i += step) parser.feed(std::string_view(text).substr(i, step), sink);
+    for (std::size_t i = 0; i < text.size(); i += step)
+      parser.feed(std::string_view(text).substr(i, step), sink);
     CHECK(seen == std::vector<std::string>{"ok"});
   }
   CHECK(parser.dropped() == 2);

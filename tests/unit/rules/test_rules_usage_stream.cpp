@@ -20,7 +20,8 @@ std::vector<rules::UsageResult> all_splits(const rules::Provider& p, const rules
 
 TEST_CASE("UsageReader::finish, OpenAI chat stream with the usage chunk") {
   const rules::Provider p = openai();
-  for (const auto& r : all_splits(p, &p.endpoints[0], "gpt-4o-mini", fixture("openai_chat_stream.sse"))) {
+  for (const auto& r :
+       all_splits(p, &p.endpoints[0], "gpt-4o-mini", fixture("openai_chat_stream.sse"))) {
     CHECK(r.usage_seen);
     CHECK(r.tokens == TokenCounts{.input = 19, .output = 10});
     CHECK(r.actual_micros == 9);  // 19*0.15 + 10*0.60 = 2.85 + 6 = 8.85 -> 9
@@ -31,7 +32,11 @@ TEST_CASE("UsageReader::finish, OpenAI chat stream with the usage chunk") {
 TEST_CASE("UsageReader::finish, OpenAI chat stream without usage") {
   const rules::Provider p = openai();
   std::string body = fixture("openai_chat_stream.sse");
-  const std::size_t usage_chunk = body.find("data: {\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":1694268190,\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_44709d6fcb\",\"choices\":[]");
+  const std::size_t usage_chunk = body.find(
+      "data: "
+      "{\"id\":\"chatcmpl-123\",\"object\":\"chat.completion.chunk\",\"created\":1694268190,"
+      "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_44709d6fcb\",\"choices\":["
+      "]");
   REQUIRE(usage_chunk != std::string::npos);
   body.erase(usage_chunk, body.find("\n\n", usage_chunk) + 2 - usage_chunk);
   const auto r = read(p, &p.endpoints[0], "gpt-4o-mini", true, "text/event-stream", body);
@@ -41,7 +46,8 @@ TEST_CASE("UsageReader::finish, OpenAI chat stream without usage") {
 
 TEST_CASE("UsageReader::finish, OpenAI responses stream") {
   const rules::Provider p = openai();
-  for (const auto& r : all_splits(p, &p.endpoints[1], "o4-mini", fixture("openai_responses_stream.sse"))) {
+  for (const auto& r :
+       all_splits(p, &p.endpoints[1], "o4-mini", fixture("openai_responses_stream.sse"))) {
     CHECK(r.usage_seen);
     CHECK(r.tokens == TokenCounts{.input = 37, .output = 44, .reasoning = 256});
     CHECK(r.actual_micros == 1361);  // 37*1.10 + 300*4.40 = 40.7 + 1320 = 1360.7 -> 1361

@@ -81,7 +81,8 @@ class RecordingEnforcer final : public budget::Enforcer {
       standing.currency = b.currency;
       standing.mode = b.shadow ? "shadow" : "enforce";
       standing.limit = b.limit;
-      if (b.period.kind == rules::Period::Kind::total) standing.resets_at = budget::TimePoint::max();
+      if (b.period.kind == rules::Period::Kind::total)
+        standing.resets_at = budget::TimePoint::max();
       next[b.name] = standing;
     }
     standings = std::move(next);

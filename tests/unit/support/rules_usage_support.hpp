@@ -51,7 +51,8 @@ inline rules::Provider openai() {
   rules::ModelPrice dalle;
   dalle.per_image = {{"1024x1024/standard", 40'000}, {"1024x1024/hd", 80'000}};
   p.models["dall-e-3"] = dalle;
-  p.endpoints = {endpoint("chat", "tokens", "openai-sse"), endpoint("responses", "tokens", "openai-responses-sse"),
+  p.endpoints = {endpoint("chat", "tokens", "openai-sse"),
+                 endpoint("responses", "tokens", "openai-responses-sse"),
                  endpoint("embeddings", "tokens"), endpoint("images", "per_image")};
   return p;
 }
@@ -95,7 +96,8 @@ inline rules::Provider keepa() {
   b.refill_body_pointer = "/refillRate";
   b.min = 10'000'000;
   p.balance = b;
-  p.usage.cost = rules::ValueRef{rules::ValueRef::Source::body, "/tokensConsumed", "body:/tokensConsumed"};
+  p.usage.cost =
+      rules::ValueRef{rules::ValueRef::Source::body, "/tokensConsumed", "body:/tokensConsumed"};
   p.endpoints = {endpoint("product", "per_item")};
   return p;
 }
@@ -103,8 +105,9 @@ inline rules::Provider keepa() {
 // Feeds `body` to a fresh reader in pieces of random size (seeded) or one byte at a time
 // (seed 0), after headers with the given content type.
 inline rules::UsageResult read(const rules::Provider& provider, const rules::Endpoint* endpoint,
-                               const std::string& model, bool streaming, const std::string& content_type,
-                               const std::string& body, unsigned seed = 12345) {
+                               const std::string& model, bool streaming,
+                               const std::string& content_type, const std::string& body,
+                               unsigned seed = 12345) {
   rules::UsageReader reader(provider, endpoint, model, streaming);
   const rules::HeaderList headers{{"Content-Type", content_type}};
   reader.on_headers(rules::ResponseHeadView{200, &headers});
