@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "admin/status_command.hpp"
 #include "app/runtime.hpp"
-#include "app/status_command.hpp"
 #include "proxy/cert_store.hpp"
 #include "rules/commands.hpp"
 #include "rules/config_loader.hpp"

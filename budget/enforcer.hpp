@@ -32,7 +32,6 @@ using HoldId = std::uint64_t;
 
 // What the proxy knows about a request once it is priced.
 struct AdmitRequest {
-  std::shared_ptr<const rules::Config> config;  // the snapshot this exchange runs on
   std::string provider, endpoint, model;
   std::string client;                          // identity from clients.identify ("" when none)
   std::string credential_hash;                 // hashed provider credential ("" when none)

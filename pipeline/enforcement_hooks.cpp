@@ -42,7 +42,6 @@ class EnforcementHooks final : public ExchangeHooks {
     }
 
     budget::AdmitRequest request;
-    request.config = ex.config;
     request.provider = ex.provider->name;
     request.endpoint = priced_.endpoint_name;
     request.model = priced_.model;
@@ -121,8 +120,8 @@ class EnforcementHooks final : public ExchangeHooks {
 
     auto& metrics = Metrics::instance();
     const bool ok = outcome != Outcome::upstream_error && ex.status < 400;
+    // The relay observes tollgate_upstream_seconds for every exchange; the hooks only label it.
     metrics.count_request(ex.provider->name, priced_.endpoint_name, ok ? "forwarded" : "error");
-    metrics.observe_upstream(ex.upstream_time);
 
     if (!ex.request_sent) {
       // The provider never saw the request: nothing can have been charged.

@@ -59,5 +59,40 @@ class OtherHostMetricsTest(HarnessTestCase):
         self.assertEqual(empty, [], series)
 
 
+class TimingMetricsTest(HarnessTestCase):
+    """tollgate_upstream_seconds and tollgate_overhead_seconds: one observation per exchange,
+    for provider and other hosts alike (the upstream histogram was observed twice per provider
+    exchange, once by the relay and once by the hooks)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness()
+
+    def counts(self):
+        text = requests.get(self.h.admin_url + "/metrics", timeout=10).text
+        out = {}
+        for name in ("tollgate_upstream_seconds_count", "tollgate_overhead_seconds_count"):
+            m = re.search(r"^%s(?:\{[^}]*\})? (\S+)$" % name, text, re.M)
+            out[name] = float(m.group(1)) if m else 0.0
+        return out
+
+    def test_one_observation_per_exchange(self):
+        before = self.counts()
+        body = {"model": "gpt-4o-mini", "max_tokens": 5,
+                "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(3):
+            r = requests.post("https://api.openai.com/v1/chat/completions", json=body,
+                              headers={"Authorization": "Bearer sk-m"}, proxies=self.h.proxies(),
+                              verify=self.h.ca_bundle, timeout=20)
+            self.assertEqual(r.status_code, 200)
+        r = requests.get("http://%s/echo" % PLAIN_HOST, proxies=self.h.proxies(), timeout=20)
+        self.assertEqual(r.status_code, 200)
+        want = {k: v + 4 for k, v in before.items()}
+        deadline = time.time() + 10
+        while time.time() < deadline and self.counts() != want:
+            time.sleep(0.05)
+        self.assertEqual(self.counts(), want)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -4,8 +4,8 @@
 
 #include "admin/admin_json.hpp"
 #include "admin/admin_routes.hpp"
+#include "admin/status_command.hpp"
 #include "admin_test_support.hpp"
-#include "app/status_command.hpp"
 
 using namespace admin_test;
 using namespace std::chrono;
@@ -48,18 +48,18 @@ TEST_CASE("parse_until, duration or time") {
 TEST_CASE("format_status_table, columns") {
   const auto now = budget::TimePoint{sys_days{2025y / March / 1}} + hours(20) + minutes(48);
   const std::string budgets = R"({"budgets":[
-    {"name":"daily","key":"","currency":"usd","limit":"50","spent":"12.5","reserved":"0.25",
-     "remaining":"37.25","period_start":"2025-03-01T00:00:00Z","resets_at":"2025-03-02T00:00:00Z","mode":"enforce"},
-    {"name":"session","key":"s-1","currency":"usd","limit":"3","spent":"1","reserved":"0",
-     "remaining":"2","period_start":null,"resets_at":null,"mode":"shadow"}]})";
+    {"name":"daily","key":"","currency":"usd","limit":"50","extra":"10","effective_limit":"60",
+     "spent":"12.5","reserved":"0.25","remaining":"47.25","refusing_above":"47.25","period_start":"2025-03-01T00:00:00Z","resets_at":"2025-03-02T00:00:00Z","mode":"enforce"},
+    {"name":"session","key":"s-1","currency":"usd","limit":"3","extra":"0","effective_limit":"3",
+     "spent":"1","reserved":"0","remaining":"2","refusing_above":"2","period_start":null,"resets_at":null,"mode":"shadow"}]})";
   const std::string balances = R"({"balances":[{"provider":"keepa","account":"0123456789abcdef",
     "observed":"4500","at":"2025-03-01T20:46:00Z","refill_per_minute":"20","holds":"50","estimated_now":"4490"}]})";
   const auto table = proxy::format_status_table(budgets, balances, now);
   REQUIRE(table);
   CHECK(*table ==
-        "BUDGET   KEY  SPENT / LIMIT  %      RESERVED  RESETS IN  MODE\n"
-        "daily    -    12.5 / 50 usd  25%    0.25      3h12m      enforce\n"
-        "session  s-1  1 / 3 usd      33.3%  0         never      shadow\n"
+        "BUDGET   KEY  SPENT / LIMIT       %      RESERVED  REFUSES ABOVE  RESETS IN  MODE\n"
+        "daily    -    12.5 / 50 + 10 usd  20.8%  0.25      47.25          3h12m      enforce\n"
+        "session  s-1  1 / 3 usd           33.3%  0         2              never      shadow\n"
         "\n"
         "PROVIDER  ACCOUNT       BALANCE  OBSERVED       REFILL/MIN  HOLDS\n"
         "keepa     0123456789ab  4490     4500 (2m ago)  20          50\n");

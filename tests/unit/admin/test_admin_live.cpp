@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "admin/admin_server.hpp"
+#include "admin/status_command.hpp"
 #include "admin_test_support.hpp"
-#include "app/status_command.hpp"
 #include "telemetry/budget_metrics.hpp"
 
 using namespace admin_test;
@@ -26,7 +26,6 @@ struct Live {
   // Reserves `estimate` and settles `actual` (micro-units) through the real enforcer.
   void spend(std::int64_t estimate, std::int64_t actual) {
     budget::AdmitRequest request;
-    request.config = holder.get();
     request.provider = "openai";
     request.endpoint = "chat";
     request.model = "gpt-4o-mini";

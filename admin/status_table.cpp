@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "admin/admin_json.hpp"
-#include "app/status_command.hpp"
+#include "admin/status_command.hpp"
 #include "rules/json_reader.hpp"
 #include "rules/money.hpp"
 

@@ -1,4 +1,4 @@
-#include "app/status_command.hpp"
+#include "admin/status_command.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
