@@ -268,7 +268,8 @@ std::string event_json(const budget::Event& e) {
   str("key", e.key);
   str("message", e.message);
   // The detail is built by budget::EventDetail, a JSON writer: it is an object (or empty).
-  const std::string_view detail = e.detail_json.empty() ? "{}" : e.detail_json;
+  const std::string_view detail =
+      e.detail_json.empty() ? std::string_view("{}") : std::string_view(e.detail_json);
   out.Key("detail");
   out.RawValue(detail.data(), detail.size(), rapidjson::kObjectType);
   out.EndObject();

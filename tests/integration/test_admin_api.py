@@ -122,8 +122,9 @@ class AdminEndpointsTest(AdminBase):
         self.assertTrue(wait_for(lambda: abs(float(self.h.budget()["spent"]) - before - 0.00135) < 1e-9),
                         self.h.budget())
         b = self.h.budget()
-        self.assertEqual(sorted(b), sorted(["name", "key", "currency", "limit", "spent", "reserved",
-                                            "remaining", "period_start", "resets_at", "mode"]))
+        self.assertEqual(sorted(b), sorted(["name", "key", "currency", "limit", "extra",
+                                            "effective_limit", "spent", "reserved", "remaining",
+                                            "refusing_above", "period_start", "resets_at", "mode"]))
         self.assertEqual((b["currency"], b["mode"], b["reserved"]), ("usd", "enforce", "0"))
         self.assertRegex(b["resets_at"], r"^\d{4}-\d\d-\d\dT00:00:00Z$")
         r = self.h.admin("GET", "/metrics", token=None)
@@ -201,7 +202,8 @@ class AdminEndpointsTest(AdminBase):
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("BUDGET", out.stdout)
-        self.assertRegex(out.stdout, r"daily\s+-\s+[0-9.]+ / 50 usd\s+[0-9.]+%")
+        # An override (another test adds one) shows as "+ extra"; % is of the effective limit.
+        self.assertRegex(out.stdout, r"daily\s+-\s+[0-9.]+ / 50( \+ [0-9.]+)? usd\s+[0-9.]+%")
         out = subprocess.run([tollgate_bin(), "status", "--admin", self.h.admin_url, "--json"],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
@@ -220,6 +222,13 @@ class AdminAuditRestartTest(AdminBase):
         h.admin("PATCH", "/v1/budgets/daily", token="wrong", json={"limit": 1})  # refused: not audited
         h.restart()
         self.assertEqual(h.budget()["limit"], "75.5")  # the runtime limit was persisted
+        # The override shows the same in /v1/budgets and in `tollgate status`.
+        b = h.budget()
+        self.assertEqual((b["extra"], b["effective_limit"]), ("5", "80.5"))
+        self.assertEqual(b["refusing_above"], b["remaining"])
+        out = subprocess.run([tollgate_bin(), "status", "--admin", h.admin_url],
+                             capture_output=True, text=True, timeout=30)
+        self.assertRegex(out.stdout, r"daily\s+-\s+0 / 75\.5 \+ 5 usd\s+0%\s+0\s+80\.5\s")
         h.admin("PATCH", "/v1/budgets/daily", json={"limit": 80, "reason": "after restart"}).raise_for_status()
         with open(os.path.join(h.dir, "data", "audit.log")) as f:
             lines = [json.loads(l) for l in f]
