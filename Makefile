@@ -26,7 +26,10 @@ configure: $(BUILD)/CMakeCache.txt
 build-tollgate: deps-build configure
 	cmake --build $(BUILD) -j $(JOBS) --target tollgate
 
+# Configured again (a second or two): tools the test packages brought since `make run`
+# configured the tree (python3, faketime) are found now.
 build: deps configure
+	cmake -S . -B $(BUILD) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build-tollgate
