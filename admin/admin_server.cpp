@@ -46,6 +46,7 @@ http::response<http::string_body> to_http(const AdminResponse& r, unsigned versi
 
 struct AdminServer::Impl {
   AdminOptions options;
+  ConfigHolder& holder;
   budget::Enforcer& enforcer;
   AuditLog audit;
   AdminRoutes routes;
@@ -58,6 +59,7 @@ struct AdminServer::Impl {
   Impl(AdminOptions o, ConfigHolder& holder, budget::Enforcer& e, Reloader& reloader,
        std::function<bool()> proxy_ready)
       : options(std::move(o)),
+        holder(holder),
         enforcer(e),
         audit(options.audit_log_path),
         routes(options.token, holder, e, reloader, audit, std::move(proxy_ready)) {}
@@ -135,7 +137,8 @@ std::uint16_t AdminServer::start() {
   impl.acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl.acceptor.bind(endpoint);
   impl.acceptor.listen();
-  install_budget_metrics(Metrics::instance(), impl.enforcer);
+  install_budget_metrics(Metrics::instance(), impl.enforcer,
+                         [&holder = impl.holder] { return holder.get(); });
   asio::co_spawn(impl.io, impl.accept_loop(), asio::detached);
   for (int i = 0; i < k_threads; ++i) impl.threads.emplace_back([&impl] { impl.io.run(); });
   return impl.acceptor.local_endpoint().port();

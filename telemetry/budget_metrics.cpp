@@ -33,7 +33,8 @@ double units(std::int64_t micros) {
 
 }  // namespace
 
-std::string budget_metrics_text(const budget::Enforcer& enforcer) {
+std::string budget_metrics_text(const budget::Enforcer& enforcer, const rules::Config* config,
+                                std::chrono::system_clock::time_point now) {
   auto spent = gauge_family("tollgate_budget_spent", "Spent in the current period, currency units");
   auto reserved =
       gauge_family("tollgate_budget_reserved", "Held by requests in flight, currency units");
@@ -44,7 +45,7 @@ std::string budget_metrics_text(const budget::Enforcer& enforcer) {
         {"budget", b.name}, {"currency", b.currency}, {"key", b.key}};
     add_gauge(spent, labels, units(b.spent));
     add_gauge(reserved, labels, units(b.reserved));
-    add_gauge(limit, labels, units(b.limit + b.overrides));
+    add_gauge(limit, labels, units(b.effective_limit()));
   }
   auto balance = gauge_family("tollgate_provider_balance",
                               "Provider-reported balance now (observed - holds + refill)");
@@ -52,11 +53,22 @@ std::string budget_metrics_text(const budget::Enforcer& enforcer) {
     add_gauge(balance, {{"account", b.account}, {"provider", b.provider}}, units(b.estimated_now));
   auto breaker = gauge_family("tollgate_breaker_open", "1 while the circuit breaker is open");
   for (const auto& b : enforcer.breakers()) add_gauge(breaker, {{"name", b.name}}, b.open ? 1 : 0);
-  return prometheus::TextSerializer{}.Serialize({spent, reserved, limit, balance, breaker});
+  std::vector<MetricFamily> families{spent, reserved, limit, balance, breaker};
+  if (const auto age = config ? config->catalog_age_days(now) : std::nullopt) {
+    auto catalog = gauge_family("tollgate_catalog_age_days",
+                                "Days since the prices of the catalog in use were checked");
+    add_gauge(catalog, {}, static_cast<double>(*age));
+    families.push_back(std::move(catalog));
+  }
+  return prometheus::TextSerializer{}.Serialize(families);
 }
 
-void install_budget_metrics(Metrics& metrics, const budget::Enforcer& enforcer) {
-  metrics.set_scrape_hook([&enforcer](std::string& out) { out += budget_metrics_text(enforcer); });
+void install_budget_metrics(Metrics& metrics, const budget::Enforcer& enforcer,
+                            std::function<std::shared_ptr<const rules::Config>()> config) {
+  metrics.set_scrape_hook([&enforcer, config = std::move(config)](std::string& out) {
+    const auto snapshot = config ? config() : nullptr;
+    out += budget_metrics_text(enforcer, snapshot.get());
+  });
 }
 
 void clear_budget_metrics(Metrics& metrics) {

@@ -61,6 +61,15 @@ TEST_CASE("budget_metrics_text, gauges from the enforcer") {
   CHECK(sample(text, R"(tollgate_budget_limit{budget="daily",currency="usd",key=""})") == "50");
   CHECK(text.find("# TYPE tollgate_provider_balance gauge") != std::string::npos);
   CHECK(text.find("# TYPE tollgate_breaker_open gauge") != std::string::npos);
+  CHECK(text.find("tollgate_catalog_age_days") == std::string::npos);  // no config given
+  SUBCASE("the catalog's age from the config's checked date") {
+    const auto config = live.holder.get();
+    REQUIRE(config->catalog_checked);
+    const auto now = std::chrono::sys_days{*config->catalog_checked} + std::chrono::days{100} +
+                     std::chrono::hours{5};
+    const auto aged = proxy::budget_metrics_text(*live.enforcer, config.get(), now);
+    CHECK(sample(aged, "tollgate_catalog_age_days") == "100");
+  }
   SUBCASE("through Metrics::serialize once installed") {
     proxy::Metrics metrics;
     proxy::install_budget_metrics(metrics, *live.enforcer);
