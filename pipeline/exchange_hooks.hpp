@@ -15,13 +15,18 @@
 
 namespace proxy {
 
+// How the request reached tollgate, which decides how it goes on: plain HTTP to the host it
+// names, or verified TLS to a provider host (a decrypted CONNECT, or base-URL mode, DESIGN §14:
+// an origin-form request whose first path segment names the provider).
+enum class ExchangeMode { plain_http, intercept, base_url };
+
 // One request/response exchange as the hooks see it. Owned by the session.
 struct Exchange {
   std::shared_ptr<const rules::Config> config;  // snapshot taken when the exchange started
   const rules::Provider* provider = nullptr;    // nullptr: not a provider host (plain HTTP)
   std::string client_address;                   // "127.0.0.1:53412"
   std::string client_user;                      // Proxy-Authorization basic user, if any
-  bool intercepted = false;                     // true: decrypted CONNECT; false: plain HTTP
+  ExchangeMode mode = ExchangeMode::plain_http;
 
   // Request, as it will be forwarded (hooks may rewrite body and headers in on_request; the
   // session fixes Content-Length after). Hop-by-hop headers are already removed.

@@ -21,18 +21,19 @@ struct Refusal {
 };
 
 // With `unread_body` (the request's body, or part of it, is still on the wire) the connection
-// closes after the reply, lingering so that the client can read it.
+// closes after the reply, lingering so that the client can read it. The body is error_json of
+// the message and type unless `body` is given.
 template <typename Stream>
 asio::awaitable<AfterExchange> refuse(Stream& client, beast::flat_buffer& buffer, AccessRecord& log,
                                       Refusal r, bool keep_alive, bool unread_body,
-                                      const rules::Provider* provider) {
+                                      const rules::Provider* provider, std::string body = {}) {
   // Refused before any endpoint was matched (framing, size, proxy auth, tunnel policy).
   Metrics::instance().count_request(
       provider ? std::string_view(provider->name) : Metrics::k_no_label, Metrics::k_no_label,
       "refused");
   keep_alive = keep_alive && !unread_body;
-  auto reply =
-      make_reply(r.status, r.headers, error_json("tollgate: " + r.message, r.type), keep_alive);
+  if (body.empty()) body = error_json("tollgate: " + r.message, r.type);
+  auto reply = make_reply(r.status, r.headers, std::move(body), keep_alive);
   const bool wrote = co_await write_reply(client, reply);
   log.status = r.status;
   log.error = r.message;
@@ -57,7 +58,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   ex.started = std::chrono::steady_clock::now();
   ex.config = env.shared.config.get();
   ex.client_address = info.address;
-  ex.intercepted = info.intercepted;
+  ex.mode = info.intercepted ? ExchangeMode::intercept : ExchangeMode::plain_http;
   const auto& config = *ex.config;
   const auto& req = head->get();
   const bool keep_alive = req.keep_alive();
@@ -83,6 +84,32 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
                                 ex.provider);
     }
     ex.client_user = info.user;
+  } else if (auto base = parse_base_url_target(req.target())) {
+    // Base-URL mode (DESIGN §14): the provider named by the first segment, at its first host,
+    // over verified TLS; from here on the exchange is the intercepted one.
+    ex.mode = ExchangeMode::base_url;
+    log.mode = "base_url";
+    ex.provider = config.provider_for_base_path(base->prefix);
+    if (!ex.provider) {
+      Refusal r{404, "'/" + base->prefix + "' names no provider", "not_found", {}};
+      auto body = unknown_prefix_json(config, base->prefix);
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
+                                nullptr, std::move(body));
+    }
+    ex.host = ex.provider->hosts.front();
+    ex.port = 443;
+    ex.target = std::move(base->origin_form);
+    // Proxy-Authorization rides on a base URL only as an extra header the app sets; a base URL
+    // with user:password in it becomes the provider's Authorization, not ours.
+    const auto user = authorize_client(config.clients.users, config.clients.require_auth,
+                                       req[http::field::proxy_authorization]);
+    if (!user) {
+      Refusal r{407, "proxy authentication required", "authentication_error", {}};
+      r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
+                                ex.provider);
+    }
+    ex.client_user = *user;
   } else {
     std::string problem;
     const auto abs = parse_absolute_target(req.target(), &problem);
@@ -120,7 +147,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   log.target = ex.target;
   log.user = ex.client_user;
   ex.provider = config.provider_for_host(ex.host);
-  if (!ex.provider && !info.intercepted && !config.tunnel.allow_unknown_hosts) {
+  if (!ex.provider && ex.mode == ExchangeMode::plain_http && !config.tunnel.allow_unknown_hosts) {
     Refusal refusal{
         403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}};
     co_return co_await refuse(client, buffer, log, std::move(refusal), keep_alive, body_pending,
@@ -137,8 +164,9 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   std::erase_if(ex.request_headers, [](const auto& f) {
     return util::iequals(f.first, "host") || util::iequals(f.first, "expect");
   });
-  ex.request_headers.insert(ex.request_headers.begin(),
-                            {"Host", host_field(ex.host, ex.port, info.intercepted)});
+  ex.request_headers.insert(
+      ex.request_headers.begin(),
+      {"Host", host_field(ex.host, ex.port, ex.mode != ExchangeMode::plain_http)});
   ex.request_headers.emplace_back("Via", "1.1 tollgate");
 
   if (content_length && *content_length > config.max_body_bytes) {

@@ -406,6 +406,9 @@ asio::awaitable<AfterExchange> forward_exchange(ClientStream& client,
   if constexpr (std::is_same_v<ClientStream, TlsStream>)
     co_return co_await forward_with<ClientStream, UpstreamConn>(client, client_buffer, ex, hooks,
                                                                 ctx);
+  else if (ex.mode == ExchangeMode::base_url)  // plain from the client, verified TLS upstream
+    co_return co_await forward_with<ClientStream, UpstreamConn>(client, client_buffer, ex, hooks,
+                                                                ctx);
   else
     co_return co_await forward_with<ClientStream, PlainConn>(client, client_buffer, ex, hooks, ctx);
 }

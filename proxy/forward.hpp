@@ -24,7 +24,7 @@ struct ForwardContext {
 };
 
 // `ex` is complete (hop-by-hop removed, Host/Via/Accept-Encoding set, body read, on_request said
-// forward). Intercepted exchanges go over pooled TLS, plain-HTTP ones over TCP.
+// forward). Intercepted and base-URL exchanges go over pooled TLS, plain-HTTP ones over TCP.
 template <typename ClientStream>
 net::asio::awaitable<AfterExchange> forward_exchange(ClientStream& client,
                                                      net::beast::flat_buffer& client_buffer,

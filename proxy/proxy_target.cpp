@@ -68,6 +68,19 @@ std::optional<AbsoluteTarget> parse_absolute_target(std::string_view uri, std::s
   return AbsoluteTarget{std::move(*hp), std::move(origin)};
 }
 
+std::optional<BaseUrlTarget> parse_base_url_target(std::string_view target) {
+  if (target.empty() || target.front() != '/') return std::nullopt;
+  target.remove_prefix(1);
+  const auto end = target.find_first_of("/?#");
+  BaseUrlTarget out;
+  out.prefix = std::string(target.substr(0, end));
+  std::string rest(end == std::string_view::npos ? std::string_view{} : target.substr(end));
+  if (const auto hash = rest.find('#'); hash != std::string::npos) rest.resize(hash);
+  if (rest.empty() || rest.front() != '/') rest = "/" + rest;
+  out.origin_form = std::move(rest);
+  return out;
+}
+
 std::string authority_string(const rules::HostPort& hp) {
   const bool v6 = hp.host.find(':') != std::string::npos;
   return (v6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);

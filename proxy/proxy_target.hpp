@@ -25,6 +25,14 @@ struct AbsoluteTarget {
 std::optional<AbsoluteTarget> parse_absolute_target(std::string_view uri,
                                                     std::string* problem = nullptr);
 
+struct BaseUrlTarget {
+  std::string prefix;       // the first path segment: "openai"
+  std::string origin_form;  // the rest, as the provider's host is asked it: "/v1/models?x=1"
+};
+// An origin-form target in base-URL mode (DESIGN §14): "/openai/v1/models?x=1" -> "openai" and
+// "/v1/models?x=1" ("/openai" alone -> "/"); nullopt when it does not start with '/'.
+std::optional<BaseUrlTarget> parse_base_url_target(std::string_view target);
+
 // "host:port", with brackets around IPv6 literals.
 std::string authority_string(const rules::HostPort& hp);
 

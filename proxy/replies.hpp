@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "proxy/net.hpp"
+#include "rules/config.hpp"
 #include "rules/request_view.hpp"
 
 namespace proxy {
@@ -20,6 +21,10 @@ inline constexpr std::chrono::seconds k_linger_idle{2};
 
 // {"error":{"message":"tollgate: ...","type":"<type>"}}
 std::string error_json(std::string_view message, std::string_view type);
+
+// The 404 of an origin-form request whose first path segment `prefix` names no provider (base-URL
+// mode, DESIGN §14): {"error":{"message":"...","type":"not_found","providers":[names, sorted]}}.
+std::string unknown_prefix_json(const rules::Config& config, std::string_view prefix);
 
 net::http::response<net::http::string_body> make_reply(int status, const rules::HeaderList& headers,
                                                        std::string body, bool keep_alive);

@@ -79,5 +79,7 @@ template asio::awaitable<SpliceBytes> splice(beast::tcp_stream&, beast::tcp_stre
                                              std::chrono::milliseconds);
 template asio::awaitable<SpliceBytes> splice(TlsStream&, TlsStream&, bool,
                                              std::chrono::milliseconds);
+template asio::awaitable<SpliceBytes> splice(beast::tcp_stream&, TlsStream&, bool,
+                                             std::chrono::milliseconds);
 
 }  // namespace proxy

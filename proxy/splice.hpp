@@ -1,6 +1,7 @@
 #pragma once
 // Copies bytes both ways between two connected streams until both directions end: blind CONNECT
-// tunnels (TCP, with half-close) and websocket sessions after the 101 (TLS on both sides).
+// tunnels (TCP, with half-close) and websocket sessions after the 101 (TLS upstream; TLS or, in
+// base-URL mode, plain TCP to the client).
 
 #include <chrono>
 #include <cstdint>

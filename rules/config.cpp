@@ -75,6 +75,14 @@ const Provider* Config::provider_for_host(std::string_view host) const {
   return nullptr;
 }
 
+const Provider* Config::provider_for_base_path(std::string_view segment) const {
+  if (segment.empty()) return nullptr;
+  // Validation keeps every name and base_path to one provider.
+  for (const auto& provider : providers)
+    if (provider.name == segment || provider.base_path == segment) return &provider;
+  return nullptr;
+}
+
 std::optional<std::int64_t> Config::catalog_age_days(
     std::chrono::system_clock::time_point now) const {
   if (!catalog_checked) return std::nullopt;

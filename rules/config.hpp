@@ -97,6 +97,9 @@ struct RateLimitHeaders {
 struct Provider {
   std::string name;
   std::vector<std::string> hosts;  // lower case
+  // Base-URL mode (DESIGN §14): the first path segment that, besides the name, sends an
+  // origin-form request to hosts.front() ("" = the name only).
+  std::string base_path;
   std::string currency;
   // What tells one account from another: the first of these present in a request (hashed by
   // rules::key_id, never logged).
@@ -209,6 +212,9 @@ struct Config {
 
   // The provider that owns this host (lower case, no port), or nullptr.
   const Provider* provider_for_host(std::string_view host) const;
+  // The provider whose name or base_path is `segment` (the first segment of an origin-form
+  // request in base-URL mode); nullptr when none.
+  const Provider* provider_for_base_path(std::string_view segment) const;
   // Whole days from catalog_checked to `now` (tollgate_catalog_age_days, and `tollgate check`
   // warns past k_catalog_max_age_days); nullopt when no file states a date.
   std::optional<std::int64_t> catalog_age_days(std::chrono::system_clock::time_point now) const;

@@ -101,6 +101,21 @@ void validate_config(const Config& c, std::vector<Diagnostic>& errors) {
                    "'");
     }
   }
+  // Base-URL prefixes: one provider per first path segment.
+  std::map<std::string, std::string> prefix_owner;
+  for (const auto& p : c.providers)
+    if (!p.base_path.empty() && p.base_path != p.name) {
+      auto [it, fresh] = prefix_owner.emplace(p.base_path, p.name);
+      if (!fresh)
+        report(errors, p.mark,
+               "base_path '" + p.base_path + "' is claimed by providers '" + it->second +
+                   "' and '" + p.name + "'");
+    }
+  for (const auto& p : c.providers)
+    if (auto it = prefix_owner.find(p.name); it != prefix_owner.end() && it->second != p.name)
+      report(errors, p.mark,
+             "provider '" + it->second + "' has base_path '" + p.name +
+                 "', the name of provider '" + p.name + "'");
   for (const auto& b : c.budgets) {
     if (!b.currency.empty() && !currencies.count(b.currency))
       report(

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "rules/config_sections.hpp"
@@ -175,7 +176,7 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
           node, "provider '" + p.name + "'",
           {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
            "rate_limit_headers", "usage", "default_cost", "endpoints", "models", "prices_file",
-           "unknown_model", "bytes_per_token", "message_overhead", "error_cost"}))
+           "unknown_model", "bytes_per_token", "message_overhead", "error_cost", "base_path"}))
     return;
   if (p.mark.line == 0) p.mark = r.mark(node);
   if (node["hosts"])
@@ -189,6 +190,24 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
         else
           r.error(node["hosts"], "'hosts': '" + host + "': " + name.problem);
       }
+    }
+  if (node["base_path"])
+    if (auto path = r.string(node["base_path"], "base_path")) {
+      // One path segment of URL-safe characters: the prefix is compared byte for byte with the
+      // request's, which is never percent-decoded.
+      std::string segment(*path);
+      if (segment.starts_with('/')) segment.erase(0, 1);
+      const bool safe = !segment.empty() && std::all_of(segment.begin(), segment.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+               c == '~';
+      });
+      if (!safe || segment == "." || segment == "..")
+        r.error(node["base_path"],
+                "'base_path' must be one path segment of letters, digits and -._~ (like "
+                "'openai'), got '" +
+                    *path + "'");
+      else
+        p.base_path = std::move(segment);
     }
   if (node["currency"])
     if (auto currency = r.string(node["currency"], "currency")) p.currency = *currency;

@@ -1,5 +1,5 @@
-"""Protocol points of issue 2 checked on the wire: websocket relayed after the 101 (intercepted and
-plain HTTP), Expect: 100-continue, 431 past 64 KiB of header, 413 past the priced body limit,
+"""Protocol points of issue 2 checked on the wire: websocket relayed after the 101 (intercepted,
+plain HTTP and base-URL mode), Expect: 100-continue, 431 past 64 KiB of header, 413 past the priced body limit,
 Content-Length with Transfer-Encoding refused with the connection closed (inside TLS too)."""
 import base64
 import hashlib
@@ -93,6 +93,14 @@ class WebsocketTest(HarnessTestCase):
             self.handshake_and_echo(tls, "/v1/realtime?model=gpt-4o-realtime-preview", "api.openai.com",
                                     self.tls_up)
 
+    def test_base_url_websocket_is_relayed_after_the_101(self):
+        # DESIGN §14: ws://127.0.0.1:PORT/openai/v1/realtime goes to wss://api.openai.com/v1/realtime.
+        with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as sock:
+            self.handshake_and_echo(sock, "/openai/v1/realtime?model=gpt-4o-realtime-preview",
+                                    "127.0.0.1:%d" % self.h.port, self.tls_up)
+        seen = self.tls_up.requests[-1]
+        self.assertEqual(seen["headers"]["host"], "api.openai.com")
+
     def test_plain_http_websocket_is_relayed_after_the_101(self):
         with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as sock:
             self.handshake_and_echo(sock, "http://%s/chat" % WS_HOST, WS_HOST, self.plain_up)
@@ -113,7 +121,8 @@ class LimitsAndFramingTest(HarnessTestCase):
         body = json.dumps(CHAT).encode()
         for name, open_sock, target, host in [
                 ("intercepted", self.intercepted, "/v1/chat/completions", "api.openai.com"),
-                ("plain", self.plain, "http://%s/echo" % PLAIN_HOST, PLAIN_HOST)]:
+                ("plain", self.plain, "http://%s/echo" % PLAIN_HOST, PLAIN_HOST),
+                ("base_url", self.plain, "/openai/v1/chat/completions", "127.0.0.1")]:
             with self.subTest(name), open_sock() as sock:
                 sock.sendall(request("POST", target, host, headers={
                     "Content-Type": "application/json", "Authorization": "Bearer sk-test",
@@ -124,7 +133,7 @@ class LimitsAndFramingTest(HarnessTestCase):
                 sock.sendall(body)
                 res = reader.read_response()
                 self.assertEqual(res.status, 200, res.raw)
-                fake = self.h.fake if name == "intercepted" else self.h.plain
+                fake = self.h.plain if name == "plain" else self.h.fake
                 self.assertEqual(fake.requests[-1]["body"], body)
                 self.assertNotIn("expect", fake.requests[-1]["headers"])
 

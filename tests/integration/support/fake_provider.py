@@ -1,7 +1,8 @@
 """Stand-ins for the paid APIs, served over TLS on loopback with a test CA.
 
 Speaks just enough of each provider for tollgate's tests: OpenAI chat (JSON and SSE, with the
-include_usage final chunk when asked), Anthropic messages, Keepa (gzip JSON with tokensLeft), a
+include_usage final chunk when asked), Anthropic messages (JSON and SSE), Gemini generateContent and
+streamGenerateContent (?alt=sse), Keepa (gzip JSON with tokensLeft), a
 slow endpoint and a header echo. Usage is configurable per request with the header
 `x-fake-usage: <input>,<output>`; every request is logged and the usage returned is summed in
 `charged`, so budget tests can compare tollgate's ledger with what the provider "billed".
@@ -29,7 +30,8 @@ class FakeState:
         self.charged = {"input_tokens": 0, "output_tokens": 0, "keepa_tokens": 0, "usd_micros": 0}
         self.billed = []  # (x-req-id, micro-USD) per billed request
         # USD per 1M tokens (input, output): the provider's price list.
-        self.prices = {"gpt-4o-mini": (0.15, 0.60), "claude-sonnet-4-5": (3.0, 15.0)}
+        self.prices = {"gpt-4o-mini": (0.15, 0.60), "claude-sonnet-4-5": (3.0, 15.0),
+                       "gemini-2.0-flash": (0.10, 0.40)}
         self.keepa_start = 1000
         self.keepa_refill_per_minute = 5
         self.keepa_t0 = time.monotonic()
@@ -107,6 +109,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               {"error": {"message": "fake failure", "type": "server_error"}})
         if path == "/v1/chat/completions":
             return self._chat(body)
+        if path.startswith("/v1beta/models/") and ":" in path:
+            return self._gemini(path, body)
+        if path == "/v1/messages" and json.loads(body or b"{}").get("stream"):
+            return self._anthropic_stream(body)
         if path == "/v1/messages":
             inp, out = _usage(self.headers)
             self.state.charge("input_tokens", inp)
@@ -172,6 +178,65 @@ class Handler(http.server.BaseHTTPRequestHandler):
         chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _sse_start(self):
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+
+    def _sse_chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _sse_end(self):
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _anthropic_stream(self, body):
+        inp, out = _usage(self.headers)
+        model = json.loads(body).get("model", "")
+        self.state.charge("input_tokens", inp)
+        self.state.charge("output_tokens", out)
+        self.state.bill(self.headers.get("x-req-id"), model, inp, out)
+        self._sse_start()
+        events = [
+            ("message_start", {"type": "message_start", "message": {
+                "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": None, "usage": {"input_tokens": inp, "output_tokens": 1}}}),
+            ("content_block_start", {"type": "content_block_start", "index": 0,
+                                     "content_block": {"type": "text", "text": ""}}),
+            ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                     "delta": {"type": "text_delta", "text": "hi"}}),
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                               "usage": {"output_tokens": out}}),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        for name, data in events:
+            self._sse_chunk(b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode()))
+        self._sse_end()
+
+    def _gemini(self, path, body):
+        model, _, method = path[len("/v1beta/models/"):].partition(":")
+        inp, out = _usage(self.headers)
+        self.state.charge("input_tokens", inp)
+        self.state.charge("output_tokens", out)
+        self.state.bill(self.headers.get("x-req-id"), model, inp, out)
+        usage = {"promptTokenCount": inp, "candidatesTokenCount": out, "totalTokenCount": inp + out}
+        if method == "generateContent":
+            return self._json(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]},
+                                                    "finishReason": "STOP", "index": 0}],
+                                    "usageMetadata": usage, "modelVersion": model})
+        self._sse_start()
+        for i, finish in ((0, None), (1, "STOP")):
+            cand = {"content": {"role": "model", "parts": [{"text": "tok%d" % i}]}, "index": 0}
+            if finish:
+                cand["finishReason"] = finish
+            chunk = {"candidates": [cand], "usageMetadata": usage if finish else {"promptTokenCount": inp},
+                     "modelVersion": model}
+            self._sse_chunk(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
+        self._sse_end()
 
     def _keepa(self, path, query):
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)

@@ -34,7 +34,7 @@ struct Run {
     ex.config = config;
     ex.provider = config->provider_for_host("api.openai.com");
     REQUIRE(ex.provider);
-    ex.intercepted = true;
+    ex.mode = proxy::ExchangeMode::intercept;
     ex.method = "POST";
     ex.host = "api.openai.com";
     ex.target = "/v1/chat/completions";

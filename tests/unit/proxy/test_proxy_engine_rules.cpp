@@ -133,6 +133,37 @@ TEST_CASE("parse_absolute_target, http URIs") {
   }
 }
 
+TEST_CASE("parse_base_url_target, DESIGN §14") {
+  SUBCASE("the first segment is the prefix, the rest goes to the provider") {
+    const auto t = proxy::parse_base_url_target("/openai/v1/chat/completions?x=1");
+    REQUIRE(t);
+    CHECK(t->prefix == "openai");
+    CHECK(t->origin_form == "/v1/chat/completions?x=1");
+  }
+  SUBCASE("a prefix alone, or with a query only") {
+    CHECK(proxy::parse_base_url_target("/keepa")->origin_form == "/");
+    CHECK(proxy::parse_base_url_target("/keepa/")->origin_form == "/");
+    const auto q = proxy::parse_base_url_target("/keepa?key=k&asin=B1");
+    REQUIRE(q);
+    CHECK(q->prefix == "keepa");
+    CHECK(q->origin_form == "/?key=k&asin=B1");
+  }
+  SUBCASE("Gemini's colon stays in the path") {
+    const auto t =
+        proxy::parse_base_url_target("/gemini/v1beta/models/gemini-2.5-flash:generateContent");
+    REQUIRE(t);
+    CHECK(t->prefix == "gemini");
+    CHECK(t->origin_form == "/v1beta/models/gemini-2.5-flash:generateContent");
+  }
+  SUBCASE("no prefix, or not origin-form") {
+    CHECK(proxy::parse_base_url_target("/")->prefix == "");
+    CHECK(proxy::parse_base_url_target("//v1")->prefix == "");
+    CHECK_FALSE(proxy::parse_base_url_target("http://h/openai/v1"));
+    CHECK_FALSE(proxy::parse_base_url_target("api.openai.com:443"));
+    CHECK_FALSE(proxy::parse_base_url_target("*"));
+  }
+}
+
 TEST_CASE("NetworkPolicy::denies, named networks and CIDRs") {
   const proxy::NetworkPolicy policy({"loopback", "link-local", "private", "100.64.0.0/10"});
   SUBCASE("loopback, metadata, private, CGNAT") {

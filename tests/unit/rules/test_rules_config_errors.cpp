@@ -211,6 +211,22 @@ TEST_CASE("load_config_text, cross checks") {
 )") == Lines{"t.yaml:7:9: endpoint 'gen' of provider 'g' uses path:model but its path has no "
              "{model}"});
   }
+  SUBCASE("a base_path that is not one URL-safe segment") {
+    CHECK(errors_of("providers:\n  p: { hosts: [p.test], currency: usd, base_path: a/b }\n") ==
+          Lines{"t.yaml:2:51: 'base_path' must be one path segment of letters, digits and -._~ "
+                "(like 'openai'), got 'a/b'"});
+    CHECK(errors_of("providers:\n  p: { hosts: [p.test], currency: usd, base_path: \"\" }\n") ==
+          Lines{"t.yaml:2:51: 'base_path' must be one path segment of letters, digits and -._~ "
+                "(like 'openai'), got ''"});
+  }
+  SUBCASE("two providers behind one base-URL prefix") {
+    CHECK(errors_of(R"(providers:
+  a: { hosts: [a.test], currency: usd, base_path: llm }
+  b: { hosts: [b.test], currency: usd, base_path: llm }
+  c: { hosts: [c.test], currency: usd, base_path: a }
+)") == Lines{"t.yaml:3:6: base_path 'llm' is claimed by providers 'a' and 'b'",
+             "t.yaml:2:6: provider 'c' has base_path 'a', the name of provider 'a'"});
+  }
   SUBCASE("a provider without hosts or currency") {
     CHECK(errors_of("providers:\n  p: { default_cost: 1 }\n") ==
           Lines{"t.yaml:2:6: provider 'p' needs 'hosts'",

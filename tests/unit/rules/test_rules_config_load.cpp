@@ -238,3 +238,28 @@ TEST_CASE("embedded catalog and defaults, zero errors") {
     CHECK(problems(result) == "");
   }
 }
+
+TEST_CASE("Config::provider_for_base_path, DESIGN §14") {
+  const auto result = rules::load_config_text(R"(include: [catalog:openai, catalog:gemini]
+providers:
+  gemini: { base_path: google }
+)",
+                                              "t.yaml", "/tmp");
+  REQUIRE(result.errors.empty());
+  const auto& c = *result.config;
+  SUBCASE("a provider's name") {
+    REQUIRE(c.provider_for_base_path("openai"));
+    CHECK(c.provider_for_base_path("openai")->name == "openai");
+  }
+  SUBCASE("a declared base_path, and the name still") {
+    REQUIRE(c.provider_for_base_path("google"));
+    CHECK(c.provider_for_base_path("google")->name == "gemini");
+    CHECK(c.provider_for_base_path("gemini")->name == "gemini");
+  }
+  SUBCASE("anything else, compared byte for byte") {
+    CHECK(c.provider_for_base_path("") == nullptr);
+    CHECK(c.provider_for_base_path("v1") == nullptr);
+    CHECK(c.provider_for_base_path("OpenAI") == nullptr);
+    CHECK(c.provider_for_base_path("keepa") == nullptr);
+  }
+}
