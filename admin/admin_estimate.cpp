@@ -120,6 +120,7 @@ AdminResponse AdminRoutes::estimate(const AdminRequest& request) {
   field("provider", priced.provider ? priced.provider->name : "");
   field("endpoint", priced.provider ? priced.endpoint_name : "");
   field("model", priced.model);
+  if (!priced.priced_as.empty()) field("priced_as", priced.priced_as);
   field("currency", priced.estimate.currency);
   field("estimate", rules::format_micros(priced.estimate.micros));
   out.Key("budgets");

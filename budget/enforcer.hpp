@@ -83,7 +83,7 @@ struct Event {
   std::uint64_t id = 0;
   TimePoint at{};
   std::string type;  // threshold | refused | would_refuse | balance_warning | breaker | admin |
-                     // overrun | reload | error
+                     // overrun | reload | error | unpriced_model
   std::string budget, key, message;
   std::string detail_json;  // extra fields as a JSON object text ("{}" when none)
 };
@@ -132,6 +132,14 @@ class Enforcer {
   virtual void emit(Event event) = 0;  // events from outside budget/ (reload, admin, error)
   virtual void on_event(std::function<void(const Event&)> listener) = 0;  // webhooks, logs
   virtual bool store_healthy() const = 0;
+  // What is left now (limit plus overrides, minus spent and reserved; micro-units) in the
+  // tightest enforced budget instance `request` falls in, as admit() would see it before
+  // reserving; nullopt when no enforced budget applies. Shadow budgets do not count. For output
+  // caps: a later admit() may still refuse (other requests reserve meanwhile). Additive: nullopt
+  // unless overridden.
+  virtual std::optional<std::int64_t> remaining_for(const AdmitRequest& /*request*/) const {
+    return std::nullopt;
+  }
   // Every breaker and whether it is open now, for metrics. Additive: none unless overridden.
   virtual std::vector<BreakerStanding> breakers() const { return {}; }
 

@@ -38,6 +38,7 @@ class StoreEnforcer final : public Enforcer {
   void observe_balance(const BalanceObservation& observation) override;
   void upstream_result(const std::string& host, bool ok) override;
 
+  std::optional<std::int64_t> remaining_for(const AdmitRequest& request) const override;
   std::vector<BudgetStanding> budgets() const override;
   std::vector<BalanceStanding> balances() const override;
   std::vector<BreakerStanding> breakers() const override;

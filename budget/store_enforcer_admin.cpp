@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "budget/event_detail.hpp"
+#include "budget/scope.hpp"
 #include "budget/store_enforcer.hpp"
 #include "util/time.hpp"
 
@@ -52,6 +53,26 @@ std::string spent_json(const std::vector<BudgetStanding>& standings, const std::
 }
 
 }  // namespace
+
+std::optional<std::int64_t> StoreEnforcer::remaining_for(const AdmitRequest& request) const {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_.now();
+  std::optional<std::int64_t> tightest;
+  // The same budgets and instances decide() reserves in (a shared budget as this process last
+  // saw it: the shared store may know of more spend, and then admit() refuses as before).
+  for (BudgetState* budget : book_.active()) {
+    const auto& c = budget->config;
+    if (c.shadow || c.currency != request.estimate.currency || !matches(c.match, request)) continue;
+    const std::string key = scope_key(c.per, request);
+    const Instance& instance = book_.instance(*budget, key, now);
+    const std::int64_t limit =
+        rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, key, now));
+    const std::int64_t left =
+        rules::saturating_add(limit, -rules::saturating_add(instance.spent, instance.reserved));
+    if (!tightest || left < *tightest) tightest = left;
+  }
+  return tightest;
+}
 
 std::vector<BudgetStanding> StoreEnforcer::budgets() const {
   std::lock_guard lock(mutex_);

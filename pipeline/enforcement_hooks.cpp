@@ -1,10 +1,13 @@
 #include "pipeline/enforcement_hooks.hpp"
 
+#include <chrono>
 #include <optional>
+#include <utility>
 
 #include "pipeline/refusal.hpp"
 #include "rules/credential.hpp"
 #include "rules/estimator.hpp"
+#include "rules/output_cap.hpp"
 #include "rules/stream_usage.hpp"
 #include "rules/usage_reader.hpp"
 #include "telemetry/metrics.hpp"
@@ -14,32 +17,15 @@ namespace {
 
 class EnforcementHooks final : public ExchangeHooks {
  public:
-  explicit EnforcementHooks(budget::Enforcer& enforcer) : enforcer_(enforcer) {}
+  EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler)
+      : enforcer_(enforcer), sampler_(sampler) {}
 
   void on_request(Exchange& ex, std::function<void(std::optional<LocalReply>)> done) override {
     if (!ex.provider) return done(std::nullopt);  // plain HTTP to a host no provider owns
     const auto view = ex.view();
     priced_ = rules::price_request(*ex.config, view);
-    if (priced_.error) {
-      Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name, "refused");
-      Refusal r;
-      r.kind = "price";
-      r.name = priced_.endpoint_name;
-      r.message = "tollgate: " + *priced_.error;
-      r.status = 400;
-      r.invalid_request = true;
-      return done(render_refusal(ex.provider->error_style, r));
-    }
-    if (priced_.endpoint && priced_.streaming && priced_.endpoint->stream.inject_include_usage) {
-      if (auto body = rules::inject_include_usage(*priced_.endpoint, ex.request_body)) {
-        ex.request_body = std::move(*body);
-        // The usage chunk the client did not ask for is stripped from the stream it receives,
-        // which needs the plain bytes.
-        ex.want_identity_encoding = true;
-        ex.rewrite_response = true;
-        stripper_.emplace();
-      }
-    }
+    if (priced_.error) return done(refuse_price(ex));
+    if (priced_.unpriced_model) note_unpriced(ex);
 
     budget::AdmitRequest request;
     request.provider = ex.provider->name;
@@ -52,6 +38,19 @@ class EnforcementHooks final : public ExchangeHooks {
     request.estimate = priced_.estimate;
     request.estimated_tokens = priced_.estimated_tokens;
     credential_hash_ = request.credential_hash;
+    // Before include_usage: the cap is written into the body the client sent and re-priced.
+    cap_output(ex, request);
+    if (priced_.endpoint && priced_.streaming && priced_.endpoint->stream.inject_include_usage) {
+      if (auto body = rules::inject_include_usage(*priced_.endpoint, ex.request_body)) {
+        ex.request_body = std::move(*body);
+        // The usage chunk the client did not ask for is stripped from the stream it receives,
+        // which needs the plain bytes.
+        ex.want_identity_encoding = true;
+        ex.rewrite_response = true;
+        stripper_.emplace();
+      }
+    }
+
     enforcer_.admit(request, [this, &ex, done = std::move(done)](budget::Admission admission) {
       if (!admission.admitted) {
         Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name, "refused");
@@ -61,7 +60,9 @@ class EnforcementHooks final : public ExchangeHooks {
                   .status = ex.provider->refusal_status,
                   .retry_after_s = admission.retry_after_s,
                   .should_retry = admission.should_retry,
-                  .balance_left = admission.balance_left};
+                  .balance_left = admission.balance_left,
+                  .invalid_request = false,
+                  .code = {}};
         return done(render_refusal(ex.provider->error_style, r));
       }
       hold_ = admission.hold;
@@ -78,6 +79,8 @@ class EnforcementHooks final : public ExchangeHooks {
     reader_->on_headers(head);
     ex.response_headers.emplace_back("x-tollgate-cost",
                                      rules::format_micros(priced_.estimate.micros));
+    if (output_cap_)
+      ex.response_headers.emplace_back("x-tollgate-output-cap", std::to_string(*output_cap_));
     const budget::BudgetStanding* tightest = nullptr;
     for (const auto& b : admission_.budgets)
       if (!tightest || b.remaining() < tightest->remaining()) tightest = &b;
@@ -138,6 +141,70 @@ class EnforcementHooks final : public ExchangeHooks {
   }
 
  private:
+  // A request that cannot be priced (an unknown model under unknown_model: refuse, a body that
+  // cannot be read): the provider's invalid-request error, 400, never forwarded. No budget is
+  // involved, so no x-tollgate-budget; the refusal is an event like any other.
+  LocalReply refuse_price(Exchange& ex) {
+    auto& metrics = Metrics::instance();
+    metrics.count_request(ex.provider->name, priced_.endpoint_name, "refused");
+    if (priced_.unpriced_model) metrics.count_unpriced(ex.provider->name, priced_.model);
+    Refusal r;
+    r.kind = "price";
+    r.message = "tollgate: " + *priced_.error;
+    r.status = 400;
+    r.invalid_request = true;
+    if (priced_.unpriced_model) r.code = "model_not_priced";
+    sampler_.emit(enforcer_, "refused/price/" + ex.provider->name,
+                  {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
+                  std::move(budget::EventDetail()
+                                .str("refused_by", "price")
+                                .str("name", ex.provider->name)
+                                .str("provider", ex.provider->name)
+                                .str("endpoint", priced_.endpoint_name)
+                                .str("model", priced_.model)));
+    return render_refusal(ex.provider->error_style, r);
+  }
+
+  // A model missing from the catalog, priced by unknown_model (dearest or price_as).
+  void note_unpriced(Exchange& ex) {
+    Metrics::instance().count_unpriced(ex.provider->name, priced_.model);
+    const std::string as = priced_.priced_as.empty() ? "unknown_model's price" : priced_.priced_as;
+    sampler_.emit(enforcer_, "unpriced_model/" + ex.provider->name + "/" + priced_.model,
+                  {0, std::chrono::system_clock::now(), "unpriced_model", "", "",
+                   "model '" + priced_.model + "' of provider '" + ex.provider->name +
+                       "' has no price: priced as " + as,
+                   ""},
+                  std::move(budget::EventDetail()
+                                .str("provider", ex.provider->name)
+                                .str("endpoint", priced_.endpoint_name)
+                                .str("model", priced_.model)
+                                .str("priced_as", priced_.priced_as)
+                                .str("estimate", rules::format_micros(priced_.estimate.micros))));
+  }
+
+  // output_cap: inject — writes the cap into the body, re-prices the request with it and makes
+  // that the estimate to reserve (the capped worst case). Leaves everything as it was when no
+  // cap applies or the body cannot take one.
+  void cap_output(Exchange& ex, budget::AdmitRequest& request) {
+    if (!priced_.endpoint || !priced_.endpoint->inject_output_cap) return;
+    const auto cap = rules::output_cap(priced_, enforcer_.remaining_for(request));
+    if (!cap) return;
+    auto body =
+        rules::write_output_max(*priced_.endpoint, priced_.output_named_at, ex.request_body, *cap);
+    if (!body) return;
+    std::swap(ex.request_body, *body);
+    auto capped = rules::price_request(*ex.config, ex.view());
+    if (capped.error) {
+      std::swap(ex.request_body, *body);  // cannot happen: the same body with one number more
+      return;
+    }
+    capped.explanation += "output capped at " + std::to_string(*cap) + " tokens (output_cap)\n";
+    priced_ = std::move(capped);
+    output_cap_ = *cap;
+    request.estimate = priced_.estimate;
+    request.estimated_tokens = priced_.estimated_tokens;
+  }
+
   // What the provider charged, as far as can be known (DESIGN §1 step 6): the usage it reported;
   // for an error status without usage, nothing (or the estimate with `error_cost: estimate`);
   // else, and when no answer came at all, the estimate (never under-count).
@@ -150,7 +217,9 @@ class EnforcementHooks final : public ExchangeHooks {
   }
 
   budget::Enforcer& enforcer_;
+  EventSampler& sampler_;
   rules::Priced priced_;
+  std::optional<std::int64_t> output_cap_;
   budget::Admission admission_;
   budget::HoldId hold_ = 0;
   bool admitted_ = false;
@@ -162,7 +231,27 @@ class EnforcementHooks final : public ExchangeHooks {
 }  // namespace
 
 std::unique_ptr<ExchangeHooks> EnforcementHookFactory::create(const Exchange&) {
-  return std::make_unique<EnforcementHooks>(enforcer_);
+  return std::make_unique<EnforcementHooks>(enforcer_, sampler_);
+}
+
+void EventSampler::emit(budget::Enforcer& enforcer, const std::string& key, budget::Event event,
+                        budget::EventDetail detail) {
+  const std::int64_t second =
+      std::chrono::duration_cast<std::chrono::seconds>(event.at.time_since_epoch()).count();
+  std::int64_t suppressed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    Sample& sample = samples_[key];
+    if (sample.second != second) sample = {second, 0, sample.suppressed};
+    if (sample.emitted >= k_per_second) {
+      ++sample.suppressed;
+      return;
+    }
+    ++sample.emitted;
+    suppressed = std::exchange(sample.suppressed, 0);
+  }
+  event.detail_json = detail.num("suppressed_before", suppressed).done();
+  enforcer.emit(std::move(event));
 }
 
 std::string client_identity(const rules::ClientsConfig& clients, const Exchange& exchange) {

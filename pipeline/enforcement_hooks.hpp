@@ -3,12 +3,35 @@
 // (budget::Enforcer), refuse locally in the provider's shape, read the usage from the response and
 // settle the hold at the actual cost on every ending.
 
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "budget/enforcer.hpp"
+#include "budget/event_detail.hpp"
 #include "pipeline/exchange_hooks.hpp"
 
 namespace proxy {
+
+// Events the hooks emit about single requests (a price refusal, an unpriced model): at most
+// k_per_second per kind and name and second, as the enforcer samples its refusal events, so
+// that one busy client cannot flush every other event out of the list.
+class EventSampler {
+ public:
+  static constexpr int k_per_second = 10;
+  // Emits `event` unless this second's share of `key` is used; `detail` gets suppressed_before.
+  void emit(budget::Enforcer& enforcer, const std::string& key, budget::Event event,
+            budget::EventDetail detail);
+
+ private:
+  struct Sample {
+    std::int64_t second = 0;
+    int emitted = 0;
+    std::int64_t suppressed = 0;
+  };
+  std::mutex mutex_;
+  std::map<std::string, Sample> samples_;
+};
 
 class EnforcementHookFactory final : public HookFactory {
  public:
@@ -17,6 +40,7 @@ class EnforcementHookFactory final : public HookFactory {
 
  private:
   budget::Enforcer& enforcer_;
+  EventSampler sampler_;
 };
 
 // Who the client is, per clients.identify (empty when unknown).

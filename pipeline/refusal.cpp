@@ -30,10 +30,12 @@ std::string openai_body(const Refusal& r) {
   w.Key("param");
   w.Null();
   w.Key("code");
-  if (r.invalid_request)
-    w.Null();
-  else
+  if (!r.invalid_request)
     w.String("budget_exceeded");
+  else if (!r.code.empty())
+    w.String(r.code.c_str(), static_cast<rapidjson::SizeType>(r.code.size()));
+  else
+    w.Null();
   w.EndObject();
   w.EndObject();
   return buffer.GetString();

@@ -22,6 +22,8 @@ struct Refusal {
   // invalid-request error (OpenAI and Anthropic invalid_request_error, Gemini INVALID_ARGUMENT),
   // so that SDKs raise their bad-request error rather than a rate-limit one.
   bool invalid_request = false;
+  // OpenAI's error `code` for an invalid request (e.g. model_not_priced); "" = null.
+  std::string code;
 };
 
 // Renders a refusal for a provider with `error_style` openai | anthropic | gemini | keepa | plain.

@@ -73,6 +73,10 @@ void print_json(const Priced& priced, std::ostream& out) {
   w.String(priced.provider ? priced.endpoint_name.c_str() : "");
   w.Key("model");
   w.String(priced.model.c_str());
+  if (!priced.priced_as.empty()) {
+    w.Key("priced_as");
+    w.String(priced.priced_as.c_str());
+  }
   w.Key("currency");
   w.String(priced.estimate.currency.c_str());
   w.Key("estimate");
@@ -102,6 +106,7 @@ void print_text(const Priced& priced, std::ostream& out) {
     out << "provider:  " << priced.provider->name << "\n"
         << "endpoint:  " << priced.endpoint_name << "\n"
         << "model:     " << (priced.model.empty() ? "-" : priced.model) << "\n"
+        << (priced.priced_as.empty() ? "" : "priced as: " + priced.priced_as + "\n")
         << "currency:  " << priced.estimate.currency << "\n"
         << "estimate:  " << format_micros(priced.estimate.micros) << "\n"
         << "tokens:    " << priced.estimated_tokens << "\n"

@@ -59,9 +59,58 @@ std::optional<std::string> Provider::resolve_model(std::string_view model) const
   return std::nullopt;
 }
 
-const ModelPrice* Provider::price_for_model(std::string_view model) const {
-  if (const auto name = resolve_model(model)) return &models.find(*name)->second;
-  return unknown_model_price ? &*unknown_model_price : nullptr;
+ModelPricing Provider::price_model(std::string_view model, const Endpoint* endpoint) const {
+  if (const auto name = resolve_model(model)) return {&models.find(*name)->second, *name, true};
+  std::optional<std::string> entry;
+  switch (unknown_model.policy) {
+    case UnknownModel::Policy::refuse:
+      return {};
+    case UnknownModel::Policy::price:
+      return {unknown_model.price ? &*unknown_model.price : nullptr, "", false};
+    case UnknownModel::Policy::price_as:
+      entry = resolve_model(unknown_model.model);
+      break;
+    case UnknownModel::Policy::dearest:
+      entry = dearest_model(endpoint);
+      break;
+  }
+  if (!entry) return {};
+  return {&models.find(*entry)->second, *entry, false};
+}
+
+std::optional<std::string> Provider::dearest_model(const Endpoint* endpoint) const {
+  const std::string pricing = endpoint ? endpoint->pricing : "tokens";
+  const bool reads_output =
+      !endpoint || !endpoint->output_max.empty() || !endpoint->usage.output.empty();
+  // (rank, max_output) of a model that fits, or nullopt.
+  auto rank = [&](const ModelPrice& m) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
+    if (pricing == "per_image") {
+      if (m.per_image.empty()) return std::nullopt;
+      std::int64_t dearest = 0;
+      for (const auto& [key, price] : m.per_image) dearest = std::max(dearest, price);
+      return std::pair{dearest, std::int64_t{0}};
+    }
+    if (pricing == "per_second") {
+      const auto dearest = std::max(m.per_second, m.per_second_audio);
+      if (dearest < 0) return std::nullopt;
+      return std::pair{dearest, std::int64_t{0}};
+    }
+    if (pricing == "per_item") {
+      if (m.per_item < 0) return std::nullopt;
+      return std::pair{m.per_item, std::int64_t{0}};
+    }
+    if (pricing != "tokens") return std::nullopt;
+    if (!m.per_image.empty() || m.per_second >= 0 || m.per_second_audio >= 0 || m.per_item >= 0)
+      return std::nullopt;
+    if (!reads_output && m.output > 0) return std::nullopt;
+    return std::pair{saturating_add(m.input, m.output), m.max_output};
+  };
+  const std::string* best = nullptr;
+  std::pair<std::int64_t, std::int64_t> best_rank{-1, -1};
+  for (const auto& [name, price] : models)
+    if (const auto r = rank(price); r && *r > best_rank) best = &name, best_rank = *r;
+  if (!best) return std::nullopt;
+  return *best;
 }
 
 const Provider* Config::provider_for_host(std::string_view host) const {

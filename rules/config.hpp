@@ -94,6 +94,26 @@ struct RateLimitHeaders {
   std::string remaining_tokens, remaining_requests, reset_tokens, reset_requests;
 };
 
+// unknown_model: what a model missing from a provider's `models` is priced as.
+struct UnknownModel {
+  enum class Policy {
+    refuse,    // a 400 naming the model (the default for a provider of your own)
+    dearest,   // the dearest entry of `models` that fits the endpoint (the shipped catalog's)
+    price_as,  // the entry named in `model`
+    price,     // the explicit `price` (unknown_model: { input: .., output: .. })
+  };
+  Policy policy = Policy::refuse;
+  std::string model;                // price_as
+  std::optional<ModelPrice> price;  // price
+};
+
+// What a request's model is priced at (Provider::price_model).
+struct ModelPricing {
+  const ModelPrice* price = nullptr;  // nullptr: refuse
+  std::string entry;                  // the entry of `models` used ("" for unknown_model's price)
+  bool listed = false;                // false: the model is not in `models`; unknown_model applied
+};
+
 struct Provider {
   std::string name;
   std::vector<std::string> hosts;  // lower case
@@ -115,8 +135,7 @@ struct Provider {
   bool error_costs_estimate = false;
   std::vector<Endpoint> endpoints;
   std::map<std::string, ModelPrice> models;
-  // unknown_model: a price for models missing from `models`; absent = refuse them (default).
-  std::optional<ModelPrice> unknown_model_price;
+  UnknownModel unknown_model;
   int bytes_per_token = 3;   // input estimate: bytes at the input pointers per token (low = safe)
   int message_overhead = 4;  // input estimate: framing tokens per message / array element
   std::string prices_file;   // absolute; LiteLLM model_prices_and_context_window.json
@@ -127,8 +146,20 @@ struct Provider {
   // (gpt-4o-2024-08-06, claude-sonnet-4-5-20250929, gpt-3.5-turbo-0125), without "-latest"
   // (claude-3-5-haiku-latest) or without a version number (gemini-2.0-flash-001). nullopt: none.
   std::optional<std::string> resolve_model(std::string_view model) const;
-  // The price of resolve_model's entry, else unknown_model_price; nullptr = refuse.
-  const ModelPrice* price_for_model(std::string_view model) const;
+  // The price of resolve_model's entry, else what unknown_model says for `endpoint` (which the
+  // dearest is chosen for; nullptr: among every model).
+  ModelPricing price_model(std::string_view model, const Endpoint* endpoint) const;
+  // The price only (nullptr = refuse).
+  const ModelPrice* price_for_model(std::string_view model,
+                                    const Endpoint* endpoint = nullptr) const {
+    return price_model(model, endpoint).price;
+  }
+  // The dearest entry of `models` among those that fit how `endpoint` prices (nullptr: tokens):
+  // tokens -> models without image, second or item prices, ranked by input + output price per
+  // 1M tokens (then max_output); an endpoint that reads no output tokens (embeddings) considers
+  // only models without an output price. per_image -> the dearest image, per_second -> the
+  // dearest second, per_item -> the dearest item. Ties go to the first name. nullopt: none fits.
+  std::optional<std::string> dearest_model(const Endpoint* endpoint) const;
 };
 
 struct Match {  // a filter: empty vector = any

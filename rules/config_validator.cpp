@@ -51,7 +51,7 @@ void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic
       report(errors, e.mark,
              where + " needs a price for model '" + e.model.key + "' (add it under providers." +
                  p.name + ".models)");
-  } else if (p.models.empty() && !p.unknown_model_price) {
+  } else if (p.models.empty() && p.unknown_model.policy != UnknownModel::Policy::price) {
     report(errors, e.mark,
            where + " prices " + e.pricing + " by model but provider '" + p.name +
                "' lists no models and no unknown_model price");
@@ -61,6 +61,11 @@ void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic
 void check_provider(const Provider& p, std::vector<Diagnostic>& errors) {
   if (p.hosts.empty()) report(errors, p.mark, "provider '" + p.name + "' needs 'hosts'");
   if (p.currency.empty()) report(errors, p.mark, "provider '" + p.name + "' needs a 'currency'");
+  if (p.unknown_model.policy == UnknownModel::Policy::price_as &&
+      !p.resolve_model(p.unknown_model.model))
+    report(errors, p.mark,
+           "provider '" + p.name + "' prices unknown models as '" + p.unknown_model.model +
+               "', which is not in its models");
   std::map<std::string, const Endpoint*> seen;  // method + normalized path
   for (const auto& e : p.endpoints) {
     check_endpoint(p, e, errors);

@@ -63,18 +63,26 @@ class Estimate {
     }
     out_.model = *name;
     if (out_.model.starts_with("models/")) out_.model.erase(0, 7);
-    price_ = p_.price_for_model(out_.model);
+    const ModelPricing pricing = p_.price_model(out_.model, &e_);
+    price_ = pricing.price;
+    out_.unpriced_model = !pricing.listed;
     if (!price_) {
       fail("unknown model '" + out_.model + "' on endpoint '" + e_.name + "' of provider '" +
            p_.name + "': no price is configured (add it under providers." + p_.name +
            ".models, or set unknown_model)");
       return false;
     }
-    const auto entry = p_.resolve_model(out_.model);
-    line("model " + out_.model + " from " + e_.model.text +
-         (!entry                 ? " (not listed: unknown_model price)"
-          : *entry != out_.model ? " (priced as " + *entry + ")"
-                                 : ""));
+    if (pricing.entry != out_.model) out_.priced_as = pricing.entry;
+    std::string how;
+    if (!pricing.listed && pricing.entry.empty())
+      how = " (not listed: unknown_model price)";
+    else if (!pricing.listed && p_.unknown_model.policy == UnknownModel::Policy::dearest)
+      how = " (not listed: priced as " + pricing.entry + ", the dearest of this endpoint)";
+    else if (!pricing.listed)
+      how = " (not listed: priced as " + pricing.entry + ", unknown_model: price_as)";
+    else if (pricing.entry != out_.model)
+      how = " (priced as " + pricing.entry + ")";
+    line("model " + out_.model + " from " + e_.model.text + how);
     return true;
   }
 
@@ -85,7 +93,7 @@ class Estimate {
     if (!e_.model.empty()) {
       if (auto name = v_.text(e_.model)) {
         out_.model = *name;
-        const auto* price = p_.price_for_model(*name);
+        const auto* price = p_.price_for_model(*name, &e_);
         if (price && price->per_item >= 0) each = price->per_item;
       }
     }
@@ -117,6 +125,7 @@ class Estimate {
     for (const auto& ref : e_.output_max)
       if (auto n = v_.integer(ref); n && *n >= 0) {
         output = *n;
+        out_.output_named_at = &ref;
         line("output <= " + std::to_string(output) + " tokens from " + ref.text);
         break;
       }
@@ -124,7 +133,11 @@ class Estimate {
       output = price_->max_output;
       line("output <= " + std::to_string(output) + " tokens (model max_output)");
     }
-    output = saturating_mul(output, multiplier());
+    out_.price = price_;
+    out_.input_tokens = input;
+    out_.output_tokens = output;
+    out_.multiplier = multiplier();
+    output = saturating_mul(output, out_.multiplier);
     TokenCounts counts;
     counts.input = input;
     counts.output = output;

@@ -23,6 +23,16 @@ struct Priced {
   bool streaming = false;              // body says "stream": true (or path says stream)
   std::string explanation;             // which fields were used, human-readable, one line each
   std::optional<std::string> error;    // set: refuse this request with this message
+  // The entry of the provider's models the model was priced as, when not the model itself
+  // (a dated or -latest name, or unknown_model: dearest | price_as); "" otherwise.
+  std::string priced_as;
+  bool unpriced_model = false;  // the model is not listed: unknown_model priced (or refused) it
+
+  // Token pricing, for output_cap: the price used, the input tokens estimated, the output
+  // maximum per choice and the multiplier (n) it is taken by.
+  const ModelPrice* price = nullptr;
+  std::int64_t input_tokens = 0, output_tokens = 0, multiplier = 1;
+  const ValueRef* output_named_at = nullptr;  // where the request named its output maximum
 };
 
 // Matches provider (by host) + endpoint (method, path pattern) + model, and estimates the cost.

@@ -80,6 +80,11 @@ struct Endpoint {
   std::vector<ValueRef> seconds;
   std::int64_t default_seconds = 8;
   ValueRef audio;
+  // output_cap: inject — write an output maximum (at the first body pointer of output_max) into
+  // a request that names none or more than the tightest budget affords; default_output_max
+  // bounds it further (0: the model's max_output only).
+  bool inject_output_cap = false;
+  std::int64_t default_output_max = 0;
   Mark mark;
 };
 

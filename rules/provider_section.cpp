@@ -49,16 +49,19 @@ void parse_cost(YamlReader& r, const YAML::Node& node, Endpoint& endpoint) {
     if (auto text = r.choice(node["count"], "count", {"items", "chars"})) endpoint.count = *text;
 }
 
-std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
+// `base`: the endpoint of the same name defined before (an include), which the keys given here
+// change; nullptr for a new endpoint, which needs a path and a cost or pricing.
+std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
+                                       const Endpoint* base) {
   if (!r.expect_map(node, "endpoint",
                     {"name", "method", "path", "pricing", "cost", "model", "input", "output_max",
                      "multiplier", "stream", "usage", "size", "quality", "seconds",
-                     "default_seconds", "audio"}))
+                     "default_seconds", "audio", "output_cap", "default_output_max"}))
     return std::nullopt;
   // An endpoint with a problem is reported once and left out, so that the cross checks after
   // loading do not report it again under another name.
   const auto errors_before = r.errors().size();
-  Endpoint e;
+  Endpoint e = base ? *base : Endpoint{};
   e.mark = r.mark(node);
   if (!node["name"]) {
     r.error(node, "endpoint needs a 'name'");
@@ -70,7 +73,7 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
                                {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}))
       e.method = *method;
   if (!node["path"]) {
-    r.error(node, "endpoint '" + e.name + "' needs a 'path'");
+    if (!base) r.error(node, "endpoint '" + e.name + "' needs a 'path'");
   } else if (auto path = r.string(node["path"], "path")) {
     if (path->empty() || path->front() != '/')
       r.error(node["path"], "'path' must start with '/', got '" + *path + "'");
@@ -81,7 +84,7 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
     if (auto pricing = r.choice(node["pricing"], "pricing",
                                 {"flat", "per_item", "tokens", "per_second", "per_image"}))
       e.pricing = *pricing;
-  if (!node["pricing"] && !node["cost"])
+  if (!base && !node["pricing"] && !node["cost"])
     r.error(node, "endpoint '" + e.name + "' needs a 'cost' or a 'pricing'");
   if (node["model"])
     if (auto ref = r.value_ref(node["model"], "model")) e.model = *ref;
@@ -115,6 +118,12 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node) {
       e.default_seconds = *seconds;
   if (node["audio"])
     if (auto ref = r.value_ref(node["audio"], "audio")) e.audio = *ref;
+  if (node["output_cap"])
+    if (auto mode = r.choice(node["output_cap"], "output_cap", {"inject", "off"}))
+      e.inject_output_cap = *mode == "inject";
+  if (node["default_output_max"])
+    if (auto n = r.integer(node["default_output_max"], "default_output_max", 1))
+      e.default_output_max = *n;
   if (r.errors().size() != errors_before) return std::nullopt;
   return e;
 }
@@ -153,7 +162,11 @@ void merge_endpoints(YamlReader& r, const YAML::Node& node, Provider& into) {
   if (!r.expect_sequence(node, "endpoints")) return;
   std::set<std::string> seen;
   for (const auto& item : node) {
-    auto endpoint = parse_endpoint(r, item);
+    const Endpoint* base = nullptr;
+    if (item.IsMap() && item["name"] && item["name"].IsScalar())
+      for (const auto& e : into.endpoints)
+        if (e.name == item["name"].Scalar()) base = &e;
+    auto endpoint = parse_endpoint(r, item, base);
     if (!endpoint) continue;
     if (!seen.insert(endpoint->name).second) {
       r.error(item,
@@ -246,10 +259,21 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
   if (node["models"]) parse_models(r, node["models"], p);
   if (node["unknown_model"]) {
     const auto& unknown = node["unknown_model"];
-    if (unknown.IsScalar()) {
-      if (r.choice(unknown, "unknown_model", {"refuse"})) p.unknown_model_price.reset();
+    // refuse | dearest | price_as:MODEL, or (the first form, still read) a price mapping.
+    using Policy = UnknownModel::Policy;
+    constexpr std::string_view k_price_as = "price_as:";
+    if (unknown.IsScalar() && std::string_view(unknown.Scalar()).starts_with(k_price_as)) {
+      const auto model = unknown.Scalar().substr(k_price_as.size());
+      if (model.empty())
+        r.error(unknown, "'unknown_model': price_as: needs a model, e.g. price_as:gpt-4o");
+      else
+        p.unknown_model = {Policy::price_as, model, std::nullopt};
+    } else if (unknown.IsScalar()) {
+      if (auto choice = r.choice(unknown, "unknown_model", {"refuse", "dearest"}))
+        p.unknown_model = {*choice == "dearest" ? Policy::dearest : Policy::refuse, "",
+                           std::nullopt};
     } else if (auto price = parse_model_price(r, unknown, "unknown_model")) {
-      p.unknown_model_price = *price;
+      p.unknown_model = {Policy::price, "", *price};
     }
   }
   if (node["bytes_per_token"])

@@ -313,12 +313,12 @@ void UsageReader::read_json_tail(UsageResult& r) {
 }
 
 const ModelPrice* UsageReader::model_price() const {
-  const ModelPrice* fallback =
-      provider_->unknown_model_price ? &*provider_->unknown_model_price : nullptr;
+  // The model the provider says it billed, when listed; else the requested one as it was
+  // priced before the request (unknown_model included).
   if (!result_.model.empty())
-    if (const ModelPrice* p = provider_->price_for_model(result_.model); p && p != fallback)
-      return p;
-  return provider_->price_for_model(requested_model_);
+    if (const auto entry = provider_->resolve_model(result_.model))
+      return &provider_->models.find(*entry)->second;
+  return provider_->price_for_model(requested_model_, endpoint_);
 }
 
 void UsageReader::price(UsageResult& r) {

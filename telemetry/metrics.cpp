@@ -73,6 +73,11 @@ struct Metrics::Impl {
                              .Name("tollgate_alerts_total")
                              .Help("Budget thresholds crossed")
                              .Register(*registry)};
+  Cached<Counter> unpriced{prometheus::BuildCounter()
+                               .Name("tollgate_unpriced_total")
+                               .Help("Requests for a model not in the catalog, priced by "
+                                     "unknown_model (dearest or price_as) or refused")
+                               .Register(*registry)};
   Family<Histogram>& ratio_family = prometheus::BuildHistogram()
                                         .Name("tollgate_estimate_ratio")
                                         .Help("Actual cost divided by the estimate")
@@ -145,6 +150,10 @@ void Metrics::observe_upstream(std::chrono::nanoseconds d) {
 
 void Metrics::count_alert(std::string_view budget, std::string_view threshold) {
   impl_->alerts.get({{"budget", budget}, {"threshold", threshold}}).Increment();
+}
+
+void Metrics::count_unpriced(std::string_view provider, std::string_view model) {
+  impl_->unpriced.get({{"provider", provider}, {"model", model}}).Increment();
 }
 
 void Metrics::add_tunnel_bytes(std::uint64_t up, std::uint64_t down) {

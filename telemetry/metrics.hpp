@@ -35,6 +35,8 @@ class Metrics {
   void observe_overhead(std::chrono::nanoseconds inside_tollgate);
   void observe_upstream(std::chrono::nanoseconds upstream);
   void count_alert(std::string_view budget, std::string_view threshold);
+  // A request for a model missing from its provider's models (tollgate_unpriced_total).
+  void count_unpriced(std::string_view provider, std::string_view model);
   void add_tunnel_bytes(std::uint64_t client_to_upstream, std::uint64_t upstream_to_client);
   void connection_opened(bool intercepted);
   void connection_closed(bool intercepted);

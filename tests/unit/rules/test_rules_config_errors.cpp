@@ -305,7 +305,7 @@ TEST_CASE("load_config_text, endpoint and model rules") {
   }
   SUBCASE("unknown_model is refuse or a price") {
     CHECK(errors_of(with_provider("    unknown_model: allow\n")) ==
-          Lines{"t.yaml:10:20: 'unknown_model' must be refuse, got 'allow'"});
+          Lines{"t.yaml:10:20: 'unknown_model' must be refuse or dearest, got 'allow'"});
   }
   SUBCASE("error_cost is free or estimate") {
     CHECK(errors_of(with_provider("    error_cost: always\n")) ==

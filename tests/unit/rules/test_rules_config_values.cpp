@@ -137,8 +137,9 @@ TEST_CASE("Provider::price_for_model, aliases") {
     CHECK(p.price_for_model("gpt-4o-mini") == nullptr);
   }
   SUBCASE("unknown_model price") {
-    p.unknown_model_price = rules::ModelPrice{};
-    p.unknown_model_price->input = 9;
+    p.unknown_model.policy = rules::UnknownModel::Policy::price;
+    p.unknown_model.price = rules::ModelPrice{};
+    p.unknown_model.price->input = 9;
     CHECK(p.price_for_model("gpt-9")->input == 9);
   }
 }

@@ -196,9 +196,14 @@ TEST_CASE("price_request, shipped catalog per provider and endpoint") {
 }
 
 TEST_CASE("price_request, refusals") {
-  SUBCASE("unknown model on a priced endpoint names the model") {
-    const auto p = price(catalog(), "POST", "api.openai.com", "/v1/chat/completions", "",
+  SUBCASE("unknown model on a priced endpoint (unknown_model: refuse) names the model") {
+    const auto loaded = rules::load_config_text(
+        "include: [catalog:openai]\nproviders:\n  openai:\n    unknown_model: refuse\n", "t.yaml",
+        "/tmp");
+    REQUIRE(loaded.errors.empty());
+    const auto p = price(*loaded.config, "POST", "api.openai.com", "/v1/chat/completions", "",
                          R"({"model":"gpt-9","messages":[]})");
+    CHECK(p.unpriced_model);
     REQUIRE(p.error);
     CHECK(*p.error ==
           "unknown model 'gpt-9' on endpoint 'chat' of provider 'openai': no price is configured "

@@ -121,10 +121,11 @@ TEST_CASE("price_request, resolved names are priced as their entry") {
     CHECK(p.model == "gemini-embedding-001");
     CHECK(p.estimate.micros == 2);
   }
-  SUBCASE("claude-3-5-sonnet-latest stays refused") {
+  SUBCASE("claude-3-5-sonnet-latest stays unlisted: priced as the dearest (unknown_model)") {
     const auto p = price("api.anthropic.com", "/v1/messages",
                          R"({"model":"claude-3-5-sonnet-latest","max_tokens":10,"messages":[]})");
-    REQUIRE(p.error);
-    CHECK(p.error->starts_with("unknown model 'claude-3-5-sonnet-latest'"));
+    REQUIRE_FALSE(p.error);
+    CHECK(p.unpriced_model);
+    CHECK(p.priced_as == provider("anthropic").dearest_model(p.endpoint).value());
   }
 }
