@@ -36,7 +36,7 @@ struct Hooked {
     ex.config = config;
     ex.provider = config->provider_for_host("api.openai.com");
     REQUIRE(ex.provider);
-    ex.intercepted = true;
+    ex.mode = proxy::ExchangeMode::intercept;
     ex.method = "POST";
     ex.host = "api.openai.com";
     ex.target = "/v1/chat/completions";
