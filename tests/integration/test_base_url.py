@@ -16,6 +16,7 @@ import sys
 import time
 import unittest
 
+import httpx
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
@@ -67,6 +68,28 @@ class BaseUrlTest(BudgetTestCase):
         self.assertEqual(sent["headers"]["host"], "api.openai.com")
         self.assertEqual(sent["headers"]["authorization"], "Bearer sk-base")
         self.assertEqual(self.h.fake.state.billed.count(("py-json", 68)), 1)
+
+    def test_openai_json_and_stream_with_httpx(self):
+        # httpx with base_url, as the OpenAI and Anthropic Python SDKs use it underneath.
+        body = {"model": "gpt-4o-mini", "max_tokens": 100, "messages": MESSAGES}
+        headers = {"authorization": "Bearer sk-base", "x-fake-usage": "50,100"}
+        with httpx.Client(base_url=self.base + "/openai/v1", trust_env=False, timeout=30) as c:
+            r = c.post("/chat/completions", json=body, headers=dict(headers, **{"x-req-id": "hx-json"}))
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertEqual(r.json()["usage"]["completion_tokens"], 100)
+            with c.stream("POST", "/chat/completions", json=dict(body, stream=True),
+                          headers=dict(headers, **{"x-req-id": "hx-sse"})) as s:
+                self.assertEqual(s.status_code, 200)
+                events = [l.strip() for l in s.iter_lines() if l.startswith("data: ")]
+            self.assertEqual(events[-1], "data: [DONE]")
+            self.assertFalse(any('"usage"' in e and '"choices":[]' in e for e in events))
+            r = c.post("/chat/completions", json=dict(body, max_tokens=16000),
+                       headers=dict(headers, **{"x-req-id": "hx-refused"}))
+            self.assertEqual(r.status_code, 429)
+            self.assertEqual(r.headers["x-should-retry"], "false")
+        self.assertEqual(len(self.sent("hx-json")), 1)
+        self.assertEqual(len(self.sent("hx-sse")), 1)
+        self.assertFalse(self.sent("hx-refused"))
 
     def test_openai_json_with_curl_and_expect_100_continue(self):
         body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 100, "messages": MESSAGES,
