@@ -33,6 +33,9 @@ using HoldId = std::uint64_t;
 // What the proxy knows about a request once it is priced.
 struct AdmitRequest {
   std::string provider, endpoint, model;
+  // The provider's rules in the config the request was priced under, resolved once at the head
+  // of the exchange (valid during admit()); nullptr: looked up by `provider`.
+  const rules::Provider* provider_rules = nullptr;
   std::string client;                          // identity from clients.identify ("" when none)
   std::string credential_hash;                 // hashed provider credential ("" when none)
   std::string host;                            // upstream host, for the upstream-failure breaker

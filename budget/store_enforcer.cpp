@@ -88,7 +88,8 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
 }
 
 std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& request, TimePoint now) {
-  const rules::Provider* p = provider(request.provider);
+  const rules::Provider* p =
+      request.provider_rules ? request.provider_rules : provider(request.provider);
   if (!p || !p->balance || p->currency != request.estimate.currency) return std::nullopt;
   const auto available =
       balances_.available(request.provider, request.credential_hash, *p->balance, now);
@@ -202,7 +203,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     ++instance->holds;
     admission.budgets.push_back(book_.standing(*budget, *instance, now));
   }
-  const rules::Provider* p = provider(request.provider);
+  const rules::Provider* p =
+      request.provider_rules ? request.provider_rules : provider(request.provider);
   hold.balance = p && p->balance && p->currency == request.estimate.currency;
   if (hold.balance) {
     balances_.hold(request.provider, request.credential_hash, estimate);

@@ -29,6 +29,7 @@ class EnforcementHooks final : public ExchangeHooks {
 
     budget::AdmitRequest request;
     request.provider = ex.provider->name;
+    request.provider_rules = ex.provider;
     request.endpoint = priced_.endpoint_name;
     request.model = priced_.model;
     request.client = client_identity(ex.config->clients, ex);

@@ -214,7 +214,7 @@ bool is_streaming(const RequestView& request, RequestValues& values) {
 Priced price_request(const Config& config, const RequestView& request) {
   Priced out;
   out.endpoint_name = "default";
-  out.provider = config.provider_for_host(request.host);
+  out.provider = request.provider ? request.provider : config.provider_for_host(request.host);
   if (!out.provider) {
     out.explanation = "host " + std::string(request.host) + " belongs to no provider: not priced\n";
     return out;
