@@ -55,12 +55,17 @@ struct BudgetStanding {
   }
 };
 
+// What refused a request: the x-tollgate-refused header and the refusal event's refused_by.
+// `price` is the pipeline's (a model it may not price), the others the ledger's.
+enum class RefusedBy { none, budget, balance, rate, breaker, store, price };
+std::string_view refused_by_name(RefusedBy refused_by);
+
 struct Admission {
   bool admitted = true;
   // When refused: which mechanism and which instance of it.
-  std::string refused_by;  // budget | balance | rate | breaker | store
-  std::string name;        // budget, rate limit, breaker or provider name
-  std::string message;     // names the budget, the estimate, what remains, the deficit, the reset
+  RefusedBy refused_by = RefusedBy::none;
+  std::string name;     // budget, rate limit, breaker or provider name
+  std::string message;  // names the budget, the estimate, what remains, the deficit, the reset
   std::optional<std::int64_t> retry_after_s;  // seconds until waiting can help
   bool should_retry = false;                  // false when waiting cannot help before the reset
   std::optional<std::int64_t> balance_left;   // provider balance (micro-units), for Keepa refusals

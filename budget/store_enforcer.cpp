@@ -107,7 +107,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   auto refuse = [&](Admission refusal) {
     // Sampled: a refusal storm must not flush every other event out of the list. What was
     // left out is counted in the next refusal event of the same mechanism and name.
-    RefusalSample& sample = refusal_samples_[refusal.refused_by + "/" + refusal.name];
+    RefusalSample& sample =
+        refusal_samples_[std::string(refused_by_name(refusal.refused_by)) + "/" + refusal.name];
     const std::int64_t second = unix_seconds(now);
     if (sample.second != second) {
       sample.second = second;
@@ -118,10 +119,11 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
       return refusal;
     }
     ++sample.emitted;
-    events.push_back({0, now, "refused", refusal.refused_by == "budget" ? refusal.name : "", "",
+    events.push_back({0, now, "refused",
+                      refusal.refused_by == RefusedBy::budget ? refusal.name : "", "",
                       refusal.message,
                       EventDetail()
-                          .str("refused_by", refusal.refused_by)
+                          .str("refused_by", refused_by_name(refusal.refused_by))
                           .str("name", refusal.name)
                           .str("provider", request.provider)
                           .str("endpoint", request.endpoint)

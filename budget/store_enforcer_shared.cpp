@@ -13,7 +13,7 @@ using util::unix_seconds;
 Admission store_refusal() {
   Admission a;
   a.admitted = false;
-  a.refused_by = "store";
+  a.refused_by = RefusedBy::store;
   a.name = "redis";
   a.message = "the shared budget store cannot be reached (store.redis.on_error: block)";
   a.retry_after_s = 5;

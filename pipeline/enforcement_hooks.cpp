@@ -54,7 +54,8 @@ class EnforcementHooks final : public ExchangeHooks {
 
     enforcer_.admit(request, [this, &ex, done = std::move(done)](budget::Admission admission) {
       if (!admission.admitted) {
-        Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name, "refused");
+        Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name,
+                                          RequestOutcome::refused);
         Refusal r{.kind = admission.refused_by,
                   .name = admission.name,
                   .message = "tollgate: " + admission.message,
@@ -76,6 +77,7 @@ class EnforcementHooks final : public ExchangeHooks {
   void on_response_head(Exchange& ex) override {
     if (!admitted_) return;
     reader_.emplace(*ex.provider, priced_.endpoint, priced_.model, priced_.streaming);
+    if (priced_.image_price) reader_->set_image_price(*priced_.image_price);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);
     ex.response_headers.emplace_back("x-tollgate-cost",
@@ -125,7 +127,8 @@ class EnforcementHooks final : public ExchangeHooks {
     auto& metrics = Metrics::instance();
     const bool ok = outcome != Outcome::upstream_error && ex.status < 400;
     // The relay observes tollgate_upstream_seconds for every exchange; the hooks only label it.
-    metrics.count_request(ex.provider->name, priced_.endpoint_name, ok ? "forwarded" : "error");
+    metrics.count_request(ex.provider->name, priced_.endpoint_name,
+                          ok ? RequestOutcome::forwarded : RequestOutcome::error);
 
     if (!ex.request_sent) {
       // The provider never saw the request: nothing can have been charged.
@@ -147,22 +150,23 @@ class EnforcementHooks final : public ExchangeHooks {
   // involved, so no x-tollgate-budget; the refusal is an event like any other.
   LocalReply refuse_price(Exchange& ex) {
     auto& metrics = Metrics::instance();
-    metrics.count_request(ex.provider->name, priced_.endpoint_name, "refused");
+    metrics.count_request(ex.provider->name, priced_.endpoint_name, RequestOutcome::refused);
     if (priced_.unpriced_model) metrics.count_unpriced(ex.provider->name, priced_.model);
     Refusal r;
-    r.kind = "price";
+    r.kind = budget::RefusedBy::price;
     r.message = "tollgate: " + *priced_.error;
     r.status = 400;
     r.invalid_request = true;
     if (priced_.unpriced_model) r.code = "model_not_priced";
-    sampler_.emit(enforcer_, "refused/price/" + ex.provider->name,
-                  {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
-                  std::move(budget::EventDetail()
-                                .str("refused_by", "price")
-                                .str("name", ex.provider->name)
-                                .str("provider", ex.provider->name)
-                                .str("endpoint", priced_.endpoint_name)
-                                .str("model", priced_.model)));
+    sampler_.emit(
+        enforcer_, "refused/price/" + ex.provider->name,
+        {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
+        std::move(budget::EventDetail()
+                      .str("refused_by", budget::refused_by_name(budget::RefusedBy::price))
+                      .str("name", ex.provider->name)
+                      .str("provider", ex.provider->name)
+                      .str("endpoint", priced_.endpoint_name)
+                      .str("model", priced_.model)));
     return render_refusal(ex.provider->error_style, r);
   }
 

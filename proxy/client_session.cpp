@@ -48,7 +48,8 @@ asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream,
 // Parameters by value: GCC 12 mishandles temporaries bound to references across co_await.
 asio::awaitable<void> refuse_connect(beast::tcp_stream& client, AccessRecord& log, int status,
                                      std::string message, rules::HeaderList headers = {}) {
-  Metrics::instance().count_other_host(status == 502 ? "error" : "refused");
+  Metrics::instance().count_other_host(status == 502 ? RequestOutcome::error
+                                                     : RequestOutcome::refused);
   auto reply = make_reply(
       status, headers,
       error_json("tollgate: " + message, status == 502 ? "upstream_error" : "forbidden"), false);
@@ -105,7 +106,7 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
   }
   auto& upstream = *dialed.stream;
   // Counted when it opens (a tunnel may stay open for hours).
-  Metrics::instance().count_other_host("tunneled");
+  Metrics::instance().count_other_host(RequestOutcome::tunneled);
   lowest(client).expires_after(k_write_timeout);
   auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_established), use_tuple);
   if (!ec && buffer.size() > 0) {

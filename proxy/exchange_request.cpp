@@ -49,7 +49,7 @@ asio::awaitable<AfterExchange> refuse(Stream& client, beast::flat_buffer& buffer
   // Refused before any endpoint was matched (framing, size, proxy auth, tunnel policy).
   Metrics::instance().count_request(
       provider ? std::string_view(provider->name) : Metrics::k_no_label, Metrics::k_no_label,
-      "refused");
+      RequestOutcome::refused);
   keep_alive = keep_alive && r.keep_alive && !unread_body;
   auto body = r.body.empty() ? error_json("tollgate: " + r.message, r.type) : std::move(r.body);
   auto reply = make_reply(r.status, r.headers, std::move(body), keep_alive);

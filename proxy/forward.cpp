@@ -366,8 +366,10 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
     co_await await_on_complete(hooks, ex, outcome);
     // Provider exchanges are counted by the hooks, which know the endpoint.
     if (!ex.provider)
-      Metrics::instance().count_other_host(
-          denied ? "refused" : (outcome == Outcome::upstream_error ? "error" : "forwarded"));
+      Metrics::instance().count_other_host(denied ? RequestOutcome::refused
+                                                  : (outcome == Outcome::upstream_error
+                                                         ? RequestOutcome::error
+                                                         : RequestOutcome::forwarded));
     const auto total = Clock::now() - ex.started;
     Metrics::instance().observe_upstream(upstream_time);
     Metrics::instance().observe_overhead(total - upstream_time);

@@ -41,7 +41,7 @@ TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, 
     const auto second = admit(*e, openai(2 * k_usd));
     CHECK_FALSE(second.admitted);
     CHECK(second.hold == 0);
-    CHECK(second.refused_by == "budget");
+    CHECK(second.refused_by == budget::RefusedBy::budget);
     CHECK(second.name == "small");
     CHECK(second.message ==
           "budget \"small\" would be exceeded: estimate 2 usd, remaining 1 usd of 3 usd, deficit 1 "

@@ -110,7 +110,7 @@ TEST_CASE("Redis store, on_error decides when Redis is gone") {
     server.stop();
     const auto refused = admit(*e, openai(k_usd));
     CHECK_FALSE(refused.admitted);
-    CHECK(refused.refused_by == "store");
+    CHECK(refused.refused_by == budget::RefusedBy::store);
     CHECK(refused.message ==
           "the shared budget store cannot be reached (store.redis.on_error: block)");
     CHECK(refused.should_retry);
