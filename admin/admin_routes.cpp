@@ -10,11 +10,13 @@
 
 #include "admin/admin_json.hpp"
 #include "admin/event_stream.hpp"
+#include "admin/status_page.hpp"
 
 namespace proxy {
 namespace {
 
 enum class Route {
+  page,
   healthz,
   readyz,
   metrics,
@@ -61,6 +63,7 @@ std::string percent_decode(std::string_view text) {
 
 Resolved resolve(std::string_view path) {
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (path == "/") return {Route::page, "GET", {}};
   if (path == "/healthz") return {Route::healthz, "GET", {}};
   if (path == "/readyz") return {Route::readyz, "GET", {}};
   if (path == "/metrics") return {Route::metrics, "GET", {}};
@@ -169,6 +172,8 @@ AdminResponse AdminRoutes::handle(const AdminRequest& request) {
   if (request.body.size() > k_admin_body_limit)
     return admin_error(413, "request body larger than 1 MiB");
   switch (resolved.route) {
+    case Route::page:
+      return status_page();
     case Route::healthz:
       return AdminResponse{200, "text/plain; charset=utf-8", {}, "ok\n"};
     case Route::readyz:
