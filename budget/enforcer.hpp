@@ -137,6 +137,12 @@ class Enforcer {
   virtual bool set_limit(const std::string& budget, std::int64_t limit, const std::string& who) = 0;
   virtual bool add_override(const Override& override_, const std::string& who) = 0;
   virtual std::vector<Event> events_since(std::uint64_t id, std::size_t max = 1000) const = 0;
+  // The id of the newest event (0 before the first); ids are consecutive. Additive: the default
+  // reads every event, implementations keep it at hand.
+  virtual std::uint64_t last_event_id() const {
+    const auto all = events_since(0, SIZE_MAX);
+    return all.empty() ? 0 : all.back().id;
+  }
   virtual void emit(Event event) = 0;  // events from outside budget/ (reload, admin, error)
   virtual void on_event(std::function<void(const Event&)> listener) = 0;  // webhooks, logs
   virtual bool store_healthy() const = 0;

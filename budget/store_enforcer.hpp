@@ -46,6 +46,7 @@ class StoreEnforcer final : public Enforcer {
   bool set_limit(const std::string& budget, std::int64_t limit, const std::string& who) override;
   bool add_override(const Override& override_, const std::string& who) override;
   std::vector<Event> events_since(std::uint64_t id, std::size_t max = 1000) const override;
+  std::uint64_t last_event_id() const override { return events_.last_id(); }
   void emit(Event event) override { events_.emit(std::move(event)); }
   void on_event(std::function<void(const Event&)> listener) override {
     events_.on_event(std::move(listener));
