@@ -19,8 +19,8 @@ std::optional<rules::HostPort> host_port(const util::Authority& authority,
   const auto port = authority.port ? authority.port : default_port;
   if (!port) return fail("missing or invalid port");
   // normalize_host wants the bracketed form of an IPv6 literal, as a request target spells it.
-  const bool v6 = authority.host.find(':') != std::string::npos;
-  auto name = rules::normalize_host(v6 ? "[" + authority.host + "]" : authority.host);
+  auto name =
+      rules::normalize_host(authority.bracketed ? "[" + authority.host + "]" : authority.host);
   if (!name.host) return fail(std::move(name.problem));
   return rules::HostPort{std::move(*name.host), *port};
 }

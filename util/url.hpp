@@ -15,6 +15,7 @@ namespace util {
 struct Authority {
   std::string host;                   // IPv6 literals without their brackets
   std::optional<std::uint16_t> port;  // nullopt when none is written
+  bool bracketed = false;             // written as "[...]" (an IPv6 literal, if anything)
 };
 
 // "host", "host:port", "[v6]" or "[v6]:port". nullopt, with the reason in *problem when given,
@@ -33,6 +34,7 @@ inline std::optional<Authority> parse_authority(std::string_view text,
     const auto close = text.find(']');
     if (close == std::string_view::npos) return fail("missing or invalid port");
     out.host = std::string(text.substr(1, close - 1));
+    out.bracketed = true;
     const auto rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') return fail("missing or invalid port");
