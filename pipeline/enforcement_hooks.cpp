@@ -24,6 +24,9 @@ class EnforcementHooks final : public ExchangeHooks {
     if (!ex.provider) return done(std::nullopt);  // plain HTTP to a host no provider owns
     const auto view = ex.view();
     priced_ = rules::price_request(*ex.config, view);
+    ex.billing.endpoint = priced_.endpoint_name;
+    ex.billing.model = priced_.model;
+    ex.billing.currency = priced_.estimate.currency;
     if (priced_.error) return done(refuse_price(ex));
     if (priced_.unpriced_model) note_unpriced(ex);
 
@@ -52,8 +55,12 @@ class EnforcementHooks final : public ExchangeHooks {
       }
     }
 
+    ex.billing.estimate = request.estimate.micros;
     enforcer_.admit(request, [this, &ex, done = std::move(done)](budget::Admission admission) {
+      for (const auto& b : admission.budgets)
+        ex.billing.budgets.push_back(b.key.empty() ? b.name : b.name + "/" + b.key);
       if (!admission.admitted) {
+        ex.billing.refused_by = budget::refused_by_name(admission.refused_by);
         Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name,
                                           RequestOutcome::refused);
         Refusal r{.kind = admission.refused_by,
@@ -132,9 +139,11 @@ class EnforcementHooks final : public ExchangeHooks {
 
     if (!ex.request_sent) {
       // The provider never saw the request: nothing can have been charged.
+      ex.billing.cost = 0;
       return enforcer_.release(hold_, std::move(done));
     }
     const std::int64_t actual = actual_cost(ex, usage);
+    ex.billing.cost = actual;
     if (actual > 0) {
       metrics.add_spend(priced_.estimate.currency, ex.provider->name, priced_.model, actual);
       if (priced_.estimate.micros > 0)
@@ -152,6 +161,7 @@ class EnforcementHooks final : public ExchangeHooks {
     auto& metrics = Metrics::instance();
     metrics.count_request(ex.provider->name, priced_.endpoint_name, RequestOutcome::refused);
     if (priced_.unpriced_model) metrics.count_unpriced(ex.provider->name, priced_.model);
+    ex.billing.refused_by = budget::refused_by_name(budget::RefusedBy::price);
     Refusal r;
     r.kind = budget::RefusedBy::price;
     r.message = "tollgate: " + *priced_.error;

@@ -172,6 +172,19 @@ asio::awaitable<BodyRead> read_request_body(ClientStream& client, beast::flat_bu
   co_return BodyRead{};
 }
 
+// The hooks' word on the money of the exchange, for its access-log line.
+void note_billing(AccessRecord& log, const Exchange& ex) {
+  if (!ex.provider) return;
+  log.provider = ex.provider->name;
+  log.endpoint = ex.billing.endpoint;
+  log.model = ex.billing.model;
+  log.currency = ex.billing.currency;
+  log.estimate = ex.billing.estimate;
+  log.cost = ex.billing.cost;
+  log.budgets = ex.billing.budgets;
+  log.refused_by = ex.billing.refused_by;
+}
+
 // Step 3 said no: the hooks' reply (a refusal in the provider's shape) instead of the upstream's.
 template <typename ClientStream>
 asio::awaitable<AfterExchange> answer_locally(ClientStream& client, LocalReply reply,
@@ -183,6 +196,7 @@ asio::awaitable<AfterExchange> answer_locally(ClientStream& client, LocalReply r
   log.bytes_out = response.body().size();
   log.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ex.started)
                .count();
+  note_billing(log, ex);
   log_access(log);
   co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
 }
@@ -254,6 +268,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
 
   ForwardContext ctx{env, info, log, keep_alive, websocket, head_request, http10};
   const auto after = co_await forward_exchange(client, buffer, ex, *hooks, ctx);
+  note_billing(log, ex);
   log_access(log);
   co_return after;
 }
