@@ -214,8 +214,8 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
   return {budget.config.name, instance.key, key, amount};
 }
 
-std::optional<SpentRow> BudgetBook::reset(const std::string& name, const std::string& key,
-                                          TimePoint now) {
+std::optional<Reset> BudgetBook::reset(const std::string& name, const std::string& key,
+                                       TimePoint now) {
   BudgetState* budget = find(name);
   if (!budget || !budget->active) return std::nullopt;
   // A key that has no instance (and no spend waiting to be loaded) is not a budget to reset.
@@ -244,7 +244,7 @@ std::optional<SpentRow> BudgetBook::reset(const std::string& name, const std::st
     else
       by_budget->second.erase(key);
   }
-  return SpentRow{name, key, from, 0};
+  return Reset{name, key, from};
 }
 
 std::optional<LimitRow> BudgetBook::set_limit(const std::string& name, std::int64_t new_limit) {

@@ -58,9 +58,9 @@ class BudgetBook {
   SpentRow charge(BudgetState& budget, Instance& instance, std::int64_t amount, TimePoint now,
                   std::vector<Event>& events);
 
-  // Zeroes the current period of one instance (key "" = every instance); the store row to delete
-  // from. Returns nullopt for an unknown budget.
-  std::optional<SpentRow> reset(const std::string& budget, const std::string& key, TimePoint now);
+  // Zeroes the current period of one instance (key "" = every instance); the change for the
+  // store. Returns nullopt for an unknown budget.
+  std::optional<Reset> reset(const std::string& budget, const std::string& key, TimePoint now);
 
   std::optional<LimitRow> set_limit(const std::string& budget, std::int64_t limit);
   void add_override(const OverrideRow& row) { overrides_.push_back(row); }

@@ -69,7 +69,7 @@ void StoreEnforcer::publish(std::vector<Event>& events) {
 
 void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admission)> done) {
   std::vector<Event> events;
-  Mutation write;
+  OpenHold write;
   Admission admission;
   bool journaled = false;
   {
@@ -102,7 +102,7 @@ std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& reques
 }
 
 Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
-                                std::vector<Event>& events, Mutation& write) {
+                                std::vector<Event>& events, OpenHold& write) {
   const std::int64_t estimate = request.estimate.micros;
   auto refuse = [&](Admission refusal) {
     // Sampled: a refusal storm must not flush every other event out of the list. What was
@@ -223,7 +223,6 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   hold.provider = request.provider;
   hold.credential = request.credential_hash;
   hold.breaker_trials = std::move(trials);
-  write.kind = Mutation::Kind::open_hold;
   write.hold.id = id;
   write.hold.deadline = unix_seconds(hold.deadline);
   for (const auto& [budget, instance] : hold.parts)
@@ -234,14 +233,13 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
 }
 
 void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual,
-                          TimePoint now, std::vector<Event>& events, Mutation& write) {
-  write.kind = Mutation::Kind::close_hold;
-  write.hold.id = id;
+                          TimePoint now, std::vector<Event>& events, CloseHold& write) {
+  write.hold = id;
   for (auto& [budget, instance] : hold.parts) {
     instance->reserved -= hold.estimate;
     --instance->holds;
     instance->last_used = now;
-    if (actual) write.add.push_back(book_.charge(*budget, *instance, *actual, now, events));
+    if (actual) write.charged.push_back(book_.charge(*budget, *instance, *actual, now, events));
   }
   if (!hold.shared.empty()) close_shared(hold, actual, now, events);
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
@@ -273,7 +271,7 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
     const TimePoint now = clock_.now();
     auto it = holds_.find(id);
     if (it != holds_.end()) {
-      Mutation write;
+      CloseHold write;
       const bool durable = !it->second.parts.empty();
       close(id, it->second, actual, now, events, write);
       holds_.erase(it);
@@ -310,7 +308,7 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force)
   std::sort(expired.begin(), expired.end());
   for (HoldId id : expired) {
     auto it = holds_.find(id);
-    Mutation write;
+    CloseHold write;
     // Its owner is gone (crash, timeout): charge the estimate, never under-count.
     close(id, it->second, it->second.estimate, now, events, write);
     holds_.erase(it);

@@ -70,11 +70,11 @@ class StoreEnforcer final : public Enforcer {
   };
 
   Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
-                   Mutation& write);
+                   OpenHold& write);
   std::optional<Admission> check_balance(const AdmitRequest& request, TimePoint now);
   // Ends a hold: charges `actual` (settle) or nothing (release); fills the store write.
   void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
-             std::vector<Event>& events, Mutation& write);
+             std::vector<Event>& events, CloseHold& write);
   void sweep(TimePoint now, std::vector<Event>& events, bool force);
   // Shared store (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
   std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,

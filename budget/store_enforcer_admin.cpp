@@ -143,12 +143,9 @@ bool StoreEnforcer::reset(const std::string& budget, const std::string& key,
   auto row = book_.reset(budget, key, now);
   if (!row) return false;
   if (BudgetState* state = book_.find(budget); shared_ && state && shares(*state))
-    shared_->reset(budget, key, row->period_start);
+    shared_->reset(budget, key, row->from);
   const std::string after = spent_json(book_.standings(now), budget, key);
-  Mutation m;
-  m.kind = Mutation::Kind::reset;
-  m.row = *row;
-  write_and_wait(lock, std::move(m));
+  write_and_wait(lock, std::move(*row));
   events_.emit(admin_event(now, budget, key,
                            "budget \"" + budget + "\"" +
                                (key.empty() ? "" : " (key \"" + key + "\")") + " reset by " + who,
@@ -164,10 +161,7 @@ bool StoreEnforcer::set_limit(const std::string& budget, std::int64_t limit,
   if (!state || !state->active || limit < 0) return false;
   const std::int64_t before = book_.limit(*state);
   auto row = book_.set_limit(budget, limit);
-  Mutation m;
-  m.kind = Mutation::Kind::set_limit;
-  m.limit = *row;
-  write_and_wait(lock, std::move(m));
+  write_and_wait(lock, SetLimit{*row});
   events_.emit(admin_event(now, budget, "",
                            "budget \"" + budget + "\" limit set from " +
                                rules::format_micros(before) + " to " + rules::format_micros(limit) +
@@ -187,10 +181,7 @@ bool StoreEnforcer::add_override(const Override& override_, const std::string& w
                   unix_seconds(override_.until)};
   book_.add_override(row);
   const std::int64_t after = book_.overrides(*state, override_.key, now);
-  Mutation m;
-  m.kind = Mutation::Kind::add_override;
-  m.override_ = row;
-  write_and_wait(lock, std::move(m));
+  write_and_wait(lock, AddOverride{row});
   events_.emit(admin_event(now, override_.budget, override_.key,
                            "budget \"" + override_.budget + "\" override +" +
                                rules::format_micros(override_.extra) + " until " +

@@ -141,14 +141,14 @@ class RedisStore final : public Store, public SharedLedger {
 
   // Holds and spend live in Redis through SharedLedger; only admin changes are journaled here.
   void write(Mutation m, std::function<void()> done) override {
-    if (m.kind == Mutation::Kind::set_limit)
-      command({"HSET", prefix_ + "limits", m.limit.budget,
-               std::to_string(m.limit.limit) + ":" + std::to_string(m.limit.config_limit)});
-    else if (m.kind == Mutation::Kind::add_override)
+    if (const auto* set = std::get_if<SetLimit>(&m))
+      command({"HSET", prefix_ + "limits", set->limit.budget,
+               std::to_string(set->limit.limit) + ":" + std::to_string(set->limit.config_limit)});
+    else if (const auto* add = std::get_if<AddOverride>(&m))
       command({"RPUSH", prefix_ + "overrides",
-               m.override_.budget + '\x1f' + m.override_.key + '\x1f' +
-                   std::to_string(m.override_.extra) + '\x1f' + std::to_string(m.override_.until) +
-                   '\x1f' + m.override_.reason});
+               add->override_.budget + '\x1f' + add->override_.key + '\x1f' +
+                   std::to_string(add->override_.extra) + '\x1f' +
+                   std::to_string(add->override_.until) + '\x1f' + add->override_.reason});
     if (done) done();
   }
 

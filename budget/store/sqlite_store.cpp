@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <variant>
 
 #include "budget/store/store.hpp"
 
@@ -333,45 +334,41 @@ class SqliteStore final : public Store {
     }
   }
 
-  void apply(const Mutation& m) {
-    switch (m.kind) {
-      case Mutation::Kind::open_hold:
-        insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
-            .bind(2, m.hold.deadline)
-            .bind(3, encode_parts(m.hold.parts))
-            .run();
-        break;
-      case Mutation::Kind::close_hold:
-        // Deleting the hold and adding its cost share one transaction: never lost, never twice.
-        delete_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
-        for (const auto& row : m.add)
-          add_spent_->bind(1, row.budget)
-              .bind(2, row.key)
-              .bind(3, row.period_start)
-              .bind(4, row.amount)
-              .run();
-        break;
-      case Mutation::Kind::reset:
-        if (m.row.key.empty())
-          reset_all_->bind(1, m.row.budget).bind(2, m.row.period_start).run();
-        else
-          reset_one_->bind(1, m.row.budget).bind(2, m.row.key).bind(3, m.row.period_start).run();
-        break;
-      case Mutation::Kind::set_limit:
-        set_limit_->bind(1, m.limit.budget)
-            .bind(2, m.limit.limit)
-            .bind(3, m.limit.config_limit)
-            .run();
-        break;
-      case Mutation::Kind::add_override:
-        add_override_->bind(1, m.override_.budget)
-            .bind(2, m.override_.key)
-            .bind(3, m.override_.extra)
-            .bind(4, m.override_.until)
-            .bind(5, m.override_.reason)
-            .run();
-        break;
-    }
+  void apply(const Mutation& mutation) {
+    std::visit([this](const auto& m) { apply(m); }, mutation);
+  }
+  void apply(const OpenHold& m) {
+    insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
+        .bind(2, m.hold.deadline)
+        .bind(3, encode_parts(m.hold.parts))
+        .run();
+  }
+  void apply(const CloseHold& m) {
+    // Deleting the hold and adding its cost share one transaction: never lost, never twice.
+    delete_hold_->bind(1, static_cast<std::int64_t>(m.hold)).run();
+    for (const auto& row : m.charged)
+      add_spent_->bind(1, row.budget)
+          .bind(2, row.key)
+          .bind(3, row.period_start)
+          .bind(4, row.amount)
+          .run();
+  }
+  void apply(const Reset& m) {
+    if (m.key.empty())
+      reset_all_->bind(1, m.budget).bind(2, m.from).run();
+    else
+      reset_one_->bind(1, m.budget).bind(2, m.key).bind(3, m.from).run();
+  }
+  void apply(const SetLimit& m) {
+    set_limit_->bind(1, m.limit.budget).bind(2, m.limit.limit).bind(3, m.limit.config_limit).run();
+  }
+  void apply(const AddOverride& m) {
+    add_override_->bind(1, m.override_.budget)
+        .bind(2, m.override_.key)
+        .bind(3, m.override_.extra)
+        .bind(4, m.override_.until)
+        .bind(5, m.override_.reason)
+        .run();
   }
 
   sqlite3* db_ = nullptr;

@@ -3,46 +3,17 @@
 // enforcer's state is authoritative while running); a store only makes them durable and gives
 // them back at start. Every write is applied in submission order.
 
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "budget/store/mutation.hpp"
+#include "budget/store/rows.hpp"
+
 namespace budget {
 
 class SharedLedger;  // budget/shared_ledger.hpp
-
-// Spent amount of one budget instance in one period. For rolling periods, one row per second
-// in which charges were made (period_start = that second), so that a window slides exactly.
-struct SpentRow {
-  std::string budget, key;
-  std::int64_t period_start = 0;  // unix seconds; 0 for period: total
-  std::int64_t amount = 0;        // micro-units
-};
-
-struct HoldPart {
-  std::string budget, key;
-  std::int64_t estimate = 0;
-};
-
-struct HoldRow {
-  std::uint64_t id = 0;
-  std::int64_t deadline = 0;  // unix seconds
-  std::vector<HoldPart> parts;
-};
-
-struct LimitRow {
-  std::string budget;
-  std::int64_t limit = 0;
-  std::int64_t config_limit = 0;  // the config's limit when it was set: a new one supersedes it
-};
-
-struct OverrideRow {
-  std::string budget, key, reason;
-  std::int64_t extra = 0;
-  std::int64_t until = 0;  // unix seconds
-};
 
 // Everything a store holds, as loaded at start.
 struct StoreSnapshot {
@@ -51,17 +22,6 @@ struct StoreSnapshot {
   std::vector<LimitRow> limits;
   std::vector<OverrideRow> overrides;
   bool complete = true;  // false: the store could not be read (what is here is partial)
-};
-
-// One change; the kinds mirror the ledger's operations.
-struct Mutation {
-  enum class Kind { open_hold, close_hold, reset, set_limit, add_override };
-  Kind kind = Kind::open_hold;
-  HoldRow hold;               // open_hold: the hold; close_hold: only id
-  std::vector<SpentRow> add;  // close_hold: amounts added to spent (may be empty: release)
-  SpentRow row;               // reset: budget, key ("" = all), period_start = from
-  LimitRow limit;             // set_limit
-  OverrideRow override_;      // add_override
 };
 
 class Store {

@@ -15,18 +15,11 @@ using namespace budget_test;
 namespace {
 
 budget::Mutation open_hold(std::uint64_t id) {
-  budget::Mutation m;
-  m.kind = budget::Mutation::Kind::open_hold;
-  m.hold = {id, 2'000'000'000, {{"daily", "a", 5}}};
-  return m;
+  return budget::OpenHold{{id, 2'000'000'000, {{"daily", "a", 5}}}};
 }
 
 budget::Mutation close_hold(std::uint64_t id, std::int64_t amount) {
-  budget::Mutation m;
-  m.kind = budget::Mutation::Kind::close_hold;
-  m.hold.id = id;
-  m.add = {{"daily", "a", 0, amount}};
-  return m;
+  return budget::CloseHold{id, {{"daily", "a", 0, amount}}};
 }
 
 }  // namespace
