@@ -49,6 +49,27 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
   }
 }
 
+// The store goes first: its writer may still complete writes, whose callbacks touch the rest.
+StoreEnforcer::~StoreEnforcer() {
+  store_.reset();
+}
+
+void StoreEnforcer::after_write(bool durable) {
+  if (durable) {
+    if (writes_failing_.load(std::memory_order_relaxed)) writes_failing_ = false;
+    return;
+  }
+  // The decision stands in memory (requests keep flowing), only not on disk: counted, readiness
+  // reports the store down until a write succeeds, and the first failure of a spell is an error
+  // event (the log, webhooks), not every failed write of it.
+  const std::uint64_t failures = ++write_failures_;
+  if (writes_failing_.exchange(true)) return;
+  events_.emit({0, clock_.now(), "error", "", "",
+                "the ledger store could not record a change: decisions stand in memory but are "
+                "not durable until a write succeeds",
+                EventDetail().num("failures", static_cast<std::int64_t>(failures)).done()});
+}
+
 void StoreEnforcer::apply_config(std::shared_ptr<const rules::Config> config) {
   std::lock_guard lock(mutex_);
   config_ = std::move(config);
@@ -80,7 +101,10 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
     // Journaled under the lock so that the store sees a hold opened before anyone closes it.
     if (persistent_ && admission.admitted && !write.hold.parts.empty()) {
       journaled = true;
-      store_->write(std::move(write), [done, admission]() mutable { done(std::move(admission)); });
+      store_->write(std::move(write), [this, done, admission](bool durable) mutable {
+        after_write(durable);
+        done(std::move(admission));
+      });
     }
   }
   publish(events);
@@ -277,7 +301,10 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
       holds_.erase(it);
       if (persistent_ && durable) {
         journaled = true;
-        store_->write(std::move(write), std::move(done));
+        store_->write(std::move(write), [this, done = std::move(done)](bool durable) {
+          after_write(durable);
+          if (done) done();
+        });
       }
     }
     sweep(now, events, false);
@@ -312,7 +339,8 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force)
     // Its owner is gone (crash, timeout): charge the estimate, never under-count.
     close(id, it->second, it->second.estimate, now, events, write);
     holds_.erase(it);
-    if (persistent_) store_->write(std::move(write), nullptr);
+    if (persistent_)
+      store_->write(std::move(write), [this](bool durable) { after_write(durable); });
   }
   book_.expire_idle(now);
   rates_.expire_idle(now);

@@ -3,6 +3,7 @@
 // under any concurrency, short critical sections), then journaled to a Store; callbacks run once
 // the change is durable. Holds left in the store by a crash are settled at their estimate.
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@ class StoreEnforcer final : public Enforcer {
  public:
   StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Store> store,
                 Clock& clock);
+  ~StoreEnforcer() override;
 
   void apply_config(std::shared_ptr<const rules::Config> config) override;
   void admit(const AdmitRequest& request, std::function<void(Admission)> done) override;
@@ -56,6 +58,8 @@ class StoreEnforcer final : public Enforcer {
 
   // Holds currently open (for tests and metrics).
   std::size_t open_holds() const;
+  // Store writes that could not be recorded, since start (for tests and metrics).
+  std::uint64_t write_failures() const { return write_failures_; }
 
  private:
   struct LiveHold {
@@ -85,6 +89,8 @@ class StoreEnforcer final : public Enforcer {
   void finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done);
   // Journals an admin change and waits until it is durable.
   void write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation);
+  // After each store write, on whatever thread completed it.
+  void after_write(bool durable);
   const rules::Provider* provider(const std::string& name) const;
   void publish(std::vector<Event>& events);
 
@@ -109,6 +115,8 @@ class StoreEnforcer final : public Enforcer {
   HoldId next_hold_ = 1;
   TimePoint next_sweep_{};
   std::map<std::string, RefusalSample> refusal_samples_;
+  std::atomic<std::uint64_t> write_failures_{0};
+  std::atomic<bool> writes_failing_{false};  // the last write could not be recorded
 };
 
 }  // namespace budget

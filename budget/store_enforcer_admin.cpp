@@ -120,7 +120,7 @@ std::vector<Event> StoreEnforcer::events_since(std::uint64_t id, std::size_t max
 
 void StoreEnforcer::write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation) {
   if (shared_) {  // a shared store writes synchronously (under the lock it needs anyway)
-    store_->write(std::move(mutation), nullptr);
+    store_->write(std::move(mutation), [this](bool durable) { after_write(durable); });
     lock.unlock();
     return;
   }
@@ -130,7 +130,10 @@ void StoreEnforcer::write_and_wait(std::unique_lock<std::mutex>& lock, Mutation 
   }
   std::promise<void> durable;
   auto done = durable.get_future();
-  store_->write(std::move(mutation), [&durable] { durable.set_value(); });
+  store_->write(std::move(mutation), [this, &durable](bool ok) {
+    after_write(ok);
+    durable.set_value();
+  });
   lock.unlock();
   done.wait();
 }

@@ -7,8 +7,8 @@ namespace {
 class MemoryStore final : public Store {
  public:
   StoreSnapshot load() override { return {}; }
-  void write(Mutation, std::function<void()> done) override {
-    if (done) done();
+  void write(Mutation, std::function<void(bool durable)> done) override {
+    if (done) done(true);
   }
   bool healthy() const override { return true; }
   bool persistent() const override { return false; }

@@ -140,16 +140,19 @@ class RedisStore final : public Store, public SharedLedger {
   }
 
   // Holds and spend live in Redis through SharedLedger; only admin changes are journaled here.
-  void write(Mutation m, std::function<void()> done) override {
+  void write(Mutation m, std::function<void(bool durable)> done) override {
+    bool ok = true;
     if (const auto* set = std::get_if<SetLimit>(&m))
-      command({"HSET", prefix_ + "limits", set->limit.budget,
-               std::to_string(set->limit.limit) + ":" + std::to_string(set->limit.config_limit)});
+      ok = command({"HSET", prefix_ + "limits", set->limit.budget,
+                    std::to_string(set->limit.limit) + ":" +
+                        std::to_string(set->limit.config_limit)}) != nullptr;
     else if (const auto* add = std::get_if<AddOverride>(&m))
-      command({"RPUSH", prefix_ + "overrides",
-               add->override_.budget + '\x1f' + add->override_.key + '\x1f' +
-                   std::to_string(add->override_.extra) + '\x1f' +
-                   std::to_string(add->override_.until) + '\x1f' + add->override_.reason});
-    if (done) done();
+      ok = command({"RPUSH", prefix_ + "overrides",
+                    add->override_.budget + '\x1f' + add->override_.key + '\x1f' +
+                        std::to_string(add->override_.extra) + '\x1f' +
+                        std::to_string(add->override_.until) + '\x1f' + add->override_.reason}) !=
+           nullptr;
+    if (done) done(ok);
   }
 
   bool healthy() const override { return healthy_; }

@@ -112,7 +112,7 @@ std::vector<HoldPart> decode_parts(const std::string& text) {
 
 struct Pending {
   Mutation mutation;
-  std::function<void()> done;
+  std::function<void(bool durable)> done;
 };
 
 // What writers and the writer thread share: the queue and the writer's sleep. Held by
@@ -170,9 +170,9 @@ class SqliteStore final : public Store {
     begin_ = std::make_unique<Statement>(db_, "BEGIN IMMEDIATE");
     commit_ = std::make_unique<Statement>(db_, "COMMIT");
     queue_->commit_inline = [this](std::vector<Pending>& batch) {
-      commit(batch);
+      const bool durable = commit(batch);
       for (auto& pending : batch)
-        if (pending.done) pending.done();
+        if (pending.done) pending.done(durable);
     };
     writer_ = std::thread([this] { run_writer(); });
     checkpointer_ = std::thread([this, path] { run_checkpointer(path); });
@@ -227,7 +227,7 @@ class SqliteStore final : public Store {
     return snapshot;
   }
 
-  void write(Mutation mutation, std::function<void()> done) override {
+  void write(Mutation mutation, std::function<void(bool durable)> done) override {
     bool wake = false;
     {
       std::lock_guard lock(queue_->mutex);
@@ -279,10 +279,11 @@ class SqliteStore final : public Store {
         batch.swap(queue_->pending);
         queue_->committing = true;
       }
-      commit(batch);
-      // After the commit: a caller acts on a hold or settlement only once it is durable.
+      const bool durable = commit(batch);
+      // After the commit: a caller acts on a hold or settlement only once it is durable, and
+      // learns when it is not.
       for (auto& pending : batch)
-        if (pending.done) pending.done();
+        if (pending.done) pending.done(durable);
       batch.clear();
       std::lock_guard lock(queue_->mutex);
       queue_->committing = false;
@@ -320,7 +321,8 @@ class SqliteStore final : public Store {
     sqlite3_close(db);
   }
 
-  void commit(const std::vector<Pending>& batch) {
+  // True when the batch is committed; false when nothing of it is (rolled back as a whole).
+  bool commit(const std::vector<Pending>& batch) {
     std::lock_guard db_lock(db_mutex_);
     try {
       begin_->run();
@@ -328,10 +330,11 @@ class SqliteStore final : public Store {
       commit_->run();
       healthy_ = true;
     } catch (const std::exception&) {
-      // The in-memory decision stands (requests keep flowing); readiness reports the store down.
+      // Readiness reports the store down until a commit succeeds again.
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       healthy_ = false;
     }
+    return healthy_;
   }
 
   void apply(const Mutation& mutation) {

@@ -31,8 +31,9 @@ class Store {
   // Returns the durable state as of the last committed write.
   virtual StoreSnapshot load() = 0;
 
-  // Makes `mutation` durable, then calls `done` (possibly on another thread, possibly later).
-  virtual void write(Mutation mutation, std::function<void()> done) = 0;
+  // Makes `mutation` durable, then calls `done(true)`; `done(false)` when it could not (nothing
+  // of it was kept). Possibly on another thread, possibly later.
+  virtual void write(Mutation mutation, std::function<void(bool durable)> done) = 0;
 
   // Returns false after a write failed (the store is not reachable or not writable).
   virtual bool healthy() const = 0;
