@@ -22,7 +22,6 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
                              std::unique_ptr<Store> store, Clock& clock)
     : config_(std::move(config)),
       store_(std::move(store)),
-      persistent_(store_->persistent()),
       shared_(store_->shared()),
       clock_(clock) {
   book_.apply(*config_);
@@ -49,27 +48,6 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
   }
 }
 
-// The store goes first: its writer may still complete writes, whose callbacks touch the rest.
-StoreEnforcer::~StoreEnforcer() {
-  store_.reset();
-}
-
-void StoreEnforcer::after_write(bool durable) {
-  if (durable) {
-    if (writes_failing_.load(std::memory_order_relaxed)) writes_failing_ = false;
-    return;
-  }
-  // The decision stands in memory (requests keep flowing), only not on disk: counted, readiness
-  // reports the store down until a write succeeds, and the first failure of a spell is an error
-  // event (the log, webhooks), not every failed write of it.
-  const std::uint64_t failures = ++write_failures_;
-  if (writes_failing_.exchange(true)) return;
-  events_.emit({0, clock_.now(), "error", "", "",
-                "the ledger store could not record a change: decisions stand in memory but are "
-                "not durable until a write succeeds",
-                EventDetail().num("failures", static_cast<std::int64_t>(failures)).done()});
-}
-
 void StoreEnforcer::apply_config(std::shared_ptr<const rules::Config> config) {
   std::lock_guard lock(mutex_);
   config_ = std::move(config);
@@ -90,25 +68,27 @@ void StoreEnforcer::publish(std::vector<Event>& events) {
 
 void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admission)> done) {
   std::vector<Event> events;
+  Completed completed;
   OpenHold write;
   Admission admission;
-  bool journaled = false;
+  bool waits = false;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
-    sweep(now, events, false);
+    sweep(now, events, completed, false);
     admission = decide(request, now, events, write);
-    // Journaled under the lock so that the store sees a hold opened before anyone closes it.
-    if (persistent_ && admission.admitted && !write.hold.parts.empty()) {
-      journaled = true;
-      store_->write(std::move(write), [this, done, admission](bool durable) mutable {
-        after_write(durable);
-        done(std::move(admission));
-      });
+    // Written under the lock so that the store sees a hold opened before anyone closes it.
+    if (admission.admitted && !write.hold.parts.empty()) {
+      waits = true;
+      auto waiting = std::make_unique<Waiting>();
+      waiting->admitted = std::move(done);
+      waiting->admission = std::move(admission);
+      this->write(std::move(write), std::move(waiting), completed);
     }
   }
   publish(events);
-  if (!journaled) done(std::move(admission));
+  complete(completed);
+  if (!waits) done(std::move(admission));
 }
 
 std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& request, TimePoint now) {
@@ -289,28 +269,29 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
 void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
                            std::function<void()> done) {
   std::vector<Event> events;
-  bool journaled = false;
+  Completed completed;
+  bool waits = false;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
     auto it = holds_.find(id);
     if (it != holds_.end()) {
       CloseHold write;
-      const bool durable = !it->second.parts.empty();
+      const bool in_budgets = !it->second.parts.empty();
       close(id, it->second, actual, now, events, write);
       holds_.erase(it);
-      if (persistent_ && durable) {
-        journaled = true;
-        store_->write(std::move(write), [this, done = std::move(done)](bool durable) {
-          after_write(durable);
-          if (done) done();
-        });
+      if (in_budgets) {
+        waits = true;
+        auto waiting = std::make_unique<Waiting>();
+        waiting->done = std::move(done);
+        this->write(std::move(write), std::move(waiting), completed);
       }
     }
-    sweep(now, events, false);
+    sweep(now, events, completed, false);
   }
   publish(events);
-  if (!journaled && done) done();
+  complete(completed);
+  if (!waits && done) done();
 }
 
 void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) {
@@ -321,7 +302,8 @@ void StoreEnforcer::release(HoldId hold, std::function<void()> done) {
   finish(hold, std::nullopt, std::move(done));
 }
 
-void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force) {
+void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& completed,
+                          bool force) {
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
   if (shared_) {
@@ -339,8 +321,7 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force)
     // Its owner is gone (crash, timeout): charge the estimate, never under-count.
     close(id, it->second, it->second.estimate, now, events, write);
     holds_.erase(it);
-    if (persistent_)
-      store_->write(std::move(write), [this](bool durable) { after_write(durable); });
+    this->write(std::move(write), std::make_unique<Waiting>(), completed);
   }
   book_.expire_idle(now);
   rates_.expire_idle(now);
@@ -348,11 +329,13 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force)
 
 void StoreEnforcer::recover() {
   std::vector<Event> events;
+  Completed completed;
   {
     std::lock_guard lock(mutex_);
-    sweep(clock_.now(), events, true);
+    sweep(clock_.now(), events, completed, true);
   }
   publish(events);
+  complete(completed);
 }
 
 void StoreEnforcer::observe_balance(const BalanceObservation& observation) {

@@ -73,13 +73,40 @@ class StoreEnforcer final : public Enforcer {
     bool balance = false;
   };
 
+  // A caller waiting for a store write, and the write's outcome. Its continuation runs on
+  // whichever side of a hand-off comes second: the store's callback, or the caller once write()
+  // has returned and the lock is released. A write the store completes at once (the memory store
+  // completes every write inside write()) is so acted on by the caller itself, with no thread
+  // hand-off; and a continuation never runs under the lock, since it goes on with a request,
+  // which may call straight back into the enforcer.
+  struct Waiting {
+    std::function<void(Admission)> admitted;  // admit()
+    Admission admission;
+    std::function<void()> done;  // settle(), release(), admin changes
+    bool durable = false;
+    std::atomic<bool> one_side_done{false};
+    std::unique_ptr<Waiting> next;  // in a Completed list
+  };
+  // Writes the store completed at once, in order, for the caller to complete once it unlocked.
+  struct Completed {
+    std::unique_ptr<Waiting> head;
+    Waiting* tail = nullptr;
+  };
+  // Writes `mutation` under the lock (the store sees changes in the order they were made) on
+  // behalf of `waiting`, whose continuation may be empty; a write the store completed at once
+  // joins `completed`.
+  void write(Mutation mutation, std::unique_ptr<Waiting> waiting, Completed& completed);
+  // Outside the lock: each write's outcome, then its continuation.
+  void complete(std::unique_ptr<Waiting> waiting);
+  void complete(Completed& completed);
+
   Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
                    OpenHold& write);
   std::optional<Admission> check_balance(const AdmitRequest& request, TimePoint now);
   // Ends a hold: charges `actual` (settle) or nothing (release); fills the store write.
   void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
              std::vector<Event>& events, CloseHold& write);
-  void sweep(TimePoint now, std::vector<Event>& events, bool force);
+  void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force);
   // Shared store (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
   std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,
                                           std::vector<BudgetState*>& shadow_over);
@@ -87,9 +114,9 @@ class StoreEnforcer final : public Enforcer {
                     std::vector<Event>& events);
   bool shares(const BudgetState& budget) const;
   void finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done);
-  // Journals an admin change and waits until it is durable.
+  // Writes an admin change, unlocks and waits until it is durable.
   void write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation);
-  // After each store write, on whatever thread completed it.
+  // After each store write, outside the lock.
   void after_write(bool durable);
   const rules::Provider* provider(const std::string& name) const;
   void publish(std::vector<Event>& events);
@@ -103,7 +130,6 @@ class StoreEnforcer final : public Enforcer {
   mutable std::mutex mutex_;
   std::shared_ptr<const rules::Config> config_;
   std::unique_ptr<Store> store_;
-  const bool persistent_;
   SharedLedger* const shared_;  // non-null for a store shared by several processes
   Clock& clock_;
   mutable BudgetBook book_;

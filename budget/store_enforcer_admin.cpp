@@ -4,7 +4,6 @@
 #include <rapidjson/writer.h>
 
 #include <filesystem>
-#include <future>
 #include <stdexcept>
 
 #include "budget/event_detail.hpp"
@@ -116,26 +115,6 @@ std::vector<BreakerStanding> StoreEnforcer::breakers() const {
 
 std::vector<Event> StoreEnforcer::events_since(std::uint64_t id, std::size_t max) const {
   return events_.since(id, max);
-}
-
-void StoreEnforcer::write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation) {
-  if (shared_) {  // a shared store writes synchronously (under the lock it needs anyway)
-    store_->write(std::move(mutation), [this](bool durable) { after_write(durable); });
-    lock.unlock();
-    return;
-  }
-  if (!persistent_) {
-    lock.unlock();
-    return;
-  }
-  std::promise<void> durable;
-  auto done = durable.get_future();
-  store_->write(std::move(mutation), [this, &durable](bool ok) {
-    after_write(ok);
-    durable.set_value();
-  });
-  lock.unlock();
-  done.wait();
 }
 
 bool StoreEnforcer::reset(const std::string& budget, const std::string& key,

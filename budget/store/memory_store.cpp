@@ -11,7 +11,6 @@ class MemoryStore final : public Store {
     if (done) done(true);
   }
   bool healthy() const override { return true; }
-  bool persistent() const override { return false; }
 };
 
 }  // namespace

@@ -156,8 +156,6 @@ class RedisStore final : public Store, public SharedLedger {
   }
 
   bool healthy() const override { return healthy_; }
-  // Nothing to journal for holds: the shared ledger has already made them durable in Redis.
-  bool persistent() const override { return false; }
   SharedLedger* shared() override { return this; }
 
   std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,

@@ -32,14 +32,12 @@ class Store {
   virtual StoreSnapshot load() = 0;
 
   // Makes `mutation` durable, then calls `done(true)`; `done(false)` when it could not (nothing
-  // of it was kept). Possibly on another thread, possibly later.
+  // of it was kept). `done` runs once: later, on another thread, or at once inside write() (a
+  // store that keeps nothing completes every write so).
   virtual void write(Mutation mutation, std::function<void(bool durable)> done) = 0;
 
   // Returns false after a write failed (the store is not reachable or not writable).
   virtual bool healthy() const = 0;
-
-  // False for a store that keeps nothing (writes need not be made at all).
-  virtual bool persistent() const { return true; }
 
   // A store shared by several processes decides reservations itself (nullptr: decide in memory).
   virtual SharedLedger* shared() { return nullptr; }
