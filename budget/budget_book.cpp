@@ -52,16 +52,16 @@ void BudgetBook::apply(const rules::Config& config) {
   }
 }
 
-void BudgetBook::load(const StoreSnapshot& snapshot) {
+void BudgetBook::load(const JournalSnapshot& snapshot) {
   for (const auto& row : snapshot.spent) preload_[row.budget][row.key].push_back(row);
-  for (const auto& row : snapshot.limits) limits_[row.budget] = row;
-  overrides_ = snapshot.overrides;
+  refresh_runtime(snapshot.limits, snapshot.overrides);
 }
 
-void BudgetBook::refresh_runtime(const StoreSnapshot& snapshot) {
+void BudgetBook::refresh_runtime(const std::vector<LimitRow>& limits,
+                                 const std::vector<OverrideRow>& overrides) {
   limits_.clear();
-  for (const auto& row : snapshot.limits) limits_[row.budget] = row;
-  overrides_ = snapshot.overrides;
+  for (const auto& row : limits) limits_[row.budget] = row;
+  overrides_ = overrides;
 }
 
 BudgetState* BudgetBook::find(const std::string& name) {

@@ -37,11 +37,12 @@ class BudgetBook {
   // Installs the budgets of `config`; existing instances keep their spent amounts.
   void apply(const rules::Config& config);
 
-  // Takes the durable state (spent rows are used when their instance is first touched).
-  void load(const StoreSnapshot& snapshot);
-  // Replaces the runtime limits and overrides with the store's (a store that other processes
+  // Takes the journaled state (spent rows are used when their instance is first touched).
+  void load(const JournalSnapshot& snapshot);
+  // Replaces the runtime limits and overrides with a shared ledger's (which other processes
   // change too: what one sidecar's admin API set applies in all of them).
-  void refresh_runtime(const StoreSnapshot& snapshot);
+  void refresh_runtime(const std::vector<LimitRow>& limits,
+                       const std::vector<OverrideRow>& overrides);
 
   // Active budgets in config order.
   const std::vector<BudgetState*>& active() const { return active_; }

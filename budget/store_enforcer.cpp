@@ -19,15 +19,20 @@ bool over(const Instance& instance, std::int64_t estimate, std::int64_t limit) {
 }  // namespace
 
 StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
-                             std::unique_ptr<Store> store, Clock& clock)
+                             std::unique_ptr<Journal> journal, std::unique_ptr<SharedLedger> shared,
+                             Clock& clock)
     : config_(std::move(config)),
-      store_(std::move(store)),
-      shared_(store_->shared()),
+      journal_(std::move(journal)),
+      shared_(std::move(shared)),
       clock_(clock) {
   book_.apply(*config_);
   breakers_.apply(*config_);
-  const StoreSnapshot snapshot = store_->load();
+  const JournalSnapshot snapshot = journal_->load();
   book_.load(snapshot);
+  // Runtime limits and overrides of shared budgets are the shared ledger's, set by any process.
+  if (shared_)
+    if (const auto runtime = shared_->runtime())
+      book_.refresh_runtime(runtime->limits, runtime->overrides);
   const TimePoint now = clock_.now();
   // Holds from before a restart belong to requests that died with the process: they are due
   // at once (recover() or the first sweep settles them at their estimate).
@@ -77,7 +82,7 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
     const TimePoint now = clock_.now();
     sweep(now, events, completed, false);
     admission = decide(request, now, events, write);
-    // Written under the lock so that the store sees a hold opened before anyone closes it.
+    // Written under the lock so that the journal sees a hold opened before anyone closes it.
     if (admission.admitted && !write.hold.parts.empty()) {
       waits = true;
       auto waiting = std::make_unique<Waiting>();
@@ -218,7 +223,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   }
   // Every admitted request gets a hold, even one in no budget: its settlement still feeds the
   // spend breakers (only holds with budget parts are journaled).
-  // With a shared store its hold id is unique across processes; local ones take the high half.
+  // With a shared ledger its hold id is unique across processes; local ones take the high half.
   const HoldId id =
       hold.shared_id ? hold.shared_id : (shared_ ? (HoldId{1} << 63) : 0) | next_hold_++;
   hold.deadline = now + config_->store.hold_ttl;
@@ -309,7 +314,8 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& 
   if (shared_) {
     shared_->settle_expired();
     // Limits and overrides another sidecar set through its admin API apply here within a second.
-    if (const auto snapshot = store_->load(); snapshot.complete) book_.refresh_runtime(snapshot);
+    if (const auto runtime = shared_->runtime())
+      book_.refresh_runtime(runtime->limits, runtime->overrides);
   }
   std::vector<HoldId> expired;
   for (const auto& [id, hold] : holds_)

@@ -1,7 +1,8 @@
 #pragma once
 // budget::StoreEnforcer — the Enforcer: every decision is made in memory under one mutex (exact
-// under any concurrency, short critical sections), then journaled to a Store; callbacks run once
-// the change is durable. Holds left in the store by a crash are settled at their estimate.
+// under any concurrency, short critical sections), then recorded in a Journal; callbacks run once
+// the change is durable. Holds left in the journal by a crash are settled at their estimate.
+// With a SharedLedger, budgets shared by several processes are decided there instead.
 
 #include <atomic>
 #include <map>
@@ -29,8 +30,9 @@ inline constexpr int k_refusal_events_per_second = 10;
 
 class StoreEnforcer final : public Enforcer {
  public:
-  StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Store> store,
-                Clock& clock);
+  // `shared` may be null: every budget is then decided here.
+  StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Journal> journal,
+                std::unique_ptr<SharedLedger> shared, Clock& clock);
   ~StoreEnforcer() override;
 
   void apply_config(std::shared_ptr<const rules::Config> config) override;
@@ -53,12 +55,14 @@ class StoreEnforcer final : public Enforcer {
   void on_event(std::function<void(const Event&)> listener) override {
     events_.on_event(std::move(listener));
   }
-  bool store_healthy() const override { return store_->healthy(); }
+  bool store_healthy() const override {
+    return journal_->healthy() && (!shared_ || shared_->healthy());
+  }
   void recover() override;
 
   // Holds currently open (for tests and metrics).
   std::size_t open_holds() const;
-  // Store writes that could not be recorded, since start (for tests and metrics).
+  // Changes the journal or the shared ledger could not record, since start (tests, metrics).
   std::uint64_t write_failures() const { return write_failures_; }
 
  private:
@@ -68,17 +72,17 @@ class StoreEnforcer final : public Enforcer {
     std::string currency, provider, credential;
     std::vector<std::string> breaker_trials;
     std::vector<std::pair<BudgetState*, Instance*>> parts;   // decided here
-    std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared store
-    std::uint64_t shared_id = 0;                             // the shared store's hold
+    std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared ledger
+    std::uint64_t shared_id = 0;                             // the shared ledger's hold
     bool balance = false;
   };
 
-  // A caller waiting for a store write, and the write's outcome. Its continuation runs on
-  // whichever side of a hand-off comes second: the store's callback, or the caller once write()
-  // has returned and the lock is released. A write the store completes at once (the memory store
-  // completes every write inside write()) is so acted on by the caller itself, with no thread
-  // hand-off; and a continuation never runs under the lock, since it goes on with a request,
-  // which may call straight back into the enforcer.
+  // A caller waiting for a journal write, and the write's outcome. Its continuation runs on
+  // whichever side of a hand-off comes second: the journal's callback, or the caller once write()
+  // has returned and the lock is released. A write the journal completes at once (the memory
+  // journal completes every write inside write()) is so acted on by the caller itself, with no
+  // thread hand-off; and a continuation never runs under the lock, since it goes on with a
+  // request, which may call straight back into the enforcer.
   struct Waiting {
     std::function<void(Admission)> admitted;  // admit()
     Admission admission;
@@ -87,13 +91,13 @@ class StoreEnforcer final : public Enforcer {
     std::atomic<bool> one_side_done{false};
     std::unique_ptr<Waiting> next;  // in a Completed list
   };
-  // Writes the store completed at once, in order, for the caller to complete once it unlocked.
+  // Writes the journal completed at once, in order, for the caller to complete once unlocked.
   struct Completed {
     std::unique_ptr<Waiting> head;
     Waiting* tail = nullptr;
   };
-  // Writes `mutation` under the lock (the store sees changes in the order they were made) on
-  // behalf of `waiting`, whose continuation may be empty; a write the store completed at once
+  // Writes `mutation` under the lock (the journal sees changes in the order they were made) on
+  // behalf of `waiting`, whose continuation may be empty; a write the journal completed at once
   // joins `completed`.
   void write(Mutation mutation, std::unique_ptr<Waiting> waiting, Completed& completed);
   // Outside the lock: each write's outcome, then its continuation.
@@ -103,11 +107,11 @@ class StoreEnforcer final : public Enforcer {
   Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
                    OpenHold& write);
   std::optional<Admission> check_balance(const AdmitRequest& request, TimePoint now);
-  // Ends a hold: charges `actual` (settle) or nothing (release); fills the store write.
+  // Ends a hold: charges `actual` (settle) or nothing (release); fills the journal write.
   void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
              std::vector<Event>& events, CloseHold& write);
   void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force);
-  // Shared store (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
+  // Shared ledger (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
   std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,
                                           std::vector<BudgetState*>& shadow_over);
   void close_shared(LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
@@ -116,7 +120,7 @@ class StoreEnforcer final : public Enforcer {
   void finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done);
   // Writes an admin change, unlocks and waits until it is durable.
   void write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation);
-  // After each store write, outside the lock.
+  // After each write to the journal or the shared ledger, outside the lock.
   void after_write(bool durable);
   const rules::Provider* provider(const std::string& name) const;
   void publish(std::vector<Event>& events);
@@ -129,8 +133,8 @@ class StoreEnforcer final : public Enforcer {
 
   mutable std::mutex mutex_;
   std::shared_ptr<const rules::Config> config_;
-  std::unique_ptr<Store> store_;
-  SharedLedger* const shared_;  // non-null for a store shared by several processes
+  std::unique_ptr<Journal> journal_;
+  const std::unique_ptr<SharedLedger> shared_;  // null: no budget is shared with other processes
   Clock& clock_;
   mutable BudgetBook book_;
   BalanceBook balances_;

@@ -1,4 +1,4 @@
-// How the enforcer's changes reach the store: each written under the lock, in the order it was
+// How the enforcer's changes reach the journal: each written under the lock, in the order it was
 // made, and completed (its outcome accounted for, its caller's continuation run) outside it.
 #include <future>
 
@@ -7,22 +7,22 @@
 
 namespace budget {
 
-// The store goes first: it may still complete writes, whose completions touch the rest.
+// The journal goes first: it may still complete writes, whose completions touch the rest.
 StoreEnforcer::~StoreEnforcer() {
-  store_.reset();
+  journal_.reset();
 }
 
 void StoreEnforcer::write(Mutation mutation, std::unique_ptr<Waiting> waiting,
                           Completed& completed) {
   Waiting* w = waiting.release();  // owned by whichever side of the hand-off comes second
-  store_->write(std::move(mutation), [this, w](bool durable) {
+  journal_->write(std::move(mutation), [this, w](bool durable) {
     w->durable = durable;
     if (w->one_side_done.exchange(true, std::memory_order_acq_rel))
       complete(std::unique_ptr<Waiting>(w));
   });
-  // The first side to arrive leaves the rest to the other: here, to the store's callback.
+  // The first side to arrive leaves the rest to the other: here, to the journal's callback.
   if (!w->one_side_done.exchange(true, std::memory_order_acq_rel)) return;
-  // Completed already (at once, inside write(), or on the store's thread meanwhile): the caller
+  // Completed already (at once, inside write(), or on the journal's thread meanwhile): the caller
   // completes it once it has unlocked.
   (completed.tail ? completed.tail->next : completed.head).reset(w);
   completed.tail = w;

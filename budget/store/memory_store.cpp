@@ -3,10 +3,11 @@
 namespace budget {
 namespace {
 
-// The enforcer's in-memory state is the whole truth: nothing to persist or reload.
-class MemoryStore final : public Store {
+// The enforcer's in-memory state is the whole truth: nothing to record or give back, so every
+// write completes at once, inside write().
+class MemoryJournal final : public Journal {
  public:
-  StoreSnapshot load() override { return {}; }
+  JournalSnapshot load() override { return {}; }
   void write(Mutation, std::function<void(bool durable)> done) override {
     if (done) done(true);
   }
@@ -15,8 +16,8 @@ class MemoryStore final : public Store {
 
 }  // namespace
 
-std::unique_ptr<Store> make_memory_store() {
-  return std::make_unique<MemoryStore>();
+std::unique_ptr<Journal> make_memory_journal() {
+  return std::make_unique<MemoryJournal>();
 }
 
 }  // namespace budget

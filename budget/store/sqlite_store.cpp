@@ -124,7 +124,7 @@ struct Queue {
   bool writer_waiting = false;  // the writer sleeps on `wake`
   bool committing = false;      // a batch is being committed (writer or inline): one at a time
   bool stopping = false;
-  // Commits a batch and runs its callbacks on the calling thread (set by the store; null once
+  // Commits a batch and runs its callbacks on the calling thread (set by the journal; null once
   // it is gone).
   std::function<void(std::vector<Pending>&)> commit_inline;
 
@@ -139,9 +139,9 @@ struct Queue {
 thread_local bool t_defer_wakeups = false;
 thread_local std::vector<std::shared_ptr<Queue>> t_deferred;
 
-class SqliteStore final : public Store {
+class SqliteJournal final : public Journal {
  public:
-  explicit SqliteStore(const std::string& path) {
+  explicit SqliteJournal(const std::string& path) {
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
@@ -178,7 +178,7 @@ class SqliteStore final : public Store {
     checkpointer_ = std::thread([this, path] { run_checkpointer(path); });
   }
 
-  ~SqliteStore() override {
+  ~SqliteJournal() override {
     {
       std::lock_guard lock(queue_->mutex);
       queue_->stopping = true;  // no inline commit starts from now on
@@ -207,9 +207,9 @@ class SqliteStore final : public Store {
     sqlite3_close(db_);
   }
 
-  StoreSnapshot load() override {
+  JournalSnapshot load() override {
     std::lock_guard db_lock(db_mutex_);
-    StoreSnapshot snapshot;
+    JournalSnapshot snapshot;
     Statement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
     while (spent.step())
       snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
@@ -421,7 +421,7 @@ void flush_store_wakeups() {
       std::lock_guard lock(queue->mutex);
       queue->committing = false;
       // The writer waits for this commit when other threads queued writes meanwhile, or when
-      // the store is being destroyed.
+      // the journal is being destroyed.
       wake = queue->stopping || queue->take_wakeup();
     }
     if (wake) queue->wake.notify_one();
@@ -429,8 +429,8 @@ void flush_store_wakeups() {
   t_deferred.clear();
 }
 
-std::unique_ptr<Store> make_sqlite_store(const std::string& path) {
-  return std::make_unique<SqliteStore>(path);
+std::unique_ptr<Journal> make_sqlite_journal(const std::string& path) {
+  return std::make_unique<SqliteJournal>(path);
 }
 
 }  // namespace budget

@@ -1,7 +1,8 @@
 #pragma once
-// budget::Store — the durable journal behind the ledger. Decisions are made in memory (the
-// enforcer's state is authoritative while running); a store only makes them durable and gives
-// them back at start. Every write is applied in submission order.
+// budget::Journal — the durable record of decisions made in memory. The enforcer decides under
+// its lock and its state is the truth while it runs; a journal records each change, in the order
+// it was made, and gives the state back at the next start. (Budgets that several processes share
+// are decided elsewhere: budget::SharedLedger.)
 
 #include <functional>
 #include <memory>
@@ -13,34 +14,30 @@
 
 namespace budget {
 
-class SharedLedger;  // budget/shared_ledger.hpp
-
-// Everything a store holds, as loaded at start.
-struct StoreSnapshot {
+// Everything a journal holds, as loaded at start.
+struct JournalSnapshot {
   std::vector<SpentRow> spent;
   std::vector<HoldRow> holds;
   std::vector<LimitRow> limits;
   std::vector<OverrideRow> overrides;
-  bool complete = true;  // false: the store could not be read (what is here is partial)
 };
 
-class Store {
+class Journal {
  public:
-  virtual ~Store() = default;
+  virtual ~Journal() = default;
 
-  // Returns the durable state as of the last committed write.
-  virtual StoreSnapshot load() = 0;
+  // Returns the state as of the last recorded write. Safe from any thread; throws
+  // std::runtime_error when the journal cannot be read (at start, where that is fatal).
+  virtual JournalSnapshot load() = 0;
 
-  // Makes `mutation` durable, then calls `done(true)`; `done(false)` when it could not (nothing
-  // of it was kept). `done` runs once: later, on another thread, or at once inside write() (a
-  // store that keeps nothing completes every write so).
+  // Records `mutation` after every write made before it, then calls done(true); done(false)
+  // when nothing of it could be kept. `done` (may be empty) runs exactly once: later, on another
+  // thread, or at once inside write() (a journal that keeps nothing completes every write so).
+  // Safe from any thread; calls made under one lock are recorded in the order made.
   virtual void write(Mutation mutation, std::function<void(bool durable)> done) = 0;
 
-  // Returns false after a write failed (the store is not reachable or not writable).
+  // False after a write failed, until one succeeds. Safe from any thread.
   virtual bool healthy() const = 0;
-
-  // A store shared by several processes decides reservations itself (nullptr: decide in memory).
-  virtual SharedLedger* shared() { return nullptr; }
 };
 
 // Wake-ups of store writer threads deferred to the end of an event-loop turn. On a thread that
@@ -52,15 +49,11 @@ class Store {
 void defer_store_wakeups(bool on);
 void flush_store_wakeups();
 
-// Keeps nothing: state lives and dies with the process; `done` runs at once.
-std::unique_ptr<Store> make_memory_store();
+// Keeps nothing: state lives and dies with the process; every write completes at once, durable.
+std::unique_ptr<Journal> make_memory_journal();
 
 // SQLite in WAL mode at `path` (created if absent), with one writer thread committing queued
 // writes in grouped transactions. Throws std::runtime_error when the file cannot be opened.
-std::unique_ptr<Store> make_sqlite_store(const std::string& path);
-
-// Redis at `url` (redis://host:port/db), keys under `prefix`: shared by every tollgate using it
-// (see SharedLedger). Throws std::runtime_error when the first connection fails.
-std::unique_ptr<Store> make_redis_store(const std::string& url, const std::string& prefix);
+std::unique_ptr<Journal> make_sqlite_journal(const std::string& path);
 
 }  // namespace budget

@@ -44,14 +44,14 @@ budget::Mutation open_hold(std::uint64_t id) {
 }
 
 // Writes and waits for the outcome.
-bool write(budget::Store& store, budget::Mutation mutation) {
+bool write(budget::Journal& store, budget::Mutation mutation) {
   std::promise<bool> durable;
   auto outcome = durable.get_future();
   store.write(std::move(mutation), [&durable](bool ok) { durable.set_value(ok); });
   return outcome.get();
 }
 
-std::vector<std::uint64_t> hold_ids(const budget::StoreSnapshot& snapshot) {
+std::vector<std::uint64_t> hold_ids(const budget::JournalSnapshot& snapshot) {
   std::vector<std::uint64_t> ids;
   for (const auto& hold : snapshot.holds) ids.push_back(hold.id);
   return ids;
@@ -63,7 +63,7 @@ TEST_CASE("SQLite store, a commit that fails calls back with durable = false") {
   TempDir dir;
   const auto path = (dir.path / "ledger.db").string();
   {
-    auto store = budget::make_sqlite_store(path);
+    auto store = budget::make_sqlite_journal(path);
     REQUIRE(write(*store, open_hold(1)));
     bool durable = true, healthy = true;
 
@@ -93,7 +93,7 @@ TEST_CASE("SQLite store, a commit that fails calls back with durable = false") {
     CHECK(write(*store, open_hold(3)));  // the disk has room again
     CHECK(store->healthy());
   }
-  auto store = budget::make_sqlite_store(path);
+  auto store = budget::make_sqlite_journal(path);
   CHECK(hold_ids(store->load()) == std::vector<std::uint64_t>{1, 3});  // nothing of hold 2
 }
 

@@ -32,7 +32,7 @@ TEST_CASE("SQLite store, wake-ups deferred to the end of a turn") {
   std::condition_variable cv;
   int done = 0;
   {
-    auto store = budget::make_sqlite_store(path);
+    auto store = budget::make_sqlite_journal(path);
     // A first write, waited for: afterwards the writer is (almost always) asleep, which is the
     // case the deferred wake-up must handle; if it is still busy, it takes the turn's writes by
     // itself and the test checks order and durability only.
@@ -70,7 +70,7 @@ TEST_CASE("SQLite store, wake-ups deferred to the end of a turn") {
     budget::defer_store_wakeups(false);
     CHECK(store->healthy());
   }
-  auto store = budget::make_sqlite_store(path);
+  auto store = budget::make_sqlite_journal(path);
   const auto snapshot = store->load();
   REQUIRE(snapshot.holds.size() == 1);
   CHECK(snapshot.holds[0].id == k_holds);
@@ -90,7 +90,7 @@ TEST_CASE("SQLite store, a small turn committed by the loop itself") {
     cv.notify_all();
   };
   {
-    auto store = budget::make_sqlite_store(path);
+    auto store = budget::make_sqlite_journal(path);
     budget::defer_store_wakeups(true);
     for (int turn = 1; turn <= 20; ++turn) {
       // A request's two writes in two turns, as the proxy makes them: hold, then settlement.
@@ -109,7 +109,7 @@ TEST_CASE("SQLite store, a small turn committed by the loop itself") {
     budget::flush_store_wakeups();
     budget::defer_store_wakeups(false);
   }
-  auto store = budget::make_sqlite_store(path);
+  auto store = budget::make_sqlite_journal(path);
   const auto snapshot = store->load();
   REQUIRE(snapshot.holds.size() == 1);
   CHECK(snapshot.holds[0].id == 99);
