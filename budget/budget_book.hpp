@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "budget/enforcer.hpp"
-#include "budget/store/store.hpp"
+#include "budget/store/journal.hpp"
 
 namespace budget {
 

@@ -2,8 +2,9 @@
 // ledger (if any) decides the budgets that several processes share.
 #include <filesystem>
 
+#include "budget/store/journal.hpp"
 #include "budget/store/shared_ledger.hpp"
-#include "budget/store/store.hpp"
+#include "budget/store/sqlite_journal.hpp"
 #include "budget/store_enforcer.hpp"
 
 namespace budget {

@@ -16,8 +16,8 @@
 #include "budget/enforcer.hpp"
 #include "budget/event_log.hpp"
 #include "budget/rate_limiter.hpp"
+#include "budget/store/journal.hpp"
 #include "budget/store/shared_ledger.hpp"
-#include "budget/store/store.hpp"
 
 namespace budget {
 

@@ -1,4 +1,4 @@
-#include "budget/store/store.hpp"
+#include "budget/store/journal.hpp"
 
 namespace budget {
 namespace {

@@ -1,3 +1,5 @@
+#include "budget/store/sqlite_journal.hpp"
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -8,8 +10,6 @@
 #include <thread>
 #include <utility>
 #include <variant>
-
-#include "budget/store/store.hpp"
 
 namespace budget {
 namespace {
@@ -116,7 +116,7 @@ struct Pending {
 };
 
 // What writers and the writer thread share: the queue and the writer's sleep. Held by
-// shared_ptr so that a wake-up deferred on some thread (flush_store_wakeups) never outlives it.
+// shared_ptr so that a wake-up deferred on some thread (flush_journal_wakeups) never outlives it.
 struct Queue {
   std::mutex mutex;
   std::condition_variable wake;  // the writer: work queued, a commit finished, or stopping
@@ -388,8 +388,8 @@ class SqliteJournal final : public Journal {
 
 }  // namespace
 
-void defer_store_wakeups(bool on) {
-  if (!on) flush_store_wakeups();
+void defer_journal_wakeups(bool on) {
+  if (!on) flush_journal_wakeups();
   t_defer_wakeups = on;
 }
 
@@ -397,7 +397,7 @@ void defer_store_wakeups(bool on) {
 // k_inline_writes is not woken: the loop commits them itself (the same transaction the writer
 // would run, and their callbacks after it), which saves the two thread hand-offs that dominate a
 // lone request's ledger latency. More writes, or a commit already running, go to the writer.
-void flush_store_wakeups() {
+void flush_journal_wakeups() {
   constexpr std::size_t k_inline_writes = 4;
   std::vector<Pending> batch;
   for (const auto& queue : t_deferred) {

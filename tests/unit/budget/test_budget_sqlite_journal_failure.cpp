@@ -1,13 +1,13 @@
-// SQLite store whose commits fail (a full disk): the write is reported not durable, nothing of
-// it is kept, the store reports itself unhealthy until a commit succeeds, and the enforcer keeps
-// its decisions in memory and says so once.
+// SQLite journal whose commits fail (a full disk): the write is reported not durable, nothing of
+// it is kept, the journal reports itself unhealthy until a commit succeeds, and the enforcer keeps
+// its decisions in memory, reports the store unhealthy and says so once.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/resource.h>
 
 #include <future>
 
-#include "budget/store/store.hpp"
+#include "budget/store/sqlite_journal.hpp"
 #include "budget_test_support.hpp"
 
 using namespace budget_test;
@@ -44,10 +44,10 @@ budget::Mutation open_hold(std::uint64_t id) {
 }
 
 // Writes and waits for the outcome.
-bool write(budget::Journal& store, budget::Mutation mutation) {
+bool write(budget::Journal& journal, budget::Mutation mutation) {
   std::promise<bool> durable;
   auto outcome = durable.get_future();
-  store.write(std::move(mutation), [&durable](bool ok) { durable.set_value(ok); });
+  journal.write(std::move(mutation), [&durable](bool ok) { durable.set_value(ok); });
   return outcome.get();
 }
 
@@ -59,45 +59,45 @@ std::vector<std::uint64_t> hold_ids(const budget::JournalSnapshot& snapshot) {
 
 }  // namespace
 
-TEST_CASE("SQLite store, a commit that fails calls back with durable = false") {
+TEST_CASE("SQLite journal, a commit that fails calls back with durable = false") {
   TempDir dir;
   const auto path = (dir.path / "ledger.db").string();
   {
-    auto store = budget::make_sqlite_journal(path);
-    REQUIRE(write(*store, open_hold(1)));
+    auto journal = budget::make_sqlite_journal(path);
+    REQUIRE(write(*journal, open_hold(1)));
     bool durable = true, healthy = true;
 
     SUBCASE("committed by the writer thread") {
       {
         FullDisk full;
-        durable = write(*store, open_hold(2));
-        healthy = store->healthy();
+        durable = write(*journal, open_hold(2));
+        healthy = journal->healthy();
       }
     }
     SUBCASE("committed by an event loop at the end of its turn") {
-      budget::defer_store_wakeups(true);
+      budget::defer_journal_wakeups(true);
       {
         FullDisk full;
         std::promise<bool> outcome;
         auto result = outcome.get_future();
-        store->write(open_hold(2), [&outcome](bool ok) { outcome.set_value(ok); });
-        budget::flush_store_wakeups();
+        journal->write(open_hold(2), [&outcome](bool ok) { outcome.set_value(ok); });
+        budget::flush_journal_wakeups();
         durable = result.get();
-        healthy = store->healthy();
+        healthy = journal->healthy();
       }
-      budget::defer_store_wakeups(false);
+      budget::defer_journal_wakeups(false);
     }
 
     CHECK_FALSE(durable);
     CHECK_FALSE(healthy);
-    CHECK(write(*store, open_hold(3)));  // the disk has room again
-    CHECK(store->healthy());
+    CHECK(write(*journal, open_hold(3)));  // the disk has room again
+    CHECK(journal->healthy());
   }
-  auto store = budget::make_sqlite_journal(path);
-  CHECK(hold_ids(store->load()) == std::vector<std::uint64_t>{1, 3});  // nothing of hold 2
+  auto journal = budget::make_sqlite_journal(path);
+  CHECK(hold_ids(journal->load()) == std::vector<std::uint64_t>{1, 3});  // nothing of hold 2
 }
 
-TEST_CASE("StoreEnforcer, a store that cannot record a change") {
+TEST_CASE("StoreEnforcer, a journal that cannot record a change") {
   TempDir dir;
   ManualClock clock;
   auto config = base_config();

@@ -40,20 +40,8 @@ class Journal {
   virtual bool healthy() const = 0;
 };
 
-// Wake-ups of store writer threads deferred to the end of an event-loop turn. On a thread that
-// called defer_store_wakeups(true), a write that finds its store's writer asleep leaves the
-// wake-up to flush_store_wakeups(), which the loop calls after each turn: the writes of one turn
-// then share one wake-up and one commit. For a small turn (SQLite: up to 4 writes) and a writer
-// asleep, flush_store_wakeups() commits on the calling thread instead and runs the callbacks
-// there, after the commit. Such a thread must flush before it blocks on a write.
-void defer_store_wakeups(bool on);
-void flush_store_wakeups();
-
 // Keeps nothing: state lives and dies with the process; every write completes at once, durable.
+// (The SQLite journal: budget/store/sqlite_journal.hpp.)
 std::unique_ptr<Journal> make_memory_journal();
-
-// SQLite in WAL mode at `path` (created if absent), with one writer thread committing queued
-// writes in grouped transactions. Throws std::runtime_error when the file cannot be opened.
-std::unique_ptr<Journal> make_sqlite_journal(const std::string& path);
 
 }  // namespace budget
