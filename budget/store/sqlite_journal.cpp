@@ -11,6 +11,8 @@
 #include <utility>
 #include <variant>
 
+#include "budget/store/sqlite_statement.hpp"
+
 namespace budget {
 namespace {
 
@@ -36,46 +38,6 @@ CREATE TABLE IF NOT EXISTS limits (budget TEXT PRIMARY KEY, lim INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS overrides (id INTEGER PRIMARY KEY, budget TEXT NOT NULL,
   key TEXT NOT NULL, extra INTEGER NOT NULL, until INTEGER NOT NULL, reason TEXT NOT NULL);
 )sql";
-
-// A prepared statement, reset after each use.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Statement& bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  bool step() {  // true while a row is available
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    sqlite3_reset(stmt_);
-    if (rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errstr(rc));
-    return false;
-  }
-  void run() {
-    while (step()) {
-    }
-  }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : "";
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 // Parts as "budget US key US estimate RS ...": budget names and HTTP header values never hold
 // ASCII control characters, so the separators cannot collide.
@@ -151,24 +113,24 @@ class SqliteJournal final : public Journal {
     }
     sqlite3_busy_timeout(db_, 5000);
     exec(k_schema);
-    add_spent_ = std::make_unique<Statement>(
+    add_spent_ = std::make_unique<SqliteStatement>(
         db_,
         "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
-    insert_hold_ = std::make_unique<Statement>(
+    insert_hold_ = std::make_unique<SqliteStatement>(
         db_, "INSERT INTO holds (id, deadline, parts) VALUES (?1, ?2, ?3)");
-    delete_hold_ = std::make_unique<Statement>(db_, "DELETE FROM holds WHERE id = ?1");
-    reset_one_ = std::make_unique<Statement>(
+    delete_hold_ = std::make_unique<SqliteStatement>(db_, "DELETE FROM holds WHERE id = ?1");
+    reset_one_ = std::make_unique<SqliteStatement>(
         db_, "DELETE FROM spent WHERE budget = ?1 AND key = ?2 AND period_start >= ?3");
-    reset_all_ = std::make_unique<Statement>(
+    reset_all_ = std::make_unique<SqliteStatement>(
         db_, "DELETE FROM spent WHERE budget = ?1 AND period_start >= ?2");
-    set_limit_ = std::make_unique<Statement>(
+    set_limit_ = std::make_unique<SqliteStatement>(
         db_, "INSERT OR REPLACE INTO limits (budget, lim, config_limit) VALUES (?1, ?2, ?3)");
-    add_override_ = std::make_unique<Statement>(
+    add_override_ = std::make_unique<SqliteStatement>(
         db_,
         "INSERT INTO overrides (budget, key, extra, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
-    begin_ = std::make_unique<Statement>(db_, "BEGIN IMMEDIATE");
-    commit_ = std::make_unique<Statement>(db_, "COMMIT");
+    begin_ = std::make_unique<SqliteStatement>(db_, "BEGIN IMMEDIATE");
+    commit_ = std::make_unique<SqliteStatement>(db_, "COMMIT");
     queue_->commit_inline = [this](std::vector<Pending>& batch) {
       const bool durable = commit(batch);
       for (auto& pending : batch)
@@ -210,17 +172,18 @@ class SqliteJournal final : public Journal {
   JournalSnapshot load() override {
     std::lock_guard db_lock(db_mutex_);
     JournalSnapshot snapshot;
-    Statement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
+    SqliteStatement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
     while (spent.step())
       snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
-    Statement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
+    SqliteStatement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
     while (holds.step())
       snapshot.holds.push_back({static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1),
                                 decode_parts(holds.text(2))});
-    Statement limits(db_, "SELECT budget, lim, config_limit FROM limits");
+    SqliteStatement limits(db_, "SELECT budget, lim, config_limit FROM limits");
     while (limits.step())
       snapshot.limits.push_back({limits.text(0), limits.integer(1), limits.integer(2)});
-    Statement overrides(db_, "SELECT budget, key, reason, extra, until FROM overrides ORDER BY id");
+    SqliteStatement overrides(
+        db_, "SELECT budget, key, reason, extra, until FROM overrides ORDER BY id");
     while (overrides.step())
       snapshot.overrides.push_back({overrides.text(0), overrides.text(1), overrides.text(2),
                                     overrides.integer(3), overrides.integer(4)});
@@ -375,7 +338,7 @@ class SqliteJournal final : public Journal {
   }
 
   sqlite3* db_ = nullptr;
-  std::unique_ptr<Statement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
+  std::unique_ptr<SqliteStatement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
       set_limit_, add_override_, begin_, commit_;
   std::mutex db_mutex_;  // load() and the writer never use the connection at once
   std::shared_ptr<Queue> queue_ = std::make_shared<Queue>();
