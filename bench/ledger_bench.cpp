@@ -62,7 +62,7 @@ void teardown(const benchmark::State&) {
 
 // One caller's wait for its callback: a futex word of its own (0 empty, 1 posted, 2 asleep),
 // woken only by this caller's callback, and only when it sleeps: callbacks that run inline
-// (memory store) cost no system call.
+// (memory journal) cost no system call.
 class Waiter {
  public:
   void post() {
@@ -81,7 +81,7 @@ class Waiter {
   std::atomic<int> word_{0};
 };
 
-// Callbacks of the memory store run inline; SQLite's run on its writer thread after the commit.
+// Callbacks run inline with the memory journal; with SQLite, on its writer thread after the commit.
 void reserve_settle(benchmark::State& state) {
   budget::AdmitRequest request;
   request.provider = "openai";
