@@ -30,10 +30,10 @@ class Journal {
   // std::runtime_error when the journal cannot be read (at start, where that is fatal).
   virtual JournalSnapshot load() = 0;
 
-  // Records `mutation` after every write made before it, then calls done(true); done(false)
-  // when nothing of it could be kept. `done` (may be empty) runs exactly once: later, on another
-  // thread, or at once inside write() (a journal that keeps nothing completes every write so).
-  // Safe from any thread; calls made under one lock are recorded in the order made.
+  // Records `mutation` after every earlier write, then calls done(true), or done(false) when
+  // nothing of it could be kept. Safe from any thread (calls made under one lock are recorded in
+  // that order); `done`, which may be empty, runs exactly once: later on another thread, or
+  // inside write() for a journal that keeps nothing.
   virtual void write(Mutation mutation, std::function<void(bool durable)> done) = 0;
 
   // False after a write failed, until one succeeds. Safe from any thread.
