@@ -2,7 +2,8 @@
 // budget::Enforcer — the one object the proxy talks to for admission and settlement: budgets
 // (ledger + store), provider balances, rate limits, breakers, admin mutations, events.
 // Thread-safe. No Asio: asynchronous results are delivered through callbacks, which may run on
-// a store thread after the change is durable; the caller re-posts them to its own executor.
+// a journal thread after the change is durable (never under the enforcer's lock: a callback may
+// call straight back in); the caller re-posts them to its own executor.
 
 #include <chrono>
 #include <cstdint>
@@ -118,7 +119,8 @@ class Enforcer {
   virtual void apply_config(std::shared_ptr<const rules::Config> config) = 0;
 
   // Reserves the estimate in every matching budget (all or nothing) and checks balance, rate
-  // limits and breakers. `done` runs once, after the hold is durable (or refused).
+  // limits and breakers. `done` runs once, after the hold is durable (or refused). A hold the
+  // store could not record stands all the same: the store then reports itself unhealthy.
   virtual void admit(const AdmitRequest& request, std::function<void(Admission)> done) = 0;
 
   // Replaces the hold by the actual cost (may exceed the estimate: recorded, alerted).
@@ -145,6 +147,7 @@ class Enforcer {
   }
   virtual void emit(Event event) = 0;  // events from outside budget/ (reload, admin, error)
   virtual void on_event(std::function<void(const Event&)> listener) = 0;  // webhooks, logs
+  // False while the journal or the shared ledger cannot record changes (readiness).
   virtual bool store_healthy() const = 0;
   // What is left now (limit plus overrides, minus spent and reserved; micro-units) in the
   // tightest enforced budget instance `request` falls in, as admit() would see it before

@@ -1,4 +1,4 @@
-// Budgets kept in a store shared by several tollgate processes (redis): the shared store
+// Budgets kept in a SharedLedger, shared by several tollgate processes (redis): the ledger
 // decides and counts; this process mirrors the numbers it is told, for standings and alerts.
 #include "budget/period_window.hpp"
 #include "budget/refusal_text.hpp"
