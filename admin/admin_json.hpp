@@ -11,16 +11,15 @@
 #include <vector>
 
 #include "budget/enforcer.hpp"
+#include "util/time.hpp"
 
 namespace proxy {
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
-// "2025-03-01T00:00:00Z"; with millis "2025-03-01T00:00:00.123Z".
-std::string format_rfc3339(budget::TimePoint at, bool millis = false);
-
-// "2025-03-01T10:00:00Z", "2025-03-01T10:00:00.5+02:00"; nullopt when malformed.
-std::optional<budget::TimePoint> parse_rfc3339(std::string_view text);
+// RFC 3339 UTC text (util/time.hpp): "2025-03-01T00:00:00Z", with millis ".123" before the Z.
+using util::format_rfc3339;
+using util::parse_rfc3339;
 
 // An override's `until`: an RFC 3339 time or a duration from `now` ("2h", "30m").
 std::optional<budget::TimePoint> parse_until(std::string_view text, budget::TimePoint now);

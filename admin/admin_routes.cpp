@@ -11,6 +11,7 @@
 #include "admin/admin_json.hpp"
 #include "admin/event_stream.hpp"
 #include "admin/status_page.hpp"
+#include "util/url.hpp"
 
 namespace proxy {
 namespace {
@@ -39,28 +40,6 @@ struct Resolved {
   std::string name;   // {name} of /v1/budgets/{name}
 };
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Budget names travel percent-encoded in the path ("team%20a").
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-        hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 Resolved resolve(std::string_view path) {
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   if (path == "/") return {Route::page, "GET", {}};
@@ -79,9 +58,10 @@ Resolved resolve(std::string_view path) {
   if (!path.starts_with(k_prefix)) return {};
   std::string_view rest = path.substr(k_prefix.size());
   const auto slash = rest.find('/');
-  if (slash == std::string_view::npos) return {Route::budget, "GET, PATCH", percent_decode(rest)};
+  if (slash == std::string_view::npos)
+    return {Route::budget, "GET, PATCH", util::percent_decode(rest)};
   if (rest.substr(slash) == "/reset" && slash > 0)
-    return {Route::reset, "POST", percent_decode(rest.substr(0, slash))};
+    return {Route::reset, "POST", util::percent_decode(rest.substr(0, slash))};
   return {};
 }
 
@@ -102,19 +82,6 @@ std::array<unsigned char, 32> sha256(std::string_view text) {
   unsigned int size = 0;
   EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha256(), nullptr);
   return digest;
-}
-
-std::optional<std::string> query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto item = query.substr(0, amp);
-    const auto eq = item.find('=');
-    if (item.substr(0, eq) == name)
-      return eq == std::string_view::npos ? std::string() : percent_decode(item.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
 }
 
 // A whole number in `text`; nullopt when it is anything else.
@@ -264,13 +231,13 @@ AdminResponse AdminRoutes::budgets(const std::string& name) {
 
 AdminResponse AdminRoutes::events(std::string_view query) {
   std::uint64_t since = 0;
-  if (auto text = query_param(query, "since"); text && !text->empty()) {
+  if (auto text = util::query_param(query, "since"); text && !text->empty()) {
     const auto id = parse_id(*text);
     if (!id) return admin_error(400, "since: must be an event id (a whole number)");
     since = *id;
   }
   std::size_t max = k_max_events_per_read;
-  if (auto text = query_param(query, "last")) {
+  if (auto text = util::query_param(query, "last")) {
     const auto n = parse_id(*text);
     if (!n || *n == 0 || *n > k_max_events_per_read)
       return admin_error(400, "last: must be a number of events from 1 to 1000");
@@ -289,7 +256,7 @@ std::variant<std::uint64_t, AdminResponse> AdminRoutes::event_stream_start(
   if (!last_event_id.empty()) {
     after = parse_id(last_event_id);
     if (!after) return admin_error(400, "Last-Event-ID: must be an event id (a whole number)");
-  } else if (auto since = query_param(query_of(request.target), "since"); since) {
+  } else if (auto since = util::query_param(query_of(request.target), "since"); since) {
     after = parse_id(*since);
     if (!after) return admin_error(400, "since: must be an event id (a whole number)");
   }
