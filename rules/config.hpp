@@ -80,6 +80,18 @@ struct StoreConfig {
   std::chrono::milliseconds hold_ttl{std::chrono::hours(1)};
 };
 
+// Cost records (DESIGN §13): one per settled exchange and per refusal.
+struct RecordsConfig {
+  Duration retention = std::chrono::hours(24 * 30);  // older records are pruned in the background
+  std::size_t memory = 20000;  // records the memory store keeps (a ring: the oldest go first)
+};
+
+// Receipts: the records' hash chain, signed with Ed25519 when `sign` (key:
+// <data_dir>/receipts.key).
+struct ReceiptsConfig {
+  bool sign = false;
+};
+
 // Provider-reported balance (Keepa tokensLeft): see DESIGN §6.
 struct BalanceConfig {
   std::string body_pointer;                       // "/tokensLeft"
@@ -230,6 +242,8 @@ struct Config {
   TunnelConfig tunnel;
   ClientsConfig clients;
   StoreConfig store;
+  RecordsConfig records;
+  ReceiptsConfig receipts;
   std::vector<Provider> providers;
   std::vector<BudgetConfig> budgets;
   std::vector<RateLimitConfig> rate_limits;

@@ -94,7 +94,7 @@ class Loader {
     if (!r.expect_map(root, "the config",
                       {"listen", "admin", "data_dir", "threads", "tls", "upstream", "tunnel",
                        "clients", "store", "include", "providers", "budgets", "rate_limits",
-                       "breakers", "alerts", "max_body_bytes", "checked"}))
+                       "breakers", "alerts", "max_body_bytes", "checked", "records", "receipts"}))
       return;
     if (root["include"]) include(r, root["include"]);
     if (root["checked"]) checked(r, root);

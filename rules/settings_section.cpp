@@ -142,6 +142,26 @@ void apply_store(YamlReader& r, const YAML::Node& node, StoreConfig& s) {
   }
 }
 
+void apply_records(YamlReader& r, const YAML::Node& node, RecordsConfig& records) {
+  if (!r.expect_map(node, "records", {"retention", "memory"})) return;
+  if (node["retention"])
+    if (auto d = r.duration(node["retention"], "retention")) {
+      if (*d < std::chrono::hours(1))
+        r.error(node["retention"], "'retention' must be at least 1h");
+      else
+        records.retention = *d;
+    }
+  if (node["memory"])
+    if (auto n = r.integer(node["memory"], "memory", 1))
+      records.memory = static_cast<std::size_t>(*n);
+}
+
+void apply_receipts(YamlReader& r, const YAML::Node& node, ReceiptsConfig& receipts) {
+  if (!r.expect_map(node, "receipts", {"sign"})) return;
+  if (node["sign"])
+    if (auto sign = r.boolean(node["sign"], "sign")) receipts.sign = *sign;
+}
+
 void apply_alerts(YamlReader& r, const YAML::Node& node, std::vector<WebhookConfig>& hooks) {
   if (!r.expect_map(node, "alerts", {"webhooks"})) return;
   const auto& list = node["webhooks"];
@@ -203,6 +223,8 @@ void apply_top_level(YamlReader& r, const YAML::Node& root, Config& c) {
   if (root["clients"]) apply_clients(r, root["clients"], c.clients);
   if (root["store"]) apply_store(r, root["store"], c.store);
   if (root["alerts"]) apply_alerts(r, root["alerts"], c.webhooks);
+  if (root["records"]) apply_records(r, root["records"], c.records);
+  if (root["receipts"]) apply_receipts(r, root["receipts"], c.receipts);
   if (root["max_body_bytes"])
     if (auto n = r.integer(root["max_body_bytes"], "max_body_bytes", 1))
       c.max_body_bytes = static_cast<std::size_t>(*n);
