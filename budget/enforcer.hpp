@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "budget/store/record_query.hpp"
 #include "rules/config.hpp"
 #include "rules/money.hpp"
 #include "rules/request_view.hpp"
@@ -43,6 +44,7 @@ struct AdmitRequest {
   const rules::HeaderList* headers = nullptr;  // for per: header:NAME (valid during admit())
   rules::Money estimate;
   std::int64_t estimated_tokens = 0;  // for token rate limits
+  std::string record_id;              // the id its cost record will have (new_record_id())
 };
 
 // One budget instance as seen now. Amounts in micro-units.
@@ -66,6 +68,7 @@ struct Admission {
   // When refused: which mechanism and which instance of it.
   RefusedBy refused_by = RefusedBy::none;
   std::string name;     // budget, rate limit, breaker or provider name
+  std::string key;      // for a budget: the instance's key ("" for a budget without per:)
   std::string message;  // names the budget, the estimate, what remains, the deficit, the reset
   std::optional<std::int64_t> retry_after_s;  // seconds until waiting can help
   bool should_retry = false;                  // false when waiting cannot help before the reset
@@ -73,6 +76,16 @@ struct Admission {
   HoldId hold = 0;                            // 0 when nothing was reserved
   std::vector<BudgetStanding> budgets;        // instances the request falls in, after reserving
   std::vector<std::string> shadow_refusals;   // shadow budgets that would have refused
+};
+
+// What the caller knows of how an exchange ended, for its cost record; the enforcer adds the
+// rest (when, the budgets, the amounts).
+struct RecordDetail {
+  RecordOutcome outcome = RecordOutcome::complete;
+  int status = 0;  // HTTP status the client got
+  Usage usage;     // token counts the provider reported
+  std::string upstream_request_id;
+  std::int64_t ms = 0;  // from the request head to the end
 };
 
 // What the provider's response said about an account.
@@ -123,11 +136,32 @@ class Enforcer {
   // store could not record stands all the same: the store then reports itself unhealthy.
   virtual void admit(const AdmitRequest& request, std::function<void(Admission)> done) = 0;
 
-  // Replaces the hold by the actual cost (may exceed the estimate: recorded, alerted).
-  virtual void settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) = 0;
+  // Replaces the hold by the actual cost (may exceed the estimate: recorded, alerted) and keeps
+  // the exchange's cost record in the same durable step; `done` runs once both are durable.
+  virtual void settle(HoldId hold, std::int64_t actual_micros, RecordDetail detail,
+                      std::function<void()> done) = 0;
+  void settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) {
+    settle(hold, actual_micros, RecordDetail{}, std::move(done));
+  }
 
-  // Drops the hold: the request never reached the provider.
-  virtual void release(HoldId hold, std::function<void()> done) = 0;
+  // Drops the hold (the request never reached the provider) and keeps its record (actual 0).
+  virtual void release(HoldId hold, RecordDetail detail, std::function<void()> done) = 0;
+  void release(HoldId hold, std::function<void()> done) {
+    RecordDetail detail;
+    detail.outcome = RecordOutcome::upstream_error;
+    release(hold, std::move(detail), std::move(done));
+  }
+
+  // Keeps the cost record of a request refused by `refusal` (admit()'s answer) or by the caller
+  // itself (refused_by: price): actual 0, no hold; `done` runs once it is durable.
+  virtual void record_refusal(const AdmitRequest& request, const Admission& refusal,
+                              RecordDetail detail, std::function<void()> done) = 0;
+
+  // The cost records kept, and spend grouped from them (DESIGN §13).
+  virtual std::vector<CostRecord> records(const RecordQuery& query) const = 0;
+  virtual std::vector<SpendGroup> spend(const SpendQuery& query) const = 0;
+  // The public key receipts are signed with (PEM); "" when receipts.sign is off.
+  virtual std::string receipts_key() const { return {}; }
 
   virtual void observe_balance(const BalanceObservation& observation) = 0;
   virtual void upstream_result(const std::string& host, bool ok) = 0;

@@ -31,6 +31,7 @@ Admission budget_refusal(const BudgetStanding& s, std::int64_t estimate, TimePoi
   a.admitted = false;
   a.refused_by = RefusedBy::budget;
   a.name = s.name;
+  a.key = s.key;
   a.message = "budget \"" + s.name + "\"" + (s.key.empty() ? "" : " (key \"" + s.key + "\")") +
               " would be exceeded: estimate " + rules::format_micros(estimate) + " " + s.currency +
               ", remaining " + rules::format_micros(remaining) + " " + s.currency + " of " +

@@ -1,6 +1,7 @@
 #include "budget/store_enforcer.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 
 #include "budget/event_detail.hpp"
 #include "budget/refusal_text.hpp"
@@ -16,15 +17,21 @@ bool over(const Instance& instance, std::int64_t estimate, std::int64_t limit) {
   return static_cast<__int128>(instance.spent) + instance.reserved + estimate > limit;
 }
 
+// How a record names a budget instance: "daily", "per-client/team-a".
+std::string instance_name(const std::string& budget, const std::string& key) {
+  return key.empty() ? budget : budget + "/" + key;
+}
+
 }  // namespace
 
 StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
                              std::unique_ptr<Journal> journal, std::unique_ptr<SharedLedger> shared,
-                             Clock& clock)
+                             Clock& clock, std::shared_ptr<const ReceiptKey> receipts_key)
     : config_(std::move(config)),
       journal_(std::move(journal)),
       shared_(std::move(shared)),
-      clock_(clock) {
+      clock_(clock),
+      receipts_key_(std::move(receipts_key)) {
   book_.apply(*config_);
   breakers_.apply(*config_);
   const JournalSnapshot snapshot = journal_->load();
@@ -39,8 +46,12 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
   for (const auto& row : snapshot.holds) {
     LiveHold hold;
     hold.deadline = TimePoint{};
+    hold.record = row.record;
+    if (hold.record.id.empty()) hold.record.id = new_record_id();  // a ledger from before records
+    const bool named = !hold.record.budgets.empty();
     for (const auto& part : row.parts) {
       hold.estimate = part.estimate;
+      if (!named) hold.record.budgets.push_back(instance_name(part.budget, part.key));
       BudgetState* budget = book_.find(part.budget);
       if (!budget) continue;
       Instance& instance = book_.instance(*budget, part.key, now);
@@ -48,6 +59,7 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
       ++instance.holds;
       hold.parts.emplace_back(budget, &instance);
     }
+    hold.record.estimate = hold.estimate;
     holds_[row.id] = std::move(hold);
     next_hold_ = std::max<HoldId>(next_hold_, row.id + 1);
   }
@@ -232,18 +244,41 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   hold.provider = request.provider;
   hold.credential = request.credential_hash;
   hold.breaker_trials = std::move(trials);
+  CostRecord& record = hold.record;
+  record.id = request.record_id.empty() ? new_record_id() : request.record_id;
+  record.provider = request.provider;
+  record.endpoint = request.endpoint;
+  record.model = request.model;
+  record.client = request.client;
+  record.credential = request.credential_hash;
+  record.currency = request.estimate.currency;
+  record.estimate = estimate;
+  for (const auto& [budget, instance] : hold.parts)
+    record.budgets.push_back(instance_name(budget->config.name, instance->key));
+  for (const auto& [budget, instance] : hold.shared)
+    record.budgets.push_back(instance_name(budget->config.name, instance->key));
   write.hold.id = id;
   write.hold.deadline = unix_seconds(hold.deadline);
   for (const auto& [budget, instance] : hold.parts)
     write.hold.parts.push_back({budget->config.name, instance->key, estimate});
+  if (!write.hold.parts.empty()) write.hold.record = record;
   holds_.emplace(id, std::move(hold));
   admission.hold = id;
   return admission;
 }
 
 void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual,
-                          TimePoint now, std::vector<Event>& events, CloseHold& write) {
+                          RecordDetail detail, TimePoint now, std::vector<Event>& events,
+                          CloseHold& write) {
   write.hold = id;
+  CostRecord& record = write.record.emplace(std::move(hold.record));
+  record.at = util::unix_millis(now);
+  record.actual = actual.value_or(0);
+  record.usage = std::move(detail.usage);
+  record.status = detail.status;
+  record.outcome = detail.outcome;
+  record.upstream_request_id = std::move(detail.upstream_request_id);
+  record.ms = detail.ms;
   for (auto& [budget, instance] : hold.parts) {
     instance->reserved -= hold.estimate;
     --instance->holds;
@@ -271,7 +306,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
     breakers_.trial_done(hold.breaker_trials, actual.has_value(), now, events);
 }
 
-void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
+void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, RecordDetail detail,
                            std::function<void()> done) {
   std::vector<Event> events;
   Completed completed;
@@ -281,16 +316,14 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
     const TimePoint now = clock_.now();
     auto it = holds_.find(id);
     if (it != holds_.end()) {
+      // Every closed hold writes its record, in a budget or not.
       CloseHold write;
-      const bool in_budgets = !it->second.parts.empty();
-      close(id, it->second, actual, now, events, write);
+      close(id, it->second, actual, std::move(detail), now, events, write);
       holds_.erase(it);
-      if (in_budgets) {
-        waits = true;
-        auto waiting = std::make_unique<Waiting>();
-        waiting->done = std::move(done);
-        this->write(std::move(write), std::move(waiting), completed);
-      }
+      waits = true;
+      auto waiting = std::make_unique<Waiting>();
+      waiting->done = std::move(done);
+      this->write(std::move(write), std::move(waiting), completed);
     }
     sweep(now, events, completed, false);
   }
@@ -299,16 +332,48 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
   if (!waits && done) done();
 }
 
-void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) {
-  finish(hold, actual_micros, std::move(done));
+void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, RecordDetail detail,
+                           std::function<void()> done) {
+  finish(hold, actual_micros, std::move(detail), std::move(done));
 }
 
-void StoreEnforcer::release(HoldId hold, std::function<void()> done) {
-  finish(hold, std::nullopt, std::move(done));
+void StoreEnforcer::release(HoldId hold, RecordDetail detail, std::function<void()> done) {
+  finish(hold, std::nullopt, std::move(detail), std::move(done));
+}
+
+void StoreEnforcer::record_refusal(const AdmitRequest& request, const Admission& refusal,
+                                   RecordDetail detail, std::function<void()> done) {
+  AddRecord write;
+  CostRecord& r = write.record;
+  r.id = request.record_id.empty() ? new_record_id() : request.record_id;
+  r.provider = request.provider;
+  r.endpoint = request.endpoint;
+  r.model = request.model;
+  r.client = request.client;
+  r.credential = request.credential_hash;
+  if (refusal.refused_by == RefusedBy::budget && !refusal.name.empty())
+    r.budgets.push_back(instance_name(refusal.name, refusal.key));
+  r.currency = request.estimate.currency;
+  r.estimate = request.estimate.micros;
+  r.usage = std::move(detail.usage);
+  r.status = detail.status;
+  r.outcome = RecordOutcome::refused;
+  r.refused_by = refused_by_name(refusal.refused_by);
+  r.upstream_request_id = std::move(detail.upstream_request_id);
+  r.ms = detail.ms;
+  Completed completed;
+  {
+    std::lock_guard lock(mutex_);
+    r.at = util::unix_millis(clock_.now());
+    auto waiting = std::make_unique<Waiting>();
+    waiting->done = std::move(done);
+    this->write(std::move(write), std::move(waiting), completed);
+  }
+  complete(completed);
 }
 
 void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& completed,
-                          bool force) {
+                          bool force, const std::function<void()>& done) {
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
   if (shared_) {
@@ -325,23 +390,45 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& 
     auto it = holds_.find(id);
     CloseHold write;
     // Its owner is gone (crash, timeout): charge the estimate, never under-count.
-    close(id, it->second, it->second.estimate, now, events, write);
+    RecordDetail detail;
+    detail.outcome = RecordOutcome::expired;
+    close(id, it->second, it->second.estimate, std::move(detail), now, events, write);
     holds_.erase(it);
-    this->write(std::move(write), std::make_unique<Waiting>(), completed);
+    auto waiting = std::make_unique<Waiting>();
+    waiting->done = done;
+    this->write(std::move(write), std::move(waiting), completed);
   }
   book_.expire_idle(now);
   rates_.expire_idle(now);
 }
 
+// Waits until every settlement it made (and its record) is durable: what the ledger says at
+// start, the records say too.
 void StoreEnforcer::recover() {
   std::vector<Event> events;
   Completed completed;
+  struct Left {
+    std::mutex mutex;
+    std::condition_variable zero;
+    std::size_t count = 0;
+  };
+  auto left = std::make_shared<Left>();
   {
     std::lock_guard lock(mutex_);
-    sweep(clock_.now(), events, completed, true);
+    const TimePoint now = clock_.now();
+    {
+      std::lock_guard count_lock(left->mutex);
+      for (const auto& [id, hold] : holds_) left->count += hold.deadline <= now ? 1 : 0;
+    }
+    sweep(now, events, completed, true, [left] {
+      std::lock_guard lock(left->mutex);
+      if (--left->count == 0) left->zero.notify_all();
+    });
   }
   publish(events);
   complete(completed);
+  std::unique_lock lock(left->mutex);
+  left->zero.wait(lock, [&] { return left->count == 0; });
 }
 
 void StoreEnforcer::observe_balance(const BalanceObservation& observation) {

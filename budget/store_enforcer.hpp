@@ -30,15 +30,31 @@ inline constexpr int k_refusal_events_per_second = 10;
 
 class StoreEnforcer final : public Enforcer {
  public:
-  // `shared` may be null: every budget is then decided here.
+  // `shared` may be null: every budget is then decided here. `receipts_key`: the key the
+  // journal signs records with (null: unsigned), whose public half receipts_key() gives.
   StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Journal> journal,
-                std::unique_ptr<SharedLedger> shared, Clock& clock);
+                std::unique_ptr<SharedLedger> shared, Clock& clock,
+                std::shared_ptr<const ReceiptKey> receipts_key = nullptr);
   ~StoreEnforcer() override;
 
   void apply_config(std::shared_ptr<const rules::Config> config) override;
   void admit(const AdmitRequest& request, std::function<void(Admission)> done) override;
-  void settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) override;
-  void release(HoldId hold, std::function<void()> done) override;
+  using Enforcer::release;
+  using Enforcer::settle;
+  void settle(HoldId hold, std::int64_t actual_micros, RecordDetail detail,
+              std::function<void()> done) override;
+  void release(HoldId hold, RecordDetail detail, std::function<void()> done) override;
+  void record_refusal(const AdmitRequest& request, const Admission& refusal, RecordDetail detail,
+                      std::function<void()> done) override;
+  std::vector<CostRecord> records(const RecordQuery& query) const override {
+    return journal_->records(query);
+  }
+  std::vector<SpendGroup> spend(const SpendQuery& query) const override {
+    return journal_->spend(query);
+  }
+  std::string receipts_key() const override {
+    return receipts_key_ ? receipts_key_->public_pem() : std::string();
+  }
   void observe_balance(const BalanceObservation& observation) override;
   void upstream_result(const std::string& host, bool ok) override;
 
@@ -75,6 +91,7 @@ class StoreEnforcer final : public Enforcer {
     std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared ledger
     std::uint64_t shared_id = 0;                             // the shared ledger's hold
     bool balance = false;
+    CostRecord record;  // as known at admission; completed when the hold closes
   };
 
   // A caller waiting for a journal write, and the write's outcome. Its continuation runs on
@@ -107,17 +124,21 @@ class StoreEnforcer final : public Enforcer {
   Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
                    OpenHold& write);
   std::optional<Admission> check_balance(const AdmitRequest& request, TimePoint now);
-  // Ends a hold: charges `actual` (settle) or nothing (release); fills the journal write.
-  void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
-             std::vector<Event>& events, CloseHold& write);
-  void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force);
+  // Ends a hold: charges `actual` (settle) or nothing (release); fills the journal write, its
+  // cost record included.
+  void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, RecordDetail detail,
+             TimePoint now, std::vector<Event>& events, CloseHold& write);
+  // Settles expired holds; each write's continuation is `done` (may be empty).
+  void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force,
+             const std::function<void()>& done = {});
   // Shared ledger (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
   std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,
                                           std::vector<BudgetState*>& shadow_over);
   void close_shared(LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
                     std::vector<Event>& events);
   bool shares(const BudgetState& budget) const;
-  void finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done);
+  void finish(HoldId id, std::optional<std::int64_t> actual, RecordDetail detail,
+              std::function<void()> done);
   // Writes an admin change, unlocks and waits until it is durable.
   void write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation);
   // After each write to the journal or the shared ledger, outside the lock.
@@ -147,6 +168,7 @@ class StoreEnforcer final : public Enforcer {
   std::map<std::string, RefusalSample> refusal_samples_;
   std::atomic<std::uint64_t> write_failures_{0};
   std::atomic<bool> writes_failing_{false};  // the last write could not be recorded
+  const std::shared_ptr<const ReceiptKey> receipts_key_;
 };
 
 }  // namespace budget

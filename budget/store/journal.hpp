@@ -2,17 +2,33 @@
 // budget::Journal — the durable record of decisions made in memory. The enforcer decides under
 // its lock and its state is the truth while it runs; a journal records each change, in the order
 // it was made, and gives the state back at the next start. (Budgets that several processes share
-// are decided elsewhere: budget::SharedLedger.)
+// are decided elsewhere: budget::SharedLedger.) A journal also keeps the cost records its
+// writes carry, and answers questions about them.
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "budget/store/mutation.hpp"
+#include "budget/store/receipt_key.hpp"
+#include "budget/store/record_query.hpp"
 #include "budget/store/rows.hpp"
 
 namespace budget {
+
+class Clock;
+
+// How a journal keeps cost records.
+struct RecordOptions {
+  std::chrono::milliseconds retention = std::chrono::hours(24 * 30);  // older ones are pruned
+  std::size_t memory = 20000;             // the memory journal's ring: records kept at most
+  std::shared_ptr<const ReceiptKey> key;  // signs each record when set
+  Clock* clock = nullptr;                 // what "now" is for retention (null: the system's)
+  // How often the SQLite journal prunes (on its checkpoint thread, in small batches).
+  std::chrono::milliseconds prune_every = std::chrono::minutes(1);
+};
 
 // Everything a journal holds, as loaded at start.
 struct JournalSnapshot {
@@ -38,10 +54,16 @@ class Journal {
 
   // False after a write failed, until one succeeds. Safe from any thread.
   virtual bool healthy() const = 0;
+
+  // The records kept (durable ones: written and committed) that `query` asks for, and spend
+  // grouped as `query` asks. Safe from any thread; never blocks writes for long.
+  virtual std::vector<CostRecord> records(const RecordQuery& query) const = 0;
+  virtual std::vector<SpendGroup> spend(const SpendQuery& query) const = 0;
 };
 
-// Keeps nothing: state lives and dies with the process; every write completes at once, durable.
+// Keeps no state: it lives and dies with the process; every write completes at once, durable.
+// Cost records are kept in a ring of options.memory, linked into a receipt chain as written.
 // (The SQLite journal: budget/store/sqlite_journal.hpp.)
-std::unique_ptr<Journal> make_memory_journal();
+std::unique_ptr<Journal> make_memory_journal(RecordOptions options = {});
 
 }  // namespace budget

@@ -3,6 +3,7 @@
 // Each kind is recorded whole or not at all.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -16,11 +17,18 @@ struct OpenHold {
   HoldRow hold;
 };
 
-// A hold ends: its row goes and `charged` is added to spent (empty: released, nothing charged).
-// One step, so that a settlement is never lost and never counted twice.
+// A hold ends: its row goes, `charged` is added to spent (empty: released, nothing charged) and
+// `record` describes the exchange. One step, so that a settlement is never lost, never counted
+// twice, and never without its record (nor a record without its settlement).
 struct CloseHold {
   std::uint64_t hold = 0;
   std::vector<SpentRow> charged;
+  std::optional<CostRecord> record;
+};
+
+// A request was refused: no hold, nothing charged, only its record (actual 0).
+struct AddRecord {
+  CostRecord record;
 };
 
 // The operator zeroes a budget: spent rows from `from` (unix seconds) on go; key "" = every
@@ -40,6 +48,6 @@ struct AddOverride {
   OverrideRow override_;
 };
 
-using Mutation = std::variant<OpenHold, CloseHold, Reset, SetLimit, AddOverride>;
+using Mutation = std::variant<OpenHold, CloseHold, AddRecord, Reset, SetLimit, AddOverride>;
 
 }  // namespace budget

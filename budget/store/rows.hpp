@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "budget/store/cost_record.hpp"
+
 namespace budget {
 
 // Spent amount of one budget instance in one period. For rolling periods, one row per second
@@ -25,6 +27,9 @@ struct HoldRow {
   std::uint64_t id = 0;
   std::int64_t deadline = 0;  // unix seconds
   std::vector<HoldPart> parts;
+  // The cost record as known at admission (who, what, the estimate, the budgets held): what an
+  // `expired` record says when the hold is settled after a crash.
+  CostRecord record;
 };
 
 struct LimitRow {

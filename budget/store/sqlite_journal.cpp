@@ -11,7 +11,12 @@
 #include <utility>
 #include <variant>
 
+#include "budget/enforcer.hpp"
+#include "budget/store/record_json.hpp"
+#include "budget/store/sqlite_records.hpp"
 #include "budget/store/sqlite_statement.hpp"
+#include "budget/store/sqlite_write_queue.hpp"
+#include "util/time.hpp"
 
 namespace budget {
 namespace {
@@ -30,9 +35,10 @@ PRAGMA wal_autocheckpoint = 0;
 CREATE TABLE IF NOT EXISTS spent (budget TEXT NOT NULL, key TEXT NOT NULL,
   period_start INTEGER NOT NULL, amount INTEGER NOT NULL,
   PRIMARY KEY (budget, key, period_start)) WITHOUT ROWID;
--- A hold's parts are one encoded column: opening and closing a hold touches one b-tree.
+-- A hold's parts are one encoded column: opening and closing a hold touches one b-tree. `record`
+-- is its cost record as known at admission (JSON), for the record of a hold settled after a crash.
 CREATE TABLE IF NOT EXISTS holds (id INTEGER PRIMARY KEY, deadline INTEGER NOT NULL,
-  parts TEXT NOT NULL);
+  parts TEXT NOT NULL, record TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS limits (budget TEXT PRIMARY KEY, lim INTEGER NOT NULL,
   config_limit INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS overrides (id INTEGER PRIMARY KEY, budget TEXT NOT NULL,
@@ -72,38 +78,10 @@ std::vector<HoldPart> decode_parts(const std::string& text) {
   return parts;
 }
 
-struct Pending {
-  Mutation mutation;
-  std::function<void(bool durable)> done;
-};
-
-// What writers and the writer thread share: the queue and the writer's sleep. Held by
-// shared_ptr so that a wake-up deferred on some thread (flush_journal_wakeups) never outlives it.
-struct Queue {
-  std::mutex mutex;
-  std::condition_variable wake;  // the writer: work queued, a commit finished, or stopping
-  std::vector<Pending> pending;
-  bool writer_waiting = false;  // the writer sleeps on `wake`
-  bool committing = false;      // a batch is being committed (writer or inline): one at a time
-  bool stopping = false;
-  // Commits a batch and runs its callbacks on the calling thread (set by the journal; null once
-  // it is gone).
-  std::function<void(std::vector<Pending>&)> commit_inline;
-
-  // Under `mutex`: true when the caller must notify `wake`.
-  bool take_wakeup() {
-    if (!writer_waiting || pending.empty()) return false;
-    writer_waiting = false;
-    return true;
-  }
-};
-
-thread_local bool t_defer_wakeups = false;
-thread_local std::vector<std::shared_ptr<Queue>> t_deferred;
-
 class SqliteJournal final : public Journal {
  public:
-  explicit SqliteJournal(const std::string& path) {
+  SqliteJournal(const std::string& path, RecordOptions options, bool records_only)
+      : options_(std::move(options)), records_only_(records_only) {
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
@@ -113,12 +91,17 @@ class SqliteJournal final : public Journal {
     }
     sqlite3_busy_timeout(db_, 5000);
     exec(k_schema);
+    // A ledger from before cost records: its holds gain the column (empty for those open now).
+    if (sqlite3_exec(db_, "SELECT record FROM holds LIMIT 0", nullptr, nullptr, nullptr) !=
+        SQLITE_OK)
+      exec("ALTER TABLE holds ADD COLUMN record TEXT NOT NULL DEFAULT ''");
+    records_ = std::make_unique<SqliteRecords>(db_, path, options_);
     add_spent_ = std::make_unique<SqliteStatement>(
         db_,
         "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
     insert_hold_ = std::make_unique<SqliteStatement>(
-        db_, "INSERT INTO holds (id, deadline, parts) VALUES (?1, ?2, ?3)");
+        db_, "INSERT INTO holds (id, deadline, parts, record) VALUES (?1, ?2, ?3, ?4)");
     delete_hold_ = std::make_unique<SqliteStatement>(db_, "DELETE FROM holds WHERE id = ?1");
     reset_one_ = std::make_unique<SqliteStatement>(
         db_, "DELETE FROM spent WHERE budget = ?1 AND key = ?2 AND period_start >= ?3");
@@ -166,6 +149,7 @@ class SqliteJournal final : public Journal {
     add_override_.reset();
     begin_.reset();
     commit_.reset();
+    records_.reset();
     sqlite3_close(db_);
   }
 
@@ -175,10 +159,11 @@ class SqliteJournal final : public Journal {
     SqliteStatement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
     while (spent.step())
       snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
-    SqliteStatement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
+    SqliteStatement holds(db_, "SELECT id, deadline, parts, record FROM holds ORDER BY id");
     while (holds.step())
       snapshot.holds.push_back({static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1),
-                                decode_parts(holds.text(2))});
+                                decode_parts(holds.text(2)),
+                                parse_record_json(holds.text(3)).value_or(CostRecord{})});
     SqliteStatement limits(db_, "SELECT budget, lim, config_limit FROM limits");
     while (limits.step())
       snapshot.limits.push_back({limits.text(0), limits.integer(1), limits.integer(2)});
@@ -191,26 +176,30 @@ class SqliteJournal final : public Journal {
   }
 
   void write(Mutation mutation, std::function<void(bool durable)> done) override {
-    bool wake = false;
-    {
-      std::lock_guard lock(queue_->mutex);
-      queue_->pending.push_back({std::move(mutation), std::move(done)});
-      // A writer busy committing takes this write into its next transaction without a wake-up;
-      // on an event loop that defers, the wake-up waits for the end of the loop's turn.
-      if (queue_->writer_waiting) {
-        if (!t_defer_wakeups) {
-          wake = queue_->take_wakeup();
-        } else if (std::find(t_deferred.begin(), t_deferred.end(), queue_) == t_deferred.end()) {
-          t_deferred.push_back(queue_);
-        }
-      }
+    // A records-only journal keeps nothing of the ledger (a shared ledger keeps it): a write
+    // without a record completes at once.
+    if (records_only_ && !carries_record(mutation)) {
+      if (done) done(true);
+      return;
     }
-    if (wake) queue_->wake.notify_one();
+    queue_write(queue_, {std::move(mutation), std::move(done)});
   }
 
   bool healthy() const override { return healthy_.load(); }
 
+  std::vector<CostRecord> records(const RecordQuery& query) const override {
+    return records_->records(query);
+  }
+  std::vector<SpendGroup> spend(const SpendQuery& query) const override {
+    return records_->spend(query);
+  }
+
  private:
+  static bool carries_record(const Mutation& mutation) {
+    if (const auto* close = std::get_if<CloseHold>(&mutation)) return close->record.has_value();
+    return std::holds_alternative<AddRecord>(mutation);
+  }
+
   void exec(const char* sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
@@ -270,6 +259,7 @@ class SqliteJournal final : public Journal {
       return;
     }
     sqlite3_busy_timeout(db, 200);
+    auto next_prune = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       stop_checkpoints_.wait_for(lock, std::chrono::milliseconds(500));
@@ -278,15 +268,30 @@ class SqliteJournal final : public Journal {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
       if (log_frames > k_restart_frames)
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      if (std::chrono::steady_clock::now() >= next_prune) {
+        next_prune = std::chrono::steady_clock::now() + options_.prune_every;
+        prune(db);
+      }
       lock.lock();
     }
     lock.unlock();
     sqlite3_close(db);
   }
 
+  // Records past retention go in small transactions beside the writer's; a batch that finds the
+  // file busy waits for the next round.
+  void prune(sqlite3* db) {
+    const auto now = options_.clock ? options_.clock->now() : std::chrono::system_clock::now();
+    try {
+      SqliteRecords::prune(db, util::unix_millis(now - options_.retention));
+    } catch (const std::exception&) {
+    }
+  }
+
   // True when the batch is committed; false when nothing of it is (rolled back as a whole).
   bool commit(const std::vector<Pending>& batch) {
     std::lock_guard db_lock(db_mutex_);
+    records_->begin();
     try {
       begin_->run();
       for (const auto& pending : batch) apply(pending.mutation);
@@ -295,6 +300,7 @@ class SqliteJournal final : public Journal {
     } catch (const std::exception&) {
       // Readiness reports the store down until a commit succeeds again.
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      records_->rolled_back();
       healthy_ = false;
     }
     return healthy_;
@@ -304,31 +310,41 @@ class SqliteJournal final : public Journal {
     std::visit([this](const auto& m) { apply(m); }, mutation);
   }
   void apply(const OpenHold& m) {
+    if (records_only_) return;
     insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
         .bind(2, m.hold.deadline)
         .bind(3, encode_parts(m.hold.parts))
+        .bind(4, record_json(m.hold.record))
         .run();
   }
   void apply(const CloseHold& m) {
-    // Deleting the hold and adding its cost share one transaction: never lost, never twice.
-    delete_hold_->bind(1, static_cast<std::int64_t>(m.hold)).run();
-    for (const auto& row : m.charged)
-      add_spent_->bind(1, row.budget)
-          .bind(2, row.key)
-          .bind(3, row.period_start)
-          .bind(4, row.amount)
-          .run();
+    // Deleting the hold, adding its cost and keeping its record share one transaction: never
+    // lost, never twice, never one without the other.
+    if (!records_only_) {
+      delete_hold_->bind(1, static_cast<std::int64_t>(m.hold)).run();
+      for (const auto& row : m.charged)
+        add_spent_->bind(1, row.budget)
+            .bind(2, row.key)
+            .bind(3, row.period_start)
+            .bind(4, row.amount)
+            .run();
+    }
+    if (m.record) records_->insert(*m.record);
   }
+  void apply(const AddRecord& m) { records_->insert(m.record); }
   void apply(const Reset& m) {
+    if (records_only_) return;
     if (m.key.empty())
       reset_all_->bind(1, m.budget).bind(2, m.from).run();
     else
       reset_one_->bind(1, m.budget).bind(2, m.key).bind(3, m.from).run();
   }
   void apply(const SetLimit& m) {
+    if (records_only_) return;
     set_limit_->bind(1, m.limit.budget).bind(2, m.limit.limit).bind(3, m.limit.config_limit).run();
   }
   void apply(const AddOverride& m) {
+    if (records_only_) return;
     add_override_->bind(1, m.override_.budget)
         .bind(2, m.override_.key)
         .bind(3, m.override_.extra)
@@ -337,7 +353,10 @@ class SqliteJournal final : public Journal {
         .run();
   }
 
+  const RecordOptions options_;
+  const bool records_only_;  // a shared ledger keeps the rest: only records are written here
   sqlite3* db_ = nullptr;
+  std::unique_ptr<SqliteRecords> records_;
   std::unique_ptr<SqliteStatement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
       set_limit_, add_override_, begin_, commit_;
   std::mutex db_mutex_;  // load() and the writer never use the connection at once
@@ -351,49 +370,13 @@ class SqliteJournal final : public Journal {
 
 }  // namespace
 
-void defer_journal_wakeups(bool on) {
-  if (!on) flush_journal_wakeups();
-  t_defer_wakeups = on;
+std::unique_ptr<Journal> make_sqlite_journal(const std::string& path, RecordOptions options) {
+  return std::make_unique<SqliteJournal>(path, std::move(options), false);
 }
 
-// At the end of an event loop's turn. A writer that sleeps while the turn left at most
-// k_inline_writes is not woken: the loop commits them itself (the same transaction the writer
-// would run, and their callbacks after it), which saves the two thread hand-offs that dominate a
-// lone request's ledger latency. More writes, or a commit already running, go to the writer.
-void flush_journal_wakeups() {
-  constexpr std::size_t k_inline_writes = 4;
-  std::vector<Pending> batch;
-  for (const auto& queue : t_deferred) {
-    bool wake = false, commit_here = false;
-    {
-      std::lock_guard lock(queue->mutex);
-      if (queue->writer_waiting && !queue->committing && !queue->stopping && queue->commit_inline &&
-          !queue->pending.empty() && queue->pending.size() <= k_inline_writes) {
-        batch.swap(queue->pending);
-        queue->committing = true;
-        commit_here = true;
-      } else {
-        wake = queue->take_wakeup();
-      }
-    }
-    if (wake) queue->wake.notify_one();
-    if (!commit_here) continue;
-    queue->commit_inline(batch);
-    batch.clear();
-    {
-      std::lock_guard lock(queue->mutex);
-      queue->committing = false;
-      // The writer waits for this commit when other threads queued writes meanwhile, or when
-      // the journal is being destroyed.
-      wake = queue->stopping || queue->take_wakeup();
-    }
-    if (wake) queue->wake.notify_one();
-  }
-  t_deferred.clear();
-}
-
-std::unique_ptr<Journal> make_sqlite_journal(const std::string& path) {
-  return std::make_unique<SqliteJournal>(path);
+std::unique_ptr<Journal> make_sqlite_records_journal(const std::string& path,
+                                                     RecordOptions options) {
+  return std::make_unique<SqliteJournal>(path, std::move(options), true);
 }
 
 }  // namespace budget

@@ -1,7 +1,7 @@
 #pragma once
-// The SQLite journal: the ledger file in WAL mode, with one writer thread that commits queued
-// writes in grouped transactions, and the event-loop hooks that let the writes of one loop turn
-// share one commit.
+// The SQLite journal: the ledger file in WAL mode, cost records included, with one writer thread
+// that commits queued writes in grouped transactions, and the event-loop hooks that let the
+// writes of one loop turn share one commit.
 
 #include <memory>
 #include <string>
@@ -10,9 +10,14 @@
 
 namespace budget {
 
-// SQLite in WAL mode at `path` (created if absent). Throws std::runtime_error when the file
-// cannot be opened.
-std::unique_ptr<Journal> make_sqlite_journal(const std::string& path);
+// SQLite in WAL mode at `path` (created if absent), with the cost records (sqlite_records.hpp).
+// Throws std::runtime_error when the file cannot be opened.
+std::unique_ptr<Journal> make_sqlite_journal(const std::string& path, RecordOptions options = {});
+
+// The same file kept for cost records only, beside a shared ledger that keeps the rest: writes
+// without a record complete at once, load() gives nothing back.
+std::unique_ptr<Journal> make_sqlite_records_journal(const std::string& path,
+                                                     RecordOptions options = {});
 
 // Wake-ups of SQLite journal writer threads deferred to the end of an event-loop turn. On a
 // thread that called defer_journal_wakeups(true), a write that finds its journal's writer asleep

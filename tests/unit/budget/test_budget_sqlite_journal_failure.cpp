@@ -40,7 +40,7 @@ class FullDisk {
 };
 
 budget::Mutation open_hold(std::uint64_t id) {
-  return budget::OpenHold{{id, 2'000'000'000, {{"daily", "a", 5}}}};
+  return budget::OpenHold{{id, 2'000'000'000, {{"daily", "a", 5}}, {}}};
 }
 
 // Writes and waits for the outcome.

@@ -15,11 +15,11 @@ using namespace budget_test;
 namespace {
 
 budget::Mutation open_hold(std::uint64_t id) {
-  return budget::OpenHold{{id, 2'000'000'000, {{"daily", "a", 5}}}};
+  return budget::OpenHold{{id, 2'000'000'000, {{"daily", "a", 5}}, {}}};
 }
 
 budget::Mutation close_hold(std::uint64_t id, std::int64_t amount) {
-  return budget::CloseHold{id, {{"daily", "a", 0, amount}}};
+  return budget::CloseHold{id, {{"daily", "a", 0, amount}}, {}};
 }
 
 }  // namespace

@@ -90,8 +90,41 @@ class RecordingEnforcer final : public budget::Enforcer {
   void admit(const budget::AdmitRequest&, std::function<void(budget::Admission)> done) override {
     done({});
   }
-  void settle(budget::HoldId, std::int64_t, std::function<void()> done) override { done(); }
-  void release(budget::HoldId, std::function<void()> done) override { done(); }
+  using budget::Enforcer::release;
+  using budget::Enforcer::settle;
+  void settle(budget::HoldId, std::int64_t, budget::RecordDetail,
+              std::function<void()> done) override {
+    done();
+  }
+  void release(budget::HoldId, budget::RecordDetail, std::function<void()> done) override {
+    done();
+  }
+  void record_refusal(const budget::AdmitRequest&, const budget::Admission&, budget::RecordDetail,
+                      std::function<void()> done) override {
+    done();
+  }
+  // Records answer from record_list, as the memory journal would; the last queries are kept.
+  std::vector<budget::CostRecord> record_list;
+  std::string receipts_pem;
+  mutable std::optional<budget::SpendQuery> last_spend;
+  mutable std::optional<budget::RecordQuery> last_records;
+  std::vector<budget::CostRecord> records(const budget::RecordQuery& query) const override {
+    std::lock_guard lock(mutex);
+    last_records = query;
+    std::vector<budget::CostRecord> out;
+    for (const auto& r : record_list)
+      if (query.range.contains(r.at) && out.size() < query.limit) out.push_back(r);
+    return out;
+  }
+  std::vector<budget::SpendGroup> spend(const budget::SpendQuery& query) const override {
+    std::lock_guard lock(mutex);
+    last_spend = query;
+    budget::SpendTally tally(query);
+    for (const auto& r : record_list)
+      if (query.range.contains(r.at)) tally.add(r);
+    return std::move(tally).groups();
+  }
+  std::string receipts_key() const override { return receipts_pem; }
   void observe_balance(const budget::BalanceObservation&) override {}
   void upstream_result(const std::string&, bool) override {}
   std::vector<budget::BudgetStanding> budgets() const override {

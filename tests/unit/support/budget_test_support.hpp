@@ -146,6 +146,26 @@ inline void settle(budget::Enforcer& e, budget::HoldId hold, std::int64_t actual
   f.get();
 }
 
+inline void settle(budget::Enforcer& e, budget::HoldId hold, std::int64_t actual,
+                   budget::RecordDetail detail) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  e.settle(hold, actual, std::move(detail), [&p] { p.set_value(); });
+  f.get();
+}
+
+inline void record_refusal(budget::Enforcer& e, const budget::AdmitRequest& request,
+                           const budget::Admission& refusal, budget::RecordDetail detail = {}) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  e.record_refusal(request, refusal, std::move(detail), [&p] { p.set_value(); });
+  f.get();
+}
+
+inline std::vector<budget::CostRecord> all_records(const budget::Enforcer& e) {
+  return e.records(budget::RecordQuery{});
+}
+
 inline void release(budget::Enforcer& e, budget::HoldId hold) {
   std::promise<void> p;
   auto f = p.get_future();
@@ -256,6 +276,8 @@ struct Backend {
 
   std::unique_ptr<budget::Enforcer> open(std::shared_ptr<rules::Config> config,
                                          budget::Clock& clock) const {
+    // Where the receipts key and, with Redis, the records of this process live.
+    config->data_dir = dir->path.string();
     if (name == "redis") {
       if (prefix.empty())
         prefix = redis_config(config, RedisServer::shared().url())->store.redis.prefix;
