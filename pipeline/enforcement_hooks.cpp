@@ -15,6 +15,41 @@
 namespace proxy {
 namespace {
 
+// Where providers name their own id of a request, for the cost record.
+constexpr std::string_view k_request_id_headers[] = {"x-request-id", "request-id",
+                                                     "x-amzn-requestid"};
+
+budget::RecordOutcome record_outcome(Outcome outcome, int status) {
+  switch (outcome) {
+    case Outcome::upstream_error:
+      return budget::RecordOutcome::upstream_error;
+    case Outcome::client_gone:
+      return budget::RecordOutcome::client_gone;
+    case Outcome::complete:
+      break;
+  }
+  return status >= 500 ? budget::RecordOutcome::upstream_error : budget::RecordOutcome::complete;
+}
+
+// The counts read, as the record names them; none when the provider reported none.
+budget::Usage record_usage(const std::optional<rules::UsageResult>& usage) {
+  if (!usage) return {};
+  const auto& t = usage->tokens;
+  if (!usage->usage_seen && t == rules::TokenCounts{}) return {};
+  budget::Usage out{{"input", t.input}};
+  if (t.cached_input) out.emplace_back("cached_input", t.cached_input);
+  if (t.cache_write) out.emplace_back("cache_write", t.cache_write);
+  out.emplace_back("output", t.output);
+  if (t.reasoning) out.emplace_back("reasoning", t.reasoning);
+  return out;
+}
+
+std::int64_t elapsed_ms(const Exchange& ex) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               ex.started)
+      .count();
+}
+
 class EnforcementHooks final : public ExchangeHooks {
  public:
   EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler)
@@ -27,10 +62,11 @@ class EnforcementHooks final : public ExchangeHooks {
     ex.billing.endpoint = priced_.endpoint_name;
     ex.billing.model = priced_.model;
     ex.billing.currency = priced_.estimate.currency;
-    if (priced_.error) return done(refuse_price(ex));
-    if (priced_.unpriced_model) note_unpriced(ex);
+    // Known before anything is answered: refusals and forwarded responses both name it.
+    ex.billing.record = budget::new_record_id();
 
-    budget::AdmitRequest request;
+    budget::AdmitRequest& request = request_;
+    request.record_id = ex.billing.record;
     request.provider = ex.provider->name;
     request.provider_rules = ex.provider;
     request.endpoint = priced_.endpoint_name;
@@ -42,6 +78,8 @@ class EnforcementHooks final : public ExchangeHooks {
     request.estimate = priced_.estimate;
     request.estimated_tokens = priced_.estimated_tokens;
     credential_hash_ = request.credential_hash;
+    if (priced_.error) return refuse_price(ex, std::move(done));
+    if (priced_.unpriced_model) note_unpriced(ex);
     // Before include_usage: the cap is written into the body the client sent and re-priced.
     cap_output(ex, request);
     if (priced_.endpoint && priced_.streaming && priced_.endpoint->stream.inject_include_usage) {
@@ -72,7 +110,8 @@ class EnforcementHooks final : public ExchangeHooks {
                   .balance_left = admission.balance_left,
                   .invalid_request = false,
                   .code = {}};
-        return done(render_refusal(ex.provider->error_style, r));
+        return answer_refusal(ex, render_refusal(ex.provider->error_style, r), admission,
+                              std::move(done));
       }
       hold_ = admission.hold;
       admission_ = std::move(admission);
@@ -87,8 +126,14 @@ class EnforcementHooks final : public ExchangeHooks {
     if (priced_.image_price) reader_->set_image_price(*priced_.image_price);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);
+    for (const auto name : k_request_id_headers)
+      if (const auto id = rules::find_header(ex.response_headers, name); !id.empty()) {
+        upstream_request_id_ = std::string(id);
+        break;
+      }
     ex.response_headers.emplace_back("x-tollgate-cost",
                                      rules::format_micros(priced_.estimate.micros));
+    ex.response_headers.emplace_back("x-tollgate-record", ex.billing.record);
     if (output_cap_)
       ex.response_headers.emplace_back("x-tollgate-output-cap", std::to_string(*output_cap_));
     const budget::BudgetStanding* tightest = nullptr;
@@ -137,10 +182,16 @@ class EnforcementHooks final : public ExchangeHooks {
     metrics.count_request(ex.provider->name, priced_.endpoint_name,
                           ok ? RequestOutcome::forwarded : RequestOutcome::error);
 
+    budget::RecordDetail detail;
+    detail.outcome = record_outcome(outcome, ex.status);
+    detail.status = ex.status;
+    detail.usage = record_usage(usage);
+    detail.upstream_request_id = std::move(upstream_request_id_);
+    detail.ms = elapsed_ms(ex);
     if (!ex.request_sent) {
       // The provider never saw the request: nothing can have been charged.
       ex.billing.cost = 0;
-      return enforcer_.release(hold_, std::move(done));
+      return enforcer_.release(hold_, std::move(detail), std::move(done));
     }
     const std::int64_t actual = actual_cost(ex, usage);
     ex.billing.cost = actual;
@@ -150,14 +201,27 @@ class EnforcementHooks final : public ExchangeHooks {
         metrics.observe_estimate_ratio(static_cast<double>(actual) /
                                        static_cast<double>(priced_.estimate.micros));
     }
-    enforcer_.settle(hold_, actual, std::move(done));
+    enforcer_.settle(hold_, actual, std::move(detail), std::move(done));
   }
 
  private:
+  // A refusal goes to the client once its cost record is durable, naming that record.
+  void answer_refusal(Exchange& ex, LocalReply reply, const budget::Admission& refusal,
+                      std::function<void(std::optional<LocalReply>)> done) {
+    reply.headers.emplace_back("x-tollgate-record", ex.billing.record);
+    budget::RecordDetail detail;
+    detail.outcome = budget::RecordOutcome::refused;
+    detail.status = reply.status;
+    detail.ms = elapsed_ms(ex);
+    enforcer_.record_refusal(
+        request_, refusal, std::move(detail),
+        [done = std::move(done), reply = std::move(reply)]() mutable { done(std::move(reply)); });
+  }
+
   // A request that cannot be priced (an unknown model under unknown_model: refuse, a body that
   // cannot be read): the provider's invalid-request error, 400, never forwarded. No budget is
   // involved, so no x-tollgate-budget; the refusal is an event like any other.
-  LocalReply refuse_price(Exchange& ex) {
+  void refuse_price(Exchange& ex, std::function<void(std::optional<LocalReply>)> done) {
     auto& metrics = Metrics::instance();
     metrics.count_request(ex.provider->name, priced_.endpoint_name, RequestOutcome::refused);
     if (priced_.unpriced_model) metrics.count_unpriced(ex.provider->name, priced_.model);
@@ -177,7 +241,10 @@ class EnforcementHooks final : public ExchangeHooks {
                       .str("provider", ex.provider->name)
                       .str("endpoint", priced_.endpoint_name)
                       .str("model", priced_.model)));
-    return render_refusal(ex.provider->error_style, r);
+    budget::Admission refusal;
+    refusal.admitted = false;
+    refusal.refused_by = budget::RefusedBy::price;
+    answer_refusal(ex, render_refusal(ex.provider->error_style, r), refusal, std::move(done));
   }
 
   // A model missing from the catalog, priced by unknown_model (dearest or price_as).
@@ -235,8 +302,10 @@ class EnforcementHooks final : public ExchangeHooks {
   EventSampler& sampler_;
   rules::Priced priced_;
   std::optional<std::int64_t> output_cap_;
+  budget::AdmitRequest request_;  // what was (or would have been) admitted
   budget::Admission admission_;
   budget::HoldId hold_ = 0;
+  std::string upstream_request_id_;
   bool admitted_ = false;
   std::string credential_hash_;
   std::optional<rules::UsageReader> reader_;

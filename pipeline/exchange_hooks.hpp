@@ -29,6 +29,7 @@ struct Billing {
   std::optional<std::int64_t> cost;      // micro-units charged, once settled (0: released)
   std::vector<std::string> budgets;      // instances held: "daily", "per-key/3f9a1c…"
   std::string refused_by;                // "" unless refused: budget | balance | … | price
+  std::string record;                    // the id of its cost record, once admitted or refused
 };
 
 // One request/response exchange as the hooks see it. Owned by the session.

@@ -183,6 +183,7 @@ void note_billing(AccessRecord& log, const Exchange& ex) {
   log.cost = ex.billing.cost;
   log.budgets = ex.billing.budgets;
   log.refused_by = ex.billing.refused_by;
+  log.record = ex.billing.record;
 }
 
 // Step 3 said no: the hooks' reply (a refusal in the provider's shape) instead of the upstream's.

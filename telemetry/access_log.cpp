@@ -217,6 +217,7 @@ std::string access_json(const AccessRecord& r) {
     }
     out += ']';
     if (!r.refused_by.empty()) out += ",\"refused_by\":" + json_quote(r.refused_by);
+    if (!r.record.empty()) out += ",\"record\":" + json_quote(r.record);
   }
   out += '}';
   return out;

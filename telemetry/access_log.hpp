@@ -28,6 +28,7 @@ struct AccessRecord {
   std::optional<std::int64_t> estimate, cost;  // micro-units; cost: what the ledger was charged
   std::vector<std::string> budgets;            // instances held: "daily", "per-key/3f9a1c…"
   std::string refused_by;                      // budget | balance | rate | breaker | store | price
+  std::string record;                          // the cost record's id (x-tollgate-record)
 };
 
 // `target` with the value of every key= query parameter (any name ending in "key", e.g. key,

@@ -1,6 +1,6 @@
 """The access log says where the money went (DESIGN §13): each provider exchange's line carries
 provider, endpoint, model, currency, the estimate held, the cost charged, the budget instances
-held and, for a refusal, what refused it. Amounts are decimal strings, exact to the micro-unit."""
+held, the id of its cost record and, for a refusal, what refused it. Amounts are decimal strings, exact to the micro-unit."""
 import os
 import sys
 import unittest
@@ -49,6 +49,8 @@ class AccessLogBillingTest(BudgetTestCase):
         self.assertTrue(line["budgets"][1].startswith("per-key/"), line["budgets"])
         self.assertNotIn("refused_by", line)
         self.assertNotIn("sk-log", str(line))
+        # The line names the exchange's cost record, as the response does.
+        self.assertEqual(line["record"], r.headers["x-tollgate-record"])
 
         # A request whose worst case is over the 1 USD budget: refused, nothing charged.
         r = self.post({"model": "gpt-4o", "max_tokens": 200000,
@@ -58,6 +60,7 @@ class AccessLogBillingTest(BudgetTestCase):
         self.assertEqual(line["refused_by"], "budget")
         self.assertEqual(line["model"], "gpt-4o")
         self.assertNotIn("cost", line)
+        self.assertEqual(line["record"], r.headers["x-tollgate-record"])
         self.assertGreater(micros(line["estimate"]), 1_000_000)
 
 

@@ -134,3 +134,71 @@ TEST_CASE("EnforcementHooks, images are charged at the price of the size and qua
   CHECK(run.daily().spent == 80'000);
   CHECK(run.daily().reserved == 0);
 }
+
+TEST_CASE("EnforcementHooks, every exchange leaves a cost record that its response names") {
+  Run run("5");
+  run.ex.started = std::chrono::steady_clock::now();
+  SUBCASE("forwarded: x-tollgate-record names the record of its settlement") {
+    REQUIRE_FALSE(run.request().has_value());
+    run.ex.request_sent = true;
+    run.ex.status = 200;
+    run.ex.response_headers = {{"Content-Type", "application/json"}, {"x-request-id", "req_9"}};
+    run.hooks->on_response_head(run.ex);
+    const auto id = std::string(rules::find_header(run.ex.response_headers, "x-tollgate-record"));
+    CHECK(id.size() == 26);
+    CHECK(id == run.ex.billing.record);
+    run.hooks->on_response_body(
+        run.ex,
+        R"({"usage":{"prompt_tokens":1000,"prompt_tokens_details":{"cached_tokens":200},"completion_tokens":500}})");
+    run.complete(proxy::Outcome::complete);
+    const auto records = run.enforcer->records({});
+    REQUIRE(records.size() == 1);
+    const auto& r = records[0];
+    CHECK(r.id == id);
+    CHECK(r.model == "gpt-4o-mini");
+    CHECK(r.endpoint == "chat");
+    CHECK(r.credential.size() == 16);
+    CHECK(r.actual == *run.ex.billing.cost);
+    CHECK(r.usage == budget::Usage{{"input", 800}, {"cached_input", 200}, {"output", 500}});
+    CHECK(r.upstream_request_id == "req_9");
+    CHECK(r.status == 200);
+    CHECK(r.outcome == budget::RecordOutcome::complete);
+    CHECK(r.budgets == std::vector<std::string>{"daily"});
+  }
+  SUBCASE("an upstream 5xx is recorded as an upstream error") {
+    REQUIRE_FALSE(run.request().has_value());
+    run.ex.request_sent = true;
+    run.ex.status = 503;
+    run.hooks->on_response_head(run.ex);
+    run.complete(proxy::Outcome::complete);
+    const auto records = run.enforcer->records({});
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].outcome == budget::RecordOutcome::upstream_error);
+    CHECK(records[0].status == 503);
+  }
+  SUBCASE("refused: the reply names the refusal's record") {
+    Run small("0.00001");
+    const auto reply = small.request();
+    REQUIRE(reply);
+    const auto id = std::string(rules::find_header(reply->headers, "x-tollgate-record"));
+    const auto records = small.enforcer->records({});
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].id == id);
+    CHECK(records[0].outcome == budget::RecordOutcome::refused);
+    CHECK(records[0].refused_by == "budget");
+    CHECK(records[0].status == 429);
+    CHECK(records[0].actual == 0);
+    CHECK(records[0].budgets == std::vector<std::string>{"daily"});
+  }
+  SUBCASE("refused because it cannot be priced: a record too") {
+    run.ex.request_body = "{not json";
+    const auto reply = run.request();
+    REQUIRE(reply);
+    CHECK(reply->status == 400);
+    const auto records = run.enforcer->records({});
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].id == rules::find_header(reply->headers, "x-tollgate-record"));
+    CHECK(records[0].refused_by == "price");
+    CHECK(records[0].status == 400);
+  }
+}
