@@ -31,6 +31,10 @@ enum class Route {
   breakers,
   estimate,
   reload,
+  spend,
+  records,
+  receipts,
+  receipts_key,
   none
 };
 
@@ -54,6 +58,10 @@ Resolved resolve(std::string_view path) {
   if (path == "/v1/breakers") return {Route::breakers, "GET", {}};
   if (path == "/v1/estimate") return {Route::estimate, "POST", {}};
   if (path == "/v1/reload") return {Route::reload, "POST", {}};
+  if (path == "/v1/spend") return {Route::spend, "GET", {}};
+  if (path == "/v1/records") return {Route::records, "GET", {}};
+  if (path == "/v1/receipts") return {Route::receipts, "GET", {}};
+  if (path == "/v1/receipts/key") return {Route::receipts_key, "GET", {}};
   constexpr std::string_view k_prefix = "/v1/budgets/";
   if (!path.starts_with(k_prefix)) return {};
   std::string_view rest = path.substr(k_prefix.size());
@@ -171,6 +179,14 @@ AdminResponse AdminRoutes::handle(const AdminRequest& request) {
       return estimate(request);
     case Route::reload:
       return reload(request);
+    case Route::spend:
+      return spend(query);
+    case Route::records:
+      return records(query);
+    case Route::receipts:
+      return receipts(query);
+    case Route::receipts_key:
+      return receipts_key();
     case Route::none:
       break;
   }

@@ -58,6 +58,11 @@ class AdminRoutes {  // thread-safe
   AdminResponse budgets(const std::string& name);
   AdminResponse events(std::string_view query);
   AdminResponse estimate(const AdminRequest& request);
+  // Cost records (admin_records.cpp): GET /v1/spend, /v1/records, /v1/receipts, /v1/receipts/key.
+  AdminResponse spend(std::string_view query);
+  AdminResponse records(std::string_view query);
+  AdminResponse receipts(std::string_view query);
+  AdminResponse receipts_key();
   // Mutations (token already checked).
   AdminResponse reset_budget(const AdminRequest& request, const std::string& name);
   AdminResponse patch_budget(const AdminRequest& request, const std::string& name);
