@@ -2,42 +2,9 @@
 
 #include <optional>
 
-#include "telemetry/http_client.hpp"
-#include "util/url.hpp"
+#include "admin/admin_client.hpp"
 
 namespace proxy {
-namespace {
-
-// The admin URL without a trailing '/', or nullopt when it is not http://host[:port][/base].
-std::optional<std::string> admin_base(const std::string& admin_url) {
-  const auto url = util::parse_url(admin_url);
-  if (!url || url->scheme != "http") return std::nullopt;
-  std::string base = admin_url.substr(0, admin_url.find_first_of("?#"));
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  return base;
-}
-
-// GET base+path; the body of a 200, else why not.
-struct Fetched {
-  bool ok = false;
-  bool reached = true;  // false: no connection to the admin API at all
-  std::string text;     // body, or the reason it failed
-};
-
-Fetched get(const HttpClient& client, const std::string& base, const std::string& path) {
-  auto answer = client.request("GET", base + path, {}, std::chrono::seconds(10));
-  if (!answer.error.empty()) {
-    const bool reached =
-        !answer.error.starts_with("resolving") && !answer.error.starts_with("connecting");
-    return {false, reached, reached ? "GET " + path + ": " + answer.error : answer.error};
-  }
-  if (answer.status != 200)
-    return {false, true,
-            "GET " + path + " answered " + std::to_string(answer.status) + ": " + answer.body};
-  return {true, true, std::move(answer.body)};
-}
-
-}  // namespace
 
 int status_command(const std::string& admin_url, bool json, std::ostream& out, std::ostream& err) {
   const auto base = admin_base(admin_url);
@@ -47,7 +14,7 @@ int status_command(const std::string& admin_url, bool json, std::ostream& out, s
     return 2;
   }
   const HttpClient client;
-  const auto budgets = get(client, *base, "/v1/budgets");
+  const auto budgets = admin_get(client, *base, "/v1/budgets");
   if (!budgets.ok) {
     if (!budgets.reached)
       err << "status: cannot reach the admin API at " << admin_url << ": " << budgets.text
@@ -56,7 +23,7 @@ int status_command(const std::string& admin_url, bool json, std::ostream& out, s
       err << "status: " << budgets.text << "\n";
     return 1;
   }
-  const auto balances = get(client, *base, "/v1/balances");
+  const auto balances = admin_get(client, *base, "/v1/balances");
   if (!balances.ok) {
     err << "status: " << balances.text << "\n";
     return 1;

@@ -7,6 +7,7 @@
 
 #include "admin/admin_json.hpp"
 #include "admin/status_command.hpp"
+#include "admin/text_table.hpp"
 #include "rules/json_reader.hpp"
 #include "rules/money.hpp"
 
@@ -34,23 +35,6 @@ std::string percent(const std::string& spent, const std::string& limit) {
   }
   out += '%';
   return out;
-}
-
-void print_rows(const std::vector<Row>& rows, std::string& out) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows)
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      if (width.size() <= i) width.push_back(0);
-      width[i] = std::max(width[i], row[i].size());
-    }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line.append(width[i] - row[i].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
 }
 
 }  // namespace
@@ -104,7 +88,7 @@ std::optional<std::string> format_status_table(const std::string& budgets_json,
   if (rows.size() == 1)
     out += "no budgets\n";
   else
-    print_rows(rows, out);
+    format_columns(rows, out);
 
   std::vector<Row> balance_rows{
       {"PROVIDER", "ACCOUNT", "BALANCE", "OBSERVED", "REFILL/MIN", "HOLDS"}};
@@ -124,7 +108,7 @@ std::optional<std::string> format_status_table(const std::string& budgets_json,
   if (balance_rows.size() == 1)
     out += "no provider balances observed yet\n";
   else
-    print_rows(balance_rows, out);
+    format_columns(balance_rows, out);
   return out;
 }
 

@@ -3,7 +3,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "admin/report_command.hpp"
 #include "admin/status_command.hpp"
+#include "app/receipts_command.hpp"
 #include "app/runtime.hpp"
 #include "proxy/cert_store.hpp"
 #include "rules/commands.hpp"
@@ -153,6 +155,35 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   status->add_flag("--json", status_json, "JSON instead of a table");
 
+  proxy::ReportOptions report_options;
+  std::string report_config;
+  auto* report = app.add_subcommand("report", "spend of a running tollgate, grouped");
+  report->add_option(
+      "--admin", report_options.admin_url,
+      "admin URL (default: from --config, else " + std::string(proxy::k_default_admin_url) + ")");
+  report->add_option("--config,-c", report_config, "read the admin address from this config")
+      ->check(CLI::ExistingFile);
+  report->add_option("--since", report_options.since,
+                     "RFC 3339 time or a duration back from now (default 24h)");
+  report->add_option("--until", report_options.until, "RFC 3339 time or a duration back from now");
+  report->add_option("--by", report_options.by,
+                     "model, client, credential, provider, endpoint, budget, day or hour "
+                     "(comma-separated for several; default model)");
+  report->add_option("--currency", report_options.currency, "only this currency");
+  report->add_option("--top", report_options.top, "only the N groups that spent the most");
+  report->add_flag("--csv", report_options.csv, "CSV instead of a table");
+
+  auto* receipts = app.add_subcommand("receipts", "the signed receipts of cost records");
+  receipts->require_subcommand(1);
+  std::string receipts_file, receipts_key;
+  auto* receipts_verify = receipts->add_subcommand(
+      "verify", "check an export of GET /v1/receipts offline: hashes, links, signatures");
+  receipts_verify->add_option("FILE", receipts_file, "the NDJSON export")
+      ->required()
+      ->check(CLI::ExistingFile);
+  receipts_verify->add_option("--key", receipts_key, "public key PEM (GET /v1/receipts/key)")
+      ->check(CLI::ExistingFile);
+
   std::string key;
   auto* key_id = app.add_subcommand(
       "key-id", "the id a provider key appears under in budgets, records and metrics");
@@ -188,6 +219,15 @@ int main(int argc, char** argv) {
       if (admin_url.empty()) admin_url = proxy::k_default_admin_url;
       return proxy::status_command(admin_url, status_json, std::cout, std::cerr);
     }
+    if (report->parsed()) {
+      auto& url = report_options.admin_url;
+      if (url.empty() && !report_config.empty()) url = admin_url_of(report_config);
+      if (url.empty() && !report_config.empty()) return 1;
+      if (url.empty()) url = proxy::k_default_admin_url;
+      return proxy::report_command(report_options, std::cout, std::cerr);
+    }
+    if (receipts_verify->parsed())
+      return proxy::receipts_verify_command(receipts_file, receipts_key, std::cout, std::cerr);
     if (ca_init_cmd->parsed()) return ca_init(ca_dir);
     if (ca_bundle_cmd->parsed()) return ca_bundle(bundle_config, bundle_dir, bundle_out);
     return run_command(config_path, listen);
