@@ -25,7 +25,13 @@ std::unique_ptr<Enforcer> make_enforcer(std::shared_ptr<const rules::Config> con
     case rules::StoreConfig::Type::redis:
       // Redis decides the shared budgets and keeps them, with every runtime limit and override.
       // What this process decides alone (rolling windows) lives and dies with it, as in memory.
-      shared = make_redis_ledger(config->store.redis.url, config->store.redis.prefix);
+      // Closes Redis could not take wait in data_dir until it can (in memory without one).
+      shared = make_redis_ledger(
+          config->store.redis.url, config->store.redis.prefix,
+          config->data_dir.empty()
+              ? ""
+              : (std::filesystem::create_directories(config->data_dir),
+                 (std::filesystem::path(config->data_dir) / "redis-outbox.db").string()));
       journal = make_memory_journal();
       break;
   }

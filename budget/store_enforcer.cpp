@@ -1,6 +1,8 @@
 #include "budget/store_enforcer.hpp"
 
 #include <algorithm>
+#include <future>
+#include <random>
 
 #include "budget/event_detail.hpp"
 #include "budget/refusal_text.hpp"
@@ -16,6 +18,15 @@ bool over(const Instance& instance, std::int64_t estimate, std::int64_t limit) {
   return static_cast<__int128>(instance.spent) + instance.reserved + estimate > limit;
 }
 
+// Runs `done` on the last of `times` calls.
+std::function<void()> after_all(int times, std::function<void()> done) {
+  if (!done || times <= 1) return done;
+  auto left = std::make_shared<std::atomic<int>>(times);
+  return [left, done = std::move(done)] {
+    if (left->fetch_sub(1, std::memory_order_acq_rel) == 1) done();
+  };
+}
+
 }  // namespace
 
 StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
@@ -29,10 +40,21 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
   breakers_.apply(*config_);
   const JournalSnapshot snapshot = journal_->load();
   book_.load(snapshot);
-  // Runtime limits and overrides of shared budgets are the shared ledger's, set by any process.
-  if (shared_)
-    if (const auto runtime = shared_->runtime())
-      book_.refresh_runtime(runtime->limits, runtime->overrides);
+  if (shared_) {
+    // Runtime limits and overrides of shared budgets are the shared ledger's, set by any process
+    // (read again once a second: Redis may not be up yet).
+    std::promise<std::optional<SharedLedger::Runtime>> read;
+    auto runtime = read.get_future();
+    shared_->runtime([&read](auto r) { read.set_value(std::move(r)); });
+    if (const auto r = runtime.get()) book_.refresh_runtime(r->limits, r->overrides);
+    hold_tag_ = HoldId{std::random_device{}() | 0x8000'0000u} << 32;
+    shared_->on_failure([this](const std::string& problem) {
+      events_.emit(
+          {0, clock_.now(), "error", "", "",
+           "the shared budget store cannot be reached: " + problem + " (reconnecting with backoff)",
+           "{}"});
+    });
+  }
   const TimePoint now = clock_.now();
   // Holds from before a restart belong to requests that died with the process: they are due
   // at once (recover() or the first sweep settles them at their estimate).
@@ -76,6 +98,7 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
   Completed completed;
   OpenHold write;
   Admission admission;
+  SharedCalls calls;
   bool waits = false;
   {
     std::lock_guard lock(mutex_);
@@ -83,16 +106,21 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
     sweep(now, events, completed, false);
     admission = decide(request, now, events, write);
     // Written under the lock so that the journal sees a hold opened before anyone closes it.
-    if (admission.admitted && !write.hold.parts.empty()) {
+    if (admission.admitted && !write.hold.parts.empty() && !shared_calls_.reserve) {
       waits = true;
       auto waiting = std::make_unique<Waiting>();
       waiting->admitted = std::move(done);
       waiting->admission = std::move(admission);
       this->write(std::move(write), std::move(waiting), completed);
     }
+    calls = std::move(shared_calls_);
+    shared_calls_ = {};
   }
   publish(events);
   complete(completed);
+  // A shared budget: the shared ledger finishes the admission (the lock is not held meanwhile).
+  if (calls.reserve) return call_shared(std::move(calls), std::move(done), nullptr);
+  call_shared(std::move(calls), nullptr, nullptr);
   if (!waits) done(std::move(admission));
 }
 
@@ -110,37 +138,43 @@ std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& reques
        balances_.refill_per_minute(request.provider, request.credential_hash, *p->balance)});
 }
 
+Admission StoreEnforcer::refuse(Admission refusal, const std::string& provider,
+                                const std::string& endpoint, std::int64_t estimate, TimePoint now,
+                                std::vector<Event>& events) {
+  // Sampled: a refusal storm must not flush every other event out of the list. What was
+  // left out is counted in the next refusal event of the same mechanism and name.
+  RefusalSample& sample =
+      refusal_samples_[std::string(refused_by_name(refusal.refused_by)) + "/" + refusal.name];
+  const std::int64_t second = unix_seconds(now);
+  if (sample.second != second) {
+    sample.second = second;
+    sample.emitted = 0;
+  }
+  if (sample.emitted >= k_refusal_events_per_second) {
+    ++sample.suppressed;
+    return refusal;
+  }
+  ++sample.emitted;
+  events.push_back({0, now, "refused", refusal.refused_by == RefusedBy::budget ? refusal.name : "",
+                    "", refusal.message,
+                    EventDetail()
+                        .str("refused_by", refused_by_name(refusal.refused_by))
+                        .str("name", refusal.name)
+                        .str("provider", provider)
+                        .str("endpoint", endpoint)
+                        .str("estimate", rules::format_micros(estimate))
+                        .num("suppressed_before", static_cast<std::int64_t>(sample.suppressed))
+                        .done()});
+  sample.suppressed = 0;
+  return refusal;
+}
+
 Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
                                 std::vector<Event>& events, OpenHold& write) {
   const std::int64_t estimate = request.estimate.micros;
   auto refuse = [&](Admission refusal) {
-    // Sampled: a refusal storm must not flush every other event out of the list. What was
-    // left out is counted in the next refusal event of the same mechanism and name.
-    RefusalSample& sample =
-        refusal_samples_[std::string(refused_by_name(refusal.refused_by)) + "/" + refusal.name];
-    const std::int64_t second = unix_seconds(now);
-    if (sample.second != second) {
-      sample.second = second;
-      sample.emitted = 0;
-    }
-    if (sample.emitted >= k_refusal_events_per_second) {
-      ++sample.suppressed;
-      return refusal;
-    }
-    ++sample.emitted;
-    events.push_back({0, now, "refused",
-                      refusal.refused_by == RefusedBy::budget ? refusal.name : "", "",
-                      refusal.message,
-                      EventDetail()
-                          .str("refused_by", refused_by_name(refusal.refused_by))
-                          .str("name", refusal.name)
-                          .str("provider", request.provider)
-                          .str("endpoint", request.endpoint)
-                          .str("estimate", rules::format_micros(estimate))
-                          .num("suppressed_before", static_cast<std::int64_t>(sample.suppressed))
-                          .done()});
-    sample.suppressed = 0;
-    return refusal;
+    return this->refuse(std::move(refusal), request.provider, request.endpoint, estimate, now,
+                        events);
   };
 
   std::vector<std::string> trials;
@@ -181,39 +215,22 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     }
     hold.parts.emplace_back(budget, &instance);
   }
-  if (!hold.shared.empty()) {
-    if (auto refusal = reserve_shared(hold, estimate, now, shadow_over)) {
-      undo_trial();
-      return refuse(*refusal);
-    }
-  }
 
   Admission admission;
+  // A request refused by a shared budget still took its rate-limit tokens (they are not given
+  // back: a bucket may have been refilled, expired or reconfigured by the time Redis answers).
   rates_.take(plan, request);
-  for (BudgetState* budget : shadow_over) {
-    auto part = std::find_if(hold.parts.begin(), hold.parts.end(),
-                             [&](const auto& p) { return p.first == budget; });
-    if (part == hold.parts.end())
-      part = std::find_if(hold.shared.begin(), hold.shared.end(),
-                          [&](const auto& p) { return p.first == budget; });
-    Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
-    events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
-                      EventDetail()
-                          .str("provider", request.provider)
-                          .str("endpoint", request.endpoint)
-                          .str("estimate", rules::format_micros(estimate))
-                          .done()});
-    admission.shadow_refusals.push_back(budget->config.name);
-  }
+  // With shared budgets, their would_refuse events wait for the shared ledger's counters.
+  if (hold.shared.empty())
+    note_shadow(hold, shadow_over, request.provider, request.endpoint, estimate, now, events,
+                admission);
   for (auto& [budget, instance] : hold.parts) {
     instance->reserved += estimate;
     ++instance->holds;
     admission.budgets.push_back(book_.standing(*budget, *instance, now));
   }
-  for (auto& [budget, instance] : hold.shared) {
-    ++instance->holds;
-    admission.budgets.push_back(book_.standing(*budget, *instance, now));
-  }
+  // Counted as held at once: the instance stays while the shared ledger answers.
+  for (auto& [budget, instance] : hold.shared) ++instance->holds;
   const rules::Provider* p =
       request.provider_rules ? request.provider_rules : provider(request.provider);
   hold.balance = p && p->balance && p->currency == request.estimate.currency;
@@ -223,9 +240,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   }
   // Every admitted request gets a hold, even one in no budget: its settlement still feeds the
   // spend breakers (only holds with budget parts are journaled).
-  // With a shared ledger its hold id is unique across processes; local ones take the high half.
-  const HoldId id =
-      hold.shared_id ? hold.shared_id : (shared_ ? (HoldId{1} << 63) : 0) | next_hold_++;
+  // With a shared ledger its hold id is unique across processes (hold_tag_).
+  const HoldId id = hold_tag_ | (hold_tag_ ? next_hold_++ & 0xffff'ffffu : next_hold_++);
   hold.deadline = now + config_->store.hold_ttl;
   hold.estimate = estimate;
   hold.currency = request.estimate.currency;
@@ -236,9 +252,42 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   write.hold.deadline = unix_seconds(hold.deadline);
   for (const auto& [budget, instance] : hold.parts)
     write.hold.parts.push_back({budget->config.name, instance->key, estimate});
+  if (!hold.shared.empty()) {
+    auto pending = std::make_unique<SharedReserve>();
+    pending->id = id;
+    pending->estimate = estimate;
+    pending->hold_ttl_ms = config_->store.hold_ttl.count();
+    pending->provider = request.provider;
+    pending->endpoint = request.endpoint;
+    pending->parts = shared_parts(hold, now);
+    pending->shadow_over = std::move(shadow_over);
+    shared_calls_.reserve = std::move(pending);
+  }
   holds_.emplace(id, std::move(hold));
   admission.hold = id;
+  if (shared_calls_.reserve) shared_calls_.reserve->admission = admission;
   return admission;
+}
+
+void StoreEnforcer::note_shadow(const LiveHold& hold, const std::vector<BudgetState*>& shadow_over,
+                                const std::string& provider, const std::string& endpoint,
+                                std::int64_t estimate, TimePoint now, std::vector<Event>& events,
+                                Admission& admission) {
+  for (BudgetState* budget : shadow_over) {
+    auto part = std::find_if(hold.parts.begin(), hold.parts.end(),
+                             [&](const auto& p) { return p.first == budget; });
+    if (part == hold.parts.end())
+      part = std::find_if(hold.shared.begin(), hold.shared.end(),
+                          [&](const auto& p) { return p.first == budget; });
+    Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
+    events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
+                      EventDetail()
+                          .str("provider", provider)
+                          .str("endpoint", endpoint)
+                          .str("estimate", rules::format_micros(estimate))
+                          .done()});
+    admission.shadow_refusals.push_back(budget->config.name);
+  }
 }
 
 void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual,
@@ -250,7 +299,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
     instance->last_used = now;
     if (actual) write.charged.push_back(book_.charge(*budget, *instance, *actual, now, events));
   }
-  if (!hold.shared.empty()) close_shared(hold, actual, now, events);
+  if (!hold.shared.empty()) close_shared(id, hold, actual, now, events);
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
@@ -275,7 +324,8 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
                            std::function<void()> done) {
   std::vector<Event> events;
   Completed completed;
-  bool waits = false;
+  SharedCalls calls;
+  bool waits = false, waits_shared = false;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
@@ -283,20 +333,26 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
     if (it != holds_.end()) {
       CloseHold write;
       const bool in_budgets = !it->second.parts.empty();
+      waits_shared = !it->second.shared.empty();
       close(id, it->second, actual, now, events, write);
       holds_.erase(it);
+      // Done once the journal has the change and the shared ledger has answered.
+      done = after_all(int{in_budgets} + int{waits_shared}, std::move(done));
       if (in_budgets) {
         waits = true;
         auto waiting = std::make_unique<Waiting>();
-        waiting->done = std::move(done);
+        waiting->done = done;
         this->write(std::move(write), std::move(waiting), completed);
       }
     }
     sweep(now, events, completed, false);
+    calls = std::move(shared_calls_);
+    shared_calls_ = {};
   }
   publish(events);
   complete(completed);
-  if (!waits && done) done();
+  call_shared(std::move(calls), nullptr, waits_shared ? done : nullptr);
+  if (!waits && !waits_shared && done) done();
 }
 
 void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) {
@@ -311,12 +367,9 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& 
                           bool force) {
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
-  if (shared_) {
-    shared_->settle_expired();
-    // Limits and overrides another sidecar set through its admin API apply here within a second.
-    if (const auto runtime = shared_->runtime())
-      book_.refresh_runtime(runtime->limits, runtime->overrides);
-  }
+  // Holds of every sidecar expired in the shared ledger; limits and overrides another sidecar set
+  // through its admin API apply here within a second.
+  if (shared_) shared_calls_.sweep = true;
   std::vector<HoldId> expired;
   for (const auto& [id, hold] : holds_)
     if (hold.deadline <= now) expired.push_back(id);
@@ -336,12 +389,16 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& 
 void StoreEnforcer::recover() {
   std::vector<Event> events;
   Completed completed;
+  SharedCalls calls;
   {
     std::lock_guard lock(mutex_);
     sweep(clock_.now(), events, completed, true);
+    calls = std::move(shared_calls_);
+    shared_calls_ = {};
   }
   publish(events);
   complete(completed);
+  call_shared(std::move(calls), nullptr, nullptr);
 }
 
 void StoreEnforcer::observe_balance(const BalanceObservation& observation) {
