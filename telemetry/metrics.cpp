@@ -22,6 +22,10 @@ const Histogram::BucketBoundaries k_overhead_buckets{0.00005, 0.0001, 0.00015, 0
                                                      0.001,   0.0025, 0.005,   0.01,    0.05};
 const Histogram::BucketBoundaries k_upstream_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                      1,     2.5,  5,     10,   30,  60,   120};
+// Store operations: tens of microseconds (a commit, a Redis round trip on loopback) to the
+// second after which an unanswered Redis call fails.
+const Histogram::BucketBoundaries k_store_buckets{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                  0.005,   0.01,   0.025,   0.1,    0.5,   1};
 const Histogram::BucketBoundaries k_ratio_buckets{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.25, 1.5, 2};
 
 // Label-set cache over a prometheus-cpp family: Family::Add takes a mutex and hashes a std::map;
@@ -107,6 +111,17 @@ struct Metrics::Impl {
   prometheus::Gauge& connections_intercept = connections_family.Add({{"mode", "intercept"}});
   prometheus::Gauge& connections_other = connections_family.Add({{"mode", "other"}});
 
+  Cached<Histogram> store{prometheus::BuildHistogram()
+                              .Name("tollgate_store_seconds")
+                              .Help("Ledger store operations by store and operation, as their "
+                                    "callers waited for them")
+                              .Register(*registry)};
+  Cached<Counter> store_errors{prometheus::BuildCounter()
+                                   .Name("tollgate_store_errors_total")
+                                   .Help("Ledger store operations that failed (no reply, an "
+                                         "error, a commit rolled back)")
+                                   .Register(*registry)};
+
   std::mutex hook_mutex;
   std::function<void(std::string&)> scrape_hook;
 };
@@ -135,6 +150,16 @@ std::string_view outcome_name(RequestOutcome outcome) {
       return "tunneled";
   }
   return "error";
+}
+
+void Metrics::observe_store(std::string_view store, std::string_view op,
+                            std::chrono::nanoseconds took) {
+  impl_->store.get({{"store", store}, {"op", op}}, k_store_buckets)
+      .Observe(std::chrono::duration<double>(took).count());
+}
+
+void Metrics::count_store_error(std::string_view store) {
+  impl_->store_errors.get({{"store", store}}).Increment();
 }
 
 void Metrics::count_request(std::string_view provider, std::string_view endpoint,

@@ -37,6 +37,10 @@ class Metrics {
   void count_alert(std::string_view budget, std::string_view threshold);
   // A request for a model missing from its provider's models (tollgate_unpriced_total).
   void count_unpriced(std::string_view provider, std::string_view model);
+  // One ledger store operation as its caller waited for it (tollgate_store_seconds{store,op}),
+  // and one that failed (tollgate_store_errors_total{store}).
+  void observe_store(std::string_view store, std::string_view op, std::chrono::nanoseconds took);
+  void count_store_error(std::string_view store);
   void add_tunnel_bytes(std::uint64_t client_to_upstream, std::uint64_t upstream_to_client);
   void connection_opened(bool intercepted);
   void connection_closed(bool intercepted);

@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "budget/store/sqlite_statement.hpp"
+#include "budget/store/store_metrics.hpp"
 
 namespace budget {
 namespace {
@@ -287,6 +288,7 @@ class SqliteJournal final : public Journal {
   // True when the batch is committed; false when nothing of it is (rolled back as a whole).
   bool commit(const std::vector<Pending>& batch) {
     std::lock_guard db_lock(db_mutex_);
+    const auto started = std::chrono::steady_clock::now();
     try {
       begin_->run();
       for (const auto& pending : batch) apply(pending.mutation);
@@ -296,6 +298,12 @@ class SqliteJournal final : public Journal {
       // Readiness reports the store down until a commit succeeds again.
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       healthy_ = false;
+    }
+    if (StoreMetrics* metrics = store_metrics()) {
+      if (healthy_)
+        metrics->observe("sqlite", "commit", std::chrono::steady_clock::now() - started);
+      else
+        metrics->error("sqlite");
     }
     return healthy_;
   }
