@@ -47,7 +47,8 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
     auto runtime = read.get_future();
     shared_->runtime([&read](auto r) { read.set_value(std::move(r)); });
     if (const auto r = runtime.get()) book_.refresh_runtime(r->limits, r->overrides);
-    hold_tag_ = HoldId{std::random_device{}() | 0x8000'0000u} << 32;
+    // 1 to 2^31 - 1: ids stay positive as signed 64-bit numbers (events, SQLite).
+    hold_tag_ = HoldId{std::random_device{}() % 0x7fff'ffffu + 1} << 32;
     shared_->on_failure([this](const std::string& problem) {
       events_.emit(
           {0, clock_.now(), "error", "", "",
