@@ -38,9 +38,8 @@ end
 local out = {1, 0}
 local names = {}
 for i = 1, n do
-  local r = redis.call('HINCRBY', KEYS[i], 'r', est)
-  out[#out + 1] = tonumber(redis.call('HGET', KEYS[i], 's') or '0')
-  out[#out + 1] = r
+  out[#out + 1] = found[2 * i - 1]
+  out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'r', est)
   local ttl = tonumber(ARGV[4 + (i - 1) * 3 + 3])
   if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   names[#names + 1] = KEYS[i]
@@ -60,14 +59,16 @@ inline constexpr const char* k_close = R"lua(
 if redis.call('EXISTS', KEYS[3]) == 1 then return {0} end
 local actual = tonumber(ARGV[2])
 local out = {1}
-local est = redis.call('HGET', KEYS[2], 'est')
-if est then
-  est = tonumber(est)
-  for k in string.gmatch(redis.call('HGET', KEYS[2], 'keys'), '[^\n]+') do
+local hold = redis.call('HMGET', KEYS[2], 'est', 'keys')
+if hold[1] then
+  local est = tonumber(hold[1])
+  for k in string.gmatch(hold[2], '[^\n]+') do
     redis.call('HINCRBY', k, 'r', -est)
-    local s = tonumber(redis.call('HGET', k, 's') or '0')
-    if actual >= 0 then s = redis.call('HINCRBY', k, 's', actual) end
-    out[#out + 1] = s
+    if actual >= 0 then
+      out[#out + 1] = redis.call('HINCRBY', k, 's', actual)
+    else
+      out[#out + 1] = tonumber(redis.call('HGET', k, 's') or '0')
+    end
   end
   redis.call('DEL', KEYS[2])
   redis.call('ZREM', KEYS[1], ARGV[1])
