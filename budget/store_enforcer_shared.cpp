@@ -93,52 +93,61 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
-    LiveHold& hold = holds_.at(pending.id);
-    for (std::size_t i = 0; i < hold.shared.size() && i < reservation.counters.size(); ++i) {
-      Instance& instance = *hold.shared[i].second;
-      instance.spent = reservation.counters[i].spent;
-      instance.reserved = reservation.counters[i].reserved;
-    }
-    const bool fail_open = config_->store.redis.fail_open;
-    if (reservation.outcome == Outcome::admitted ||
-        (reservation.outcome == Outcome::failed && fail_open)) {
-      if (reservation.outcome == Outcome::failed)
-        hold.unreserved = std::move(pending.parts);  // on_error: allow, charged when it settles
-      else
-        for (std::size_t i = 0; i < hold.shared.size(); ++i)
-          if (!pending.parts[i].enforce &&
-              hold.shared[i].second->spent + hold.shared[i].second->reserved >
-                  pending.parts[i].limit)
-            pending.shadow_over.push_back(hold.shared[i].first);
-      for (const auto& [budget, instance] : hold.shared)
-        admission.budgets.push_back(book_.standing(*budget, *instance, now));
-      note_shadow(hold, pending.shadow_over, pending.provider, pending.endpoint, pending.estimate,
-                  now, events, admission);
-      if (!hold.parts.empty()) {
-        OpenHold write;
-        write.hold.id = pending.id;
-        write.hold.deadline = unix_seconds(hold.deadline);
-        for (const auto& [budget, instance] : hold.parts)
-          write.hold.parts.push_back({budget->config.name, instance->key, pending.estimate});
-        waits = true;
-        auto waiting = std::make_unique<Waiting>();
-        waiting->admitted = std::move(done);
-        waiting->admission = std::move(admission);
-        this->write(std::move(write), std::move(waiting), completed);
-      }
+    auto found = holds_.find(pending.id);
+    if (found == holds_.end()) {
+      // Swept while Redis took its time (a hold_ttl shorter than the wait): its close went to
+      // Redis already, which keeps the reservation from standing. Refused as if unanswered.
+      admission = refuse(store_refusal(), pending.provider, pending.endpoint, pending.estimate, now,
+                         events);
+      reservation.outcome = Outcome::failed;
     } else {
-      Admission refusal = store_refusal();
-      if (reservation.outcome == Outcome::refused) {
-        auto& [budget, instance] = hold.shared.at(reservation.refused_part);
-        refusal = budget_refusal(book_.standing(*budget, *instance, now), pending.estimate, now);
+      LiveHold& hold = found->second;
+      for (std::size_t i = 0; i < hold.shared.size() && i < reservation.counters.size(); ++i) {
+        Instance& instance = *hold.shared[i].second;
+        instance.spent = reservation.counters[i].spent;
+        instance.reserved = reservation.counters[i].reserved;
       }
-      undo(hold, now, events);
-      holds_.erase(pending.id);
-      admission = refuse(std::move(refusal), pending.provider, pending.endpoint, pending.estimate,
-                         now, events);
-      // Sent but unanswered: it may have been reserved. Released, so that it is not charged at
-      // its estimate when it expires (a release that arrives first keeps it from being made).
-      release = reservation.maybe_reserved;
+      const bool fail_open = config_->store.redis.fail_open;
+      if (reservation.outcome == Outcome::admitted ||
+          (reservation.outcome == Outcome::failed && fail_open)) {
+        if (reservation.outcome == Outcome::failed)
+          hold.unreserved = std::move(pending.parts);  // on_error: allow, charged when it settles
+        else
+          for (std::size_t i = 0; i < hold.shared.size(); ++i)
+            if (!pending.parts[i].enforce &&
+                hold.shared[i].second->spent + hold.shared[i].second->reserved >
+                    pending.parts[i].limit)
+              pending.shadow_over.push_back(hold.shared[i].first);
+        for (const auto& [budget, instance] : hold.shared)
+          admission.budgets.push_back(book_.standing(*budget, *instance, now));
+        note_shadow(hold, pending.shadow_over, pending.provider, pending.endpoint, pending.estimate,
+                    now, events, admission);
+        if (!hold.parts.empty()) {
+          OpenHold write;
+          write.hold.id = pending.id;
+          write.hold.deadline = unix_seconds(hold.deadline);
+          for (const auto& [budget, instance] : hold.parts)
+            write.hold.parts.push_back({budget->config.name, instance->key, pending.estimate});
+          waits = true;
+          auto waiting = std::make_unique<Waiting>();
+          waiting->admitted = std::move(done);
+          waiting->admission = std::move(admission);
+          this->write(std::move(write), std::move(waiting), completed);
+        }
+      } else {
+        Admission refusal = store_refusal();
+        if (reservation.outcome == Outcome::refused) {
+          auto& [budget, instance] = hold.shared.at(reservation.refused_part);
+          refusal = budget_refusal(book_.standing(*budget, *instance, now), pending.estimate, now);
+        }
+        undo(hold, now, events);
+        holds_.erase(pending.id);
+        admission = refuse(std::move(refusal), pending.provider, pending.endpoint, pending.estimate,
+                           now, events);
+        // Sent but unanswered: it may have been reserved. Released, so that it is not charged at
+        // its estimate when it expires (a release that arrives first keeps it from being made).
+        release = reservation.maybe_reserved;
+      }
     }
   }
   after_write(reservation.outcome != Outcome::failed);

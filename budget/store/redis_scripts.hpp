@@ -22,8 +22,10 @@ local est = tonumber(ARGV[1])
 local n = tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[n + 3]) == 1 then return {2} end
 local found = {}
+local fresh = {}
 for i = 1, n do
   local c = redis.call('HMGET', KEYS[i], 's', 'r')
+  fresh[i] = not c[1] and not c[2]
   local s = tonumber(c[1] or '0')
   local r = tonumber(c[2] or '0')
   found[#found + 1] = s
@@ -40,8 +42,9 @@ local names = {}
 for i = 1, n do
   out[#out + 1] = found[2 * i - 1]
   out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'r', est)
+  -- The TTL ends a day after the period: set once, when the counter is made.
   local ttl = tonumber(ARGV[4 + (i - 1) * 3 + 3])
-  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+  if fresh[i] and ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   names[#names + 1] = KEYS[i]
 end
 redis.call('HSET', KEYS[n + 2], 'est', est, 'keys', table.concat(names, '\n'))
