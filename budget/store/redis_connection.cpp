@@ -19,6 +19,8 @@ constexpr auto k_reply_timeout = 1000ms;
 // Reconnection attempts: at once, then after 50 ms, doubling up to 2 s.
 constexpr auto k_backoff_first = 50ms;
 constexpr auto k_backoff_max = 2000ms;
+// How long a connection may stay idle before a PING checks it.
+constexpr auto k_idle_ping = 1000ms;
 // Commands per batch: bounds a batch's latency and the memory of its replies.
 constexpr std::size_t k_batch_max = 1024;
 
@@ -117,12 +119,12 @@ void RedisConnection::run() {
         return stopping_ || !queue_.empty() || (!connected() && Clock::now() >= next_attempt_);
       };
       waiting_ = true;
-      if (connected())
-        wake_.wait(lock, ready);
-      else
-        wake_.wait_until(lock, next_attempt_, ready);
+      // Connected and idle, a PING once a second finds a server that went away (readiness).
+      const bool pinged = connected() && !wake_.wait_until(lock, Clock::now() + k_idle_ping, ready);
+      if (!connected()) wake_.wait_until(lock, next_attempt_, ready);
       waiting_ = false;
       if (stopping_) return;
+      if (pinged) batch.push_back({"ping", -1, {"PING"}, nullptr, Clock::now()});
       while (!queue_.empty() && batch.size() < k_batch_max) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();

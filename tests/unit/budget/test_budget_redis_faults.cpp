@@ -59,6 +59,19 @@ TEST_CASE("Redis store, started before Redis: unhealthy, then connects by itself
   CHECK(standing(*e, "daily").spent == k_usd);
 }
 
+TEST_CASE("Redis store, readiness follows a server that goes away while nothing is sent") {
+  ManualClock clock;
+  RedisServer server;
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+  auto e = budget::make_enforcer(config, clock);
+  REQUIRE(eventually([&] { return e->store_healthy(); }));
+  server.stop();
+  CHECK(eventually([&] { return !e->store_healthy(); }));  // the idle connection's PING
+  server.start();
+  CHECK(eventually([&] { return e->store_healthy(); }));
+}
+
 TEST_CASE(
     "Redis store, a restart mid-load: on_error decides meanwhile, recovery needs no restart") {
   ManualClock clock;
