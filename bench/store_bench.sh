@@ -6,6 +6,8 @@
 # bench/RESULTS.md with the load average: on a shared machine, the ratios of one run are what count.
 #
 # usage: bench/store_bench.sh [--rounds N] [--requests N] [--results FILE] [--no-build]
+#                             [--baseline TOLLGATE_BINARY]
+# --baseline adds a third tollgate on the same Redis, another build (an earlier Redis client).
 set -euo pipefail
 . "$(dirname "$0")/pki.sh"
 
@@ -16,6 +18,7 @@ REQUESTS=5000
 CONCURRENCY=32
 RESULTS=$ROOT/bench/RESULTS.md
 DO_BUILD=1
+BASELINE=
 COMMAND_LINE="bench/store_bench.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,6 +26,7 @@ while [ $# -gt 0 ]; do
     --requests) REQUESTS=$2; shift 2 ;;
     --results) RESULTS=$2; shift 2 ;;
     --no-build) DO_BUILD=0; shift ;;
+    --baseline) BASELINE=$2; shift 2 ;;
     *) echo "store_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -52,14 +56,14 @@ fi
 LOADGEN=$BUILD/loadgen
 TOLLGATE=${TOLLGATE_BIN:-$BUILD/tollgate}
 
-read -r NGINX_PORT REDIS_PORT SQLITE_PORT SQLITE_ADMIN REDIS_TG_PORT REDIS_ADMIN < <("$PY" - <<'PYEOF'
+read -r NGINX_PORT REDIS_PORT SQLITE_PORT SQLITE_ADMIN REDIS_TG_PORT REDIS_ADMIN BASE_PORT BASE_ADMIN < <("$PY" - <<'PYEOF'
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(8)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PYEOF
 )
-mkdir -p "$DIR"/{ca,nginx,www/files,redis,sqlite/data,redis-tg/data}
+mkdir -p "$DIR"/{ca,nginx,www/files,redis,sqlite/data,redis-tg/data,baseline/data}
 make_upstream_pki "$DIR/ca" "tollgate store bench upstream CA"
 CHAT_JSON='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the benchmark upstream."},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}'
 printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":64}' >"$DIR/chat.json"
@@ -87,6 +91,8 @@ YAML
 tollgate_config sqlite "$SQLITE_PORT" "$SQLITE_ADMIN" "{ type: sqlite }"
 tollgate_config redis-tg "$REDIS_TG_PORT" "$REDIS_ADMIN" \
   "{ type: redis, redis: { url: \"redis://127.0.0.1:$REDIS_PORT/0\", prefix: \"bench:\" } }"
+tollgate_config baseline "$BASE_PORT" "$BASE_ADMIN" \
+  "{ type: redis, redis: { url: \"redis://127.0.0.1:$REDIS_PORT/0\", prefix: \"baseline:\" } }"
 
 wait_port() {  # wait_port PORT NAME PID
   for _ in $(seq 100); do
@@ -101,8 +107,12 @@ PIDS+=($!); wait_port "$NGINX_PORT" nginx $!
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR/redis" \
   >"$DIR/redis/stdout" 2>&1 &
 PIDS+=($!); wait_port "$REDIS_PORT" redis-server $!
-for t in sqlite redis-tg; do
-  "$TOLLGATE" run --config "$DIR/$t/tollgate.yaml" >"$DIR/$t/stdout" 2>&1 &
+CASES=(sqlite redis-tg)
+[ -n "$BASELINE" ] && CASES+=(baseline)
+for t in "${CASES[@]}"; do
+  bin=$TOLLGATE
+  [ "$t" = baseline ] && bin=$BASELINE
+  "$bin" run --config "$DIR/$t/tollgate.yaml" >"$DIR/$t/stdout" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q "CA bundle" "$DIR/$t/stdout" && break; sleep 0.1; done
 done
@@ -117,8 +127,12 @@ log "load average at start: $LOAD_AT_START; $ROUNDS rounds of $REQUESTS POSTs, $
 RAW=$DIR/raw.txt
 : >"$RAW"
 for round in $(seq "$ROUNDS"); do
-  for t in sqlite redis; do
-    if [ "$t" = sqlite ]; then out=$(run_case sqlite "$SQLITE_PORT" sqlite); else out=$(run_case redis "$REDIS_TG_PORT" redis-tg); fi
+  for t in sqlite redis ${BASELINE:+baseline}; do
+    case $t in
+      sqlite) out=$(run_case sqlite "$SQLITE_PORT" sqlite) ;;
+      redis) out=$(run_case redis "$REDIS_TG_PORT" redis-tg) ;;
+      baseline) out=$(run_case baseline "$BASE_PORT" baseline) ;;
+    esac
     echo "$t $round $out" >>"$RAW"
     log "$t round $round: $out"
   done
@@ -131,21 +145,22 @@ LEDGER=$(TOLLGATE_BENCH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" timeout 600 
 
 "$PY" - "$RAW" "$DIR/store_seconds.txt" >"$DIR/summary.md" <<'PYEOF'
 import re, statistics, sys
-rps = {"sqlite": [], "redis": []}
-p50 = {"sqlite": [], "redis": []}
+rps = {"sqlite": [], "redis": [], "baseline": []}
 for line in open(sys.argv[1]):
     t, _, rest = line.split(" ", 2)
     m = re.search(r"rps=([\d.]+)", rest)
     if m: rps[t].append(float(m.group(1)))
-    m = re.search(r"p50=([\d.]+)", rest)
-    if m: p50[t].append(float(m.group(1)))
 print("| store | req/s per round | median req/s |")
 print("|---|---|---|")
-for t in ("sqlite", "redis"):
+for t in ("sqlite", "redis", "baseline"):
+    if not rps[t]: continue
     print("| %s | %s | %.0f |" % (t, " ".join("%.0f" % v for v in rps[t]), statistics.median(rps[t]) if rps[t] else 0))
 ratios = [r / s for r, s in zip(rps["redis"], rps["sqlite"]) if s]
 if ratios:
     print("\nredis / sqlite per round: %s (median %.2f; target >= 0.8)" % (" ".join("%.2f" % r for r in ratios), statistics.median(ratios)))
+base = [b / s for b, s in zip(rps["baseline"], rps["sqlite"]) if s]
+if base:
+    print("baseline / sqlite per round: %s (median %.2f)" % (" ".join("%.2f" % r for r in base), statistics.median(base)))
 # The reserve and close latency histogram: p99 from the buckets.
 buckets = {}
 for line in open(sys.argv[2]):
@@ -172,6 +187,7 @@ PYEOF
   echo "\`$COMMAND_LINE\` on $(nproc) cores; load average $LOAD_AT_START at the start, $LOAD_AT_END at the end."
   echo "Intercepted, priced and settled POSTs (loadgen, $CONCURRENCY connections, $REQUESTS per round),"
   echo "one worker per tollgate, two budgets per request, rounds interleaved."
+  [ -n "$BASELINE" ] && echo "baseline: \`$BASELINE\` on the same Redis."
   echo
   cat "$DIR/summary.md"
   echo
