@@ -2,8 +2,9 @@
 // budget::Enforcer — the one object the proxy talks to for admission and settlement: budgets
 // (ledger + store), provider balances, rate limits, breakers, admin mutations, events.
 // Thread-safe. No Asio: asynchronous results are delivered through callbacks, which may run on
-// a journal thread after the change is durable (never under the enforcer's lock: a callback may
-// call straight back in); the caller re-posts them to its own executor.
+// a journal thread after the change is durable, or on the shared ledger's connection thread once
+// Redis has answered (never under the enforcer's lock: a callback may call straight back in); the
+// caller re-posts them to its own executor.
 
 #include <chrono>
 #include <cstdint>
