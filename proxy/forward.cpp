@@ -7,6 +7,7 @@
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/splice.hpp"
+#include "proxy/websocket_relay.hpp"
 #include "rules/body_decoder.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -251,6 +252,20 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
     for (const auto& [name, value] : ex.response_headers) head.insert(name, value);
     lowest(client).expires_after(k_write_timeout);
     auto [wec, wn] = co_await http::async_write(client, head, use_tuple);
+    if constexpr (std::is_same_v<Conn, UpstreamConn>) {
+      // A metered realtime session (DESIGN §12): frames read and priced as they pass.
+      if (auto relay = wec ? nullptr : hooks.on_upgraded(ex)) {
+        const auto bytes =
+            co_await relay_websocket(client, upstream, *relay, client_buffer, up.conn->buffer,
+                                     ex.config->upstream.read_timeout);
+        log.bytes_in += bytes.a_to_b;
+        log.bytes_out = bytes.b_to_a;
+        log.error = relay->end_reason();
+        relay.reset();  // settles what is left before on_complete
+        co_await finish(Outcome::complete);
+        co_return AfterExchange::close;
+      }
+    }
     if (!wec && up.conn->buffer.size() > 0)
       std::tie(wec, wn) = co_await asio::async_write(client, up.conn->buffer.data(), use_tuple);
     if (!wec && client_buffer.size() > 0)
