@@ -243,6 +243,7 @@ void RealtimeRelay::control_frame(Side from, const ws::FrameHead& head, std::str
     draining_ = false;
     if (end_reason_.empty())
       end_reason_ = "provider closed (" + std::to_string(ws::close_code(plain)) + ")";
+    tell_client();
     if (!to_client_.close_queued) inject(Side::client, std::string(raw), Kind::close);
     // Its Close is answered by the client's (forwarded when it comes, or held already), or by
     // tollgate's own when tollgate is ending the session.
@@ -273,6 +274,7 @@ void RealtimeRelay::violation(Side from, std::uint16_t code, const std::string& 
   // may reconnect (1001); the provider is told what it broke.
   meter_->finish();
   draining_ = false;
+  tell_client();
   if (!ending_) {
     ending_ = true;
     end_reason_ = "provider broke the protocol: " + problem;
@@ -294,16 +296,22 @@ void RealtimeRelay::begin_end(std::uint16_t code, std::string reason,
   end_reason_ = reason;
   upstream_close_code_ = code;
   upstream_close_reason_ = reason;
+  // The client hears why once what is in flight has ended (its response.done comes first).
   for (auto& message : messages)
-    inject(Side::client, frame_for(Side::client, ws::Opcode::text, message), Kind::data);
-  inject(Side::client, frame_for(Side::client, ws::Opcode::close, ws::close_payload(code, reason)),
-         Kind::close);
+    client_ending_.emplace_back(frame_for(Side::client, ws::Opcode::text, message), Kind::data);
+  client_ending_.emplace_back(
+      frame_for(Side::client, ws::Opcode::close, ws::close_payload(code, reason)), Kind::close);
   if (drain && meter_->in_flight() && !to_upstream_.gone && !to_upstream_.peer_closed) {
     start_draining();
     return;
   }
   if (!drain) meter_->finish();
   close_upstream();
+}
+
+void RealtimeRelay::tell_client() {
+  for (auto& [frame, kind] : client_ending_) inject(Side::client, std::move(frame), kind);
+  client_ending_.clear();
 }
 
 void RealtimeRelay::end(std::uint16_t code, std::string reason, std::string_view code_name) {
@@ -321,6 +329,7 @@ void RealtimeRelay::gone(Side s) {
     meter_->finish();
     draining_ = false;
     if (end_reason_.empty()) end_reason_ = "provider connection ended";
+    tell_client();
     inject(Side::client,
            frame_for(Side::client, ws::Opcode::close,
                      ws::close_payload(ws::k_close_going_away,
@@ -368,6 +377,7 @@ void RealtimeRelay::after_upstream_message() {
 }
 
 void RealtimeRelay::close_upstream() {
+  tell_client();
   if (to_upstream_.close_queued || to_upstream_.close_sent || to_upstream_.gone) return;
   if (to_upstream_.peer_closed && held_client_close_.empty() && !ending_) return;
   std::string frame =

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pipeline/realtime_meter.hpp"
 #include "pipeline/realtime_registry.hpp"
@@ -112,6 +113,7 @@ class RealtimeRelay {
   void begin_end(std::uint16_t code, std::string reason, std::vector<std::string> messages,
                  bool drain);
   void start_draining();
+  void tell_client();             // tollgate's ending messages and Close, once nothing is in flight
   void after_upstream_message();  // ends draining once nothing is in flight
   void close_upstream();
   std::string frame_for(Side to, ws::Opcode opcode, std::string_view payload) const;
@@ -129,6 +131,7 @@ class RealtimeRelay {
   std::uint16_t upstream_close_code_ = ws::k_close_normal;
   std::string upstream_close_reason_;
   std::string held_client_close_;  // the client's Close, held while its responses drain
+  std::vector<std::pair<std::string, Kind>> client_ending_;  // waits for the drain
   std::string end_reason_;
 };
 

@@ -287,6 +287,24 @@ TEST_CASE("RealtimeRelay, tollgate ends the session: the meter's message, then C
   REQUIRE(down.size() == 2);
   CHECK(down[0].payload == "ending:session_expired");
   CHECK(ws::close_code(down[1].payload) == ws::k_close_policy);
+  SUBCASE("with a response in flight: cancelled, its usage read, then the client told") {
+    Session t;
+    t.meter->work_in_flight = true;
+    t.relay.end(ws::k_close_policy, "tollgate: max_duration", "session_expired");
+    CHECK(t.relay.draining());
+    CHECK(t.relay.take(Side::client).empty());
+    const std::string done = from_server(ws::Opcode::text, "OBS:done");
+    t.relay.feed(Side::upstream, done);
+    const auto told = frames_of(t.relay.take(Side::client), false);
+    REQUIRE(told.size() == 3);
+    CHECK(told[0].payload == "OBS:done");
+    CHECK(told[1].payload == "ending:session_expired");
+    CHECK(told[2].opcode == ws::Opcode::close);
+    const auto up = frames_of(t.relay.take(Side::upstream), true);
+    REQUIRE(up.size() == 2);
+    CHECK(up[0].payload == "cancel");
+    CHECK(ws::close_code(up[1].payload) == ws::k_close_policy);
+  }
   SUBCASE("a budget warning is a message at the next boundary") {
     Session t;
     t.relay.budget_event(budget::Event{});
