@@ -383,10 +383,19 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
     }
   }
 
-  // An error about a client's response.create (its event_id): that response never starts.
+  // An error about a client's response.create: that response never starts. Known by the event_id
+  // the client gave it, or, for the SDKs that give none, by the one refusal a response.create
+  // meets while another response runs (the newest create is the one refused).
   void error_event(const rapidjson::Value* error) {
     const std::string event_id = text_of(member(error, "event_id"));
-    if (event_id.empty()) return;
+    if (event_id.empty()) {
+      if (text_of(member(error, "code")) == "conversation_already_has_active_response" &&
+          !creates_.empty() && creates_.back().event_id.empty()) {
+        book_.release(creates_.back().hold);
+        creates_.pop_back();
+      }
+      return;
+    }
     for (auto it = creates_.begin(); it != creates_.end(); ++it)
       if (it->event_id == event_id) {
         book_.release(it->hold);

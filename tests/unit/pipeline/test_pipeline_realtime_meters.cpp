@@ -178,6 +178,19 @@ TEST_CASE("OpenAI realtime meter, a response is reserved, forwarded and settled 
     CHECK(live.s().reserved == 0);
     CHECK(live.s().spent == 1084);
   }
+  SUBCASE("a response.create refused while another response runs releases its hold") {
+    live.client(R"({"type":"response.create"})");
+    live.server(created("resp_2"));
+    const auto running = live.s().reserved;
+    live.client(R"({"type":"response.create"})");  // no event_id, as the SDKs send it
+    CHECK(live.s().reserved > running);
+    live.server(
+        R"({"type":"error","error":{"type":"invalid_request_error","code":"conversation_already_has_active_response","message":"busy"}})");
+    CHECK(live.s().reserved == running);
+    live.server(done("resp_2"));
+    CHECK(live.s().reserved == 0);
+    CHECK(live.s().spent == 2 * 1084);
+  }
   SUBCASE("the provider vanishes mid-response: the estimate is charged") {
     live.client(R"({"type":"response.create"})");
     live.server(created("resp_2"));
