@@ -444,7 +444,7 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
   budget::Admission unpriced() const {
     budget::Admission a;
     a.admitted = false;
-    a.refused_by = "price";
+    a.refused_by = budget::RefusedBy::price;
     a.name = book_.provider().name;
     a.message = "model '" + book_.model() + "' has no price (add it under providers." +
                 book_.provider().name + ".models)";

@@ -141,9 +141,10 @@ std::string RealtimeBook::refusal_message(const budget::Admission& admission) {
 }
 
 std::string RealtimeBook::refusal_reason(const budget::Admission& admission) {
-  const std::string what = admission.refused_by == "budget"
+  const std::string what = admission.refused_by == budget::RefusedBy::budget
                                ? "budget '" + admission.name + "' exhausted"
-                               : admission.refused_by + " '" + admission.name + "' refused";
+                               : std::string(budget::refused_by_name(admission.refused_by)) + " '" +
+                                     admission.name + "' refused";
   return "tollgate: " + what;  // cut to 123 bytes by ws::close_payload
 }
 

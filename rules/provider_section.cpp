@@ -39,7 +39,7 @@ void parse_cost(YamlReader& r, const YAML::Node& node, Endpoint& endpoint) {
     return;
   }
   if (!r.expect_map(node, "cost", {"per_item", "separator", "each", "count"})) return;
-  endpoint.pricing = "per_item";
+  endpoint.pricing = Pricing::per_item;
   if (node["per_item"])
     if (auto ref = r.value_ref(node["per_item"], "per_item")) endpoint.per_item = *ref;
   if (node["separator"])
@@ -70,7 +70,7 @@ void parse_websocket(YamlReader& r, const YAML::Node& endpoint, Endpoint& e) {
     r.error(endpoint, "endpoint '" + e.name +
                           "' is a websocket endpoint: each response is priced from its model's "
                           "token prices, so it takes no 'cost' and no other 'pricing'");
-  e.pricing = "tokens";
+  e.pricing = Pricing::tokens;
   if (e.model.empty() && e.websocket.format == "openai-realtime")
     e.model = *parse_value_ref("query:model");
 }
@@ -112,7 +112,7 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
   if (node["pricing"])
     if (auto pricing = r.choice(node["pricing"], "pricing",
                                 {"flat", "per_item", "tokens", "per_second", "per_image"}))
-      e.pricing = *pricing;
+      e.pricing = *parse_pricing(*pricing);
   if (node["websocket"]) parse_websocket(r, node, e);
   if (!base && !node["pricing"] && !node["cost"] && !node["websocket"])
     r.error(node, "endpoint '" + e.name + "' needs a 'cost' or a 'pricing'");

@@ -211,7 +211,7 @@ TEST_CASE("config, websocket endpoints and realtime budgets") {
       if (e.name == "realtime") realtime = &e;
     REQUIRE(realtime);
     CHECK(realtime->websocket.format == "openai-realtime");
-    CHECK(realtime->pricing == "tokens");
+    CHECK(realtime->pricing == rules::Pricing::tokens);
     CHECK(realtime->model.text == "query:model");
     CHECK(realtime->max_duration == std::chrono::minutes(60));
     // A model the catalog does not list is priced as the dearest realtime model, never as a text
