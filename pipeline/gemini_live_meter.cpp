@@ -14,6 +14,8 @@ namespace proxy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using rules::json_member;
+using rules::json_string;
 using rules::Modalities;
 
 constexpr std::size_t k_sniff_window = 4096;
@@ -21,18 +23,8 @@ constexpr std::size_t k_sniff_window = 4096;
 constexpr std::int64_t k_audio_bytes_per_token = 1000;
 constexpr std::int64_t k_default_output_max = 8192;
 
-const rapidjson::Value* member(const rapidjson::Value* obj, const char* name) {
-  if (!obj || !obj->IsObject()) return nullptr;
-  const auto it = obj->FindMember(name);
-  return it == obj->MemberEnd() ? nullptr : &it->value;
-}
-
 bool is_true(const rapidjson::Value* v) {
   return v && v->IsBool() && v->GetBool();
-}
-
-std::string text_of(const rapidjson::Value* v) {
-  return v && v->IsString() ? std::string(v->GetString(), v->GetStringLength()) : std::string();
 }
 
 class GeminiLiveMeter final : public RealtimeMeter {
@@ -151,20 +143,22 @@ class GeminiLiveMeter final : public RealtimeMeter {
   }
 
   Verdict client_message(const rapidjson::Document& doc, std::size_t bytes) {
-    if (const auto* setup = member(&doc, "setup")) {
-      if (auto model = text_of(member(setup, "model")); !model.empty()) book_.set_model(model);
-      const auto* config = member(setup, "generationConfig");
-      if (const auto* max = member(config, "maxOutputTokens"); max && max->IsInt64())
+    if (const auto* setup = json_member(&doc, "setup")) {
+      if (auto model = json_string(json_member(setup, "model")); !model.empty())
+        book_.set_model(model);
+      const auto* config = json_member(setup, "generationConfig");
+      if (const auto* max = json_member(config, "maxOutputTokens"); max && max->IsInt64())
         output_max_ = max->GetInt64();
-      if (const auto* modalities = member(config, "responseModalities");
+      if (const auto* modalities = json_member(config, "responseModalities");
           modalities && modalities->IsArray())
-        text_only_ = modalities->Size() == 1 && text_of(&(*modalities)[0]) == "TEXT";
+        text_only_ = modalities->Size() == 1 && json_string(&(*modalities)[0]) == "TEXT";
       setup_tokens_ = text_tokens(static_cast<std::int64_t>(bytes));
       return Verdict::forward;
     }
     appended_.text += text_tokens(static_cast<std::int64_t>(bytes));
-    const auto* content = member(&doc, "clientContent");
-    const bool asks_turn = is_true(member(content, "turnComplete")) || member(&doc, "toolResponse");
+    const auto* content = json_member(&doc, "clientContent");
+    const bool asks_turn =
+        is_true(json_member(content, "turnComplete")) || json_member(&doc, "toolResponse");
     if (!asks_turn || turn_) return Verdict::forward;  // a running turn covers it
     if (ending_) return Verdict::drop;
     client_estimate_ = worst_case();
@@ -173,8 +167,8 @@ class GeminiLiveMeter final : public RealtimeMeter {
   }
 
   Verdict server_message(const rapidjson::Value& doc, MeterActions& out) {
-    const auto* content = member(&doc, "serverContent");
-    if (member(content, "modelTurn") && !turn_) {
+    const auto* content = json_member(&doc, "serverContent");
+    if (json_member(content, "modelTurn") && !turn_) {
       // The model answers without a turn tollgate reserved (voice activity): reserve it now.
       pending_server_.emplace();
       pending_server_->CopyFrom(doc, pending_server_->GetAllocator());
@@ -183,12 +177,12 @@ class GeminiLiveMeter final : public RealtimeMeter {
       server_request_ = book_.admit_request(server_estimate_, server_forced_);
       return Verdict::wait;
     }
-    if (const auto* meta = member(&doc, "usageMetadata"); meta && turn_) {
+    if (const auto* meta = json_member(&doc, "usageMetadata"); meta && turn_) {
       // Snapshots within a turn may repeat or grow (cumulative): the turn is billed its last.
       if (auto usage = rules::gemini_live_usage(*meta)) turn_->usage = std::move(usage);
     }
-    const bool ends =
-        is_true(member(content, "turnComplete")) || is_true(member(content, "interrupted"));
+    const bool ends = is_true(json_member(content, "turnComplete")) ||
+                      is_true(json_member(content, "interrupted"));
     if (turn_ && (ends || turn_->complete) && turn_->usage) {
       const bool refused = turn_->refused;
       const budget::Admission refusal = turn_->refusal;

@@ -17,6 +17,8 @@ namespace proxy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using rules::json_member;
+using rules::json_string;
 using rules::Modalities;
 
 // The type of a message is looked for in its first bytes only; OpenAI and its SDKs write it
@@ -29,16 +31,6 @@ constexpr std::int64_t k_pcm_bytes_per_token = 4800;
 constexpr std::int64_t k_g711_bytes_per_token = 800;
 // The output maximum of a model whose catalog entry names none.
 constexpr std::int64_t k_default_output_max = 4096;
-
-const rapidjson::Value* member(const rapidjson::Value* obj, const char* name) {
-  if (!obj || !obj->IsObject()) return nullptr;
-  const auto it = obj->FindMember(name);
-  return it == obj->MemberEnd() ? nullptr : &it->value;
-}
-
-std::string text_of(const rapidjson::Value* v) {
-  return v && v->IsString() ? std::string(v->GetString(), v->GetStringLength()) : std::string();
-}
 
 std::int64_t json_bytes(const rapidjson::Value& v) {
   rapidjson::StringBuffer buffer;
@@ -105,12 +97,12 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
   Verdict on_message(Side from, std::string_view message, MeterActions& out) override {
     rapidjson::Document doc;
     if (!rules::read_json(doc, message).ok() || !doc.IsObject()) return Verdict::forward;
-    const std::string type = text_of(member(&doc, "type"));
+    const std::string type = json_string(json_member(&doc, "type"));
     if (from == Side::client) {
       if (type == "session.update") {
-        read_session(member(&doc, "session"));
+        read_session(json_member(&doc, "session"));
       } else if (type == "conversation.item.create") {
-        if (const auto* item = member(&doc, "item"))
+        if (const auto* item = json_member(&doc, "item"))
           appended_ += item_tokens(*item, static_cast<std::int64_t>(message.size()));
       } else if (type == "response.create") {
         return response_create(doc);
@@ -118,18 +110,19 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
       return Verdict::forward;
     }
     if (type == "session.created" || type == "session.updated") {
-      const auto* session = member(&doc, "session");
-      if (auto model = text_of(member(session, "model")); !model.empty() && model != book_.model())
+      const auto* session = json_member(&doc, "session");
+      if (auto model = json_string(json_member(session, "model"));
+          !model.empty() && model != book_.model())
         book_.set_model(std::move(model));
       read_session(session);
     } else if (type == "response.created") {
-      return response_created(member(&doc, "response"), out);
+      return response_created(json_member(&doc, "response"), out);
     } else if (type == "response.done") {
-      response_done(member(&doc, "response"), out);
+      response_done(json_member(&doc, "response"), out);
     } else if (type == "error") {
-      error_event(member(&doc, "error"));
+      error_event(json_member(&doc, "error"));
     } else if (type == "conversation.item.input_audio_transcription.completed") {
-      transcription(member(&doc, "usage"), text_of(member(&doc, "item_id")));
+      transcription(json_member(&doc, "usage"), json_string(json_member(&doc, "item_id")));
     }
     return Verdict::forward;
   }
@@ -201,25 +194,27 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
 
   void read_session(const rapidjson::Value* s) {
     if (!s || !s->IsObject()) return;
-    if (const auto* max = member(s, "max_output_tokens")) {
+    if (const auto* max = json_member(s, "max_output_tokens")) {
       if (max->IsInt64() && max->GetInt64() > 0)
         session_max_output_ = max->GetInt64();
       else if (max->IsString())
         session_max_output_.reset();  // "inf"
     }
-    if (const auto* modalities = member(s, "output_modalities");
+    if (const auto* modalities = json_member(s, "output_modalities");
         modalities && modalities->IsArray())
-      text_only_ = modalities->Size() == 1 && text_of(&(*modalities)[0]) == "text";
-    if (const auto* instructions = member(s, "instructions");
+      text_only_ = modalities->Size() == 1 && json_string(&(*modalities)[0]) == "text";
+    if (const auto* instructions = json_member(s, "instructions");
         instructions && instructions->IsString())
       instructions_tokens_ = text_tokens(instructions->GetStringLength());
-    if (const auto* tools = member(s, "tools"); tools && tools->IsArray())
+    if (const auto* tools = json_member(s, "tools"); tools && tools->IsArray())
       tools_tokens_ = text_tokens(json_bytes(*tools));
-    const auto* input = member(member(s, "audio"), "input");
-    if (const auto format = text_of(member(member(input, "format"), "type")); !format.empty())
+    const auto* input = json_member(json_member(s, "audio"), "input");
+    if (const auto format = json_string(json_member(json_member(input, "format"), "type"));
+        !format.empty())
       audio_bytes_per_token_ =
           format == "audio/pcm" ? k_pcm_bytes_per_token : k_g711_bytes_per_token;
-    if (auto model = text_of(member(member(input, "transcription"), "model")); !model.empty())
+    if (auto model = json_string(json_member(json_member(input, "transcription"), "model"));
+        !model.empty())
       transcription_model_ = std::move(model);
   }
 
@@ -229,30 +224,30 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
   std::int64_t worst_case(const rapidjson::Value* response) const {
     const auto* price = book_.price();
     rules::RealtimeWorstCase worst;
-    const bool out_of_band = text_of(member(response, "conversation")) == "none";
+    const bool out_of_band = json_string(json_member(response, "conversation")) == "none";
     if (!out_of_band) {
       worst.context = context_;
       worst.context += appended_;
     }
-    const auto* instructions = member(response, "instructions");
+    const auto* instructions = json_member(response, "instructions");
     worst.context.text += instructions && instructions->IsString()
                               ? text_tokens(instructions->GetStringLength())
                               : instructions_tokens_;
-    const auto* tools = member(response, "tools");
+    const auto* tools = json_member(response, "tools");
     worst.context.text +=
         tools && tools->IsArray() ? text_tokens(json_bytes(*tools)) : tools_tokens_;
-    if (const auto* input = member(response, "input"); input && input->IsArray())
+    if (const auto* input = json_member(response, "input"); input && input->IsArray())
       worst.context += item_tokens(*input, json_bytes(*input));
     std::int64_t output_max =
         price && price->max_output > 0 ? price->max_output : k_default_output_max;
     if (session_max_output_) output_max = std::min(output_max, *session_max_output_);
-    if (const auto* max = member(response, "max_output_tokens"); max && max->IsInt64())
+    if (const auto* max = json_member(response, "max_output_tokens"); max && max->IsInt64())
       output_max = std::clamp<std::int64_t>(max->GetInt64(), 0, output_max);
     worst.output_max = output_max;
     worst.text_output_only = text_only_;
-    if (const auto* modalities = member(response, "output_modalities");
+    if (const auto* modalities = json_member(response, "output_modalities");
         modalities && modalities->IsArray())
-      worst.text_output_only = modalities->Size() == 1 && text_of(&(*modalities)[0]) == "text";
+      worst.text_output_only = modalities->Size() == 1 && json_string(&(*modalities)[0]) == "text";
     return price ? rules::realtime_worst_case(*price, worst) : 0;
   }
 
@@ -260,8 +255,8 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
   Verdict response_create(const rapidjson::Document& doc) {
     if (cancelling_) return Verdict::drop;  // the session is ending: no new response
     client_wait_ = {};
-    client_wait_.estimate = worst_case(member(&doc, "response"));
-    client_wait_.id = text_of(member(&doc, "event_id"));
+    client_wait_.estimate = worst_case(json_member(&doc, "response"));
+    client_wait_.id = json_string(json_member(&doc, "event_id"));
     client_wait_.request = book_.admit_request(client_wait_.estimate);
     return Verdict::wait;
   }
@@ -295,7 +290,7 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
   // response.created: the response of the oldest admitted response.create, or one the server
   // started by itself (server VAD), which is reserved now.
   Verdict response_created(const rapidjson::Value* response, MeterActions& out) {
-    const std::string id = text_of(member(response, "id"));
+    const std::string id = json_string(json_member(response, "id"));
     if (!creates_.empty()) {
       Response r = std::move(creates_.front());
       creates_.pop_front();
@@ -350,12 +345,12 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
   // response.done: the hold becomes what its usage costs; the conversation grew by its input and
   // output.
   void response_done(const rapidjson::Value* response, MeterActions& out) {
-    const std::string id = text_of(member(response, "id"));
+    const std::string id = json_string(json_member(response, "id"));
     std::optional<rules::RealtimeUsage> usage;
-    if (const auto* u = member(response, "usage")) usage = rules::openai_realtime_usage(*u);
+    if (const auto* u = json_member(response, "usage")) usage = rules::openai_realtime_usage(*u);
     RealtimeBook::Settlement s;
     s.response = id;
-    s.outcome = text_of(member(response, "status"));
+    s.outcome = json_string(json_member(response, "status"));
     if (s.outcome.empty()) s.outcome = "completed";
     s.usage = usage;
     if (usage) {
@@ -387,9 +382,9 @@ class OpenAIRealtimeMeter final : public RealtimeMeter {
   // the client gave it, or, for the SDKs that give none, by the one refusal a response.create
   // meets while another response runs (the newest create is the one refused).
   void error_event(const rapidjson::Value* error) {
-    const std::string event_id = text_of(member(error, "event_id"));
+    const std::string event_id = json_string(json_member(error, "event_id"));
     if (event_id.empty()) {
-      if (text_of(member(error, "code")) == "conversation_already_has_active_response" &&
+      if (json_string(json_member(error, "code")) == "conversation_already_has_active_response" &&
           !creates_.empty() && creates_.back().event_id.empty()) {
         book_.release(creates_.back().hold);
         creates_.pop_back();

@@ -4,6 +4,7 @@
 #include <limits>
 #include <string_view>
 
+#include "rules/json_reader.hpp"
 #include "rules/usage_fields.hpp"
 
 namespace rules {
@@ -15,14 +16,8 @@ std::int64_t pick(std::int64_t preferred, std::int64_t fallback) {
   return preferred >= 0 ? preferred : fallback;
 }
 
-const rapidjson::Value* member(const rapidjson::Value* obj, const char* name) {
-  if (!obj || !obj->IsObject()) return nullptr;
-  const auto it = obj->FindMember(name);
-  return it == obj->MemberEnd() ? nullptr : &it->value;
-}
-
 std::int64_t count(const rapidjson::Value* obj, const char* name) {
-  return json_count(member(obj, name)).value_or(0);
+  return json_count(json_member(obj, name)).value_or(0);
 }
 
 std::int64_t minus(std::int64_t a, std::int64_t b) {
@@ -45,7 +40,7 @@ Modalities modality_list(const rapidjson::Value* list) {
   Modalities out;
   if (!list || !list->IsArray()) return out;
   for (const auto& item : list->GetArray()) {
-    const auto* modality = member(&item, "modality");
+    const auto* modality = json_member(&item, "modality");
     const std::int64_t n = count(&item, "tokenCount");
     if (!modality || !modality->IsString()) continue;
     const std::string_view name(modality->GetString(), modality->GetStringLength());
@@ -84,17 +79,17 @@ RealtimePrices realtime_prices(const ModelPrice& price) {
 
 std::optional<RealtimeUsage> openai_realtime_usage(const rapidjson::Value& usage) {
   if (!usage.IsObject()) return std::nullopt;
-  const auto input_total = json_count(member(&usage, "input_tokens"));
-  const auto output_total = json_count(member(&usage, "output_tokens"));
+  const auto input_total = json_count(json_member(&usage, "input_tokens"));
+  const auto output_total = json_count(json_member(&usage, "output_tokens"));
   if (!input_total && !output_total) return std::nullopt;
   RealtimeUsage u;
-  const auto* in = member(&usage, "input_token_details");
+  const auto* in = json_member(&usage, "input_token_details");
   u.input = {count(in, "text_tokens"), count(in, "audio_tokens"), count(in, "image_tokens")};
-  const auto* cached = member(in, "cached_tokens_details");
+  const auto* cached = json_member(in, "cached_tokens_details");
   u.cached = {count(cached, "text_tokens"), count(cached, "audio_tokens"),
               count(cached, "image_tokens")};
   u.input_unsplit = minus(input_total.value_or(0), u.input.total());
-  const auto* out = member(&usage, "output_token_details");
+  const auto* out = json_member(&usage, "output_token_details");
   // reasoning_tokens (gpt-realtime-2) are part of text_tokens: not added again.
   u.output = {count(out, "text_tokens"), count(out, "audio_tokens"), 0};
   u.output_unsplit = minus(output_total.value_or(0), u.output.total());
@@ -102,14 +97,14 @@ std::optional<RealtimeUsage> openai_realtime_usage(const rapidjson::Value& usage
 }
 
 std::optional<RealtimeUsage> openai_transcription_usage(const rapidjson::Value& usage) {
-  const auto* type = member(&usage, "type");
+  const auto* type = json_member(&usage, "type");
   if (type && type->IsString() && std::string_view(type->GetString()) != "tokens")
     return std::nullopt;
-  const auto input_total = json_count(member(&usage, "input_tokens"));
-  const auto output_total = json_count(member(&usage, "output_tokens"));
+  const auto input_total = json_count(json_member(&usage, "input_tokens"));
+  const auto output_total = json_count(json_member(&usage, "output_tokens"));
   if (!input_total && !output_total) return std::nullopt;
   RealtimeUsage u;
-  const auto* in = member(&usage, "input_token_details");
+  const auto* in = json_member(&usage, "input_token_details");
   u.input = {count(in, "text_tokens"), count(in, "audio_tokens"), 0};
   u.input_unsplit = minus(input_total.value_or(0), u.input.total());
   u.output.text = output_total.value_or(0);
@@ -117,10 +112,10 @@ std::optional<RealtimeUsage> openai_transcription_usage(const rapidjson::Value& 
 }
 
 std::optional<std::int64_t> transcription_seconds(const rapidjson::Value& usage) {
-  const auto* type = member(&usage, "type");
+  const auto* type = json_member(&usage, "type");
   if (!type || !type->IsString() || std::string_view(type->GetString()) != "duration")
     return std::nullopt;
-  const auto* seconds = member(&usage, "seconds");
+  const auto* seconds = json_member(&usage, "seconds");
   if (!seconds || !seconds->IsNumber() || seconds->GetDouble() < 0) return std::nullopt;
   const double s = seconds->GetDouble();
   if (s > 1e9) return std::nullopt;
@@ -130,23 +125,24 @@ std::optional<std::int64_t> transcription_seconds(const rapidjson::Value& usage)
 
 std::optional<RealtimeUsage> gemini_live_usage(const rapidjson::Value& meta) {
   if (!meta.IsObject()) return std::nullopt;
-  const auto prompt = json_count(member(&meta, "promptTokenCount"));
-  auto response = json_count(member(&meta, "responseTokenCount"));
-  if (!response) response = json_count(member(&meta, "candidatesTokenCount"));
-  const auto thoughts = json_count(member(&meta, "thoughtsTokenCount"));
-  const auto tool = json_count(member(&meta, "toolUsePromptTokenCount"));
+  const auto prompt = json_count(json_member(&meta, "promptTokenCount"));
+  auto response = json_count(json_member(&meta, "responseTokenCount"));
+  if (!response) response = json_count(json_member(&meta, "candidatesTokenCount"));
+  const auto thoughts = json_count(json_member(&meta, "thoughtsTokenCount"));
+  const auto tool = json_count(json_member(&meta, "toolUsePromptTokenCount"));
   if (!prompt && !response && !thoughts && !tool) return std::nullopt;
   RealtimeUsage u;
-  u.input = modality_list(member(&meta, "promptTokensDetails"));
-  const Modalities tool_details = modality_list(member(&meta, "toolUsePromptTokensDetails"));
+  u.input = modality_list(json_member(&meta, "promptTokensDetails"));
+  const Modalities tool_details = modality_list(json_member(&meta, "toolUsePromptTokensDetails"));
   u.input.text += tool_details.text;
   u.input.audio += tool_details.audio;
   u.input.image += tool_details.image;
   u.input_unsplit = minus(prompt.value_or(0) + tool.value_or(0), u.input.total());
-  u.cached = modality_list(member(&meta, "cacheTokensDetails"));
+  u.cached = modality_list(json_member(&meta, "cacheTokensDetails"));
   // A cached count with no split by modality is left uncached (never under-count).
-  u.output = modality_list(member(&meta, "responseTokensDetails"));
-  if (u.output.total() == 0) u.output = modality_list(member(&meta, "candidatesTokensDetails"));
+  u.output = modality_list(json_member(&meta, "responseTokensDetails"));
+  if (u.output.total() == 0)
+    u.output = modality_list(json_member(&meta, "candidatesTokensDetails"));
   u.output.image = 0;  // Live answers in text or audio
   u.output_unsplit = minus(response.value_or(0), u.output.total());
   // Thinking is billed as text output, on top of the response.
