@@ -293,6 +293,13 @@ TEST_CASE("OpenAI realtime meter, transcription is billed at the transcription m
       R"({"type":"conversation.item.input_audio_transcription.completed","item_id":"i1","usage":{"type":"tokens","input_tokens":50,"output_tokens":12,"input_token_details":{"audio_tokens":45,"text_tokens":5}}})");
   CHECK(live.s().spent == 403);  // 5 * 2.5 + 45 * 6 + 12 * 10, rounded up
   CHECK(live.s().reserved == 0);
+  SUBCASE("a model billed by the second (whisper-1, 0.0001 USD), its seconds rounded up") {
+    live.client(
+        R"({"type":"session.update","session":{"type":"realtime","audio":{"input":{"transcription":{"model":"whisper-1"}}}}})");
+    live.server(
+        R"({"type":"conversation.item.input_audio_transcription.completed","item_id":"i2","usage":{"type":"duration","seconds":2.2}})");
+    CHECK(live.s().spent == 403 + 300);
+  }
 }
 
 TEST_CASE("Gemini Live meter, a turn is reserved before it starts and billed once") {

@@ -246,6 +246,18 @@ TEST_CASE("config, websocket endpoints and realtime budgets") {
     view.headers = &as_header;
     CHECK(rules::credential_id(provider("openai"), view) == id);
   }
+  SUBCASE("max_message and max_duration on an endpoint of one's own") {
+    const auto loaded = rules::load_config_text(
+        "providers:\n  p:\n    hosts: [p.test]\n    currency: usd\n    models: { m: { input: 1, "
+        "output: 1, audio_output: 2 } }\n    endpoints:\n      - { name: rt, path: /rt, "
+        "websocket: { format: openai-realtime, max_message: 2048 }, max_duration: 90s }\n",
+        "t.yaml", "/tmp");
+    REQUIRE(loaded.errors.empty());
+    const auto& e = loaded.config->providers.front().endpoints.front();
+    CHECK(e.websocket.max_message == 2048);
+    CHECK(e.max_duration == std::chrono::seconds(90));
+    CHECK(e.model.text == "query:model");  // OpenAI Realtime's default
+  }
   SUBCASE("per: session, warn_client, and idle_expiry's default for sessions") {
     const auto loaded = rules::load_config_text(
         "include: [catalog:openai]\nbudgets:\n"
