@@ -1,5 +1,6 @@
 #include "proxy/exchange_request.hpp"
 
+#include "pipeline/cors_policy.hpp"
 #include "pipeline/header_filter.hpp"
 #include "proxy/body_read.hpp"
 #include "proxy/network_policy.hpp"
@@ -20,23 +21,47 @@ struct Refusal {
   rules::HeaderList headers;
 };
 
+// Base-URL mode: `headers`, about to go to the client, made readable by the page that sent the
+// request when base_url.cors_origins allows it (pipeline/cors_policy.hpp).
+void mark_for_page(const Exchange& ex, rules::HeaderList& headers) {
+  if (ex.mode == ExchangeMode::base_url)
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, headers);
+}
+
 // With `unread_body` (the request's body, or part of it, is still on the wire) the connection
 // closes after the reply, lingering so that the client can read it. The body is error_json of
 // the message and type unless `body` is given.
 template <typename Stream>
 asio::awaitable<AfterExchange> refuse(Stream& client, beast::flat_buffer& buffer, AccessRecord& log,
                                       Refusal r, bool keep_alive, bool unread_body,
-                                      const rules::Provider* provider, std::string body = {}) {
+                                      const Exchange& ex, std::string body = {}) {
   // Refused before any endpoint was matched (framing, size, proxy auth, tunnel policy).
   Metrics::instance().count_request(
-      provider ? std::string_view(provider->name) : Metrics::k_no_label, Metrics::k_no_label,
+      ex.provider ? std::string_view(ex.provider->name) : Metrics::k_no_label, Metrics::k_no_label,
       "refused");
   keep_alive = keep_alive && !unread_body;
   if (body.empty()) body = error_json("tollgate: " + r.message, r.type);
+  mark_for_page(ex, r.headers);
   auto reply = make_reply(r.status, r.headers, std::move(body), keep_alive);
   const bool wrote = co_await write_reply(client, reply);
   log.status = r.status;
   log.error = r.message;
+  log_access(log);
+  if (wrote && unread_body) co_await discard_input(client, buffer);
+  co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+}
+
+// A CORS preflight tollgate answers itself (never forwarded, not a provider request): 204 with
+// the Access-Control-Allow-* fields.
+template <typename Stream>
+asio::awaitable<AfterExchange> answer_preflight(Stream& client, beast::flat_buffer& buffer,
+                                                AccessRecord& log, rules::HeaderList headers,
+                                                bool keep_alive, bool unread_body) {
+  keep_alive = keep_alive && !unread_body;
+  auto reply = make_reply(204, headers, {}, keep_alive);
+  reply.erase(http::field::content_length);  // none on a 204 (RFC 9110 §8.6)
+  const bool wrote = co_await write_reply(client, reply);
+  log.status = 204;
   log_access(log);
   if (wrote && unread_body) co_await discard_input(client, buffer);
   co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
@@ -80,8 +105,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (const auto abs = parse_absolute_target(ex.target)) ex.target = abs->origin_form;
     if (ex.target.empty() || ex.target.front() != '/') {
       Refusal refusal{400, "malformed request target", "invalid_request_error", {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex);
     }
     ex.client_user = info.user;
   } else if (auto base = parse_base_url_target(req.target())) {
@@ -89,12 +113,27 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     // over verified TLS; from here on the exchange is the intercepted one.
     ex.mode = ExchangeMode::base_url;
     log.mode = "base_url";
+    // Browser pages first: a preflight carries no credentials and may name any path, and a page
+    // that may not call tollgate is refused before its request can cost anything.
+    const auto cors = CorsPolicy(config.base_url)
+                          .decide({req.method_string(), req[http::field::origin],
+                                   req[http::field::access_control_request_method],
+                                   req[http::field::access_control_request_headers],
+                                   req["Access-Control-Request-Private-Network"]});
+    if (cors.kind == CorsVerdict::Kind::refuse) {
+      Refusal r{403, cors.message, "forbidden", {}};
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex);
+    }
+    if (cors.kind == CorsVerdict::Kind::preflight)
+      co_return co_await answer_preflight(client, buffer, log, cors.headers,
+                                          keep_alive && !env.shared.draining.load(), body_pending);
+    ex.cors_origin = std::string(req[http::field::origin]);
     ex.provider = config.provider_for_base_path(base->prefix);
     if (!ex.provider) {
       Refusal r{404, "'/" + base->prefix + "' names no provider", "not_found", {}};
       auto body = unknown_prefix_json(config, base->prefix);
-      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
-                                nullptr, std::move(body));
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex,
+                                std::move(body));
     }
     ex.host = ex.provider->hosts.front();
     ex.port = 443;
@@ -106,8 +145,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!user) {
       Refusal r{407, "proxy authentication required", "authentication_error", {}};
       r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex);
     }
     ex.client_user = *user;
   } else {
@@ -121,8 +159,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
               : "malformed request target: " + problem,
           "invalid_request_error",
           {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex);
     }
     ex.host = abs->authority.host;
     ex.port = abs->authority.port;
@@ -132,15 +169,13 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     if (!user) {
       Refusal r{407, "proxy authentication required", "authentication_error", {}};
       r.headers.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex);
     }
     ex.client_user = *user;
     // The same port rule as a CONNECT: else GET http://host:6379/ reaches what CONNECT may not.
     if (auto message = port_problem(config.tunnel.allowed_ports, ex.port, true); !message.empty()) {
       Refusal r{403, std::move(message), "forbidden", {}};
-      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex);
     }
   }
   log.host = ex.host;
@@ -151,7 +186,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     Refusal refusal{
         403, "host " + ex.host + " is not allowed (tunnel.unknown_hosts: deny)", "forbidden", {}};
     co_return co_await refuse(client, buffer, log, std::move(refusal), keep_alive, body_pending,
-                              ex.provider);
+                              ex);
   }
 
   const bool websocket = has_token(req[http::field::connection], "upgrade") &&
@@ -174,8 +209,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
                     "request body larger than " + std::to_string(config.max_body_bytes) + " bytes",
                     "invalid_request_error",
                     {}};
-    co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
-                              ex.provider);
+    co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex);
   }
   if (body_pending) {
     if (expect_continue) {
@@ -194,8 +228,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
                       "request body not received within clients.read_timeout",
                       "invalid_request_error",
                       {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex);
     }
     if (ec == http::error::body_limit) {
       Refusal refusal{
@@ -203,14 +236,12 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
           "request body larger than " + std::to_string(config.max_body_bytes) + " bytes",
           "invalid_request_error",
           {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex);
     }
     if (ec && is_benign_close(ec)) co_return AfterExchange::close;
     if (ec) {
       Refusal refusal{400, "malformed request body: " + ec.message(), "invalid_request_error", {}};
-      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending,
-                                ex.provider);
+      co_return co_await refuse(client, buffer, log, std::move(refusal), false, body_pending, ex);
     }
     ex.request_body = std::move(body_parser.get().body());
   }
@@ -219,6 +250,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   auto hooks = env.shared.hooks->create(ex);
   if (auto reply = co_await await_on_request(*hooks, ex)) {
     const bool keep = keep_alive && !env.shared.draining.load();
+    mark_for_page(ex, reply->headers);
     auto response = make_reply(reply->status, reply->headers, std::move(reply->body), keep);
     const bool wrote = co_await write_reply(client, response);
     log.status = reply->status;

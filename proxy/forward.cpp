@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/asio/post.hpp>
 
+#include "pipeline/cors_policy.hpp"
 #include "pipeline/header_filter.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
@@ -218,8 +219,12 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
     const int status = up.denied ? 403 : 502;
     const auto message =
         "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + up.error;
-    auto reply = make_reply(
-        status, {}, error_json(message, up.denied ? "forbidden" : "upstream_error"), keep_alive);
+    rules::HeaderList headers;
+    if (ex.mode == ExchangeMode::base_url)
+      CorsPolicy(ex.config->base_url).mark(ex.cors_origin, headers);
+    auto reply =
+        make_reply(status, headers, error_json(message, up.denied ? "forbidden" : "upstream_error"),
+                   keep_alive);
     const bool wrote = co_await write_reply(client, reply);
     log.status = status;
     log.error = up.error;
@@ -239,6 +244,8 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   remove_hop_by_hop(ex.response_headers, upgraded);
   ex.response_headers.emplace_back("Via", "1.1 tollgate");
   hooks.on_response_head(ex);
+  if (ex.mode == ExchangeMode::base_url)  // after the hooks: their x-tollgate-* are exposed too
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, ex.response_headers);
   log.status = ex.status;
 
   res.clear();
