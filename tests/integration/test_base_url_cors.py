@@ -6,7 +6,7 @@ requested headers echoed, never forwarded, whatever the path); one from
 another origin, or a request from another origin, is a 403 that never reaches the provider; the
 answers a listed origin gets carry Access-Control-Allow-Origin with it, replacing the provider's
 own CORS fields, and expose x-tollgate-*: a JSON answer, a budget refusal, a 404 of an unknown
-prefix, a 407 and a stream. Without the key, no page may call; clients without Origin see no change."""
+prefix, a 407, a 502 and a stream. Without the key, no page may call; clients without Origin see no change."""
 import json
 import os
 import sys
@@ -23,6 +23,8 @@ RULES = """
 base_url: { cors_origins: ["%s", "http://127.0.0.1:5173"] }
 clients:
   users: { web: s3cret }
+providers:
+  deadend: { hosts: [dead.test], currency: usd, default_cost: 0 }
 budgets:
   - { name: bc, currency: usd, limit: 0.005, period: day, match: { provider: [openai] } }
 """ % APP
@@ -43,7 +45,9 @@ class CorsTestBase(BudgetTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.h = BudgetHarness(store="memory", rules=cls.RULES)
+        # deadend's only host is an address where nothing listens: a 502 in base-URL mode.
+        cls.h = BudgetHarness(store="memory", rules=cls.RULES,
+                              resolve_extra={"dead.test:443": "127.0.0.1:1"})
         cls.base = "http://127.0.0.1:%d" % cls.h.port
         cls.s = session()
 
@@ -156,6 +160,12 @@ class CorsOriginsTest(CorsTestBase):
         self.assertEqual(r.status_code, 407)
         self.assertEqual(r.headers["access-control-allow-origin"], APP)
         self.assertFalse(self.sent("web-407"))
+
+    def test_an_unreachable_provider_is_a_502_readable_cross_origin(self):
+        r = self.s.get(self.base + "/deadend/v1/x", headers={"origin": APP}, timeout=30)
+        self.assertEqual(r.status_code, 502, r.text)
+        self.assertEqual(r.headers["access-control-allow-origin"], APP)
+        self.assertEqual(r.json()["error"]["type"], "upstream_error")
 
     def test_a_stream_carries_the_fields_and_stays_unbuffered(self):
         t0 = time.monotonic()
