@@ -68,6 +68,20 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
+// True when `origin` is "http://" + `host` and the host is an IP address or localhost: the
+// listener itself, named without DNS.
+bool names_the_listener(std::string_view origin, std::string_view host) {
+  constexpr std::string_view scheme = "http://";
+  if (!origin.starts_with(scheme) || !util::iequals(origin.substr(scheme.size()), host))
+    return false;
+  auto name = host;
+  if (name.starts_with('[')) return name.find(']') != std::string_view::npos;  // IPv6 literal
+  name = name.substr(0, name.find(':'));
+  return util::iequals(name, "localhost") ||
+         (!name.empty() && std::all_of(name.begin(), name.end(),
+                                       [](char c) { return (c >= '0' && c <= '9') || c == '.'; }));
+}
+
 std::string not_allowed(std::string_view origin, const rules::BaseUrlConfig& config) {
   if (config.cors_origins.empty())
     return "origin " + std::string(origin) +
@@ -91,6 +105,7 @@ bool CorsPolicy::allows(std::string_view origin) const {
 CorsVerdict CorsPolicy::decide(const CorsRequest& request) const {
   using Kind = CorsVerdict::Kind;
   if (request.origin.empty()) return {};  // not a browser's cross-origin call
+  if (names_the_listener(request.origin, request.host)) return {};
   if (!allows(request.origin)) return {Kind::refuse, {}, not_allowed(request.origin, config_)};
   if (request.method != "OPTIONS" || request.request_method.empty()) return {};
 

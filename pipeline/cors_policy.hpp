@@ -17,6 +17,7 @@ namespace proxy {
 // The CORS fields of one request as received ("" when absent).
 struct CorsRequest {
   std::string_view method;                   // "OPTIONS" for a preflight
+  std::string_view host;                     // Host: the listener as the client named it
   std::string_view origin;                   // Origin: sent by a browser on cross-origin calls
   std::string_view request_method;           // Access-Control-Request-Method (preflights)
   std::string_view request_headers;          // Access-Control-Request-Headers (preflights)
@@ -45,7 +46,11 @@ class CorsPolicy {
   bool allows(std::string_view origin) const;
 
   // What to do with a base-URL request before anything else: before its provider is looked up
-  // and before its proxy credentials are checked, since a preflight carries none.
+  // and before its proxy credentials are checked, since a preflight carries none. An Origin that
+  // names the listener itself, by an IP address or localhost ("http://127.0.0.1:8080" with that
+  // Host), is not a page's: some non-browser clients send it (Python's websocket-client does by
+  // default), and no page can have it, since tollgate serves none; a name that DNS resolves is
+  // not exempt, or a page could rebind its own name to 127.0.0.1 and pass.
   CorsVerdict decide(const CorsRequest& request) const;
 
   // Makes `response` (forwarded, or tollgate's own reply) one the page of `origin` may read. It

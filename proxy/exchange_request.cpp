@@ -115,11 +115,12 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
     log.mode = "base_url";
     // Browser pages first: a preflight carries no credentials and may name any path, and a page
     // that may not call tollgate is refused before its request can cost anything.
-    const auto cors = CorsPolicy(config.base_url)
-                          .decide({req.method_string(), req[http::field::origin],
-                                   req[http::field::access_control_request_method],
-                                   req[http::field::access_control_request_headers],
-                                   req["Access-Control-Request-Private-Network"]});
+    const auto cors =
+        CorsPolicy(config.base_url)
+            .decide({req.method_string(), req[http::field::host], req[http::field::origin],
+                     req[http::field::access_control_request_method],
+                     req[http::field::access_control_request_headers],
+                     req["Access-Control-Request-Private-Network"]});
     if (cors.kind == CorsVerdict::Kind::refuse) {
       Refusal r{403, cors.message, "forbidden", {}};
       co_return co_await refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex);

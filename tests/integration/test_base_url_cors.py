@@ -6,7 +6,8 @@ requested headers echoed, never forwarded, whatever the path); one from
 another origin, or a request from another origin, is a 403 that never reaches the provider; the
 answers a listed origin gets carry Access-Control-Allow-Origin with it, replacing the provider's
 own CORS fields, and expose x-tollgate-*: a JSON answer, a budget refusal, a 404 of an unknown
-prefix, a 407, a 502 and a stream. Without the key, no page may call; clients without Origin see no change."""
+prefix, a 407, a 502 and a stream. Without the key, no page may call; clients without Origin, or
+with one naming the listener by its address, see no change."""
 import json
 import os
 import sys
@@ -210,6 +211,15 @@ class NoCorsOriginsTest(CorsTestBase):
         self.assertNotIn("access-control-allow-origin", r.headers)
         self.assertNotIn("vary", r.headers)
         self.assertTrue(r.headers.get("x-tollgate-cost"))
+
+    def test_an_origin_naming_the_listener_itself_is_no_page(self):
+        # What Python's websocket-client sends by default: no page can have this origin.
+        r = self.chat("none-self", origin="http://127.0.0.1:%d" % self.h.port)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(len(self.sent("none-self")), 1)
+        r = self.chat("none-self-name", origin="http://tollgate.test:%d" % self.h.port,
+                      headers={"host": "tollgate.test:%d" % self.h.port})
+        self.assertEqual(r.status_code, 403)  # a DNS name could be a page's, rebound to 127.0.0.1
 
     def test_the_intercepted_path_keeps_the_providers_fields(self):
         # Through CONNECT the page's origin is the provider's own: its CORS policy stands.

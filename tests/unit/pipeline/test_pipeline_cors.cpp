@@ -9,12 +9,14 @@ namespace {
 using Kind = proxy::CorsVerdict::Kind;
 using Fields = rules::HeaderList;
 
+constexpr std::string_view k_host = "127.0.0.1:8080";  // the Host field: tollgate's listener
+
 rules::BaseUrlConfig origins(std::vector<std::string> list) {
   return rules::BaseUrlConfig{std::move(list)};
 }
 
 proxy::CorsRequest preflight(std::string_view origin, std::string_view headers = {}) {
-  return {"OPTIONS", origin, "POST", headers, {}};
+  return {"OPTIONS", k_host, origin, "POST", headers, {}};
 }
 
 }  // namespace
@@ -36,7 +38,7 @@ TEST_CASE("CorsPolicy::decide, preflights") {
                {"Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}});
   }
   SUBCASE("no requested headers, another method, Private Network Access") {
-    proxy::CorsRequest r{"OPTIONS", "http://localhost:3000", "PROPFIND", "", "true"};
+    proxy::CorsRequest r{"OPTIONS", k_host, "http://localhost:3000", "PROPFIND", "", "true"};
     const auto v = cors.decide(r);
     CHECK(v.kind == Kind::preflight);
     CHECK(rules::find_header(v.headers, "access-control-allow-methods") ==
@@ -85,21 +87,39 @@ TEST_CASE("CorsPolicy::decide, requests that are not preflights") {
   const auto config = origins({"http://localhost:3000"});
   const proxy::CorsPolicy cors(config);
   SUBCASE("no Origin (an SDK, curl): served as always") {
-    CHECK(cors.decide({"POST", "", "", "", ""}).kind == Kind::forward);
-    CHECK(cors.decide({"OPTIONS", "", "POST", "", ""}).kind == Kind::forward);
+    CHECK(cors.decide({"POST", k_host, "", "", "", ""}).kind == Kind::forward);
+    CHECK(cors.decide({"OPTIONS", k_host, "", "POST", "", ""}).kind == Kind::forward);
     const rules::BaseUrlConfig none;
-    CHECK(proxy::CorsPolicy(none).decide({"POST", "", "", "", ""}).kind == Kind::forward);
+    CHECK(proxy::CorsPolicy(none).decide({"POST", k_host, "", "", "", ""}).kind == Kind::forward);
   }
   SUBCASE("an allowed Origin: forwarded, then marked") {
-    CHECK(cors.decide({"POST", "http://localhost:3000", "", "", ""}).kind == Kind::forward);
-    CHECK(cors.decide({"OPTIONS", "http://localhost:3000", "", "", ""}).kind == Kind::forward);
+    CHECK(cors.decide({"POST", k_host, "http://localhost:3000", "", "", ""}).kind == Kind::forward);
+    CHECK(cors.decide({"OPTIONS", k_host, "http://localhost:3000", "", "", ""}).kind ==
+          Kind::forward);
+  }
+  SUBCASE("an Origin naming the listener by address or localhost: not a page's") {
+    const rules::BaseUrlConfig none;
+    const proxy::CorsPolicy policy(none);
+    CHECK(policy.decide({"GET", k_host, "http://127.0.0.1:8080", "", "", ""}).kind ==
+          Kind::forward);
+    CHECK(policy.decide({"GET", "localhost:8080", "http://localhost:8080", "", "", ""}).kind ==
+          Kind::forward);
+    CHECK(policy.decide({"GET", "[::1]:8080", "http://[::1]:8080", "", "", ""}).kind ==
+          Kind::forward);
+    // A name DNS resolves (a page could rebind its own to 127.0.0.1), another port, https.
+    CHECK(policy.decide({"GET", "evil.test:8080", "http://evil.test:8080", "", "", ""}).kind ==
+          Kind::refuse);
+    CHECK(policy.decide({"GET", k_host, "http://127.0.0.1:3000", "", "", ""}).kind == Kind::refuse);
+    CHECK(policy.decide({"GET", k_host, "https://127.0.0.1:8080", "", "", ""}).kind ==
+          Kind::refuse);
   }
   SUBCASE("another Origin: refused before it can cost anything") {
-    const auto v = cors.decide({"POST", "http://evil.test", "", "", ""});
+    const auto v = cors.decide({"POST", k_host, "http://evil.test", "", "", ""});
     CHECK(v.kind == Kind::refuse);
     const rules::BaseUrlConfig none;
-    CHECK(proxy::CorsPolicy(none).decide({"GET", "http://localhost:3000", "", "", ""}).kind ==
-          Kind::refuse);
+    CHECK(
+        proxy::CorsPolicy(none).decide({"GET", k_host, "http://localhost:3000", "", "", ""}).kind ==
+        Kind::refuse);
   }
 }
 
