@@ -194,6 +194,24 @@ std::string balances_json(const std::vector<budget::BalanceStanding>& standings)
   return buffer.GetString();
 }
 
+std::string breakers_json(const std::vector<budget::BreakerStanding>& standings) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.StartObject();
+  out.Key("breakers");
+  out.StartArray();
+  for (const auto& b : standings) {
+    out.StartObject();
+    write_string(out, "name", b.name);
+    out.Key("open");
+    out.Bool(b.open);
+    out.EndObject();
+  }
+  out.EndArray();
+  out.EndObject();
+  return buffer.GetString();
+}
+
 std::string events_json(const std::vector<budget::Event>& events, std::uint64_t since) {
   rapidjson::StringBuffer buffer;
   JsonWriter out(buffer);

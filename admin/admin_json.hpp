@@ -32,9 +32,11 @@ void write_budget(JsonWriter& out, const budget::BudgetStanding& standing);
 void write_balance(JsonWriter& out, const budget::BalanceStanding& standing);
 void write_event(JsonWriter& out, const budget::Event& event);
 
-// {"budgets":[...]}, {"balances":[...]}, {"events":[...],"last_id":N}.
+// {"budgets":[...]}, {"balances":[...]}, {"breakers":[{"name","open"}]},
+// {"events":[...],"last_id":N}.
 std::string budgets_json(const std::vector<budget::BudgetStanding>& standings);
 std::string balances_json(const std::vector<budget::BalanceStanding>& standings);
+std::string breakers_json(const std::vector<budget::BreakerStanding>& standings);
 std::string events_json(const std::vector<budget::Event>& events, std::uint64_t since);
 
 // Writes `json` (a JSON text) as a value; an empty or malformed text is written as `fallback`.

@@ -9,11 +9,14 @@
 #include <charconv>
 
 #include "admin/admin_json.hpp"
+#include "admin/event_stream.hpp"
+#include "admin/status_page.hpp"
 
 namespace proxy {
 namespace {
 
 enum class Route {
+  page,
   healthz,
   readyz,
   metrics,
@@ -22,7 +25,9 @@ enum class Route {
   reset,
   overrides,
   events,
+  events_stream,
   balances,
+  breakers,
   estimate,
   reload,
   none
@@ -58,13 +63,16 @@ std::string percent_decode(std::string_view text) {
 
 Resolved resolve(std::string_view path) {
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (path == "/") return {Route::page, "GET", {}};
   if (path == "/healthz") return {Route::healthz, "GET", {}};
   if (path == "/readyz") return {Route::readyz, "GET", {}};
   if (path == "/metrics") return {Route::metrics, "GET", {}};
   if (path == "/v1/budgets") return {Route::budgets, "GET", {}};
   if (path == "/v1/overrides") return {Route::overrides, "POST", {}};
   if (path == "/v1/events") return {Route::events, "GET", {}};
+  if (path == k_event_stream_path) return {Route::events_stream, "GET", {}};
   if (path == "/v1/balances") return {Route::balances, "GET", {}};
+  if (path == "/v1/breakers") return {Route::breakers, "GET", {}};
   if (path == "/v1/estimate") return {Route::estimate, "POST", {}};
   if (path == "/v1/reload") return {Route::reload, "POST", {}};
   constexpr std::string_view k_prefix = "/v1/budgets/";
@@ -109,6 +117,19 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
+// A whole number in `text`; nullopt when it is anything else.
+std::optional<std::uint64_t> parse_id(std::string_view text) {
+  std::uint64_t id = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
+  return id;
+}
+
+std::string_view query_of(std::string_view target) {
+  const auto question = target.find('?');
+  return question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+}
+
 }  // namespace
 
 AdminResponse admin_error(int status, std::string_view message) {
@@ -133,10 +154,8 @@ AdminRoutes::AdminRoutes(std::string token, ConfigHolder& holder, budget::Enforc
 
 AdminResponse AdminRoutes::handle(const AdminRequest& request) {
   const std::string_view target = request.target;
-  const auto question = target.find('?');
-  const std::string_view path = target.substr(0, question);
-  const std::string_view query =
-      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  const std::string_view path = target.substr(0, target.find('?'));
+  const std::string_view query = query_of(target);
   const auto resolved = resolve(path);
   if (resolved.route == Route::none)
     return admin_error(404, "no such endpoint: " + std::string(path));
@@ -153,6 +172,8 @@ AdminResponse AdminRoutes::handle(const AdminRequest& request) {
   if (request.body.size() > k_admin_body_limit)
     return admin_error(413, "request body larger than 1 MiB");
   switch (resolved.route) {
+    case Route::page:
+      return status_page();
     case Route::healthz:
       return AdminResponse{200, "text/plain; charset=utf-8", {}, "ok\n"};
     case Route::readyz:
@@ -171,8 +192,14 @@ AdminResponse AdminRoutes::handle(const AdminRequest& request) {
       return add_override(request);
     case Route::events:
       return events(query);
+    case Route::events_stream:
+      // AdminServer streams it (event_stream_start); a caller without a socket gets the reason.
+      return admin_error(406, std::string(k_event_stream_path) +
+                                  " is a text/event-stream: read it with an SSE client");
     case Route::balances:
       return admin_json(200, balances_json(enforcer_.balances()));
+    case Route::breakers:
+      return admin_json(200, breakers_json(enforcer_.breakers()));
     case Route::estimate:
       return estimate(request);
     case Route::reload:
@@ -238,11 +265,38 @@ AdminResponse AdminRoutes::budgets(const std::string& name) {
 AdminResponse AdminRoutes::events(std::string_view query) {
   std::uint64_t since = 0;
   if (auto text = query_param(query, "since"); text && !text->empty()) {
-    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), since);
-    if (ec != std::errc{} || ptr != text->data() + text->size())
-      return admin_error(400, "since: must be an event id (a whole number)");
+    const auto id = parse_id(*text);
+    if (!id) return admin_error(400, "since: must be an event id (a whole number)");
+    since = *id;
   }
-  return admin_json(200, events_json(enforcer_.events_since(since), since));
+  std::size_t max = k_max_events_per_read;
+  if (auto text = query_param(query, "last")) {
+    const auto n = parse_id(*text);
+    if (!n || *n == 0 || *n > k_max_events_per_read)
+      return admin_error(400, "last: must be a number of events from 1 to 1000");
+    // Ids are consecutive, so the newest n start after newest - n.
+    const auto newest = enforcer_.last_event_id();
+    since = std::max(since, newest > *n ? newest - *n : 0);
+    max = *n;
+  }
+  return admin_json(200, events_json(enforcer_.events_since(since, max), since));
+}
+
+std::variant<std::uint64_t, AdminResponse> AdminRoutes::event_stream_start(
+    const AdminRequest& request, std::string_view last_event_id) const {
+  const auto newest = enforcer_.last_event_id();
+  std::optional<std::uint64_t> after;
+  if (!last_event_id.empty()) {
+    after = parse_id(last_event_id);
+    if (!after) return admin_error(400, "Last-Event-ID: must be an event id (a whole number)");
+  } else if (auto since = query_param(query_of(request.target), "since"); since) {
+    after = parse_id(*since);
+    if (!after) return admin_error(400, "since: must be an event id (a whole number)");
+  }
+  if (!after) return newest;
+  // An id past the newest was handed out before a restart (ids begin again at 1): everything
+  // this process has is new to that client.
+  return *after > newest ? 0 : *after;
 }
 
 void AdminRoutes::audit(const AdminRequest& request, std::string action, std::string target,

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "admin/audit_log.hpp"
 #include "admin/reloader.hpp"
@@ -32,6 +33,7 @@ struct AdminResponse {
 };
 
 inline constexpr std::size_t k_admin_body_limit = 1u << 20;  // 413 past it
+inline constexpr std::size_t k_max_events_per_read = 1000;   // GET /v1/events
 
 class AdminRoutes {  // thread-safe
  public:
@@ -42,6 +44,13 @@ class AdminRoutes {  // thread-safe
               budget::Clock& clock = budget::Clock::system());
 
   AdminResponse handle(const AdminRequest& request);
+
+  // Where GET /v1/events/stream starts: after the id a reconnecting client sends in
+  // `last_event_id` (the Last-Event-ID header), else after ?since=, else after the newest event
+  // (only what happens from now on); an id past the newest means before a restart: from the
+  // start. The 400 answer when an id is not a whole number.
+  std::variant<std::uint64_t, AdminResponse> event_stream_start(
+      const AdminRequest& request, std::string_view last_event_id) const;
 
  private:
   // Read-only routes.

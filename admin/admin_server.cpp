@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -14,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "admin/admin_http.hpp"
+#include "admin/event_streamer.hpp"
 #include "telemetry/budget_metrics.hpp"
 
 namespace proxy {
@@ -29,17 +32,10 @@ constexpr auto k_io_timeout = std::chrono::seconds(30);
 // still answer meanwhile. Each connection is one coroutine, so it needs no strand.
 constexpr int k_threads = 2;
 
-http::response<http::string_body> to_http(const AdminResponse& r, unsigned version,
-                                          bool keep_alive) {
-  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-  res.set(http::field::server, "tollgate");
-  res.set(http::field::content_type, r.content_type);
-  res.set(http::field::cache_control, "no-store");
-  for (const auto& [name, value] : r.headers) res.set(name, value);
-  res.body() = r.body;
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  return res;
+bool is_event_stream(const http::request<http::string_body>& req) {
+  const std::string_view target = req.target();
+  return req.method() == http::verb::get &&
+         target.substr(0, target.find('?')) == k_event_stream_path;
 }
 
 }  // namespace
@@ -50,8 +46,9 @@ struct AdminServer::Impl {
   budget::Enforcer& enforcer;
   AuditLog audit;
   AdminRoutes routes;
-  // Declared after routes: destroying the io_context destroys the connection coroutines,
-  // which use routes.
+  EventStreamer streamer;
+  // Declared after routes and streamer: destroying the io_context destroys the connection
+  // coroutines, which use them.
   asio::io_context io{k_threads};
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
@@ -62,7 +59,8 @@ struct AdminServer::Impl {
         holder(holder),
         enforcer(e),
         audit(options.audit_log_path),
-        routes(options.token, holder, e, reloader, audit, std::move(proxy_ready)) {}
+        routes(options.token, holder, e, reloader, audit, std::move(proxy_ready)),
+        streamer(routes, e, k_max_event_streams, options.event_stream_keep_alive) {}
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
@@ -72,7 +70,8 @@ struct AdminServer::Impl {
         spdlog::warn("admin: accept failed: {}", ec.message());
         continue;
       }
-      asio::co_spawn(io, serve(std::move(socket)), asio::detached);
+      // On a strand of its own: an event stream's wake-ups are posted to it from other threads.
+      asio::co_spawn(asio::make_strand(io), serve(std::move(socket)), asio::detached);
     }
   }
 
@@ -100,6 +99,10 @@ struct AdminServer::Impl {
       AdminRequest request{std::string(req.method_string()), std::string(req.target()),
                            std::string(req[http::field::authorization]), std::move(req.body()),
                            caller};
+      if (is_event_stream(req)) {  // the connection is the stream's until it ends
+        co_await streamer.serve(stream, request, req["Last-Event-ID"], req.version());
+        break;
+      }
       auto res = to_http(routes.handle(request), req.version(), req.keep_alive());
       stream.expires_after(k_io_timeout);
       auto [wec, written] = co_await http::async_write(stream, res, k_tuple);
@@ -147,6 +150,7 @@ std::uint16_t AdminServer::start() {
 void AdminServer::stop() {
   auto& impl = *impl_;
   if (impl.threads.empty()) return;
+  impl.streamer.close();
   impl.io.stop();
   for (auto& thread : impl.threads) thread.join();
   impl.threads.clear();

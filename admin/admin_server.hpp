@@ -3,6 +3,7 @@
 // io_context so that a slow scrape or a reload never competes with the proxy's workers.
 // Routing and policy live in AdminRoutes; this is the socket shell around it.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,6 +21,8 @@ struct AdminOptions {
   rules::HostPort listen;      // port 0: any free port (start() returns it)
   std::string token;           // admin.token; "" refuses every mutation
   std::string audit_log_path;  // <data_dir>/audit.log; "" disables the audit log
+  // Quiet time after which an event stream gets a keep-alive comment (tests shorten it).
+  std::chrono::milliseconds event_stream_keep_alive{15'000};
 };
 
 class AdminServer {

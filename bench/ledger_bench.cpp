@@ -11,7 +11,7 @@
 #include <filesystem>
 
 #include "budget/enforcer.hpp"
-#include "budget/store/store.hpp"
+#include "budget/store/sqlite_journal.hpp"
 
 namespace {
 
@@ -62,7 +62,7 @@ void teardown(const benchmark::State&) {
 
 // One caller's wait for its callback: a futex word of its own (0 empty, 1 posted, 2 asleep),
 // woken only by this caller's callback, and only when it sleeps: callbacks that run inline
-// (memory store) cost no system call.
+// (memory journal) cost no system call.
 class Waiter {
  public:
   void post() {
@@ -81,7 +81,7 @@ class Waiter {
   std::atomic<int> word_{0};
 };
 
-// Callbacks of the memory store run inline; SQLite's run on its writer thread after the commit.
+// Callbacks run inline with the memory journal; with SQLite, on its writer thread after the commit.
 void reserve_settle(benchmark::State& state) {
   budget::AdmitRequest request;
   request.provider = "openai";
@@ -99,10 +99,10 @@ void reserve_settle(benchmark::State& state) {
       hold = a.hold;
       waiter.post();
     });
-    budget::flush_store_wakeups();  // no-op unless this thread defers
+    budget::flush_journal_wakeups();  // no-op unless this thread defers
     waiter.wait();
     g_enforcer->settle(hold, 12'345, [&] { waiter.post(); });
-    budget::flush_store_wakeups();
+    budget::flush_journal_wakeups();
     waiter.wait();
   }
   state.SetItemsProcessed(state.iterations());
@@ -111,9 +111,9 @@ void reserve_settle(benchmark::State& state) {
 // As a proxy worker calls the ledger: wake-ups deferred to the end of the "turn" (here, each
 // call), where a sleeping SQLite writer is spared for a small turn and the caller commits it.
 void reserve_settle_as_worker(benchmark::State& state) {
-  budget::defer_store_wakeups(true);
+  budget::defer_journal_wakeups(true);
   reserve_settle(state);
-  budget::defer_store_wakeups(false);
+  budget::defer_journal_wakeups(false);
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ Admission breaker_refusal(const std::string& name, std::string message, std::int
                           bool retry) {
   Admission a;
   a.admitted = false;
-  a.refused_by = "breaker";
+  a.refused_by = RefusedBy::breaker;
   a.name = name;
   a.message = std::move(message);
   a.retry_after_s = retry_s;

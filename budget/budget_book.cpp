@@ -52,16 +52,16 @@ void BudgetBook::apply(const rules::Config& config) {
   }
 }
 
-void BudgetBook::load(const StoreSnapshot& snapshot) {
+void BudgetBook::load(const JournalSnapshot& snapshot) {
   for (const auto& row : snapshot.spent) preload_[row.budget][row.key].push_back(row);
-  for (const auto& row : snapshot.limits) limits_[row.budget] = row;
-  overrides_ = snapshot.overrides;
+  refresh_runtime(snapshot.limits, snapshot.overrides);
 }
 
-void BudgetBook::refresh_runtime(const StoreSnapshot& snapshot) {
+void BudgetBook::refresh_runtime(const std::vector<LimitRow>& limits,
+                                 const std::vector<OverrideRow>& overrides) {
   limits_.clear();
-  for (const auto& row : snapshot.limits) limits_[row.budget] = row;
-  overrides_ = snapshot.overrides;
+  for (const auto& row : limits) limits_[row.budget] = row;
+  overrides_ = overrides;
 }
 
 BudgetState* BudgetBook::find(const std::string& name) {
@@ -214,8 +214,8 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
   return {budget.config.name, instance.key, key, amount};
 }
 
-std::optional<SpentRow> BudgetBook::reset(const std::string& name, const std::string& key,
-                                          TimePoint now) {
+std::optional<Reset> BudgetBook::reset(const std::string& name, const std::string& key,
+                                       TimePoint now) {
   BudgetState* budget = find(name);
   if (!budget || !budget->active) return std::nullopt;
   // A key that has no instance (and no spend waiting to be loaded) is not a budget to reset.
@@ -244,7 +244,7 @@ std::optional<SpentRow> BudgetBook::reset(const std::string& name, const std::st
     else
       by_budget->second.erase(key);
   }
-  return SpentRow{name, key, from, 0};
+  return Reset{name, key, from};
 }
 
 std::optional<LimitRow> BudgetBook::set_limit(const std::string& name, std::int64_t new_limit) {

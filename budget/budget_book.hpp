@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "budget/enforcer.hpp"
-#include "budget/store/store.hpp"
+#include "budget/store/journal.hpp"
 
 namespace budget {
 
@@ -37,11 +37,12 @@ class BudgetBook {
   // Installs the budgets of `config`; existing instances keep their spent amounts.
   void apply(const rules::Config& config);
 
-  // Takes the durable state (spent rows are used when their instance is first touched).
-  void load(const StoreSnapshot& snapshot);
-  // Replaces the runtime limits and overrides with the store's (a store that other processes
+  // Takes the journaled state (spent rows are used when their instance is first touched).
+  void load(const JournalSnapshot& snapshot);
+  // Replaces the runtime limits and overrides with a shared ledger's (which other processes
   // change too: what one sidecar's admin API set applies in all of them).
-  void refresh_runtime(const StoreSnapshot& snapshot);
+  void refresh_runtime(const std::vector<LimitRow>& limits,
+                       const std::vector<OverrideRow>& overrides);
 
   // Active budgets in config order.
   const std::vector<BudgetState*>& active() const { return active_; }
@@ -58,9 +59,9 @@ class BudgetBook {
   SpentRow charge(BudgetState& budget, Instance& instance, std::int64_t amount, TimePoint now,
                   std::vector<Event>& events);
 
-  // Zeroes the current period of one instance (key "" = every instance); the store row to delete
-  // from. Returns nullopt for an unknown budget.
-  std::optional<SpentRow> reset(const std::string& budget, const std::string& key, TimePoint now);
+  // Zeroes the current period of one instance (key "" = every instance); the change for the
+  // store. Returns nullopt for an unknown budget.
+  std::optional<Reset> reset(const std::string& budget, const std::string& key, TimePoint now);
 
   std::optional<LimitRow> set_limit(const std::string& budget, std::int64_t limit);
   void add_override(const OverrideRow& row) { overrides_.push_back(row); }

@@ -2,7 +2,8 @@
 // budget::Enforcer — the one object the proxy talks to for admission and settlement: budgets
 // (ledger + store), provider balances, rate limits, breakers, admin mutations, events.
 // Thread-safe. No Asio: asynchronous results are delivered through callbacks, which may run on
-// a store thread after the change is durable; the caller re-posts them to its own executor.
+// a journal thread after the change is durable (never under the enforcer's lock: a callback may
+// call straight back in); the caller re-posts them to its own executor.
 
 #include <chrono>
 #include <cstdint>
@@ -33,6 +34,9 @@ using HoldId = std::uint64_t;
 // What the proxy knows about a request once it is priced.
 struct AdmitRequest {
   std::string provider, endpoint, model;
+  // The provider's rules in the config the request was priced under, resolved once at the head
+  // of the exchange (valid during admit()); nullptr: looked up by `provider`.
+  const rules::Provider* provider_rules = nullptr;
   std::string client;                          // identity from clients.identify ("" when none)
   std::string credential_hash;                 // hashed provider credential ("" when none)
   std::string host;                            // upstream host, for the upstream-failure breaker
@@ -52,12 +56,17 @@ struct BudgetStanding {
   }
 };
 
+// What refused a request: the x-tollgate-refused header and the refusal event's refused_by.
+// `price` is the pipeline's (a model it may not price), the others the ledger's.
+enum class RefusedBy { none, budget, balance, rate, breaker, store, price };
+std::string_view refused_by_name(RefusedBy refused_by);
+
 struct Admission {
   bool admitted = true;
   // When refused: which mechanism and which instance of it.
-  std::string refused_by;  // budget | balance | rate | breaker | store
-  std::string name;        // budget, rate limit, breaker or provider name
-  std::string message;     // names the budget, the estimate, what remains, the deficit, the reset
+  RefusedBy refused_by = RefusedBy::none;
+  std::string name;     // budget, rate limit, breaker or provider name
+  std::string message;  // names the budget, the estimate, what remains, the deficit, the reset
   std::optional<std::int64_t> retry_after_s;  // seconds until waiting can help
   bool should_retry = false;                  // false when waiting cannot help before the reset
   std::optional<std::int64_t> balance_left;   // provider balance (micro-units), for Keepa refusals
@@ -110,7 +119,8 @@ class Enforcer {
   virtual void apply_config(std::shared_ptr<const rules::Config> config) = 0;
 
   // Reserves the estimate in every matching budget (all or nothing) and checks balance, rate
-  // limits and breakers. `done` runs once, after the hold is durable (or refused).
+  // limits and breakers. `done` runs once, after the hold is durable (or refused). A hold the
+  // store could not record stands all the same: the store then reports itself unhealthy.
   virtual void admit(const AdmitRequest& request, std::function<void(Admission)> done) = 0;
 
   // Replaces the hold by the actual cost (may exceed the estimate: recorded, alerted).
@@ -129,8 +139,15 @@ class Enforcer {
   virtual bool set_limit(const std::string& budget, std::int64_t limit, const std::string& who) = 0;
   virtual bool add_override(const Override& override_, const std::string& who) = 0;
   virtual std::vector<Event> events_since(std::uint64_t id, std::size_t max = 1000) const = 0;
+  // The id of the newest event (0 before the first); ids are consecutive. Additive: the default
+  // reads every event, implementations keep it at hand.
+  virtual std::uint64_t last_event_id() const {
+    const auto all = events_since(0, SIZE_MAX);
+    return all.empty() ? 0 : all.back().id;
+  }
   virtual void emit(Event event) = 0;  // events from outside budget/ (reload, admin, error)
   virtual void on_event(std::function<void(const Event&)> listener) = 0;  // webhooks, logs
+  // False while the journal or the shared ledger cannot record changes (readiness).
   virtual bool store_healthy() const = 0;
   // What is left now (limit plus overrides, minus spent and reserved; micro-units) in the
   // tightest enforced budget instance `request` falls in, as admit() would see it before

@@ -29,6 +29,11 @@ std::vector<Event> EventLog::since(std::uint64_t id, std::size_t max) const {
   return out;
 }
 
+std::uint64_t EventLog::last_id() const {
+  std::lock_guard lock(mutex_);
+  return next_id_ - 1;
+}
+
 void EventLog::on_event(std::function<void(const Event&)> listener) {
   std::lock_guard lock(mutex_);
   listeners_.push_back(std::move(listener));

@@ -23,6 +23,9 @@ class EventLog {
   // Events with id > `id`, oldest first, at most `max`.
   std::vector<Event> since(std::uint64_t id, std::size_t max) const;
 
+  // The id of the newest event (0 before the first).
+  std::uint64_t last_id() const;
+
   void on_event(std::function<void(const Event&)> listener);
 
  private:

@@ -62,7 +62,7 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config,
       if (request.estimated_tokens > *limit.tokens) {
         Admission refusal;
         refusal.admitted = false;
-        refusal.refused_by = "rate";
+        refusal.refused_by = RefusedBy::rate;
         refusal.name = limit.name;
         refusal.message =
             "rate limit \"" + limit.name + "\"" + key_text(key) + ": request of " +
@@ -78,7 +78,7 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config,
       const std::int64_t wait_s = (wait + 999) / 1000;
       Admission refusal;
       refusal.admitted = false;
-      refusal.refused_by = "rate";
+      refusal.refused_by = RefusedBy::rate;
       refusal.name = limit.name;
       refusal.message =
           "rate limit \"" + limit.name + "\"" + key_text(key) + " reached: " + what + " per " +

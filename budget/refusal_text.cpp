@@ -29,7 +29,7 @@ Admission budget_refusal(const BudgetStanding& s, std::int64_t estimate, TimePoi
   const std::int64_t total = s.limit + s.overrides;
   Admission a;
   a.admitted = false;
-  a.refused_by = "budget";
+  a.refused_by = RefusedBy::budget;
   a.name = s.name;
   a.message = "budget \"" + s.name + "\"" + (s.key.empty() ? "" : " (key \"" + s.key + "\")") +
               " would be exceeded: estimate " + rules::format_micros(estimate) + " " + s.currency +
@@ -53,7 +53,7 @@ Admission balance_refusal(const BalanceShortfall& b) {
   const std::string unit = unit_name(b.currency);
   Admission a;
   a.admitted = false;
-  a.refused_by = "balance";
+  a.refused_by = RefusedBy::balance;
   a.name = b.provider;
   const std::int64_t deficit = b.estimate + b.min - b.current;
   a.message = display_name(b.provider) + " balance too low: current balance " +
@@ -70,6 +70,26 @@ Admission balance_refusal(const BalanceShortfall& b) {
   }
   a.balance_left = b.current;
   return a;
+}
+
+std::string_view refused_by_name(RefusedBy refused_by) {
+  switch (refused_by) {
+    case RefusedBy::none:
+      return "";
+    case RefusedBy::budget:
+      return "budget";
+    case RefusedBy::balance:
+      return "balance";
+    case RefusedBy::rate:
+      return "rate";
+    case RefusedBy::breaker:
+      return "breaker";
+    case RefusedBy::store:
+      return "store";
+    case RefusedBy::price:
+      return "price";
+  }
+  return "";
 }
 
 }  // namespace budget

@@ -19,16 +19,20 @@ bool over(const Instance& instance, std::int64_t estimate, std::int64_t limit) {
 }  // namespace
 
 StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
-                             std::unique_ptr<Store> store, Clock& clock)
+                             std::unique_ptr<Journal> journal, std::unique_ptr<SharedLedger> shared,
+                             Clock& clock)
     : config_(std::move(config)),
-      store_(std::move(store)),
-      persistent_(store_->persistent()),
-      shared_(store_->shared()),
+      journal_(std::move(journal)),
+      shared_(std::move(shared)),
       clock_(clock) {
   book_.apply(*config_);
   breakers_.apply(*config_);
-  const StoreSnapshot snapshot = store_->load();
+  const JournalSnapshot snapshot = journal_->load();
   book_.load(snapshot);
+  // Runtime limits and overrides of shared budgets are the shared ledger's, set by any process.
+  if (shared_)
+    if (const auto runtime = shared_->runtime())
+      book_.refresh_runtime(runtime->limits, runtime->overrides);
   const TimePoint now = clock_.now();
   // Holds from before a restart belong to requests that died with the process: they are due
   // at once (recover() or the first sweep settles them at their estimate).
@@ -69,26 +73,32 @@ void StoreEnforcer::publish(std::vector<Event>& events) {
 
 void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admission)> done) {
   std::vector<Event> events;
-  Mutation write;
+  Completed completed;
+  OpenHold write;
   Admission admission;
-  bool journaled = false;
+  bool waits = false;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
-    sweep(now, events, false);
+    sweep(now, events, completed, false);
     admission = decide(request, now, events, write);
-    // Journaled under the lock so that the store sees a hold opened before anyone closes it.
-    if (persistent_ && admission.admitted && !write.hold.parts.empty()) {
-      journaled = true;
-      store_->write(std::move(write), [done, admission]() mutable { done(std::move(admission)); });
+    // Written under the lock so that the journal sees a hold opened before anyone closes it.
+    if (admission.admitted && !write.hold.parts.empty()) {
+      waits = true;
+      auto waiting = std::make_unique<Waiting>();
+      waiting->admitted = std::move(done);
+      waiting->admission = std::move(admission);
+      this->write(std::move(write), std::move(waiting), completed);
     }
   }
   publish(events);
-  if (!journaled) done(std::move(admission));
+  complete(completed);
+  if (!waits) done(std::move(admission));
 }
 
 std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& request, TimePoint now) {
-  const rules::Provider* p = provider(request.provider);
+  const rules::Provider* p =
+      request.provider_rules ? request.provider_rules : provider(request.provider);
   if (!p || !p->balance || p->currency != request.estimate.currency) return std::nullopt;
   const auto available =
       balances_.available(request.provider, request.credential_hash, *p->balance, now);
@@ -101,12 +111,13 @@ std::optional<Admission> StoreEnforcer::check_balance(const AdmitRequest& reques
 }
 
 Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
-                                std::vector<Event>& events, Mutation& write) {
+                                std::vector<Event>& events, OpenHold& write) {
   const std::int64_t estimate = request.estimate.micros;
   auto refuse = [&](Admission refusal) {
     // Sampled: a refusal storm must not flush every other event out of the list. What was
     // left out is counted in the next refusal event of the same mechanism and name.
-    RefusalSample& sample = refusal_samples_[refusal.refused_by + "/" + refusal.name];
+    RefusalSample& sample =
+        refusal_samples_[std::string(refused_by_name(refusal.refused_by)) + "/" + refusal.name];
     const std::int64_t second = unix_seconds(now);
     if (sample.second != second) {
       sample.second = second;
@@ -117,10 +128,11 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
       return refusal;
     }
     ++sample.emitted;
-    events.push_back({0, now, "refused", refusal.refused_by == "budget" ? refusal.name : "", "",
+    events.push_back({0, now, "refused",
+                      refusal.refused_by == RefusedBy::budget ? refusal.name : "", "",
                       refusal.message,
                       EventDetail()
-                          .str("refused_by", refusal.refused_by)
+                          .str("refused_by", refused_by_name(refusal.refused_by))
                           .str("name", refusal.name)
                           .str("provider", request.provider)
                           .str("endpoint", request.endpoint)
@@ -202,7 +214,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     ++instance->holds;
     admission.budgets.push_back(book_.standing(*budget, *instance, now));
   }
-  const rules::Provider* p = provider(request.provider);
+  const rules::Provider* p =
+      request.provider_rules ? request.provider_rules : provider(request.provider);
   hold.balance = p && p->balance && p->currency == request.estimate.currency;
   if (hold.balance) {
     balances_.hold(request.provider, request.credential_hash, estimate);
@@ -210,7 +223,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   }
   // Every admitted request gets a hold, even one in no budget: its settlement still feeds the
   // spend breakers (only holds with budget parts are journaled).
-  // With a shared store its hold id is unique across processes; local ones take the high half.
+  // With a shared ledger its hold id is unique across processes; local ones take the high half.
   const HoldId id =
       hold.shared_id ? hold.shared_id : (shared_ ? (HoldId{1} << 63) : 0) | next_hold_++;
   hold.deadline = now + config_->store.hold_ttl;
@@ -219,7 +232,6 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   hold.provider = request.provider;
   hold.credential = request.credential_hash;
   hold.breaker_trials = std::move(trials);
-  write.kind = Mutation::Kind::open_hold;
   write.hold.id = id;
   write.hold.deadline = unix_seconds(hold.deadline);
   for (const auto& [budget, instance] : hold.parts)
@@ -230,14 +242,13 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
 }
 
 void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual,
-                          TimePoint now, std::vector<Event>& events, Mutation& write) {
-  write.kind = Mutation::Kind::close_hold;
-  write.hold.id = id;
+                          TimePoint now, std::vector<Event>& events, CloseHold& write) {
+  write.hold = id;
   for (auto& [budget, instance] : hold.parts) {
     instance->reserved -= hold.estimate;
     --instance->holds;
     instance->last_used = now;
-    if (actual) write.add.push_back(book_.charge(*budget, *instance, *actual, now, events));
+    if (actual) write.charged.push_back(book_.charge(*budget, *instance, *actual, now, events));
   }
   if (!hold.shared.empty()) close_shared(hold, actual, now, events);
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
@@ -263,25 +274,29 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
 void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual,
                            std::function<void()> done) {
   std::vector<Event> events;
-  bool journaled = false;
+  Completed completed;
+  bool waits = false;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
     auto it = holds_.find(id);
     if (it != holds_.end()) {
-      Mutation write;
-      const bool durable = !it->second.parts.empty();
+      CloseHold write;
+      const bool in_budgets = !it->second.parts.empty();
       close(id, it->second, actual, now, events, write);
       holds_.erase(it);
-      if (persistent_ && durable) {
-        journaled = true;
-        store_->write(std::move(write), std::move(done));
+      if (in_budgets) {
+        waits = true;
+        auto waiting = std::make_unique<Waiting>();
+        waiting->done = std::move(done);
+        this->write(std::move(write), std::move(waiting), completed);
       }
     }
-    sweep(now, events, false);
+    sweep(now, events, completed, false);
   }
   publish(events);
-  if (!journaled && done) done();
+  complete(completed);
+  if (!waits && done) done();
 }
 
 void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, std::function<void()> done) {
@@ -292,13 +307,15 @@ void StoreEnforcer::release(HoldId hold, std::function<void()> done) {
   finish(hold, std::nullopt, std::move(done));
 }
 
-void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force) {
+void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& completed,
+                          bool force) {
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
   if (shared_) {
     shared_->settle_expired();
     // Limits and overrides another sidecar set through its admin API apply here within a second.
-    if (const auto snapshot = store_->load(); snapshot.complete) book_.refresh_runtime(snapshot);
+    if (const auto runtime = shared_->runtime())
+      book_.refresh_runtime(runtime->limits, runtime->overrides);
   }
   std::vector<HoldId> expired;
   for (const auto& [id, hold] : holds_)
@@ -306,11 +323,11 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force)
   std::sort(expired.begin(), expired.end());
   for (HoldId id : expired) {
     auto it = holds_.find(id);
-    Mutation write;
+    CloseHold write;
     // Its owner is gone (crash, timeout): charge the estimate, never under-count.
     close(id, it->second, it->second.estimate, now, events, write);
     holds_.erase(it);
-    if (persistent_) store_->write(std::move(write), nullptr);
+    this->write(std::move(write), std::make_unique<Waiting>(), completed);
   }
   book_.expire_idle(now);
   rates_.expire_idle(now);
@@ -318,11 +335,13 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, bool force)
 
 void StoreEnforcer::recover() {
   std::vector<Event> events;
+  Completed completed;
   {
     std::lock_guard lock(mutex_);
-    sweep(clock_.now(), events, true);
+    sweep(clock_.now(), events, completed, true);
   }
   publish(events);
+  complete(completed);
 }
 
 void StoreEnforcer::observe_balance(const BalanceObservation& observation) {

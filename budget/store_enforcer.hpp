@@ -1,8 +1,10 @@
 #pragma once
 // budget::StoreEnforcer — the Enforcer: every decision is made in memory under one mutex (exact
-// under any concurrency, short critical sections), then journaled to a Store; callbacks run once
-// the change is durable. Holds left in the store by a crash are settled at their estimate.
+// under any concurrency, short critical sections), then recorded in a Journal; callbacks run once
+// the change is durable. Holds left in the journal by a crash are settled at their estimate.
+// With a SharedLedger, budgets shared by several processes are decided there instead.
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,8 +16,8 @@
 #include "budget/enforcer.hpp"
 #include "budget/event_log.hpp"
 #include "budget/rate_limiter.hpp"
+#include "budget/store/journal.hpp"
 #include "budget/store/shared_ledger.hpp"
-#include "budget/store/store.hpp"
 
 namespace budget {
 
@@ -28,8 +30,10 @@ inline constexpr int k_refusal_events_per_second = 10;
 
 class StoreEnforcer final : public Enforcer {
  public:
-  StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Store> store,
-                Clock& clock);
+  // `shared` may be null: every budget is then decided here.
+  StoreEnforcer(std::shared_ptr<const rules::Config> config, std::unique_ptr<Journal> journal,
+                std::unique_ptr<SharedLedger> shared, Clock& clock);
+  ~StoreEnforcer() override;
 
   void apply_config(std::shared_ptr<const rules::Config> config) override;
   void admit(const AdmitRequest& request, std::function<void(Admission)> done) override;
@@ -46,15 +50,20 @@ class StoreEnforcer final : public Enforcer {
   bool set_limit(const std::string& budget, std::int64_t limit, const std::string& who) override;
   bool add_override(const Override& override_, const std::string& who) override;
   std::vector<Event> events_since(std::uint64_t id, std::size_t max = 1000) const override;
+  std::uint64_t last_event_id() const override { return events_.last_id(); }
   void emit(Event event) override { events_.emit(std::move(event)); }
   void on_event(std::function<void(const Event&)> listener) override {
     events_.on_event(std::move(listener));
   }
-  bool store_healthy() const override { return store_->healthy(); }
+  bool store_healthy() const override {
+    return journal_->healthy() && (!shared_ || shared_->healthy());
+  }
   void recover() override;
 
   // Holds currently open (for tests and metrics).
   std::size_t open_holds() const;
+  // Changes the journal or the shared ledger could not record, since start (tests, metrics).
+  std::uint64_t write_failures() const { return write_failures_; }
 
  private:
   struct LiveHold {
@@ -63,27 +72,56 @@ class StoreEnforcer final : public Enforcer {
     std::string currency, provider, credential;
     std::vector<std::string> breaker_trials;
     std::vector<std::pair<BudgetState*, Instance*>> parts;   // decided here
-    std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared store
-    std::uint64_t shared_id = 0;                             // the shared store's hold
+    std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared ledger
+    std::uint64_t shared_id = 0;                             // the shared ledger's hold
     bool balance = false;
   };
 
+  // A caller waiting for a journal write, and the write's outcome. Its continuation runs on
+  // whichever side of a hand-off comes second: the journal's callback, or the caller once write()
+  // has returned and the lock is released. A write the journal completes at once (the memory
+  // journal completes every write inside write()) is so acted on by the caller itself, with no
+  // thread hand-off; and a continuation never runs under the lock, since it goes on with a
+  // request, which may call straight back into the enforcer.
+  struct Waiting {
+    std::function<void(Admission)> admitted;  // admit()
+    Admission admission;
+    std::function<void()> done;  // settle(), release(), admin changes
+    bool durable = false;
+    std::atomic<bool> one_side_done{false};
+    std::unique_ptr<Waiting> next;  // in a Completed list
+  };
+  // Writes the journal completed at once, in order, for the caller to complete once unlocked.
+  struct Completed {
+    std::unique_ptr<Waiting> head;
+    Waiting* tail = nullptr;
+  };
+  // Writes `mutation` under the lock (the journal sees changes in the order they were made) on
+  // behalf of `waiting`, whose continuation may be empty; a write the journal completed at once
+  // joins `completed`.
+  void write(Mutation mutation, std::unique_ptr<Waiting> waiting, Completed& completed);
+  // Outside the lock: each write's outcome, then its continuation.
+  void complete(std::unique_ptr<Waiting> waiting);
+  void complete(Completed& completed);
+
   Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
-                   Mutation& write);
+                   OpenHold& write);
   std::optional<Admission> check_balance(const AdmitRequest& request, TimePoint now);
-  // Ends a hold: charges `actual` (settle) or nothing (release); fills the store write.
+  // Ends a hold: charges `actual` (settle) or nothing (release); fills the journal write.
   void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
-             std::vector<Event>& events, Mutation& write);
-  void sweep(TimePoint now, std::vector<Event>& events, bool force);
-  // Shared store (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
+             std::vector<Event>& events, CloseHold& write);
+  void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force);
+  // Shared ledger (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
   std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,
                                           std::vector<BudgetState*>& shadow_over);
   void close_shared(LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
                     std::vector<Event>& events);
   bool shares(const BudgetState& budget) const;
   void finish(HoldId id, std::optional<std::int64_t> actual, std::function<void()> done);
-  // Journals an admin change and waits until it is durable.
+  // Writes an admin change, unlocks and waits until it is durable.
   void write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation);
+  // After each write to the journal or the shared ledger, outside the lock.
+  void after_write(bool durable);
   const rules::Provider* provider(const std::string& name) const;
   void publish(std::vector<Event>& events);
 
@@ -95,9 +133,8 @@ class StoreEnforcer final : public Enforcer {
 
   mutable std::mutex mutex_;
   std::shared_ptr<const rules::Config> config_;
-  std::unique_ptr<Store> store_;
-  const bool persistent_;
-  SharedLedger* const shared_;  // non-null for a store shared by several processes
+  std::unique_ptr<Journal> journal_;
+  const std::unique_ptr<SharedLedger> shared_;  // null: no budget is shared with other processes
   Clock& clock_;
   mutable BudgetBook book_;
   BalanceBook balances_;
@@ -108,6 +145,8 @@ class StoreEnforcer final : public Enforcer {
   HoldId next_hold_ = 1;
   TimePoint next_sweep_{};
   std::map<std::string, RefusalSample> refusal_samples_;
+  std::atomic<std::uint64_t> write_failures_{0};
+  std::atomic<bool> writes_failing_{false};  // the last write could not be recorded
 };
 
 }  // namespace budget

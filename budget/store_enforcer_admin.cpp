@@ -1,10 +1,8 @@
 // The operator's side of the enforcer: standings for the admin API and metrics, and the admin
-// mutations (reset, runtime limit, override), each journaled before it is reported done.
+// mutations (reset, runtime limit, override), each recorded before it is reported done.
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <filesystem>
-#include <future>
 #include <stdexcept>
 
 #include "budget/event_detail.hpp"
@@ -118,23 +116,6 @@ std::vector<Event> StoreEnforcer::events_since(std::uint64_t id, std::size_t max
   return events_.since(id, max);
 }
 
-void StoreEnforcer::write_and_wait(std::unique_lock<std::mutex>& lock, Mutation mutation) {
-  if (shared_) {  // a shared store writes synchronously (under the lock it needs anyway)
-    store_->write(std::move(mutation), nullptr);
-    lock.unlock();
-    return;
-  }
-  if (!persistent_) {
-    lock.unlock();
-    return;
-  }
-  std::promise<void> durable;
-  auto done = durable.get_future();
-  store_->write(std::move(mutation), [&durable] { durable.set_value(); });
-  lock.unlock();
-  done.wait();
-}
-
 bool StoreEnforcer::reset(const std::string& budget, const std::string& key,
                           const std::string& who) {
   std::unique_lock lock(mutex_);
@@ -142,13 +123,12 @@ bool StoreEnforcer::reset(const std::string& budget, const std::string& key,
   const std::string before = spent_json(book_.standings(now), budget, key);
   auto row = book_.reset(budget, key, now);
   if (!row) return false;
+  bool shared_ok = true;
   if (BudgetState* state = book_.find(budget); shared_ && state && shares(*state))
-    shared_->reset(budget, key, row->period_start);
+    shared_ok = shared_->reset(budget, key, row->from);
   const std::string after = spent_json(book_.standings(now), budget, key);
-  Mutation m;
-  m.kind = Mutation::Kind::reset;
-  m.row = *row;
-  write_and_wait(lock, std::move(m));
+  write_and_wait(lock, std::move(*row));
+  if (!shared_ok) after_write(false);
   events_.emit(admin_event(now, budget, key,
                            "budget \"" + budget + "\"" +
                                (key.empty() ? "" : " (key \"" + key + "\")") + " reset by " + who,
@@ -164,10 +144,11 @@ bool StoreEnforcer::set_limit(const std::string& budget, std::int64_t limit,
   if (!state || !state->active || limit < 0) return false;
   const std::int64_t before = book_.limit(*state);
   auto row = book_.set_limit(budget, limit);
-  Mutation m;
-  m.kind = Mutation::Kind::set_limit;
-  m.limit = *row;
-  write_and_wait(lock, std::move(m));
+  // With a shared ledger, runtime limits (of every budget) live there: each process re-reads
+  // them, so one set through any sidecar applies in all.
+  const bool shared_ok = !shared_ || shared_->set_limit(*row);
+  write_and_wait(lock, SetLimit{*row});
+  if (!shared_ok) after_write(false);
   events_.emit(admin_event(now, budget, "",
                            "budget \"" + budget + "\" limit set from " +
                                rules::format_micros(before) + " to " + rules::format_micros(limit) +
@@ -187,10 +168,9 @@ bool StoreEnforcer::add_override(const Override& override_, const std::string& w
                   unix_seconds(override_.until)};
   book_.add_override(row);
   const std::int64_t after = book_.overrides(*state, override_.key, now);
-  Mutation m;
-  m.kind = Mutation::Kind::add_override;
-  m.override_ = row;
-  write_and_wait(lock, std::move(m));
+  const bool shared_ok = !shared_ || shared_->add_override(row);  // as limits, above
+  write_and_wait(lock, AddOverride{row});
+  if (!shared_ok) after_write(false);
   events_.emit(admin_event(now, override_.budget, override_.key,
                            "budget \"" + override_.budget + "\" override +" +
                                rules::format_micros(override_.extra) + " until " +
@@ -199,25 +179,6 @@ bool StoreEnforcer::add_override(const Override& override_, const std::string& w
                            "override", who, json_text(rules::format_micros(before)),
                            json_text(rules::format_micros(after))));
   return true;
-}
-
-std::unique_ptr<Enforcer> make_enforcer(std::shared_ptr<const rules::Config> config, Clock& clock) {
-  std::unique_ptr<Store> store;
-  switch (config->store.type) {
-    case rules::StoreConfig::Type::memory:
-      store = make_memory_store();
-      break;
-    case rules::StoreConfig::Type::sqlite: {
-      const std::filesystem::path path(config->store.path);
-      if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-      store = make_sqlite_store(path.string());
-      break;
-    }
-    case rules::StoreConfig::Type::redis:
-      store = make_redis_store(config->store.redis.url, config->store.redis.prefix);
-      break;
-  }
-  return std::make_unique<StoreEnforcer>(std::move(config), std::move(store), clock);
 }
 
 }  // namespace budget

@@ -1,4 +1,4 @@
-// Budgets kept in a store shared by several tollgate processes (redis): the shared store
+// Budgets kept in a SharedLedger, shared by several tollgate processes (redis): the ledger
 // decides and counts; this process mirrors the numbers it is told, for standings and alerts.
 #include "budget/period_window.hpp"
 #include "budget/refusal_text.hpp"
@@ -13,7 +13,7 @@ using util::unix_seconds;
 Admission store_refusal() {
   Admission a;
   a.admitted = false;
-  a.refused_by = "store";
+  a.refused_by = RefusedBy::store;
   a.name = "redis";
   a.message = "the shared budget store cannot be reached (store.redis.on_error: block)";
   a.retry_after_s = 5;

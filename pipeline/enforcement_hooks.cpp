@@ -24,11 +24,15 @@ class EnforcementHooks final : public ExchangeHooks {
     if (!ex.provider) return done(std::nullopt);  // plain HTTP to a host no provider owns
     const auto view = ex.view();
     priced_ = rules::price_request(*ex.config, view);
+    ex.billing.endpoint = priced_.endpoint_name;
+    ex.billing.model = priced_.model;
+    ex.billing.currency = priced_.estimate.currency;
     if (priced_.error) return done(refuse_price(ex));
     if (priced_.unpriced_model) note_unpriced(ex);
 
     budget::AdmitRequest request;
     request.provider = ex.provider->name;
+    request.provider_rules = ex.provider;
     request.endpoint = priced_.endpoint_name;
     request.model = priced_.model;
     request.client = client_identity(ex.config->clients, ex);
@@ -51,9 +55,14 @@ class EnforcementHooks final : public ExchangeHooks {
       }
     }
 
+    ex.billing.estimate = request.estimate.micros;
     enforcer_.admit(request, [this, &ex, done = std::move(done)](budget::Admission admission) {
+      for (const auto& b : admission.budgets)
+        ex.billing.budgets.push_back(b.key.empty() ? b.name : b.name + "/" + b.key);
       if (!admission.admitted) {
-        Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name, "refused");
+        ex.billing.refused_by = budget::refused_by_name(admission.refused_by);
+        Metrics::instance().count_request(ex.provider->name, priced_.endpoint_name,
+                                          RequestOutcome::refused);
         Refusal r{.kind = admission.refused_by,
                   .name = admission.name,
                   .message = "tollgate: " + admission.message,
@@ -75,6 +84,7 @@ class EnforcementHooks final : public ExchangeHooks {
   void on_response_head(Exchange& ex) override {
     if (!admitted_) return;
     reader_.emplace(*ex.provider, priced_.endpoint, priced_.model, priced_.streaming);
+    if (priced_.image_price) reader_->set_image_price(*priced_.image_price);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);
     ex.response_headers.emplace_back("x-tollgate-cost",
@@ -124,13 +134,16 @@ class EnforcementHooks final : public ExchangeHooks {
     auto& metrics = Metrics::instance();
     const bool ok = outcome != Outcome::upstream_error && ex.status < 400;
     // The relay observes tollgate_upstream_seconds for every exchange; the hooks only label it.
-    metrics.count_request(ex.provider->name, priced_.endpoint_name, ok ? "forwarded" : "error");
+    metrics.count_request(ex.provider->name, priced_.endpoint_name,
+                          ok ? RequestOutcome::forwarded : RequestOutcome::error);
 
     if (!ex.request_sent) {
       // The provider never saw the request: nothing can have been charged.
+      ex.billing.cost = 0;
       return enforcer_.release(hold_, std::move(done));
     }
     const std::int64_t actual = actual_cost(ex, usage);
+    ex.billing.cost = actual;
     if (actual > 0) {
       metrics.add_spend(priced_.estimate.currency, ex.provider->name, priced_.model, actual);
       if (priced_.estimate.micros > 0)
@@ -146,22 +159,24 @@ class EnforcementHooks final : public ExchangeHooks {
   // involved, so no x-tollgate-budget; the refusal is an event like any other.
   LocalReply refuse_price(Exchange& ex) {
     auto& metrics = Metrics::instance();
-    metrics.count_request(ex.provider->name, priced_.endpoint_name, "refused");
+    metrics.count_request(ex.provider->name, priced_.endpoint_name, RequestOutcome::refused);
     if (priced_.unpriced_model) metrics.count_unpriced(ex.provider->name, priced_.model);
+    ex.billing.refused_by = budget::refused_by_name(budget::RefusedBy::price);
     Refusal r;
-    r.kind = "price";
+    r.kind = budget::RefusedBy::price;
     r.message = "tollgate: " + *priced_.error;
     r.status = 400;
     r.invalid_request = true;
     if (priced_.unpriced_model) r.code = "model_not_priced";
-    sampler_.emit(enforcer_, "refused/price/" + ex.provider->name,
-                  {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
-                  std::move(budget::EventDetail()
-                                .str("refused_by", "price")
-                                .str("name", ex.provider->name)
-                                .str("provider", ex.provider->name)
-                                .str("endpoint", priced_.endpoint_name)
-                                .str("model", priced_.model)));
+    sampler_.emit(
+        enforcer_, "refused/price/" + ex.provider->name,
+        {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
+        std::move(budget::EventDetail()
+                      .str("refused_by", budget::refused_by_name(budget::RefusedBy::price))
+                      .str("name", ex.provider->name)
+                      .str("provider", ex.provider->name)
+                      .str("endpoint", priced_.endpoint_name)
+                      .str("model", priced_.model)));
     return render_refusal(ex.provider->error_style, r);
   }
 

@@ -12,6 +12,7 @@ rules::RequestView Exchange::view() const {
   if (q != std::string_view::npos) v.query = target_view.substr(q + 1);
   v.headers = &request_headers;
   v.body = request_body;
+  v.provider = provider;
   return v;
 }
 

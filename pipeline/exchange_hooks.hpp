@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rules/config.hpp"
 #include "rules/request_view.hpp"
@@ -19,6 +20,16 @@ namespace proxy {
 // names, or verified TLS to a provider host (a decrypted CONNECT, or base-URL mode, DESIGN §14:
 // an origin-form request whose first path segment names the provider).
 enum class ExchangeMode { plain_http, intercept, base_url };
+
+// What the hooks decided about the money of one exchange, for its access-log line and its cost
+// record (DESIGN §13). Empty for hosts no provider owns.
+struct Billing {
+  std::string endpoint, model, currency;
+  std::optional<std::int64_t> estimate;  // micro-units, once priced
+  std::optional<std::int64_t> cost;      // micro-units charged, once settled (0: released)
+  std::vector<std::string> budgets;      // instances held: "daily", "per-key/3f9a1c…"
+  std::string refused_by;                // "" unless refused: budget | balance | … | price
+};
 
 // One request/response exchange as the hooks see it. Owned by the session.
 struct Exchange {
@@ -53,6 +64,8 @@ struct Exchange {
 
   std::chrono::steady_clock::time_point started{};
   std::chrono::nanoseconds upstream_time{0};  // time spent waiting on the upstream
+
+  Billing billing;  // filled by the hooks
 
   rules::RequestView view() const;  // points into this object; valid while it is unchanged
 };

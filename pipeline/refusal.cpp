@@ -128,7 +128,7 @@ LocalReply render_refusal(const std::string& error_style, const Refusal& refusal
   else
     reply.body = plain_body(refusal);
   reply.headers.emplace_back("content-type", "application/json");
-  reply.headers.emplace_back("x-tollgate-refused", refusal.kind);
+  reply.headers.emplace_back("x-tollgate-refused", budget::refused_by_name(refusal.kind));
   if (!refusal.name.empty()) reply.headers.emplace_back("x-tollgate-budget", refusal.name);
   if (refusal.retry_after_s)
     reply.headers.emplace_back("retry-after", std::to_string(*refusal.retry_after_s));

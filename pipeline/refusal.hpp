@@ -6,12 +6,13 @@
 #include <optional>
 #include <string>
 
+#include "budget/enforcer.hpp"
 #include "pipeline/exchange_hooks.hpp"
 
 namespace proxy {
 
 struct Refusal {
-  std::string kind;     // x-tollgate-refused: budget | balance | rate | breaker | store | price
+  budget::RefusedBy kind = budget::RefusedBy::budget;  // x-tollgate-refused
   std::string name;     // x-tollgate-budget: the budget, limit, breaker or provider name
   std::string message;  // human-readable reason
   int status = 429;

@@ -2,7 +2,7 @@
 
 #include <openssl/ssl.h>
 
-#include "pipeline/header_filter.hpp"
+#include "pipeline/head_stage.hpp"
 #include "proxy/exchange_request.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
@@ -48,7 +48,8 @@ asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream,
 // Parameters by value: GCC 12 mishandles temporaries bound to references across co_await.
 asio::awaitable<void> refuse_connect(beast::tcp_stream& client, AccessRecord& log, int status,
                                      std::string message, rules::HeaderList headers = {}) {
-  Metrics::instance().count_other_host(status == 502 ? "error" : "refused");
+  Metrics::instance().count_other_host(status == 502 ? RequestOutcome::error
+                                                     : RequestOutcome::refused);
   auto reply = make_reply(
       status, headers,
       error_json("tollgate: " + message, status == 502 ? "upstream_error" : "forbidden"), false);
@@ -105,7 +106,7 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
   }
   auto& upstream = *dialed.stream;
   // Counted when it opens (a tunnel may stay open for hours).
-  Metrics::instance().count_other_host("tunneled");
+  Metrics::instance().count_other_host(RequestOutcome::tunneled);
   lowest(client).expires_after(k_write_timeout);
   auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_established), use_tuple);
   if (!ec && buffer.size() > 0) {
@@ -143,30 +144,22 @@ asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buff
     co_return co_await refuse_connect(client, log, 400, std::move(message));
   }
   log.host = target->host;
-  const auto user = authorize_client(config->clients.users, config->clients.require_auth,
-                                     req[http::field::proxy_authorization]);
-  if (!user) {
-    rules::HeaderList challenge;
-    challenge.emplace_back("Proxy-Authenticate", "Basic realm=\"tollgate\"");
-    std::string message = "proxy authentication required";
-    co_return co_await refuse_connect(client, log, 407, std::move(message), std::move(challenge));
-  }
-  info.user = *user;
-  log.user = *user;
-  if (auto message = port_problem(config->tunnel.allowed_ports, target->port, false);
-      !message.empty())
-    co_return co_await refuse_connect(client, log, 403, std::move(message));
+  const auto* provider = config->provider_for_host(target->host);
+  auto verdict = check_head(*config, {HeadKind::connect, target->host, target->port, provider,
+                                      req[http::field::proxy_authorization]});
+  if (verdict.refusal)
+    co_return co_await refuse_connect(client, log, verdict.refusal->status,
+                                      std::move(verdict.refusal->message),
+                                      std::move(verdict.refusal->headers));
+  info.user = verdict.user;
+  log.user = verdict.user;
   info.connect_host = target->host;
   info.connect_port = target->port;
-  if (config->provider_for_host(target->host)) {
+  if (provider) {
     lowest(client).expires_after(k_write_timeout);
     auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_established), use_tuple);
     if (ec) co_return;
     co_return co_await intercept(client, buffer, info, env, log);
-  }
-  if (!config->tunnel.allow_unknown_hosts) {
-    std::string message = "host " + target->host + " is not allowed (tunnel.unknown_hosts: deny)";
-    co_return co_await refuse_connect(client, log, 403, std::move(message));
   }
   co_await tunnel(client, buffer, info, log, *config);
 }

@@ -190,117 +190,113 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
   co_return up;
 }
 
-template <typename ClientStream, typename Conn>
-asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_buffer& client_buffer,
-                                            Exchange& ex, ExchangeHooks& hooks,
-                                            ForwardContext& ctx) {
-  auto& log = ctx.log;
-  std::chrono::nanoseconds upstream_time{0};
-  const bool draining = ctx.env.shared.draining.load();
-  bool keep_alive = ctx.client_keep_alive && !draining;
-  bool denied = false;  // by tunnel.deny_networks (plain HTTP to a host no provider owns)
+// The upstream could not be reached or did not answer: 502 (403 when tunnel.deny_networks
+// refused the address), the exchange settled as upstream_error.
+template <typename ClientStream>
+asio::awaitable<bool> answer_upstream_failure(ClientStream& client, const Exchange& ex,
+                                              const std::string& error, bool denied,
+                                              bool keep_alive, AccessRecord& log) {
+  const int status = denied ? 403 : 502;
+  const auto message = "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + error;
+  rules::HeaderList headers;
+  if (ex.mode == ExchangeMode::base_url)
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, headers);
+  auto reply = make_reply(status, headers,
+                          error_json(message, denied ? "forbidden" : "upstream_error"), keep_alive);
+  log.status = status;
+  log.error = error;
+  co_return co_await write_reply(client, reply);
+}
 
-  const auto finish = [&](Outcome outcome) -> asio::awaitable<void> {
-    ex.upstream_time = upstream_time;
-    co_await await_on_complete(hooks, ex, outcome);
-    // Provider exchanges are counted by the hooks, which know the endpoint.
-    if (!ex.provider)
-      Metrics::instance().count_other_host(
-          denied ? "refused" : (outcome == Outcome::upstream_error ? "error" : "forwarded"));
-    const auto total = Clock::now() - ex.started;
-    Metrics::instance().observe_upstream(upstream_time);
-    Metrics::instance().observe_overhead(total - upstream_time);
-    log.ms = std::chrono::duration<double, std::milli>(total).count();
-  };
-
-  auto up = co_await send_request<Conn>(ex, ctx, upstream_time);
-  if (!up.conn) {
-    denied = up.denied;
-    const int status = up.denied ? 403 : 502;
-    const auto message =
-        "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + up.error;
-    rules::HeaderList headers;
-    if (ex.mode == ExchangeMode::base_url)
-      CorsPolicy(ex.config->base_url).mark(ex.cors_origin, headers);
-    auto reply =
-        make_reply(status, headers, error_json(message, up.denied ? "forbidden" : "upstream_error"),
-                   keep_alive);
-    const bool wrote = co_await write_reply(client, reply);
-    log.status = status;
-    log.error = up.error;
-    co_await finish(Outcome::upstream_error);
-    co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
-  }
-  auto& upstream = stream_of(*up.conn);
-  auto& parser = *up.parser;
-  auto& res = parser.get();
-
+// Step 5, the response head: into `ex` (hop-by-hop fields removed, Via added), through the
+// hooks, and back into `res` as the client gets it. Returns the upstream's Content-Encoding.
+std::string take_response_head(Exchange& ex, http::response<http::buffer_body>& res,
+                               ExchangeHooks& hooks, bool upgraded) {
   ex.status = res.result_int();
   ex.response_headers.clear();
   for (const auto& field : res)
     ex.response_headers.emplace_back(field.name_string(), field.value());
-  const bool upgraded = ex.status == 101 && ctx.websocket;
-  const std::string content_encoding(rules::find_header(ex.response_headers, "content-encoding"));
+  std::string content_encoding(rules::find_header(ex.response_headers, "content-encoding"));
   remove_hop_by_hop(ex.response_headers, upgraded);
   ex.response_headers.emplace_back("Via", "1.1 tollgate");
   hooks.on_response_head(ex);
   if (ex.mode == ExchangeMode::base_url)  // after the hooks: their x-tollgate-* are exposed too
     CorsPolicy(ex.config->base_url).mark(ex.cors_origin, ex.response_headers);
-  log.status = ex.status;
-
   res.clear();
   for (const auto& [name, value] : ex.response_headers) res.insert(name, value);
   res.version(11);
+  return content_encoding;
+}
 
-  if (upgraded) {
-    // The websocket handshake went through: from here on, bytes both ways until either closes.
-    http::response<http::empty_body> head{res.result(), 11};
-    for (const auto& [name, value] : ex.response_headers) head.insert(name, value);
-    lowest(client).expires_after(k_write_timeout);
-    auto [wec, wn] = co_await http::async_write(client, head, use_tuple);
-    if (!wec && up.conn->buffer.size() > 0)
-      std::tie(wec, wn) = co_await asio::async_write(client, up.conn->buffer.data(), use_tuple);
-    if (!wec && client_buffer.size() > 0)
-      std::tie(wec, wn) = co_await asio::async_write(upstream, client_buffer.data(), use_tuple);
-    client_buffer.consume(client_buffer.size());
-    if (!wec) {
-      const auto bytes = co_await splice(client, upstream, false, ex.config->upstream.read_timeout);
-      log.bytes_in += bytes.a_to_b;
-      log.bytes_out = bytes.b_to_a;
-    }
-    co_await finish(wec ? Outcome::client_gone : Outcome::complete);
-    co_return AfterExchange::close;
+// The websocket handshake went through: the 101 to the client, then bytes both ways until either
+// side closes. False when the client could not be written to.
+template <typename ClientStream, typename Conn>
+asio::awaitable<bool> relay_upgrade(ClientStream& client, beast::flat_buffer& client_buffer,
+                                    Upstream<Conn>& up, Exchange& ex, AccessRecord& log) {
+  auto& upstream = stream_of(*up.conn);
+  http::response<http::empty_body> head{up.parser->get().result(), 11};
+  for (const auto& [name, value] : ex.response_headers) head.insert(name, value);
+  lowest(client).expires_after(k_write_timeout);
+  auto [wec, wn] = co_await http::async_write(client, head, use_tuple);
+  if (!wec && up.conn->buffer.size() > 0)
+    std::tie(wec, wn) = co_await asio::async_write(client, up.conn->buffer.data(), use_tuple);
+  if (!wec && client_buffer.size() > 0)
+    std::tie(wec, wn) = co_await asio::async_write(upstream, client_buffer.data(), use_tuple);
+  client_buffer.consume(client_buffer.size());
+  if (wec) co_return false;
+  const auto bytes = co_await splice(client, upstream, false, ex.config->upstream.read_timeout);
+  log.bytes_in += bytes.a_to_b;
+  log.bytes_out = bytes.b_to_a;
+  co_return true;
+}
+
+// A client that left mid-response: the upstream is read on (bounded) so that the usage at the
+// end of the body still settles the hold.
+struct GoneClient {
+  bool gone = false;
+  Clock::time_point since{};
+  std::uint64_t bytes = 0;
+
+  void leave() {
+    gone = true;
+    since = Clock::now();
   }
-
-  const int status = ex.status;
-  const bool no_body = ctx.head_request || status / 100 == 1 || status == 204 || status == 304;
-  if (!no_body && (ex.rewrite_response || !parser.content_length())) {
-    res.erase(http::field::content_length);
-    if (ctx.client_http10)
-      keep_alive = false;  // HTTP/1.0 knows no chunked encoding (RFC 9112 §6.1): the close ends it
-    else
-      res.chunked(true);
+  // How long the next upstream read may wait; zero or less: stop reading.
+  std::chrono::milliseconds read_budget(std::chrono::milliseconds timeout) const {
+    if (!gone) return timeout;
+    return std::min(timeout, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 k_gone_time - (Clock::now() - since)));
   }
-  res.keep_alive(keep_alive);
+};
 
-  http::response_serializer<http::buffer_body> serializer{res};
+struct Relayed {
   bool client_ok = true;
   bool upstream_ok = true;
-  Clock::time_point gone_since{};
-  std::uint64_t gone_bytes = 0;
+};
+
+// Step 5, the body: each piece read from the upstream goes to the hooks decoded and to the client
+// as it came (or as the hooks rewrote it), until the upstream's body ends or either side fails.
+template <typename ClientStream, typename Conn>
+asio::awaitable<Relayed> relay_body(ClientStream& client, Upstream<Conn>& up, Exchange& ex,
+                                    ExchangeHooks& hooks, AccessRecord& log,
+                                    const std::string& content_encoding,
+                                    std::chrono::nanoseconds& upstream_time) {
+  auto& upstream = stream_of(*up.conn);
+  auto& parser = *up.parser;
+  auto& res = parser.get();
+  http::response_serializer<http::buffer_body> serializer{res};
+  Relayed out;
+  GoneClient gone;
+  std::string scratch;
   res.body().data = nullptr;
   res.body().size = 0;
   res.body().more = !parser.is_done();
-  std::string scratch;
   // Body bytes already read with the head (a small JSON answer usually is): the head goes out
   // with the first piece, in one write. Otherwise (a stream whose first event is still to come)
   // the head goes now.
   if (up.conn->buffer.size() == 0 && !parser.is_done()) {
     lowest(client).expires_after(k_write_timeout);
-    if (auto [ec, n] = co_await write_flat(client, serializer, scratch, true); ec) {
-      client_ok = false;
-      gone_since = Clock::now();
-    }
+    if (auto [ec, n] = co_await write_flat(client, serializer, scratch, true); ec) gone.leave();
   }
 
   rules::BodyDecoder decoder(content_encoding);
@@ -309,32 +305,26 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   while (!parser.is_done()) {
     res.body().data = raw.data();
     res.body().size = raw.size();
-    auto timeout = ex.config->upstream.read_timeout;
-    if (!client_ok) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          k_gone_time - (Clock::now() - gone_since));
-      if (left.count() <= 0) break;
-      timeout = std::min(timeout, left);
-    }
+    const auto timeout = gone.read_budget(ex.config->upstream.read_timeout);
+    if (timeout.count() <= 0) break;
     const auto t0 = Clock::now();
     lowest(upstream).expires_after(timeout);
     auto [rec, rn] = co_await http::async_read_some(upstream, up.conn->buffer, parser, use_tuple);
     upstream_time += Clock::now() - t0;
     if (rec == http::error::need_buffer) rec = {};
-    const std::size_t n = raw.size() - res.body().size;
-    const std::string_view piece(raw.data(), n);
-    if (n > 0) {
+    const std::string_view piece(raw.data(), raw.size() - res.body().size);
+    if (!piece.empty()) {
       decoded.clear();
       if (decoder.feed(piece, decoded) && !decoded.empty()) hooks.on_response_body(ex, decoded);
     }
     if (rec) {
-      upstream_ok = false;
+      out.upstream_ok = false;
       log.error = "upstream read: " + describe(rec);
       break;
     }
-    if (!client_ok) {
-      gone_bytes += n;
-      if (gone_bytes > k_gone_bytes) break;
+    if (gone.gone) {
+      gone.bytes += piece.size();
+      if (gone.bytes > k_gone_bytes) break;
       continue;
     }
     std::string_view send = piece;
@@ -351,29 +341,87 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
     res.body().size = send.size();
     res.body().more = !parser.is_done();
     lowest(client).expires_after(k_write_timeout);
-    const auto [wec, wn] = co_await write_flat(client, serializer, scratch, false);
-    if (wec) {
-      client_ok = false;
-      gone_since = Clock::now();
-    } else {
+    if (const auto [wec, wn] = co_await write_flat(client, serializer, scratch, false); wec)
+      gone.leave();
+    else
       log.bytes_out += send.size();
-    }
   }
-  if (client_ok && upstream_ok && !serializer.is_done()) {
+  if (!gone.gone && out.upstream_ok && !serializer.is_done()) {
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
     lowest(client).expires_after(k_write_timeout);
-    if (auto [wec, wn] = co_await write_flat(client, serializer, scratch, false); wec)
-      client_ok = false;
+    if (auto [wec, wn] = co_await write_flat(client, serializer, scratch, false); wec) gone.leave();
+  }
+  out.client_ok = !gone.gone;
+  co_return out;
+}
+
+// Steps 4-6 over one kind of upstream connection (pooled TLS or plain TCP).
+template <typename ClientStream, typename Conn>
+asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_buffer& client_buffer,
+                                            Exchange& ex, ExchangeHooks& hooks,
+                                            ForwardContext& ctx) {
+  auto& log = ctx.log;
+  std::chrono::nanoseconds upstream_time{0};
+  bool keep_alive = ctx.client_keep_alive && !ctx.env.shared.draining.load();
+  bool denied = false;  // by tunnel.deny_networks (plain HTTP to a host no provider owns)
+
+  const auto finish = [&](Outcome outcome) -> asio::awaitable<void> {
+    ex.upstream_time = upstream_time;
+    co_await await_on_complete(hooks, ex, outcome);
+    // Provider exchanges are counted by the hooks, which know the endpoint.
+    if (!ex.provider)
+      Metrics::instance().count_other_host(denied ? RequestOutcome::refused
+                                                  : (outcome == Outcome::upstream_error
+                                                         ? RequestOutcome::error
+                                                         : RequestOutcome::forwarded));
+    const auto total = Clock::now() - ex.started;
+    Metrics::instance().observe_upstream(upstream_time);
+    Metrics::instance().observe_overhead(total - upstream_time);
+    log.ms = std::chrono::duration<double, std::milli>(total).count();
+  };
+
+  auto up = co_await send_request<Conn>(ex, ctx, upstream_time);
+  if (!up.conn) {
+    denied = up.denied;
+    const bool wrote =
+        co_await answer_upstream_failure(client, ex, up.error, up.denied, keep_alive, log);
+    co_await finish(Outcome::upstream_error);
+    co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+  }
+  auto& parser = *up.parser;
+  auto& res = parser.get();
+  const bool upgraded = res.result_int() == 101 && ctx.websocket;
+  const auto content_encoding = take_response_head(ex, res, hooks, upgraded);
+  log.status = ex.status;
+  if (upgraded) {
+    const bool client_ok = co_await relay_upgrade(client, client_buffer, up, ex, log);
+    co_await finish(client_ok ? Outcome::complete : Outcome::client_gone);
+    co_return AfterExchange::close;
   }
 
-  const bool complete = upstream_ok && parser.is_done();
+  const int status = ex.status;
+  const bool no_body = ctx.head_request || status / 100 == 1 || status == 204 || status == 304;
+  if (!no_body && (ex.rewrite_response || !parser.content_length())) {
+    res.erase(http::field::content_length);
+    if (ctx.client_http10)
+      keep_alive = false;  // HTTP/1.0 knows no chunked encoding (RFC 9112 §6.1): the close ends it
+    else
+      res.chunked(true);
+  }
+  res.keep_alive(keep_alive);
+
+  const auto relayed =
+      co_await relay_body(client, up, ex, hooks, log, content_encoding, upstream_time);
+  const bool complete = relayed.upstream_ok && parser.is_done();
   if (complete && parser.keep_alive()) release_upstream(std::move(up.conn), ctx.env, ex);
-  if (!client_ok) log.error = "client gone";
-  co_await finish(!upstream_ok ? Outcome::upstream_error
-                               : (client_ok ? Outcome::complete : Outcome::client_gone));
-  co_return client_ok&& complete&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+  if (!relayed.client_ok) log.error = "client gone";
+  co_await finish(!relayed.upstream_ok
+                      ? Outcome::upstream_error
+                      : (relayed.client_ok ? Outcome::complete : Outcome::client_gone));
+  co_return relayed.client_ok&& complete&& keep_alive ? AfterExchange::keep_alive
+                                                      : AfterExchange::close;
 }
 
 }  // namespace

@@ -94,12 +94,4 @@ bool NetworkPolicy::denies(std::string_view address) const {
   return false;
 }
 
-std::string port_problem(const std::vector<std::uint16_t>& allowed_ports, std::uint16_t port,
-                         bool plain_http) {
-  if (plain_http && port == 80) return "";
-  if (std::find(allowed_ports.begin(), allowed_ports.end(), port) != allowed_ports.end()) return "";
-  return std::string(plain_http ? "HTTP" : "CONNECT") + " to port " + std::to_string(port) +
-         " is not allowed (tunnel.allowed_ports)";
-}
-
 }  // namespace proxy

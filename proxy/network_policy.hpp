@@ -1,7 +1,7 @@
 #pragma once
-// tunnel.deny_networks and tunnel.allowed_ports: what a CONNECT or a plain-HTTP request may not
-// reach (DESIGN §11), so that a client cannot use tollgate to reach the pod's loopback, a cloud
-// metadata endpoint or a database port.
+// tunnel.deny_networks: the addresses a CONNECT or a plain-HTTP request may not reach (DESIGN
+// §11; the port rule is pipeline/head_stage.hpp), so that a client cannot use tollgate to reach the
+// pod's loopback, a cloud metadata endpoint or a database port.
 
 #include <array>
 #include <cstdint>
@@ -34,10 +34,5 @@ class NetworkPolicy {
   void add(std::string_view cidr);
   std::vector<Network> networks_;
 };
-
-// tunnel.allowed_ports for the port of a CONNECT or, with `plain_http`, of an absolute-form
-// request (which may also use 80, the port of its scheme): "" when allowed, else the refusal.
-std::string port_problem(const std::vector<std::uint16_t>& allowed_ports, std::uint16_t port,
-                         bool plain_http);
 
 }  // namespace proxy

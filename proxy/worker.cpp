@@ -7,7 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "budget/store/store.hpp"
+#include "budget/store/sqlite_journal.hpp"
 #include "proxy/client_session.hpp"
 #include "telemetry/access_log.hpp"
 
@@ -43,16 +43,16 @@ void Worker::start() {
   asio::co_spawn(io_, trim_loop(), asio::detached);
   thread_ = std::thread([this] {
     // One turn = the handlers ready now (at most k_turn, so that a busy loop cannot hold a
-    // wake-up back for long). The ledger writes they make share one wake-up of the store's
-    // writer thread, and so one commit, instead of one wake-up per write.
+    // wake-up back for long). The ledger writes they make share one wake-up of the SQLite
+    // journal's writer thread, and so one commit, instead of one wake-up per write.
     constexpr int k_turn = 64;
-    budget::defer_store_wakeups(true);
+    budget::defer_journal_wakeups(true);
     while (io_.run_one() > 0) {
       for (int i = 1; i < k_turn && io_.poll_one() > 0; ++i) {
       }
-      budget::flush_store_wakeups();
+      budget::flush_journal_wakeups();
     }
-    budget::defer_store_wakeups(false);
+    budget::defer_journal_wakeups(false);
   });
 }
 

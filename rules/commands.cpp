@@ -11,6 +11,7 @@
 
 #include "rules/config_loader.hpp"
 #include "rules/estimator.hpp"
+#include "util/url.hpp"
 
 namespace rules {
 namespace {
@@ -31,27 +32,14 @@ struct Url {
   std::string host, path, query;
 };
 
-// "https://api.openai.com/v1/chat/completions?x=1" (scheme optional, port dropped).
+// "https://api.openai.com/v1/chat/completions?x=1" (scheme optional, port dropped), the host in
+// lower case as providers list their hosts.
 std::optional<Url> parse_url(std::string_view text) {
-  if (const auto scheme = text.find("://"); scheme != std::string_view::npos)
-    text.remove_prefix(scheme + 3);
-  const auto slash = text.find_first_of("/?");
-  Url url;
-  std::string_view authority = text.substr(0, slash);
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos)
-    authority.remove_prefix(at + 1);
-  if (const auto colon = authority.rfind(':');
-      colon != std::string_view::npos && authority.find(']') == std::string_view::npos)
-    authority = authority.substr(0, colon);
-  if (authority.empty()) return std::nullopt;
-  url.host = std::string(authority);
+  auto parsed = util::parse_url(text);
+  if (!parsed) return std::nullopt;
+  Url url{std::move(parsed->authority.host), std::move(parsed->path), std::move(parsed->query)};
   std::transform(url.host.begin(), url.host.end(), url.host.begin(),
                  [](unsigned char c) { return std::tolower(c); });
-  std::string_view rest = slash == std::string_view::npos ? "/" : text.substr(slash);
-  const auto question = rest.find('?');
-  url.path = std::string(rest.substr(0, question));
-  if (url.path.empty()) url.path = "/";
-  if (question != std::string_view::npos) url.query = std::string(rest.substr(question + 1));
   return url;
 }
 

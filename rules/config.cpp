@@ -79,27 +79,27 @@ ModelPricing Provider::price_model(std::string_view model, const Endpoint* endpo
 }
 
 std::optional<std::string> Provider::dearest_model(const Endpoint* endpoint) const {
-  const std::string pricing = endpoint ? endpoint->pricing : "tokens";
+  const Pricing pricing = endpoint ? endpoint->pricing : Pricing::tokens;
   const bool reads_output =
       !endpoint || !endpoint->output_max.empty() || !endpoint->usage.output.empty();
   // (rank, max_output) of a model that fits, or nullopt.
   auto rank = [&](const ModelPrice& m) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
-    if (pricing == "per_image") {
+    if (pricing == Pricing::per_image) {
       if (m.per_image.empty()) return std::nullopt;
       std::int64_t dearest = 0;
       for (const auto& [key, price] : m.per_image) dearest = std::max(dearest, price);
       return std::pair{dearest, std::int64_t{0}};
     }
-    if (pricing == "per_second") {
+    if (pricing == Pricing::per_second) {
       const auto dearest = std::max(m.per_second, m.per_second_audio);
       if (dearest < 0) return std::nullopt;
       return std::pair{dearest, std::int64_t{0}};
     }
-    if (pricing == "per_item") {
+    if (pricing == Pricing::per_item) {
       if (m.per_item < 0) return std::nullopt;
       return std::pair{m.per_item, std::int64_t{0}};
     }
-    if (pricing != "tokens") return std::nullopt;
+    if (pricing != Pricing::tokens) return std::nullopt;
     if (!m.per_image.empty() || m.per_second >= 0 || m.per_second_audio >= 0 || m.per_item >= 0)
       return std::nullopt;
     if (!reads_output && m.output > 0) return std::nullopt;
@@ -111,6 +111,29 @@ std::optional<std::string> Provider::dearest_model(const Endpoint* endpoint) con
     if (const auto r = rank(price); r && *r > best_rank) best = &name, best_rank = *r;
   if (!best) return std::nullopt;
   return *best;
+}
+
+std::string_view pricing_name(Pricing pricing) {
+  switch (pricing) {
+    case Pricing::flat:
+      return "flat";
+    case Pricing::per_item:
+      return "per_item";
+    case Pricing::tokens:
+      return "tokens";
+    case Pricing::per_second:
+      return "per_second";
+    case Pricing::per_image:
+      return "per_image";
+  }
+  return "flat";
+}
+
+std::optional<Pricing> parse_pricing(std::string_view name) {
+  for (const auto p :
+       {Pricing::flat, Pricing::per_item, Pricing::tokens, Pricing::per_second, Pricing::per_image})
+    if (pricing_name(p) == name) return p;
+  return std::nullopt;
 }
 
 const Provider* Config::provider_for_host(std::string_view host) const {

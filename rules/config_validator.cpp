@@ -33,14 +33,15 @@ bool path_has_capture(const std::string& path, const std::string& name) {
 
 void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic>& errors) {
   const std::string where = "endpoint '" + e.name + "' of provider '" + p.name + "'";
-  if (e.pricing == "flat" && !e.cost)
+  if (e.pricing == Pricing::flat && !e.cost)
     report(errors, e.mark, where + " has pricing flat but no 'cost'");
-  if (e.pricing == "per_item" && e.per_item.empty())
+  if (e.pricing == Pricing::per_item && e.per_item.empty())
     report(errors, e.mark, where + " has pricing per_item but no 'cost: { per_item: ... }'");
-  const bool needs_model =
-      e.pricing == "tokens" || e.pricing == "per_second" || e.pricing == "per_image";
+  const bool needs_model = e.pricing == Pricing::tokens || e.pricing == Pricing::per_second ||
+                           e.pricing == Pricing::per_image;
   if (needs_model && e.model.empty())
-    report(errors, e.mark, where + " prices " + e.pricing + " but has no 'model'");
+    report(errors, e.mark,
+           where + " prices " + std::string(pricing_name(e.pricing)) + " but has no 'model'");
   for (const ValueRef* ref : {&e.model, &e.multiplier, &e.per_item, &e.size, &e.quality, &e.audio})
     if (ref->source == ValueRef::Source::path && !path_has_capture(e.path, ref->key))
       report(errors, e.mark,
@@ -53,8 +54,8 @@ void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic
                  p.name + ".models)");
   } else if (p.models.empty() && p.unknown_model.policy != UnknownModel::Policy::price) {
     report(errors, e.mark,
-           where + " prices " + e.pricing + " by model but provider '" + p.name +
-               "' lists no models and no unknown_model price");
+           where + " prices " + std::string(pricing_name(e.pricing)) + " by model but provider '" +
+               p.name + "' lists no models and no unknown_model price");
   }
 }
 

@@ -26,18 +26,18 @@ class Estimate {
       : p_(provider), e_(endpoint), v_(values), body_size_(body_size), out_(out) {}
 
   void run() {
-    if (e_.pricing == "flat") {
+    if (e_.pricing == Pricing::flat) {
       out_.estimate.micros = e_.cost.value_or(0);
       line("flat cost " + price_text(out_.estimate.micros));
-    } else if (e_.pricing == "per_item") {
+    } else if (e_.pricing == Pricing::per_item) {
       per_item();
     } else if (!resolve_model()) {
       return;
-    } else if (e_.pricing == "tokens") {
+    } else if (e_.pricing == Pricing::tokens) {
       tokens();
-    } else if (e_.pricing == "per_second") {
+    } else if (e_.pricing == Pricing::per_second) {
       per_second();
-    } else if (e_.pricing == "per_image") {
+    } else if (e_.pricing == Pricing::per_image) {
       per_image();
     }
   }
@@ -188,6 +188,7 @@ class Estimate {
     line("image " + key + " at " + price_text(rate) + " each (size " + size.value_or("absent") +
          ", quality " + quality.value_or("absent") + ")");
     out_.estimate.micros = saturating_mul(rate, multiplier());
+    out_.image_price = rate;
   }
 
  private:
@@ -214,7 +215,7 @@ bool is_streaming(const RequestView& request, RequestValues& values) {
 Priced price_request(const Config& config, const RequestView& request) {
   Priced out;
   out.endpoint_name = "default";
-  out.provider = config.provider_for_host(request.host);
+  out.provider = request.provider ? request.provider : config.provider_for_host(request.host);
   if (!out.provider) {
     out.explanation = "host " + std::string(request.host) + " belongs to no provider: not priced\n";
     return out;
@@ -238,7 +239,8 @@ Priced price_request(const Config& config, const RequestView& request) {
   out.endpoint_name = match.endpoint->name;
   out.explanation += "endpoint " + out.endpoint_name + " (" +
                      (out.endpoint->method.empty() ? std::string("*") : out.endpoint->method) +
-                     " " + out.endpoint->path + ", pricing " + out.endpoint->pricing + ")\n";
+                     " " + out.endpoint->path + ", pricing " +
+                     std::string(pricing_name(out.endpoint->pricing)) + ")\n";
   if (auto why = values.body_refusal()) {
     out.error = std::move(why);
     out.explanation += "refused: " + *out.error + "\n";

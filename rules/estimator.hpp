@@ -33,6 +33,9 @@ struct Priced {
   const ModelPrice* price = nullptr;
   std::int64_t input_tokens = 0, output_tokens = 0, multiplier = 1;
   const ValueRef* output_named_at = nullptr;  // where the request named its output maximum
+  // Per-image pricing: the price of one image of the size and quality the request asked for
+  // (the dearest consistent with it), at which the images the response holds are charged.
+  std::optional<std::int64_t> image_price;
 };
 
 // Matches provider (by host) + endpoint (method, path pattern) + model, and estimates the cost.

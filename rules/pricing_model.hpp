@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rules {
@@ -56,11 +57,17 @@ struct StreamSpec {
   bool inject_include_usage = false;  // include_usage: inject
 };
 
+// How an endpoint's price is computed (DESIGN §4).
+enum class Pricing { flat, per_item, tokens, per_second, per_image };
+// The config's spelling of each kind, for errors and explanations.
+std::string_view pricing_name(Pricing pricing);
+std::optional<Pricing> parse_pricing(std::string_view name);
+
 struct Endpoint {
   std::string name;
-  std::string method;                // empty = any
-  std::string path;                  // pattern: literal, {name} captures, trailing * for any rest
-  std::string pricing = "flat";      // flat | per_item | tokens | per_second | per_image
+  std::string method;  // empty = any
+  std::string path;    // pattern: literal, {name} captures, trailing * for any rest
+  Pricing pricing = Pricing::flat;
   std::optional<std::int64_t> cost;  // flat cost, micro-units
   // per_item
   ValueRef per_item;

@@ -38,7 +38,7 @@ void parse_cost(YamlReader& r, const YAML::Node& node, Endpoint& endpoint) {
     return;
   }
   if (!r.expect_map(node, "cost", {"per_item", "separator", "each", "count"})) return;
-  endpoint.pricing = "per_item";
+  endpoint.pricing = Pricing::per_item;
   if (node["per_item"])
     if (auto ref = r.value_ref(node["per_item"], "per_item")) endpoint.per_item = *ref;
   if (node["separator"])
@@ -83,7 +83,7 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
   if (node["pricing"])
     if (auto pricing = r.choice(node["pricing"], "pricing",
                                 {"flat", "per_item", "tokens", "per_second", "per_image"}))
-      e.pricing = *pricing;
+      e.pricing = *parse_pricing(*pricing);
   if (!base && !node["pricing"] && !node["cost"])
     r.error(node, "endpoint '" + e.name + "' needs a 'cost' or a 'pricing'");
   if (node["model"])

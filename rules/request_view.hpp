@@ -8,6 +8,8 @@
 
 namespace rules {
 
+struct Provider;  // rules/config.hpp
+
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Case-insensitive header lookup; returns the first value or an empty view.
@@ -20,6 +22,9 @@ struct RequestView {
   std::string_view query;   // "key=...&asin=A,B" (no leading '?'), raw (not decoded)
   const HeaderList* headers = nullptr;
   std::string_view body;  // the whole request body (priced requests are read fully first)
+  // The host's provider when the caller resolved it already (an exchange resolves it once, at
+  // its head); nullptr: looked up from `host`.
+  const Provider* provider = nullptr;
 
   std::string_view header(std::string_view name) const {
     return headers ? find_header(*headers, name) : std::string_view{};

@@ -269,7 +269,7 @@ void UsageReader::read_json_body(UsageResult& r) {
   else if (auto version = string_at(*root, "modelVersion"); !version.empty())
     r.model = std::move(version);
   read_provider_fields(*root, r);
-  if (!final_usage_ && endpoint_ && endpoint_->pricing == "per_image")
+  if (!final_usage_ && endpoint_ && endpoint_->pricing == Pricing::per_image)
     if (const rapidjson::Value* data = json_at(*root, "/data"); data && data->IsArray())
       image_count_ = static_cast<std::int64_t>(data->Size());
 }

@@ -53,6 +53,8 @@ class UsageReader {
 
   // Price of one image on a per_image endpoint without token usage (the estimator knows the size
   // and quality asked for); default: the dearest image price the model lists.
+  // Images counted in a response without usage are charged at this price each (the estimate's,
+  // for the size and quality asked); without it, at the model's dearest per-image price.
   void set_image_price(std::int64_t micros) { image_price_ = micros; }
   // Bound on a non-streamed JSON body kept for parsing at finish; past it only the tail is kept.
   static constexpr std::size_t k_max_json_bytes = 8u << 20;

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "rules/money.hpp"
 #include "util/text.hpp"
 
 namespace proxy {
@@ -203,6 +204,20 @@ std::string access_json(const AccessRecord& r) {
   out += ",\"ms\":";
   out += ms;
   if (!r.error.empty()) out += ",\"error\":" + json_quote(r.error);
+  if (!r.provider.empty()) {
+    out += ",\"provider\":" + json_quote(r.provider) + ",\"endpoint\":" + json_quote(r.endpoint);
+    out += ",\"model\":" + json_quote(r.model) + ",\"currency\":" + json_quote(r.currency);
+    // Decimal strings, as every amount tollgate writes: exact, whatever the reader's floats.
+    if (r.estimate) out += ",\"estimate\":" + json_quote(rules::format_micros(*r.estimate));
+    if (r.cost) out += ",\"cost\":" + json_quote(rules::format_micros(*r.cost));
+    out += ",\"budgets\":[";
+    for (std::size_t i = 0; i < r.budgets.size(); ++i) {
+      if (i > 0) out += ',';
+      out += json_quote(r.budgets[i]);
+    }
+    out += ']';
+    if (!r.refused_by.empty()) out += ",\"refused_by\":" + json_quote(r.refused_by);
+  }
   out += '}';
   return out;
 }

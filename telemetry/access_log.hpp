@@ -5,8 +5,10 @@
 // log line.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace proxy {
 
@@ -20,6 +22,12 @@ struct AccessRecord {
   std::uint64_t bytes_out = 0;  // to the client (response body, or tunnel bytes down)
   double ms = 0;
   std::string error;  // what failed, if anything
+
+  // Provider exchanges (DESIGN §13): what was priced, held and charged; absent for other hosts.
+  std::string provider, endpoint, model, currency;
+  std::optional<std::int64_t> estimate, cost;  // micro-units; cost: what the ledger was charged
+  std::vector<std::string> budgets;            // instances held: "daily", "per-key/3f9a1c…"
+  std::string refused_by;                      // budget | balance | rate | breaker | store | price
 };
 
 // `target` with the value of every key= query parameter (any name ending in "key", e.g. key,

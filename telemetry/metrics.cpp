@@ -123,9 +123,24 @@ prometheus::Registry& Metrics::registry() {
   return *impl_->registry;
 }
 
+std::string_view outcome_name(RequestOutcome outcome) {
+  switch (outcome) {
+    case RequestOutcome::forwarded:
+      return "forwarded";
+    case RequestOutcome::refused:
+      return "refused";
+    case RequestOutcome::error:
+      return "error";
+    case RequestOutcome::tunneled:
+      return "tunneled";
+  }
+  return "error";
+}
+
 void Metrics::count_request(std::string_view provider, std::string_view endpoint,
-                            std::string_view outcome) {
-  impl_->requests.get({{"provider", provider}, {"endpoint", endpoint}, {"outcome", outcome}})
+                            RequestOutcome outcome) {
+  impl_->requests
+      .get({{"provider", provider}, {"endpoint", endpoint}, {"outcome", outcome_name(outcome)}})
       .Increment();
 }
 

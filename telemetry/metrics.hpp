@@ -15,19 +15,19 @@ class Registry;
 
 namespace proxy {
 
+// The `outcome` label of tollgate_requests_total.
+enum class RequestOutcome { forwarded, refused, error, tunneled };
+std::string_view outcome_name(RequestOutcome outcome);
+
 class Metrics {
  public:
   static Metrics& instance();
 
-  // outcome: forwarded | refused | error | tunneled
-  void count_request(std::string_view provider, std::string_view endpoint,
-                     std::string_view outcome);
+  void count_request(std::string_view provider, std::string_view endpoint, RequestOutcome outcome);
   // A request to a host no provider owns (blind tunnel, plain-HTTP forward, or one refused by
   // the tunnel policy): provider and endpoint are k_no_label rather than empty, so that
   // `sum by (provider)` shows that traffic under a name.
-  void count_other_host(std::string_view outcome) {
-    count_request(k_no_label, k_no_label, outcome);
-  }
+  void count_other_host(RequestOutcome outcome) { count_request(k_no_label, k_no_label, outcome); }
   static constexpr std::string_view k_no_label = "(none)";
   void add_spend(std::string_view currency, std::string_view provider, std::string_view model,
                  std::int64_t micros);

@@ -5,12 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -18,14 +12,10 @@
 #include <thread>
 
 #include "telemetry/access_log.hpp"
+#include "telemetry/http_client.hpp"
 
 namespace proxy {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 struct Delivery {
   std::string url, body;
@@ -51,88 +41,6 @@ bool subscribes(const rules::WebhookConfig& hook, const std::string& type) {
   return false;
 }
 
-struct Url {
-  bool https = false;
-  std::string host, port, target;
-};
-
-// http(s)://host[:port][/target]; IPv6 literals in brackets.
-std::optional<Url> parse_url(std::string_view url) {
-  Url out;
-  if (url.starts_with("https://")) {
-    out.https = true;
-    url.remove_prefix(8);
-  } else if (url.starts_with("http://")) {
-    url.remove_prefix(7);
-  } else {
-    return std::nullopt;
-  }
-  const auto slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  out.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  std::string_view port;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    out.host = std::string(authority.substr(1, close - 1));
-    if (close + 1 < authority.size() && authority[close + 1] == ':')
-      port = authority.substr(close + 2);
-  } else {
-    const auto colon = authority.rfind(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  out.port = port.empty() ? (out.https ? "443" : "80") : std::string(port);
-  if (out.host.empty()) return std::nullopt;
-  return out;
-}
-
-// One POST; true on a 2xx answer. Blocking, with a 5 s bound on every step.
-bool post(asio::ssl::context& tls, const std::string& url, const std::string& body) {
-  const auto parsed = parse_url(url);
-  if (!parsed) return false;
-  const bool https = parsed->https;
-  const std::string& host = parsed->host;
-  const std::string& port = parsed->port;
-  const std::string& target = parsed->target;
-
-  asio::io_context io;
-  tcp::resolver resolver(io);
-  beast::error_code ec;
-  const auto endpoints = resolver.resolve(host, port, ec);
-  if (ec) return false;
-  http::request<http::string_body> req{http::verb::post, target, 11};
-  req.set(http::field::host, host);
-  req.set(http::field::content_type, "application/json");
-  req.set(http::field::user_agent, "tollgate");
-  req.body() = body;
-  req.prepare_payload();
-  http::response<http::string_body> res;
-  beast::flat_buffer buffer;
-
-  auto finish = [&](auto& stream) {
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-    http::write(stream, req, ec);
-    if (ec) return false;
-    http::read(stream, buffer, res, ec);
-    return !ec && res.result_int() / 100 == 2;
-  };
-  if (!https) {
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(5));
-    stream.connect(endpoints, ec);
-    return !ec && finish(stream);
-  }
-  beast::ssl_stream<beast::tcp_stream> stream(io, tls);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str())) return false;
-  SSL_set1_host(stream.native_handle(), host.c_str());
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-  beast::get_lowest_layer(stream).connect(endpoints, ec);
-  if (ec) return false;
-  stream.handshake(asio::ssl::stream_base::client, ec);
-  return !ec && finish(stream);
-}
-
 }  // namespace
 
 // One queue and one thread per receiver URL: a slow or dead receiver delays only its own events.
@@ -144,7 +52,7 @@ struct Channel {
   bool stopping = false;
   std::thread thread;
 
-  void loop(asio::ssl::context& tls, std::atomic<std::uint64_t>& delivered,
+  void loop(const HttpClient& client, std::atomic<std::uint64_t>& delivered,
             std::atomic<std::uint64_t>& dropped) {
     std::unique_lock lock(mutex);
     while (!stopping) {
@@ -163,7 +71,7 @@ struct Channel {
       Delivery d = std::move(*due);
       queue.erase(due);
       lock.unlock();
-      const bool ok = post(tls, d.url, d.body);
+      const bool ok = client.request("POST", d.url, d.body).ok();
       lock.lock();
       if (ok) {
         ++delivered;
@@ -186,7 +94,7 @@ struct WebhookSender::Impl {
   std::vector<rules::WebhookConfig> hooks;
   std::vector<std::unique_ptr<Channel>> channels;  // created on first use, kept until shutdown
   std::atomic<std::uint64_t> delivered{0}, dropped{0};
-  asio::ssl::context tls{asio::ssl::context::tls_client};
+  std::unique_ptr<HttpClient> client;
 
   Channel& channel(const std::string& url) {
     for (auto& c : channels)
@@ -194,7 +102,7 @@ struct WebhookSender::Impl {
     auto& c = channels.emplace_back(std::make_unique<Channel>());
     c->url = url;
     Channel* raw = c.get();
-    c->thread = std::thread([this, raw] { raw->loop(tls, delivered, dropped); });
+    c->thread = std::thread([this, raw] { raw->loop(*client, delivered, dropped); });
     return *raw;
   }
 };
@@ -202,11 +110,7 @@ struct WebhookSender::Impl {
 WebhookSender::WebhookSender(std::vector<rules::WebhookConfig> hooks, std::string trust)
     : impl_(std::make_unique<Impl>()) {
   impl_->hooks = std::move(hooks);
-  impl_->tls.set_verify_mode(asio::ssl::verify_peer);
-  if (trust.empty() || trust == "system")
-    impl_->tls.set_default_verify_paths();
-  else
-    impl_->tls.load_verify_file(trust);
+  impl_->client = std::make_unique<HttpClient>(trust);
 }
 
 WebhookSender::~WebhookSender() {

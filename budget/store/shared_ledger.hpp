@@ -1,12 +1,18 @@
 #pragma once
-// budget::SharedLedger — reservations decided by a store that several tollgate processes share
+// budget::SharedLedger — budgets decided by a store that several tollgate processes share
 // (Redis): the check `spent + reserved + estimate <= limit` and the reservation happen in one
-// atomic step inside the store, so sidecars sharing a budget never overrun it together.
+// atomic step inside the store, so sidecars sharing a budget never overrun it together. The store
+// keeps what it decides, and the runtime limits and overrides every process applies.
+// Thread safety: one call at a time (the enforcer calls under its lock), but healthy(), which is
+// safe from any thread. Every call is a blocking round trip.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "budget/store/rows.hpp"
 
 namespace budget {
 
@@ -30,6 +36,11 @@ class SharedLedger {
     std::uint64_t hold = 0;          // when admitted: a hold id unique across processes
     std::vector<Counters> counters;  // per part, after reserving (or as found, when refused)
   };
+  // The operator's runtime changes, as every process applies them.
+  struct Runtime {
+    std::vector<LimitRow> limits;
+    std::vector<OverrideRow> overrides;
+  };
 
   // Reserves `estimate` in every part or in none; nullopt when the store cannot be reached. The
   // hold expires `hold_ttl_ms` milliseconds from now by the store's clock, never by this process's.
@@ -49,8 +60,25 @@ class SharedLedger {
   // store's clock.
   virtual void settle_expired() = 0;
 
-  // Zeroes one instance's period (key "": every instance of the budget).
+  // Zeroes one instance's period (key "": every instance of the budget); false on failure.
   virtual bool reset(const std::string& budget, const std::string& key, std::int64_t period) = 0;
+
+  // Records a runtime limit (replacing the budget's last one) for every process; false on failure.
+  virtual bool set_limit(const LimitRow& limit) = 0;
+
+  // Records an override for every process; false on failure.
+  virtual bool add_override(const OverrideRow& override_) = 0;
+
+  // The runtime limits and overrides recorded by any process; nullopt when the store cannot be
+  // reached.
+  virtual std::optional<Runtime> runtime() = 0;
+
+  // False after a call failed, until one succeeds.
+  virtual bool healthy() const = 0;
 };
+
+// Redis at `url` (redis://host:port/db), keys under `prefix`: shared by every tollgate using it.
+// Throws std::runtime_error when the first connection fails.
+std::unique_ptr<SharedLedger> make_redis_ledger(const std::string& url, const std::string& prefix);
 
 }  // namespace budget

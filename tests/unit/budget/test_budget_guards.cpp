@@ -33,7 +33,7 @@ TEST_CASE("Enforcer balance, the Keepa story") {
     CHECK(events_of(*e, "balance_warning").empty());
     const auto refused = admit(*e, keepa(50 * tokens));
     CHECK_FALSE(refused.admitted);
-    CHECK(refused.refused_by == "balance");
+    CHECK(refused.refused_by == budget::RefusedBy::balance);
     CHECK(refused.name == "keepa");
     CHECK(refused.message ==
           "Keepa balance too low: current balance 59 tokens, required 50 (+ min 10) for endpoint "
@@ -91,7 +91,7 @@ TEST_CASE("Enforcer rate limits, token buckets") {
     for (int i = 0; i < 3; ++i) CHECK(admit(*e, keepa(1)).admitted);
     const auto refused = admit(*e, keepa(1));
     CHECK_FALSE(refused.admitted);
-    CHECK(refused.refused_by == "rate");
+    CHECK(refused.refused_by == budget::RefusedBy::rate);
     CHECK(refused.name == "keepa-rpm");
     CHECK(refused.message ==
           "rate limit \"keepa-rpm\" reached: 3 requests per 1m; next request allowed in 20s");
@@ -165,7 +165,7 @@ TEST_CASE("Enforcer breakers, spend spike") {
 
   const auto refused = admit(*e, openai(1));
   CHECK_FALSE(refused.admitted);
-  CHECK(refused.refused_by == "breaker");
+  CHECK(refused.refused_by == budget::RefusedBy::breaker);
   CHECK(refused.message ==
         "breaker \"spend-spike\" is open: spend over 100 usd within 1h; closes "
         "2026-11-23T13:11:00Z (in 10m)");

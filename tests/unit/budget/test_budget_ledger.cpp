@@ -1,6 +1,7 @@
 // The store conformance suite: every ledger behaviour, run on each backend (memory, sqlite).
 #include <doctest/doctest.h>
 
+#include <future>
 #include <thread>
 
 #include "budget_test_support.hpp"
@@ -41,7 +42,7 @@ TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, 
     const auto second = admit(*e, openai(2 * k_usd));
     CHECK_FALSE(second.admitted);
     CHECK(second.hold == 0);
-    CHECK(second.refused_by == "budget");
+    CHECK(second.refused_by == budget::RefusedBy::budget);
     CHECK(second.name == "small");
     CHECK(second.message ==
           "budget \"small\" would be exceeded: estimate 2 usd, remaining 1 usd of 3 usd, deficit 1 "
@@ -335,6 +336,28 @@ TEST_CASE_TEMPLATE("Enforcer::apply_config, budgets keep their spent amounts", T
   CHECK(standing(*e, "daily").limit == 5 * k_usd);
   CHECK_THROWS(standing(*e, "other"));
   CHECK_FALSE(admit(*e, openai(2 * k_usd)).admitted);
+}
+
+// A callback goes on with its request, which may call straight back into the enforcer: it never
+// runs under the enforcer's lock, not even when the store completes the write at once (memory).
+TEST_CASE_TEMPLATE("Enforcer, a callback may call straight back into the enforcer", T, Memory,
+                   Sqlite, Redis) {
+  ManualClock clock;
+  auto config = base_config();
+  auto hourly = budget_config("hourly", 10 * k_usd, Kind::rolling);
+  hourly.period.rolling = 1h;  // decided in this process with every store, so always written
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day), hourly};
+  auto b = backend(T::name);
+  auto e = b.open(config, clock);
+
+  std::promise<std::int64_t> settled;
+  auto spent = settled.get_future();
+  e->admit(openai(2 * k_usd), [&](budget::Admission a) {
+    e->settle(a.hold, k_usd, [&] { settled.set_value(standing(*e, "hourly").spent); });
+  });
+  REQUIRE(spent.wait_for(10s) == std::future_status::ready);
+  CHECK(spent.get() == k_usd);
+  CHECK(standing(*e, "daily").spent == k_usd);
 }
 
 TEST_CASE("Enforcer::admit, refusal events are sampled per second with counts") {

@@ -110,7 +110,7 @@ TEST_CASE("Redis store, on_error decides when Redis is gone") {
     server.stop();
     const auto refused = admit(*e, openai(k_usd));
     CHECK_FALSE(refused.admitted);
-    CHECK(refused.refused_by == "store");
+    CHECK(refused.refused_by == budget::RefusedBy::store);
     CHECK(refused.message ==
           "the shared budget store cannot be reached (store.redis.on_error: block)");
     CHECK(refused.should_retry);
@@ -123,6 +123,17 @@ TEST_CASE("Redis store, on_error decides when Redis is gone") {
     const auto a = admit(*e, openai(k_usd));
     CHECK(a.admitted);
     settle(*e, a.hold, k_usd);
+  }
+  SUBCASE("an admin change Redis cannot record: applied here, counted, one error event") {
+    auto e = budget::make_enforcer(config, clock);
+    server.stop();
+    CHECK(e->set_limit("daily", 20 * k_usd, "ops"));
+    CHECK(dynamic_cast<const budget::StoreEnforcer&>(*e).write_failures() == 1);
+    const auto errors = events_of(*e, "error");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].detail_json == R"({"failures":1})");
+    CHECK(events_of(*e, "admin").size() == 1);
+    CHECK_FALSE(e->store_healthy());
   }
   SUBCASE("no Redis at start: the enforcer cannot be built") {
     server.stop();

@@ -114,3 +114,23 @@ TEST_CASE("EnforcementHooks, the endings that carry no usage") {
   }
   CHECK(run.daily().reserved == 0);
 }
+
+TEST_CASE("EnforcementHooks, images are charged at the price of the size and quality asked") {
+  Run run("5");
+  run.ex.target = "/v1/images/generations";
+  run.ex.request_body =
+      R"({"model":"dall-e-3","prompt":"a cat","n":2,"size":"1024x1024","quality":"standard"})";
+  run.hooks = run.factory.create(run.ex);
+  REQUIRE_FALSE(run.request().has_value());
+  CHECK(run.daily().reserved == 80'000);  // 2 x 0.04 USD (1024x1024 standard)
+  run.ex.request_sent = true;
+  run.ex.status = 200;
+  run.ex.response_headers = {{"Content-Type", "application/json"}};
+  run.hooks->on_response_head(run.ex);
+  // DALL-E 3 answers without usage: the images in data[] are counted. Not at the dearest
+  // entry (0.12 USD, 1792x1024 hd): at what was asked for.
+  run.hooks->on_response_body(run.ex, R"({"created":1,"data":[{"url":"u1"},{"url":"u2"}]})");
+  run.complete(proxy::Outcome::complete);
+  CHECK(run.daily().spent == 80'000);
+  CHECK(run.daily().reserved == 0);
+}

@@ -14,7 +14,7 @@ rapidjson::Document parse(const std::string& text) {
 
 proxy::Refusal sample() {
   proxy::Refusal r;
-  r.kind = "budget";
+  r.kind = budget::RefusedBy::budget;
   r.name = "daily";
   r.message = "budget \"daily\" would be exceeded";
   r.retry_after_s = 3600;
@@ -45,7 +45,7 @@ TEST_CASE("render_refusal, provider shapes") {
   }
   SUBCASE("keepa reports the balance in tokens") {
     auto r = sample();
-    r.kind = "balance";
+    r.kind = budget::RefusedBy::balance;
     r.balance_left = 45'000'000;
     auto doc = parse(proxy::render_refusal("keepa", r).body);
     CHECK(doc["tokensLeft"].GetInt64() == 45);
@@ -56,7 +56,7 @@ TEST_CASE("render_refusal, provider shapes") {
 
 TEST_CASE("render_refusal, a request at fault gets the invalid-request shape") {
   auto r = sample();
-  r.kind = "price";
+  r.kind = budget::RefusedBy::price;
   r.name.clear();
   r.status = 400;
   r.retry_after_s.reset();

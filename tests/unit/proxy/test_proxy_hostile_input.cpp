@@ -2,6 +2,7 @@
 // ports of plain-HTTP requests, the `private` networks.
 #include <doctest/doctest.h>
 
+#include "pipeline/head_stage.hpp"
 #include "proxy/network_policy.hpp"
 #include "proxy/proxy_target.hpp"
 #include "rules/host_name.hpp"

@@ -216,7 +216,7 @@ providers:
   const auto& messages = p.endpoints.front();
   CHECK(messages.name == "messages");
   CHECK(messages.path == "/v1/messages");
-  CHECK(messages.pricing == "tokens");
+  CHECK(messages.pricing == rules::Pricing::tokens);
   CHECK(messages.inject_output_cap);
   CHECK(messages.default_output_max == 4096);
 }

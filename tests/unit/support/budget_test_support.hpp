@@ -21,7 +21,7 @@
 
 #include "budget/enforcer.hpp"
 #include "budget/period_window.hpp"
-#include "budget/store/store.hpp"
+#include "budget/store/journal.hpp"
 #include "budget/store_enforcer.hpp"
 
 namespace budget_test {

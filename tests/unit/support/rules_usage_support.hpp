@@ -33,7 +33,7 @@ inline rules::ModelPrice price(std::int64_t input, std::int64_t cached, std::int
 inline rules::Endpoint endpoint(std::string name, std::string pricing, std::string format = {}) {
   rules::Endpoint e;
   e.name = std::move(name);
-  e.pricing = std::move(pricing);
+  e.pricing = *rules::parse_pricing(pricing);
   e.stream.format = std::move(format);
   return e;
 }

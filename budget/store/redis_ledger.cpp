@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include "budget/store/shared_ledger.hpp"
-#include "budget/store/store.hpp"
 
 namespace budget {
 namespace {
@@ -76,6 +75,10 @@ redis.call('ZREM', KEYS[1], ARGV[2])
 return out
 )lua";
 
+// Separates the fields of an override record: budget names and HTTP header values never hold
+// ASCII control characters.
+constexpr char k_field = '\x1f';
+
 struct ReplyDeleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
 };
@@ -88,9 +91,9 @@ std::int64_t to_int(const redisReply* r) {
   return v;
 }
 
-class RedisStore final : public Store, public SharedLedger {
+class RedisLedger final : public SharedLedger {
  public:
-  RedisStore(const std::string& url, std::string prefix) : prefix_(std::move(prefix)) {
+  RedisLedger(const std::string& url, std::string prefix) : prefix_(std::move(prefix)) {
     // redis://host:port/db
     std::string rest = url.starts_with("redis://") ? url.substr(8) : url;
     if (auto slash = rest.find('/'); slash != std::string::npos) {
@@ -107,55 +110,7 @@ class RedisStore final : public Store, public SharedLedger {
       throw std::runtime_error("cannot connect to redis " + url);
     }
   }
-  ~RedisStore() override { redisFree(ctx_); }
-
-  StoreSnapshot load() override {
-    StoreSnapshot snapshot;
-    Reply limits = command({"HGETALL", prefix_ + "limits"});
-    snapshot.complete = limits && limits->type == REDIS_REPLY_ARRAY;
-    if (Reply& r = limits; snapshot.complete)
-      for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
-        const std::string value(r->element[i + 1]->str, r->element[i + 1]->len);
-        const auto colon = value.find(':');
-        snapshot.limits.push_back({std::string(r->element[i]->str, r->element[i]->len),
-                                   std::stoll(value.substr(0, colon)),
-                                   std::stoll(value.substr(colon + 1))});
-      }
-    Reply overrides = command({"LRANGE", prefix_ + "overrides", "0", "-1"});
-    if (!overrides || overrides->type != REDIS_REPLY_ARRAY) snapshot.complete = false;
-    if (Reply& r = overrides; snapshot.complete)
-      for (std::size_t i = 0; i < r->elements; ++i) {
-        const std::string v(r->element[i]->str, r->element[i]->len);
-        std::vector<std::string> f;
-        for (std::size_t pos = 0;;) {
-          const auto end = v.find('\x1f', pos);
-          f.push_back(v.substr(pos, end - pos));
-          if (end == std::string::npos) break;
-          pos = end + 1;
-        }
-        if (f.size() == 5)
-          snapshot.overrides.push_back({f[0], f[1], f[4], std::stoll(f[2]), std::stoll(f[3])});
-      }
-    return snapshot;
-  }
-
-  // Holds and spend live in Redis through SharedLedger; only admin changes are journaled here.
-  void write(Mutation m, std::function<void()> done) override {
-    if (m.kind == Mutation::Kind::set_limit)
-      command({"HSET", prefix_ + "limits", m.limit.budget,
-               std::to_string(m.limit.limit) + ":" + std::to_string(m.limit.config_limit)});
-    else if (m.kind == Mutation::Kind::add_override)
-      command({"RPUSH", prefix_ + "overrides",
-               m.override_.budget + '\x1f' + m.override_.key + '\x1f' +
-                   std::to_string(m.override_.extra) + '\x1f' + std::to_string(m.override_.until) +
-                   '\x1f' + m.override_.reason});
-    if (done) done();
-  }
-
-  bool healthy() const override { return healthy_; }
-  // Nothing to journal for holds: the shared ledger has already made them durable in Redis.
-  bool persistent() const override { return false; }
-  SharedLedger* shared() override { return this; }
+  ~RedisLedger() override { redisFree(ctx_); }
 
   std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,
                                      std::int64_t hold_ttl_ms) override {
@@ -221,6 +176,50 @@ class RedisStore final : public Store, public SharedLedger {
     } while (cursor != "0");
     return true;
   }
+
+  // Limits are one hash (budget -> "limit:config_limit"), overrides one list of records: every
+  // process re-reads both (runtime()) and applies them as its own.
+  bool set_limit(const LimitRow& limit) override {
+    return command({"HSET", prefix_ + "limits", limit.budget,
+                    std::to_string(limit.limit) + ":" + std::to_string(limit.config_limit)}) !=
+           nullptr;
+  }
+
+  bool add_override(const OverrideRow& o) override {
+    return command({"RPUSH", prefix_ + "overrides",
+                    o.budget + k_field + o.key + k_field + std::to_string(o.extra) + k_field +
+                        std::to_string(o.until) + k_field + o.reason}) != nullptr;
+  }
+
+  std::optional<Runtime> runtime() override {
+    Runtime out;
+    Reply limits = command({"HGETALL", prefix_ + "limits"});
+    if (!limits || limits->type != REDIS_REPLY_ARRAY) return std::nullopt;
+    for (std::size_t i = 0; i + 1 < limits->elements; i += 2) {
+      const std::string value(limits->element[i + 1]->str, limits->element[i + 1]->len);
+      const auto colon = value.find(':');
+      out.limits.push_back({std::string(limits->element[i]->str, limits->element[i]->len),
+                            std::stoll(value.substr(0, colon)),
+                            std::stoll(value.substr(colon + 1))});
+    }
+    Reply overrides = command({"LRANGE", prefix_ + "overrides", "0", "-1"});
+    if (!overrides || overrides->type != REDIS_REPLY_ARRAY) return std::nullopt;
+    for (std::size_t i = 0; i < overrides->elements; ++i) {
+      const std::string v(overrides->element[i]->str, overrides->element[i]->len);
+      std::vector<std::string> f;
+      for (std::size_t pos = 0;;) {
+        const auto end = v.find(k_field, pos);
+        f.push_back(v.substr(pos, end - pos));
+        if (end == std::string::npos) break;
+        pos = end + 1;
+      }
+      if (f.size() == 5)
+        out.overrides.push_back({f[0], f[1], f[4], std::stoll(f[2]), std::stoll(f[3])});
+    }
+    return out;
+  }
+
+  bool healthy() const override { return healthy_; }
 
  private:
   std::optional<std::vector<std::int64_t>> close_as(std::uint64_t hold, const std::string& actual) {
@@ -301,8 +300,8 @@ class RedisStore final : public Store, public SharedLedger {
 
 }  // namespace
 
-std::unique_ptr<Store> make_redis_store(const std::string& url, const std::string& prefix) {
-  return std::make_unique<RedisStore>(url, prefix);
+std::unique_ptr<SharedLedger> make_redis_ledger(const std::string& url, const std::string& prefix) {
+  return std::make_unique<RedisLedger>(url, prefix);
 }
 
 }  // namespace budget

@@ -1,3 +1,5 @@
+#include "budget/store/sqlite_journal.hpp"
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -7,8 +9,9 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <variant>
 
-#include "budget/store/store.hpp"
+#include "budget/store/sqlite_statement.hpp"
 
 namespace budget {
 namespace {
@@ -35,46 +38,6 @@ CREATE TABLE IF NOT EXISTS limits (budget TEXT PRIMARY KEY, lim INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS overrides (id INTEGER PRIMARY KEY, budget TEXT NOT NULL,
   key TEXT NOT NULL, extra INTEGER NOT NULL, until INTEGER NOT NULL, reason TEXT NOT NULL);
 )sql";
-
-// A prepared statement, reset after each use.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Statement& bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  bool step() {  // true while a row is available
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    sqlite3_reset(stmt_);
-    if (rc != SQLITE_DONE) throw std::runtime_error(sqlite3_errstr(rc));
-    return false;
-  }
-  void run() {
-    while (step()) {
-    }
-  }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : "";
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 // Parts as "budget US key US estimate RS ...": budget names and HTTP header values never hold
 // ASCII control characters, so the separators cannot collide.
@@ -111,11 +74,11 @@ std::vector<HoldPart> decode_parts(const std::string& text) {
 
 struct Pending {
   Mutation mutation;
-  std::function<void()> done;
+  std::function<void(bool durable)> done;
 };
 
 // What writers and the writer thread share: the queue and the writer's sleep. Held by
-// shared_ptr so that a wake-up deferred on some thread (flush_store_wakeups) never outlives it.
+// shared_ptr so that a wake-up deferred on some thread (flush_journal_wakeups) never outlives it.
 struct Queue {
   std::mutex mutex;
   std::condition_variable wake;  // the writer: work queued, a commit finished, or stopping
@@ -123,7 +86,7 @@ struct Queue {
   bool writer_waiting = false;  // the writer sleeps on `wake`
   bool committing = false;      // a batch is being committed (writer or inline): one at a time
   bool stopping = false;
-  // Commits a batch and runs its callbacks on the calling thread (set by the store; null once
+  // Commits a batch and runs its callbacks on the calling thread (set by the journal; null once
   // it is gone).
   std::function<void(std::vector<Pending>&)> commit_inline;
 
@@ -138,9 +101,9 @@ struct Queue {
 thread_local bool t_defer_wakeups = false;
 thread_local std::vector<std::shared_ptr<Queue>> t_deferred;
 
-class SqliteStore final : public Store {
+class SqliteJournal final : public Journal {
  public:
-  explicit SqliteStore(const std::string& path) {
+  explicit SqliteJournal(const std::string& path) {
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
@@ -150,34 +113,34 @@ class SqliteStore final : public Store {
     }
     sqlite3_busy_timeout(db_, 5000);
     exec(k_schema);
-    add_spent_ = std::make_unique<Statement>(
+    add_spent_ = std::make_unique<SqliteStatement>(
         db_,
         "INSERT INTO spent (budget, key, period_start, amount) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (budget, key, period_start) DO UPDATE SET amount = amount + ?4");
-    insert_hold_ = std::make_unique<Statement>(
+    insert_hold_ = std::make_unique<SqliteStatement>(
         db_, "INSERT INTO holds (id, deadline, parts) VALUES (?1, ?2, ?3)");
-    delete_hold_ = std::make_unique<Statement>(db_, "DELETE FROM holds WHERE id = ?1");
-    reset_one_ = std::make_unique<Statement>(
+    delete_hold_ = std::make_unique<SqliteStatement>(db_, "DELETE FROM holds WHERE id = ?1");
+    reset_one_ = std::make_unique<SqliteStatement>(
         db_, "DELETE FROM spent WHERE budget = ?1 AND key = ?2 AND period_start >= ?3");
-    reset_all_ = std::make_unique<Statement>(
+    reset_all_ = std::make_unique<SqliteStatement>(
         db_, "DELETE FROM spent WHERE budget = ?1 AND period_start >= ?2");
-    set_limit_ = std::make_unique<Statement>(
+    set_limit_ = std::make_unique<SqliteStatement>(
         db_, "INSERT OR REPLACE INTO limits (budget, lim, config_limit) VALUES (?1, ?2, ?3)");
-    add_override_ = std::make_unique<Statement>(
+    add_override_ = std::make_unique<SqliteStatement>(
         db_,
         "INSERT INTO overrides (budget, key, extra, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)");
-    begin_ = std::make_unique<Statement>(db_, "BEGIN IMMEDIATE");
-    commit_ = std::make_unique<Statement>(db_, "COMMIT");
+    begin_ = std::make_unique<SqliteStatement>(db_, "BEGIN IMMEDIATE");
+    commit_ = std::make_unique<SqliteStatement>(db_, "COMMIT");
     queue_->commit_inline = [this](std::vector<Pending>& batch) {
-      commit(batch);
+      const bool durable = commit(batch);
       for (auto& pending : batch)
-        if (pending.done) pending.done();
+        if (pending.done) pending.done(durable);
     };
     writer_ = std::thread([this] { run_writer(); });
     checkpointer_ = std::thread([this, path] { run_checkpointer(path); });
   }
 
-  ~SqliteStore() override {
+  ~SqliteJournal() override {
     {
       std::lock_guard lock(queue_->mutex);
       queue_->stopping = true;  // no inline commit starts from now on
@@ -206,27 +169,28 @@ class SqliteStore final : public Store {
     sqlite3_close(db_);
   }
 
-  StoreSnapshot load() override {
+  JournalSnapshot load() override {
     std::lock_guard db_lock(db_mutex_);
-    StoreSnapshot snapshot;
-    Statement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
+    JournalSnapshot snapshot;
+    SqliteStatement spent(db_, "SELECT budget, key, period_start, amount FROM spent");
     while (spent.step())
       snapshot.spent.push_back({spent.text(0), spent.text(1), spent.integer(2), spent.integer(3)});
-    Statement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
+    SqliteStatement holds(db_, "SELECT id, deadline, parts FROM holds ORDER BY id");
     while (holds.step())
       snapshot.holds.push_back({static_cast<std::uint64_t>(holds.integer(0)), holds.integer(1),
                                 decode_parts(holds.text(2))});
-    Statement limits(db_, "SELECT budget, lim, config_limit FROM limits");
+    SqliteStatement limits(db_, "SELECT budget, lim, config_limit FROM limits");
     while (limits.step())
       snapshot.limits.push_back({limits.text(0), limits.integer(1), limits.integer(2)});
-    Statement overrides(db_, "SELECT budget, key, reason, extra, until FROM overrides ORDER BY id");
+    SqliteStatement overrides(
+        db_, "SELECT budget, key, reason, extra, until FROM overrides ORDER BY id");
     while (overrides.step())
       snapshot.overrides.push_back({overrides.text(0), overrides.text(1), overrides.text(2),
                                     overrides.integer(3), overrides.integer(4)});
     return snapshot;
   }
 
-  void write(Mutation mutation, std::function<void()> done) override {
+  void write(Mutation mutation, std::function<void(bool durable)> done) override {
     bool wake = false;
     {
       std::lock_guard lock(queue_->mutex);
@@ -278,10 +242,11 @@ class SqliteStore final : public Store {
         batch.swap(queue_->pending);
         queue_->committing = true;
       }
-      commit(batch);
-      // After the commit: a caller acts on a hold or settlement only once it is durable.
+      const bool durable = commit(batch);
+      // After the commit: a caller acts on a hold or settlement only once it is durable, and
+      // learns when it is not.
       for (auto& pending : batch)
-        if (pending.done) pending.done();
+        if (pending.done) pending.done(durable);
       batch.clear();
       std::lock_guard lock(queue_->mutex);
       queue_->committing = false;
@@ -319,7 +284,8 @@ class SqliteStore final : public Store {
     sqlite3_close(db);
   }
 
-  void commit(const std::vector<Pending>& batch) {
+  // True when the batch is committed; false when nothing of it is (rolled back as a whole).
+  bool commit(const std::vector<Pending>& batch) {
     std::lock_guard db_lock(db_mutex_);
     try {
       begin_->run();
@@ -327,55 +293,52 @@ class SqliteStore final : public Store {
       commit_->run();
       healthy_ = true;
     } catch (const std::exception&) {
-      // The in-memory decision stands (requests keep flowing); readiness reports the store down.
+      // Readiness reports the store down until a commit succeeds again.
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       healthy_ = false;
     }
+    return healthy_;
   }
 
-  void apply(const Mutation& m) {
-    switch (m.kind) {
-      case Mutation::Kind::open_hold:
-        insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
-            .bind(2, m.hold.deadline)
-            .bind(3, encode_parts(m.hold.parts))
-            .run();
-        break;
-      case Mutation::Kind::close_hold:
-        // Deleting the hold and adding its cost share one transaction: never lost, never twice.
-        delete_hold_->bind(1, static_cast<std::int64_t>(m.hold.id)).run();
-        for (const auto& row : m.add)
-          add_spent_->bind(1, row.budget)
-              .bind(2, row.key)
-              .bind(3, row.period_start)
-              .bind(4, row.amount)
-              .run();
-        break;
-      case Mutation::Kind::reset:
-        if (m.row.key.empty())
-          reset_all_->bind(1, m.row.budget).bind(2, m.row.period_start).run();
-        else
-          reset_one_->bind(1, m.row.budget).bind(2, m.row.key).bind(3, m.row.period_start).run();
-        break;
-      case Mutation::Kind::set_limit:
-        set_limit_->bind(1, m.limit.budget)
-            .bind(2, m.limit.limit)
-            .bind(3, m.limit.config_limit)
-            .run();
-        break;
-      case Mutation::Kind::add_override:
-        add_override_->bind(1, m.override_.budget)
-            .bind(2, m.override_.key)
-            .bind(3, m.override_.extra)
-            .bind(4, m.override_.until)
-            .bind(5, m.override_.reason)
-            .run();
-        break;
-    }
+  void apply(const Mutation& mutation) {
+    std::visit([this](const auto& m) { apply(m); }, mutation);
+  }
+  void apply(const OpenHold& m) {
+    insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
+        .bind(2, m.hold.deadline)
+        .bind(3, encode_parts(m.hold.parts))
+        .run();
+  }
+  void apply(const CloseHold& m) {
+    // Deleting the hold and adding its cost share one transaction: never lost, never twice.
+    delete_hold_->bind(1, static_cast<std::int64_t>(m.hold)).run();
+    for (const auto& row : m.charged)
+      add_spent_->bind(1, row.budget)
+          .bind(2, row.key)
+          .bind(3, row.period_start)
+          .bind(4, row.amount)
+          .run();
+  }
+  void apply(const Reset& m) {
+    if (m.key.empty())
+      reset_all_->bind(1, m.budget).bind(2, m.from).run();
+    else
+      reset_one_->bind(1, m.budget).bind(2, m.key).bind(3, m.from).run();
+  }
+  void apply(const SetLimit& m) {
+    set_limit_->bind(1, m.limit.budget).bind(2, m.limit.limit).bind(3, m.limit.config_limit).run();
+  }
+  void apply(const AddOverride& m) {
+    add_override_->bind(1, m.override_.budget)
+        .bind(2, m.override_.key)
+        .bind(3, m.override_.extra)
+        .bind(4, m.override_.until)
+        .bind(5, m.override_.reason)
+        .run();
   }
 
   sqlite3* db_ = nullptr;
-  std::unique_ptr<Statement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
+  std::unique_ptr<SqliteStatement> add_spent_, insert_hold_, delete_hold_, reset_one_, reset_all_,
       set_limit_, add_override_, begin_, commit_;
   std::mutex db_mutex_;  // load() and the writer never use the connection at once
   std::shared_ptr<Queue> queue_ = std::make_shared<Queue>();
@@ -388,8 +351,8 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-void defer_store_wakeups(bool on) {
-  if (!on) flush_store_wakeups();
+void defer_journal_wakeups(bool on) {
+  if (!on) flush_journal_wakeups();
   t_defer_wakeups = on;
 }
 
@@ -397,7 +360,7 @@ void defer_store_wakeups(bool on) {
 // k_inline_writes is not woken: the loop commits them itself (the same transaction the writer
 // would run, and their callbacks after it), which saves the two thread hand-offs that dominate a
 // lone request's ledger latency. More writes, or a commit already running, go to the writer.
-void flush_store_wakeups() {
+void flush_journal_wakeups() {
   constexpr std::size_t k_inline_writes = 4;
   std::vector<Pending> batch;
   for (const auto& queue : t_deferred) {
@@ -421,7 +384,7 @@ void flush_store_wakeups() {
       std::lock_guard lock(queue->mutex);
       queue->committing = false;
       // The writer waits for this commit when other threads queued writes meanwhile, or when
-      // the store is being destroyed.
+      // the journal is being destroyed.
       wake = queue->stopping || queue->take_wakeup();
     }
     if (wake) queue->wake.notify_one();
@@ -429,8 +392,8 @@ void flush_store_wakeups() {
   t_deferred.clear();
 }
 
-std::unique_ptr<Store> make_sqlite_store(const std::string& path) {
-  return std::make_unique<SqliteStore>(path);
+std::unique_ptr<Journal> make_sqlite_journal(const std::string& path) {
+  return std::make_unique<SqliteJournal>(path);
 }
 
 }  // namespace budget
