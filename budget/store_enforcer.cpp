@@ -144,26 +144,30 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   };
 
   std::vector<std::string> trials;
-  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
-    return refuse(*refusal);
+  RateLimiter::Plan plan;
   auto undo_trial = [&] {
     if (!trials.empty()) breakers_.trial_done(trials, false, now, events);
   };
-  RateLimiter::Plan plan;
-  if (auto refusal = rates_.check(*config_, request, now, plan)) {
-    undo_trial();
-    return refuse(*refusal);
-  }
-  if (auto refusal = check_balance(request, now)) {
-    undo_trial();
-    return refuse(*refusal);
+  if (!request.force) {
+    if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
+      return refuse(*refusal);
+    if (auto refusal = rates_.check(*config_, request, now, plan)) {
+      undo_trial();
+      return refuse(*refusal);
+    }
+    if (auto refusal = check_balance(request, now)) {
+      undo_trial();
+      return refuse(*refusal);
+    }
   }
 
   LiveHold hold;
   std::vector<BudgetState*> shadow_over;
   for (BudgetState* budget : book_.active()) {
     const auto& c = budget->config;
-    if (c.currency != request.estimate.currency || !matches(c.match, request)) continue;
+    if (c.currency != request.estimate.currency || !matches(c.match, request) ||
+        !in_scope(c.per, request))
+      continue;
     const std::string key = scope_key(c.per, request);
     Instance& instance = book_.instance(*budget, key, now);
     if (shares(*budget)) {
@@ -172,7 +176,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     }
     const std::int64_t limit =
         rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, key, now));
-    if (over(instance, estimate, limit)) {
+    if (!request.force && over(instance, estimate, limit)) {
       if (!c.shadow) {
         undo_trial();
         return refuse(budget_refusal(book_.standing(*budget, instance, now), estimate, now));
@@ -182,14 +186,14 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     hold.parts.emplace_back(budget, &instance);
   }
   if (!hold.shared.empty()) {
-    if (auto refusal = reserve_shared(hold, estimate, now, shadow_over)) {
+    if (auto refusal = reserve_shared(hold, estimate, now, shadow_over, request.force)) {
       undo_trial();
       return refuse(*refusal);
     }
   }
 
   Admission admission;
-  rates_.take(plan, request);
+  if (!request.force) rates_.take(plan, request);
   for (BudgetState* budget : shadow_over) {
     auto part = std::find_if(hold.parts.begin(), hold.parts.end(),
                              [&](const auto& p) { return p.first == budget; });

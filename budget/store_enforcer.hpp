@@ -112,8 +112,9 @@ class StoreEnforcer final : public Enforcer {
              std::vector<Event>& events, CloseHold& write);
   void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force);
   // Shared ledger (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
+  // `force`: reserved in every part, refused by none (AdmitRequest::force).
   std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,
-                                          std::vector<BudgetState*>& shadow_over);
+                                          std::vector<BudgetState*>& shadow_over, bool force);
   void close_shared(LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
                     std::vector<Event>& events);
   bool shares(const BudgetState& budget) const;

@@ -30,7 +30,8 @@ bool StoreEnforcer::shares(const BudgetState& budget) const {
 
 std::optional<Admission> StoreEnforcer::reserve_shared(LiveHold& hold, std::int64_t estimate,
                                                        TimePoint now,
-                                                       std::vector<BudgetState*>& shadow_over) {
+                                                       std::vector<BudgetState*>& shadow_over,
+                                                       bool force) {
   std::vector<SharedLedger::Part> parts;
   for (const auto& [budget, instance] : hold.shared) {
     SharedLedger::Part part;
@@ -39,7 +40,7 @@ std::optional<Admission> StoreEnforcer::reserve_shared(LiveHold& hold, std::int6
     part.period = book_.period_key(*budget, *instance, now);
     part.limit =
         rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, instance->key, now));
-    part.enforce = !budget->config.shadow;
+    part.enforce = !budget->config.shadow && !force;
     // Counters outlive their period by a day, so late settlements still find them. A duration,
     // not a date: the store's clock, not ours, decides when that is.
     part.ttl = instance->period_end == TimePoint::max()

@@ -1,9 +1,14 @@
 #include "pipeline/enforcement_hooks.hpp"
 
+#include <openssl/rand.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <utility>
 
+#include "pipeline/realtime_meters.hpp"
 #include "pipeline/refusal.hpp"
 #include "rules/credential.hpp"
 #include "rules/estimator.hpp"
@@ -11,14 +16,15 @@
 #include "rules/stream_usage.hpp"
 #include "rules/usage_reader.hpp"
 #include "telemetry/metrics.hpp"
+#include "util/text.hpp"
 
 namespace proxy {
 namespace {
 
 class EnforcementHooks final : public ExchangeHooks {
  public:
-  EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler)
-      : enforcer_(enforcer), sampler_(sampler) {}
+  EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler, RealtimeRegistry& realtime)
+      : enforcer_(enforcer), sampler_(sampler), realtime_(&realtime) {}
 
   void on_request(Exchange& ex, std::function<void(std::optional<LocalReply>)> done) override {
     if (!ex.provider) return done(std::nullopt);  // plain HTTP to a host no provider owns
@@ -42,6 +48,16 @@ class EnforcementHooks final : public ExchangeHooks {
     request.estimate = priced_.estimate;
     request.estimated_tokens = priced_.estimated_tokens;
     credential_hash_ = request.credential_hash;
+    if (priced_.endpoint && !priced_.endpoint->websocket.format.empty() && is_upgrade(ex)) {
+      // A realtime session (DESIGN §12): the handshake is admitted like any request, then each
+      // response on its own. Without Sec-WebSocket-Extensions neither side may compress a frame
+      // (permessage-deflate), so every message can be read as it passes.
+      session_id_ = new_session_id();
+      request.session = session_id_;
+      std::erase_if(ex.request_headers, [](const auto& f) {
+        return util::iequals(f.first, "sec-websocket-extensions");
+      });
+    }
     // Before include_usage: the cap is written into the body the client sent and re-priced.
     cap_output(ex, request);
     if (priced_.endpoint && priced_.streaming && priced_.endpoint->stream.inject_include_usage) {
@@ -87,8 +103,11 @@ class EnforcementHooks final : public ExchangeHooks {
     if (priced_.image_price) reader_->set_image_price(*priced_.image_price);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);
-    ex.response_headers.emplace_back("x-tollgate-cost",
-                                     rules::format_micros(priced_.estimate.micros));
+    if (!session_id_.empty())
+      ex.response_headers.emplace_back("x-tollgate-session", session_id_);
+    else
+      ex.response_headers.emplace_back("x-tollgate-cost",
+                                       rules::format_micros(priced_.estimate.micros));
     if (output_cap_)
       ex.response_headers.emplace_back("x-tollgate-output-cap", std::to_string(*output_cap_));
     const budget::BudgetStanding* tightest = nullptr;
@@ -113,8 +132,51 @@ class EnforcementHooks final : public ExchangeHooks {
     return stripper_ ? stripper_->finish() : std::string();
   }
 
+  std::unique_ptr<RealtimeRelay> on_upgraded(Exchange& ex) override {
+    if (!admitted_ || session_id_.empty()) return nullptr;
+    RealtimeSession session;
+    session.enforcer = &enforcer_;
+    session.config = ex.config;
+    session.provider = ex.provider;
+    session.endpoint = priced_.endpoint;
+    session.id = session_id_;
+    session.request.provider = ex.provider->name;
+    session.request.endpoint = priced_.endpoint_name;
+    session.request.model = priced_.model;
+    session.request.client = client_identity(ex.config->clients, ex);
+    session.request.credential_hash = credential_hash_;
+    session.request.host = ex.host;
+    session.request.session = session_id_;
+    session.headers = ex.request_headers;
+    for (const auto& b : admission_.budgets) session.instances.emplace_back(b.name, b.key);
+    session.client_address = ex.client_address;
+    session.user = ex.client_user;
+    session.target = ex.target;
+    RealtimeRegistry::Instances warned;
+    for (const auto& b : ex.config->budgets)
+      if (b.warn_client)
+        for (const auto& i : session.instances)
+          if (i.first == b.name) warned.push_back(i);
+    RealtimeRelay::Limits limits;
+    limits.max_message = priced_.endpoint->websocket.max_message;
+    limits.max_duration = priced_.endpoint->max_duration;
+    // The handshake's hold was the check that the session may start; each response holds its own.
+    enforcer_.release(std::exchange(hold_, 0), [] {});
+    return std::make_unique<RealtimeRelay>(make_realtime_meter(std::move(session)), enforcer_,
+                                           limits, realtime_, std::move(warned));
+  }
+
   void on_complete(Exchange& ex, Outcome outcome, std::function<void()> done) override {
     if (!admitted_) return done();
+    if (!session_id_.empty()) {
+      // A realtime handshake costs nothing; its responses settled as they ended.
+      ex.billing.cost = 0;
+      Metrics::instance().count_request(
+          ex.provider->name, priced_.endpoint_name,
+          ex.status == 101 ? RequestOutcome::forwarded : RequestOutcome::error);
+      if (!hold_) return done();
+      return enforcer_.release(std::exchange(hold_, 0), std::move(done));
+    }
     const bool got_response = reader_.has_value();
     std::optional<rules::UsageResult> usage;
     if (reader_) usage = reader_->finish();
@@ -231,8 +293,31 @@ class EnforcementHooks final : public ExchangeHooks {
     return priced_.estimate.micros;
   }
 
+  static bool is_upgrade(const Exchange& ex) {
+    return util::iequals(rules::find_header(ex.request_headers, "upgrade"), "websocket");
+  }
+
+  // "rt-" and 16 hex digits from the CSPRNG: the per: session key, x-tollgate-session.
+  static std::string new_session_id() {
+    unsigned char bytes[8];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) {
+      static std::atomic<std::uint64_t> fallback{0};
+      const auto n = ++fallback;
+      std::memcpy(bytes, &n, sizeof bytes);
+    }
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string id = "rt-";
+    for (const unsigned char b : bytes) {
+      id += k_hex[b >> 4];
+      id += k_hex[b & 0xf];
+    }
+    return id;
+  }
+
   budget::Enforcer& enforcer_;
   EventSampler& sampler_;
+  RealtimeRegistry* realtime_;
+  std::string session_id_;  // a realtime session's handshake
   rules::Priced priced_;
   std::optional<std::int64_t> output_cap_;
   budget::Admission admission_;
@@ -245,8 +330,13 @@ class EnforcementHooks final : public ExchangeHooks {
 
 }  // namespace
 
+EnforcementHookFactory::EnforcementHookFactory(budget::Enforcer& enforcer) : enforcer_(enforcer) {
+  enforcer_.on_event(
+      [realtime = realtime_](const budget::Event& event) { realtime->dispatch(event); });
+}
+
 std::unique_ptr<ExchangeHooks> EnforcementHookFactory::create(const Exchange&) {
-  return std::make_unique<EnforcementHooks>(enforcer_, sampler_);
+  return std::make_unique<EnforcementHooks>(enforcer_, sampler_, *realtime_);
 }
 
 void EventSampler::emit(budget::Enforcer& enforcer, const std::string& key, budget::Event event,

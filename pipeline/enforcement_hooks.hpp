@@ -35,12 +35,15 @@ class EventSampler {
 
 class EnforcementHookFactory final : public HookFactory {
  public:
-  explicit EnforcementHookFactory(budget::Enforcer& enforcer) : enforcer_(enforcer) {}
+  // Listens to `enforcer`'s events for the realtime sessions' budget warnings.
+  explicit EnforcementHookFactory(budget::Enforcer& enforcer);
   std::unique_ptr<ExchangeHooks> create(const Exchange& exchange) override;
 
  private:
   budget::Enforcer& enforcer_;
   EventSampler sampler_;
+  // Shared with the enforcer's listener, which may outlive this factory.
+  std::shared_ptr<RealtimeRegistry> realtime_ = std::make_shared<RealtimeRegistry>();
 };
 
 // Who the client is, per clients.identify (empty when unknown).

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/realtime_relay.hpp"
 #include "rules/config.hpp"
 #include "rules/request_view.hpp"
 
@@ -106,6 +107,11 @@ class ExchangeHooks {
   // Only when exchange.rewrite_response: called once after the last piece; returns the bytes
   // the rewriter still held (an incomplete trailing event).
   virtual std::string finish_response_body(Exchange&) { return {}; }
+
+  // A 101 answered a websocket upgrade (and is about to go to the client): the relay that meters
+  // the session (DESIGN §12), or nullptr to relay its bytes blind. At most once, before
+  // on_complete, which comes when the session has ended.
+  virtual std::unique_ptr<RealtimeRelay> on_upgraded(Exchange&) { return nullptr; }
 
   // Step 6, exactly once for every exchange whose on_request said forward. `done` may run on
   // another thread, after the settlement is durable.

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <optional>
 
+#include "rules/realtime_cost.hpp"
+
 namespace rules {
 namespace {
 
@@ -102,6 +104,13 @@ std::optional<std::string> Provider::dearest_model(const Endpoint* endpoint) con
     if (pricing != Pricing::tokens) return std::nullopt;
     if (!m.per_image.empty() || m.per_second >= 0 || m.per_second_audio >= 0 || m.per_item >= 0)
       return std::nullopt;
+    // Realtime models serve websocket endpoints only, ranked by their dearest modalities.
+    const bool websocket = endpoint && !endpoint->websocket.format.empty();
+    if (websocket != m.has_audio_prices()) return std::nullopt;
+    if (websocket) {
+      const RealtimePrices p = realtime_prices(m);
+      return std::pair{saturating_add(p.dearest_input(), p.dearest_output()), m.max_output};
+    }
     if (!reads_output && m.output > 0) return std::nullopt;
     return std::pair{saturating_add(m.input, m.output), m.max_output};
   };

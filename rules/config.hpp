@@ -187,11 +187,15 @@ struct BudgetConfig {
   Period period;
   std::string timezone = "UTC";  // IANA name
   Match match;
-  // one instance per: "" (single), "client", "credential", "model", "header:NAME"
+  // one instance per: "" (single), "client", "credential", "model", "session" (a realtime
+  // WebSocket session; requests outside one do not fall in the budget), "header:NAME"
   std::string per;
-  std::vector<int> alerts;  // percentages, ascending, e.g. {80, 90, 100}
-  bool shadow = false;      // mode: shadow
-  std::optional<Duration> idle_expiry;
+  std::vector<int> alerts;              // percentages, ascending, e.g. {80, 90, 100}
+  bool shadow = false;                  // mode: shadow
+  std::optional<Duration> idle_expiry;  // per: session defaults to 1h
+  // warn_client: realtime sessions spending from an instance also tell their client when one of
+  // its alerts fires ({"type":"tollgate.budget_warning",...}).
+  bool warn_client = false;
   Mark mark;
 };
 

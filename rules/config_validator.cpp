@@ -39,14 +39,15 @@ void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic
     report(errors, e.mark, where + " has pricing per_item but no 'cost: { per_item: ... }'");
   const bool needs_model = e.pricing == Pricing::tokens || e.pricing == Pricing::per_second ||
                            e.pricing == Pricing::per_image;
-  if (needs_model && e.model.empty())
+  // Gemini Live names its model in the session's first message (setup), not in the URL.
+  if (needs_model && e.model.empty() && e.websocket.format != "gemini-live")
     report(errors, e.mark,
            where + " prices " + std::string(pricing_name(e.pricing)) + " but has no 'model'");
   for (const ValueRef* ref : {&e.model, &e.multiplier, &e.per_item, &e.size, &e.quality, &e.audio})
     if (ref->source == ValueRef::Source::path && !path_has_capture(e.path, ref->key))
       report(errors, e.mark,
              where + " uses " + ref->text + " but its path has no {" + ref->key + "}");
-  if (!needs_model) return;
+  if (!needs_model || e.model.empty()) return;
   if (e.model.source == ValueRef::Source::literal) {
     if (!p.price_for_model(e.model.key))
       report(errors, e.mark,

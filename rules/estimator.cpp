@@ -26,6 +26,7 @@ class Estimate {
       : p_(provider), e_(endpoint), v_(values), body_size_(body_size), out_(out) {}
 
   void run() {
+    if (!e_.websocket.format.empty()) return websocket();
     if (e_.pricing == Pricing::flat) {
       out_.estimate.micros = e_.cost.value_or(0);
       line("flat cost " + price_text(out_.estimate.micros));
@@ -84,6 +85,20 @@ class Estimate {
       how = " (priced as " + pricing.entry + ")";
     line("model " + out_.model + " from " + e_.model.text + how);
     return true;
+  }
+
+  // A websocket handshake (DESIGN §12): every response of the session is reserved on its own,
+  // before it starts. The handshake reserves the smallest amount there is, so that it is refused
+  // only where a budget has nothing left (and by breakers and rate limits, as any request is).
+  // The model may come later (Gemini's setup message, OpenAI's session.created).
+  void websocket() {
+    if (!e_.model.empty() && v_.present(e_.model)) {
+      if (!resolve_model()) return;
+      out_.price = price_;
+    }
+    out_.estimate.micros = 1;
+    line("websocket session (" + e_.websocket.format +
+         "): the handshake reserves 0.000001, each response its own worst case");
   }
 
   void per_item() {

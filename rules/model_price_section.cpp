@@ -7,7 +7,8 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
   if (!r.expect_map(node, "model '" + what + "'",
                     {"input", "cached_input", "cache_write", "output", "max_output",
                      "long_context_threshold", "input_long", "cached_input_long", "output_long",
-                     "per_second", "per_second_audio", "per_image", "per_item"}))
+                     "per_second", "per_second_audio", "per_image", "per_item", "audio_input",
+                     "audio_cached_input", "audio_output", "image_input", "image_cached_input"}))
     return std::nullopt;
   ModelPrice price;
   price.mark = r.mark(node);
@@ -38,6 +39,11 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
   amount("per_second", price.per_second);
   amount("per_second_audio", price.per_second_audio);
   amount("per_item", price.per_item);
+  amount("audio_input", price.audio_input);
+  amount("audio_cached_input", price.audio_cached_input);
+  amount("audio_output", price.audio_output);
+  amount("image_input", price.image_input);
+  amount("image_cached_input", price.image_cached_input);
   if (const auto& images = node["per_image"]) {
     if (!images.IsMap()) {
       r.error(images, "'per_image' must be a mapping of size or size/quality to a price");

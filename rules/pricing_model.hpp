@@ -2,6 +2,7 @@
 // The pricing part of the config model: endpoints, cost models, model prices, usage pointers.
 // Owned by rules/; the proxy and budget modules only pass these around.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -19,10 +20,12 @@ struct Mark {
 };
 
 // A reference to a value of a request or response: "body:/json/pointer", "query:name",
-// "header:name", "path:name" (a {name} capture of the endpoint's path pattern); any other text
-// is a literal (e.g. `model: gpt-4o` on an endpoint that serves one model).
+// "header:name", "path:name" (a {name} capture of the endpoint's path pattern),
+// "subprotocol:PREFIX" (the rest of the Sec-WebSocket-Protocol entry that starts with PREFIX, as
+// browsers pass an OpenAI Realtime key: openai-insecure-api-key.KEY); any other text is a
+// literal (e.g. `model: gpt-4o` on an endpoint that serves one model).
 struct ValueRef {
-  enum class Source { none, body, query, header, path, literal };
+  enum class Source { none, body, query, header, path, subprotocol, literal };
   Source source = Source::none;
   std::string key;   // JSON pointer for body; name otherwise
   std::string text;  // as written, for messages
@@ -49,7 +52,20 @@ struct ModelPrice {
   std::map<std::string, std::int64_t> per_image;  // key "size" or "size/quality"
   // Price of one item on a per_item endpoint that names a model (TTS: per character), micro-units.
   std::int64_t per_item = -1;
+  // Realtime models (rules/realtime_cost.hpp) price each modality, per 1M tokens; -1 falls back to
+  // the text price of its kind (audio_cached_input and image_cached_input to audio_input and
+  // image_input). A model with audio prices is a realtime (or audio) model.
+  std::int64_t audio_input = -1, audio_cached_input = -1, audio_output = -1;
+  std::int64_t image_input = -1, image_cached_input = -1;
+  bool has_audio_prices() const { return audio_input >= 0 || audio_output >= 0; }
   Mark mark;
+};
+
+// websocket: { format: openai-realtime | gemini-live }: the endpoint is a WebSocket session metered
+// per response (DESIGN §12).
+struct WebSocketSpec {
+  std::string format;                     // "" = not a websocket endpoint
+  std::uint64_t max_message = 16u << 20;  // bytes of one message, all fragments (1009 past it)
 };
 
 struct StreamSpec {
@@ -92,6 +108,9 @@ struct Endpoint {
   // bounds it further (0: the model's max_output only).
   bool inject_output_cap = false;
   std::int64_t default_output_max = 0;
+  WebSocketSpec websocket;
+  // max_duration: a websocket session is closed (1008) when it has lasted this long (0 = no limit).
+  std::chrono::milliseconds max_duration{0};
   Mark mark;
 };
 

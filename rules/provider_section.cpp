@@ -3,6 +3,7 @@
 #include <set>
 
 #include "rules/config_sections.hpp"
+#include "rules/config_values.hpp"
 #include "rules/host_name.hpp"
 
 namespace rules::detail {
@@ -49,14 +50,42 @@ void parse_cost(YamlReader& r, const YAML::Node& node, Endpoint& endpoint) {
     if (auto text = r.choice(node["count"], "count", {"items", "chars"})) endpoint.count = *text;
 }
 
+// websocket: { format: openai-realtime | gemini-live, max_message: BYTES }. A websocket endpoint is
+// priced per response from its model's modality prices (DESIGN §12), never by `cost`: its
+// pricing is tokens, and an OpenAI Realtime endpoint reads its model from ?model= unless told.
+void parse_websocket(YamlReader& r, const YAML::Node& endpoint, Endpoint& e) {
+  const auto& node = endpoint["websocket"];
+  if (!r.expect_map(node, "websocket", {"format", "max_message"})) return;
+  if (!node["format"]) {
+    r.error(node, "'websocket' needs a 'format' (openai-realtime or gemini-live)");
+    return;
+  }
+  if (auto format = r.choice(node["format"], "format", {"openai-realtime", "gemini-live"}))
+    e.websocket.format = *format;
+  if (node["max_message"])
+    if (auto n = r.integer(node["max_message"], "max_message", 1024))
+      e.websocket.max_message = static_cast<std::uint64_t>(*n);
+  if (endpoint["cost"] || (endpoint["pricing"] && endpoint["pricing"].IsScalar() &&
+                           endpoint["pricing"].Scalar() != "tokens"))
+    r.error(endpoint, "endpoint '" + e.name +
+                          "' is a websocket endpoint: each response is priced from its model's "
+                          "token prices, so it takes no 'cost' and no other 'pricing'");
+  e.pricing = Pricing::tokens;
+  if (e.model.empty() && e.websocket.format == "openai-realtime")
+    e.model = *parse_value_ref("query:model");
+}
+
 // `base`: the endpoint of the same name defined before (an include), which the keys given here
 // change; nullptr for a new endpoint, which needs a path and a cost or pricing.
 std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
                                        const Endpoint* base) {
-  if (!r.expect_map(node, "endpoint",
-                    {"name", "method", "path", "pricing", "cost", "model", "input", "output_max",
-                     "multiplier", "stream", "usage", "size", "quality", "seconds",
-                     "default_seconds", "audio", "output_cap", "default_output_max"}))
+  if (!r.expect_map(node, "endpoint", {"name",      "method",      "path",
+                                       "pricing",   "cost",        "model",
+                                       "input",     "output_max",  "multiplier",
+                                       "stream",    "usage",       "size",
+                                       "quality",   "seconds",     "default_seconds",
+                                       "audio",     "output_cap",  "default_output_max",
+                                       "websocket", "max_duration"}))
     return std::nullopt;
   // An endpoint with a problem is reported once and left out, so that the cross checks after
   // loading do not report it again under another name.
@@ -84,7 +113,8 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
     if (auto pricing = r.choice(node["pricing"], "pricing",
                                 {"flat", "per_item", "tokens", "per_second", "per_image"}))
       e.pricing = *parse_pricing(*pricing);
-  if (!base && !node["pricing"] && !node["cost"])
+  if (node["websocket"]) parse_websocket(r, node, e);
+  if (!base && !node["pricing"] && !node["cost"] && !node["websocket"])
     r.error(node, "endpoint '" + e.name + "' needs a 'cost' or a 'pricing'");
   if (node["model"])
     if (auto ref = r.value_ref(node["model"], "model")) e.model = *ref;
@@ -124,6 +154,8 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
   if (node["default_output_max"])
     if (auto n = r.integer(node["default_output_max"], "default_output_max", 1))
       e.default_output_max = *n;
+  if (node["max_duration"])
+    if (auto d = r.duration(node["max_duration"], "max_duration")) e.max_duration = *d;
   if (r.errors().size() != errors_before) return std::nullopt;
   return e;
 }

@@ -57,6 +57,19 @@ std::int64_t split_count(std::string_view text, const std::string& separator) {
 
 }  // namespace
 
+std::optional<std::string> subprotocol(std::string_view list, std::string_view prefix) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.size() > prefix.size() && item.starts_with(prefix))
+      return std::string(item.substr(prefix.size()));
+  }
+  return std::nullopt;
+}
+
 bool RequestValues::body_is_json() {
   if (!parsed_) {
     parsed_ = true;
@@ -109,6 +122,8 @@ std::optional<std::string> RequestValues::text(const ValueRef& ref) {
       if (value.empty()) return std::nullopt;
       return std::string(value);
     }
+    case ValueRef::Source::subprotocol:
+      return subprotocol(request_.header("sec-websocket-protocol"), ref.key);
     case ValueRef::Source::path:
       for (const auto& [name, value] : captures_)
         if (name == ref.key) return value;

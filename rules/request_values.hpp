@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "rules/json_reader.hpp"
 #include "rules/matcher.hpp"
@@ -14,6 +15,10 @@
 #include "rules/request_view.hpp"
 
 namespace rules {
+
+// The rest of the first entry of a Sec-WebSocket-Protocol list that starts with `prefix`
+// ("realtime, openai-insecure-api-key.sk-1" with prefix "openai-insecure-api-key." -> "sk-1").
+std::optional<std::string> subprotocol(std::string_view list, std::string_view prefix);
 
 class RequestValues {
  public:

@@ -106,6 +106,16 @@ struct Metrics::Impl {
                                                       .Register(*registry);
   prometheus::Gauge& connections_intercept = connections_family.Add({{"mode", "intercept"}});
   prometheus::Gauge& connections_other = connections_family.Add({{"mode", "other"}});
+  Family<prometheus::Gauge>& realtime_family = prometheus::BuildGauge()
+                                                   .Name("tollgate_realtime_sessions")
+                                                   .Help("Open metered realtime WebSocket sessions")
+                                                   .Register(*registry);
+  prometheus::Gauge& realtime_sessions = realtime_family.Add({});
+  Cached<Counter> realtime_responses{prometheus::BuildCounter()
+                                         .Name("tollgate_realtime_responses_total")
+                                         .Help("Realtime responses (and Gemini Live turns) by "
+                                               "provider, model and outcome")
+                                         .Register(*registry)};
 
   std::mutex hook_mutex;
   std::function<void(std::string&)> scrape_hook;
@@ -182,6 +192,20 @@ void Metrics::connection_opened(bool intercepted) {
 
 void Metrics::connection_closed(bool intercepted) {
   (intercepted ? impl_->connections_intercept : impl_->connections_other).Decrement();
+}
+
+void Metrics::realtime_session_opened() {
+  impl_->realtime_sessions.Increment();
+}
+
+void Metrics::realtime_session_closed() {
+  impl_->realtime_sessions.Decrement();
+}
+
+void Metrics::count_realtime_response(std::string_view provider, std::string_view model,
+                                      std::string_view outcome) {
+  impl_->realtime_responses.get({{"provider", provider}, {"model", model}, {"outcome", outcome}})
+      .Increment();
 }
 
 void Metrics::set_scrape_hook(std::function<void(std::string&)> hook) {

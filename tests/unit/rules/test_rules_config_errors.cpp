@@ -105,7 +105,8 @@ TEST_CASE("load_config_text, wrong types and bad values") {
               "'12.5.0'",
               "t.yaml:14:13: 'period' must be hour, day, week, month, total or rolling:<duration>, "
               "got 'daily'",
-              "t.yaml:15:10: 'per' must be client, credential, model or header:NAME, got 'team'",
+              "t.yaml:15:10: 'per' must be client, credential, model, session or header:NAME, got "
+              "'team'",
               "t.yaml:16:14: 'alerts' must be a percentage like 80%, got '80'"});
   }
   SUBCASE("an amount finer than a micro-unit") {
