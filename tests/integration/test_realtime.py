@@ -338,8 +338,10 @@ budgets:
         rt.deltas, rt.delta_ms = 200, 25  # a response of five seconds
 
         async def scenario():
-            ws = await open_realtime(self.h, test_id="long")
+            # Before the handshake: tollgate's clock starts when it accepts the session, which on
+            # a loaded machine may be well before the handshake returns here.
             started = time.monotonic()
+            ws = await open_realtime(self.h, test_id="long")
             session = ws.response_headers["x-tollgate-session"]
             await next_event(ws, {"session.created"})
             await ws.send(json.dumps(MAX_100))
@@ -360,7 +362,7 @@ budgets:
         finally:
             rt.deltas, rt.delta_ms = 4, 10
         self.assertGreaterEqual(elapsed, 1.9)
-        self.assertLess(elapsed, 4.0)
+        self.assertLess(elapsed, 4.5)  # the response alone would take five seconds
         self.assertEqual(code, 1008)
         self.assertEqual(reason, "tollgate: the session reached its max_duration of 2s")
         self.assertEqual(error["error"]["code"], "session_expired")
@@ -372,8 +374,8 @@ budgets:
 
     def test_an_idle_session_closes_on_time_too(self):
         async def scenario():
+            started = time.monotonic()  # before the handshake, as above
             ws = await open_realtime(self.h, test_id="idle", via="base")
-            started = time.monotonic()
             with self.assertRaises(websockets.ConnectionClosed):
                 while True:
                     await asyncio.wait_for(ws.recv(), 10)
@@ -381,7 +383,7 @@ budgets:
 
         elapsed, code = self.run_async(scenario())
         self.assertGreaterEqual(elapsed, 1.9)
-        self.assertLess(elapsed, 3.5)
+        self.assertLess(elapsed, 4.5)
         self.assertEqual(code, 1008)
 
 
