@@ -39,6 +39,9 @@ struct Exchange {
   std::string client_address;                   // "127.0.0.1:53412"
   std::string client_user;                      // Proxy-Authorization basic user, if any
   ExchangeMode mode = ExchangeMode::plain_http;
+  // Base-URL mode: the page origin (Origin field) that base_url.cors_origins allowed, "" for a
+  // request without one; every response of a base-URL exchange goes through CorsPolicy::mark.
+  std::string cors_origin;
 
   // Request, as it will be forwarded (hooks may rewrite body and headers in on_request; the
   // session fixes Content-Length after). Hop-by-hop headers are already removed.

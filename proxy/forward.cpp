@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/asio/post.hpp>
 
+#include "pipeline/cors_policy.hpp"
 #include "pipeline/header_filter.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
@@ -198,8 +199,11 @@ asio::awaitable<bool> answer_upstream_failure(ClientStream& client, const Exchan
                                               bool keep_alive, AccessRecord& log) {
   const int status = denied ? 403 : 502;
   const auto message = "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + error;
-  auto reply = make_reply(status, {}, error_json(message, denied ? "forbidden" : "upstream_error"),
-                          keep_alive);
+  rules::HeaderList headers;
+  if (ex.mode == ExchangeMode::base_url)
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, headers);
+  auto reply = make_reply(status, headers,
+                          error_json(message, denied ? "forbidden" : "upstream_error"), keep_alive);
   log.status = status;
   log.error = error;
   co_return co_await write_reply(client, reply);
@@ -217,6 +221,8 @@ std::string take_response_head(Exchange& ex, http::response<http::buffer_body>& 
   remove_hop_by_hop(ex.response_headers, upgraded);
   ex.response_headers.emplace_back("Via", "1.1 tollgate");
   hooks.on_response_head(ex);
+  if (ex.mode == ExchangeMode::base_url)  // after the hooks: their x-tollgate-* are exposed too
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, ex.response_headers);
   res.clear();
   for (const auto& [name, value] : ex.response_headers) res.insert(name, value);
   res.version(11);

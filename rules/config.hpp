@@ -64,6 +64,14 @@ struct ClientsConfig {
   Duration read_timeout = std::chrono::seconds(60);  // longest silence within a request body (408)
 };
 
+// Base-URL mode (DESIGN §14) for apps in a browser: the web pages that may call the base URLs.
+struct BaseUrlConfig {
+  // Origins as a browser sends them ("http://localhost:3000", rules::parse_web_origin), or the
+  // one entry "*" for any page. Empty (the default): no page may; tollgate answers preflights 403
+  // and refuses every base-URL request that carries an Origin (pipeline/cors_policy.hpp).
+  std::vector<std::string> cors_origins;
+};
+
 struct RedisConfig {
   std::string url = "redis://127.0.0.1:6379/0";
   std::string prefix = "tollgate:";
@@ -233,6 +241,7 @@ struct Config {
   UpstreamConfig upstream;
   TunnelConfig tunnel;
   ClientsConfig clients;
+  BaseUrlConfig base_url;
   StoreConfig store;
   std::vector<Provider> providers;
   std::vector<BudgetConfig> budgets;

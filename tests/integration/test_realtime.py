@@ -338,7 +338,8 @@ budgets:
         rt.deltas, rt.delta_ms = 200, 25  # a response of five seconds
 
         async def scenario():
-            # Before the handshake: tollgate's clock starts between this and the client's 101.
+            # Before the handshake: tollgate's clock starts when it accepts the session, which on
+            # a loaded machine may be well before the handshake returns here.
             started = time.monotonic()
             ws = await open_realtime(self.h, test_id="long")
             session = ws.response_headers["x-tollgate-session"]
@@ -360,8 +361,8 @@ budgets:
             session, elapsed, types, error, code, reason = self.run_async(scenario())
         finally:
             rt.deltas, rt.delta_ms = 4, 10
-        self.assertGreaterEqual(elapsed, 2.0)
-        self.assertLess(elapsed, 6.0)  # the response's cancellation and usage come first
+        self.assertGreaterEqual(elapsed, 1.9)
+        self.assertLess(elapsed, 4.5)  # the response alone would take five seconds
         self.assertEqual(code, 1008)
         self.assertEqual(reason, "tollgate: the session reached its max_duration of 2s")
         self.assertEqual(error["error"]["code"], "session_expired")
@@ -373,7 +374,7 @@ budgets:
 
     def test_an_idle_session_closes_on_time_too(self):
         async def scenario():
-            started = time.monotonic()
+            started = time.monotonic()  # before the handshake, as above
             ws = await open_realtime(self.h, test_id="idle", via="base")
             with self.assertRaises(websockets.ConnectionClosed):
                 while True:
@@ -381,8 +382,8 @@ budgets:
             return time.monotonic() - started, ws.close_code
 
         elapsed, code = self.run_async(scenario())
-        self.assertGreaterEqual(elapsed, 2.0)
-        self.assertLess(elapsed, 5.0)
+        self.assertGreaterEqual(elapsed, 1.9)
+        self.assertLess(elapsed, 4.5)
         self.assertEqual(code, 1008)
 
 

@@ -92,6 +92,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        # x-fake-header: "name: value" comes back as a response field (e.g. a CORS policy of the
+        # provider's own).
+        for field in self.headers.get_all("x-fake-header") or []:
+            name, _, value = field.partition(":")
+            self.send_header(name.strip(), value.strip())
         self.end_headers()
         self.wfile.write(body)
 

@@ -380,3 +380,43 @@ TEST_CASE("load_config_text, names and amounts that would break labels, paths or
 )")) == Lines{"t.yaml:11:42: 'limit' must be at most 1000000000, got '9223372036853'"});
   }
 }
+
+TEST_CASE("load_config_text, base_url.cors_origins") {
+  SUBCASE("an origin with a path, even a slash") {
+    CHECK(errors_of("base_url: { cors_origins: [\"http://localhost:3000/\"] }\n") ==
+          Lines{"t.yaml:1:28: 'cors_origins': 'http://localhost:3000/': an origin has no path "
+                "(did you mean 'http://localhost:3000'?)"});
+  }
+  SUBCASE("a default port, which a browser leaves out") {
+    CHECK(errors_of("base_url:\n  cors_origins:\n    - https://app.example:443\n") ==
+          Lines{"t.yaml:3:7: 'cors_origins': 'https://app.example:443': a browser leaves the "
+                "default port out (did you mean 'https://app.example'?)"});
+  }
+  SUBCASE("no scheme, another scheme, a bad port") {
+    CHECK(errors_of(
+              "base_url: { cors_origins: [localhost:3000, ftp://h.test, http://h.test:0] }\n") ==
+          Lines{"t.yaml:1:28: 'cors_origins': 'localhost:3000': an origin is http:// or "
+                "https://, a host and an optional port, like 'http://localhost:3000'",
+                "t.yaml:1:44: 'cors_origins': 'ftp://h.test': an origin is http:// or https://, "
+                "a host and an optional port, like 'http://localhost:3000'",
+                "t.yaml:1:58: 'cors_origins': 'http://h.test:0': '0' is not a port"});
+  }
+  SUBCASE("null, which every sandboxed page sends") {
+    CHECK(errors_of("base_url: { cors_origins: [\"null\"] }\n") ==
+          Lines{"t.yaml:1:28: 'cors_origins': 'null': 'null' is the origin of every sandboxed "
+                "page and file:// document, so any page can send it; serve the app from an "
+                "http:// origin such as http://localhost:3000"});
+  }
+  SUBCASE("'*' beside other origins") {
+    CHECK(errors_of("base_url: { cors_origins: [\"http://localhost:3000\", \"*\"] }\n") ==
+          Lines{"t.yaml:1:53: 'cors_origins': '*' allows every page and must stand alone"});
+  }
+  SUBCASE("a mapping, and an unknown key with a suggestion") {
+    CHECK(errors_of("base_url: { cors_origins: { a: b } }\n") ==
+          Lines{"t.yaml:1:27: 'cors_origins' must be a list of origins, like "
+                "[\"http://localhost:3000\"]"});
+    CHECK(errors_of("base_url: { cors_origin: [\"http://localhost:3000\"] }\n") ==
+          Lines{"t.yaml:1:13: unknown key 'cors_origin' in base_url (did you mean "
+                "'cors_origins'?)"});
+  }
+}

@@ -263,3 +263,28 @@ providers:
     CHECK(c.provider_for_base_path("keepa") == nullptr);
   }
 }
+
+TEST_CASE("load_config_text, base_url.cors_origins") {
+  const auto load = [](std::string_view yaml) {
+    auto result = rules::load_config_text(yaml, "t.yaml", "/tmp");
+    REQUIRE(result.errors.empty());
+    return result.config->base_url.cors_origins;
+  };
+  using Origins = std::vector<std::string>;
+  SUBCASE("none by default") {
+    CHECK(load("listen: 127.0.0.1:8080\n").empty());
+  }
+  SUBCASE("as a browser spells them: scheme and host lower case, each once") {
+    CHECK(load(R"(base_url:
+  cors_origins: ["http://localhost:3000", "HTTPS://App.Example", "http://[::1]:5173",
+                 "http://localhost:3000"]
+)") == Origins{"http://localhost:3000", "https://app.example", "http://[::1]:5173"});
+  }
+  SUBCASE("one origin without brackets, '*' alone, an empty list and an empty key") {
+    CHECK(load("base_url: { cors_origins: http://127.0.0.1:8000 }\n") ==
+          Origins{"http://127.0.0.1:8000"});
+    CHECK(load("base_url: { cors_origins: [\"*\"] }\n") == Origins{"*"});
+    CHECK(load("base_url: { cors_origins: [] }\n").empty());
+    CHECK(load("base_url: { cors_origins: }\n").empty());
+  }
+}
