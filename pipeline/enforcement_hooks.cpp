@@ -7,6 +7,7 @@
 #include "pipeline/refusal.hpp"
 #include "rules/credential.hpp"
 #include "rules/estimator.hpp"
+#include "rules/multipart.hpp"
 #include "rules/output_cap.hpp"
 #include "rules/stream_usage.hpp"
 #include "rules/usage_reader.hpp"
@@ -17,8 +18,8 @@ namespace {
 
 class EnforcementHooks final : public ExchangeHooks {
  public:
-  EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler)
-      : enforcer_(enforcer), sampler_(sampler) {}
+  EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler, BatchFiles& batch_files)
+      : enforcer_(enforcer), sampler_(sampler), batch_files_(batch_files) {}
 
   void on_request(Exchange& ex, std::function<void(std::optional<LocalReply>)> done) override {
     if (!ex.provider) return done(std::nullopt);  // plain HTTP to a host no provider owns
@@ -27,8 +28,10 @@ class EnforcementHooks final : public ExchangeHooks {
     ex.billing.endpoint = priced_.endpoint_name;
     ex.billing.model = priced_.model;
     ex.billing.currency = priced_.estimate.currency;
+    if (!priced_.batch_file.empty()) price_batch_of_file(ex);
     if (priced_.error) return done(refuse_price(ex));
     if (priced_.unpriced_model) note_unpriced(ex);
+    if (priced_.endpoint && priced_.endpoint->batch_input) price_batch_upload(ex);
 
     budget::AdmitRequest request;
     request.provider = ex.provider->name;
@@ -85,6 +88,7 @@ class EnforcementHooks final : public ExchangeHooks {
     if (!admitted_) return;
     reader_.emplace(*ex.provider, priced_.endpoint, priced_.model, priced_.streaming);
     if (priced_.image_price) reader_->set_image_price(*priced_.image_price);
+    for (const auto& tool : priced_.tools) reader_->charge_tool(*tool.tool, tool.each);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);
     ex.response_headers.emplace_back("x-tollgate-cost",
@@ -144,6 +148,8 @@ class EnforcementHooks final : public ExchangeHooks {
     }
     const std::int64_t actual = actual_cost(ex, usage);
     ex.billing.cost = actual;
+    if (upload_ && usage && !usage->id.empty() && ex.status < 400)
+      batch_files_.remember(ex.provider->name, usage->id, std::move(*upload_));
     if (actual > 0) {
       metrics.add_spend(priced_.estimate.currency, ex.provider->name, priced_.model, actual);
       if (priced_.estimate.micros > 0)
@@ -197,6 +203,35 @@ class EnforcementHooks final : public ExchangeHooks {
                                 .str("estimate", rules::format_micros(priced_.estimate.micros))));
   }
 
+  // pricing: batch of an input file: the price of the upload tollgate saw, at the batch's
+  // share, instead of the provider's batch_estimate.
+  void price_batch_of_file(Exchange& ex) {
+    const auto file = batch_files_.find(ex.provider->name, priced_.batch_file);
+    if (!file) return;
+    if (file->error) {
+      priced_.error = "batch input file '" + priced_.batch_file + "': " + *file->error;
+      return;
+    }
+    priced_.error.reset();
+    priced_.estimate.micros = rules::percent_of(file->micros, priced_.batch_percent);
+    priced_.explanation += "input file " + priced_.batch_file + ": " +
+                           std::to_string(file->requests) + " requests priced at its upload, " +
+                           rules::format_micros(file->micros) + ", at " +
+                           std::to_string(priced_.batch_percent) + " %\n";
+  }
+
+  // batch_input: an upload whose purpose is "batch" is priced now and remembered under the
+  // file id of the answer (on_complete). The upload itself costs what the endpoint says.
+  void price_batch_upload(const Exchange& ex) {
+    const auto type = rules::find_header(ex.request_headers, "content-type");
+    const auto purpose = rules::multipart_field(type, ex.request_body, "purpose");
+    if (!purpose || *purpose != "batch") return;
+    const auto file = rules::multipart_field(type, ex.request_body, "file");
+    if (!file) return;
+    const auto priced = rules::price_batch_file(*ex.config, *ex.provider, *file);
+    upload_ = BatchFiles::Priced{priced.micros, priced.requests, priced.error};
+  }
+
   // output_cap: inject — writes the cap into the body, re-prices the request with it and makes
   // that the estimate to reserve (the capped worst case). Leaves everything as it was when no
   // cap applies or the body cannot take one.
@@ -233,6 +268,8 @@ class EnforcementHooks final : public ExchangeHooks {
 
   budget::Enforcer& enforcer_;
   EventSampler& sampler_;
+  BatchFiles& batch_files_;
+  std::optional<BatchFiles::Priced> upload_;  // a batch input file being uploaded
   rules::Priced priced_;
   std::optional<std::int64_t> output_cap_;
   budget::Admission admission_;
@@ -246,7 +283,7 @@ class EnforcementHooks final : public ExchangeHooks {
 }  // namespace
 
 std::unique_ptr<ExchangeHooks> EnforcementHookFactory::create(const Exchange&) {
-  return std::make_unique<EnforcementHooks>(enforcer_, sampler_);
+  return std::make_unique<EnforcementHooks>(enforcer_, sampler_, batch_files_);
 }
 
 void EventSampler::emit(budget::Enforcer& enforcer, const std::string& key, budget::Event event,

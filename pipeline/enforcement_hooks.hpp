@@ -9,6 +9,7 @@
 
 #include "budget/enforcer.hpp"
 #include "budget/event_detail.hpp"
+#include "pipeline/batch_files.hpp"
 #include "pipeline/exchange_hooks.hpp"
 
 namespace proxy {
@@ -41,6 +42,7 @@ class EnforcementHookFactory final : public HookFactory {
  private:
   budget::Enforcer& enforcer_;
   EventSampler sampler_;
+  BatchFiles batch_files_;
 };
 
 // Who the client is, per clients.identify (empty when unknown).

@@ -44,7 +44,8 @@ std::optional<std::string> Provider::dearest_model(const Endpoint* endpoint) con
       return std::pair{dearest, std::int64_t{0}};
     }
     if (pricing == Pricing::per_second) {
-      const auto dearest = std::max(m.per_second, m.per_second_audio);
+      auto dearest = std::max(m.per_second, m.per_second_audio);
+      for (const auto& [size, price] : m.per_second_size) dearest = std::max(dearest, price);
       if (dearest < 0) return std::nullopt;
       return std::pair{dearest, std::int64_t{0}};
     }
@@ -53,7 +54,8 @@ std::optional<std::string> Provider::dearest_model(const Endpoint* endpoint) con
       return std::pair{m.per_item, std::int64_t{0}};
     }
     if (pricing != Pricing::tokens) return std::nullopt;
-    if (!m.per_image.empty() || m.per_second >= 0 || m.per_second_audio >= 0 || m.per_item >= 0)
+    if (!m.per_image.empty() || m.per_second >= 0 || m.per_second_audio >= 0 || m.per_item >= 0 ||
+        !m.per_second_size.empty())
       return std::nullopt;
     if (!reads_output && m.output > 0) return std::nullopt;
     return std::pair{saturating_add(m.input, m.output), m.max_output};
@@ -78,13 +80,15 @@ std::string_view pricing_name(Pricing pricing) {
       return "per_second";
     case Pricing::per_image:
       return "per_image";
+    case Pricing::batch:
+      return "batch";
   }
   return "flat";
 }
 
 std::optional<Pricing> parse_pricing(std::string_view name) {
-  for (const auto p :
-       {Pricing::flat, Pricing::per_item, Pricing::tokens, Pricing::per_second, Pricing::per_image})
+  for (const auto p : {Pricing::flat, Pricing::per_item, Pricing::tokens, Pricing::per_second,
+                       Pricing::per_image, Pricing::batch})
     if (pricing_name(p) == name) return p;
   return std::nullopt;
 }
