@@ -139,6 +139,9 @@ struct Provider {
   int bytes_per_token = 3;   // input estimate: bytes at the input pointers per token (low = safe)
   int message_overhead = 4;  // input estimate: framing tokens per message / array element
   std::string prices_file;   // absolute; LiteLLM model_prices_and_context_window.json
+  // The `litellm_provider` values of prices_file entries that price this provider (empty: the
+  // defaults of its hosts, else its name; see rules/litellm_prices.hpp).
+  std::vector<std::string> litellm_providers;
   // What a batch costs when tollgate did not see the upload of its input file (pricing: batch
   // with a file); nullopt: such a batch is refused.
   std::optional<std::int64_t> batch_estimate;

@@ -289,7 +289,7 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
                     {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
                      "rate_limit_headers", "usage", "default_cost", "endpoints", "models",
                      "prices_file", "unknown_model", "bytes_per_token", "message_overhead",
-                     "error_cost", "base_path", "batch_estimate"}))
+                     "error_cost", "base_path", "litellm_provider", "batch_estimate"}))
     return;
   if (p.mark.line == 0) p.mark = r.mark(node);
   if (node["hosts"])
@@ -382,11 +382,15 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
   if (node["message_overhead"])
     if (auto n = r.integer(node["message_overhead"], "message_overhead"))
       p.message_overhead = static_cast<int>(*n);
+  if (node["litellm_provider"])
+    if (auto names = r.strings(node["litellm_provider"], "litellm_provider"))
+      p.litellm_providers = *names;
   if (node["batch_estimate"]) p.batch_estimate = r.amount(node["batch_estimate"], "batch_estimate");
+  // Last: the import leaves out what the provider prices itself, models and hosts included.
   if (node["prices_file"]) {
     if (auto path = r.string(node["prices_file"], "prices_file")) {
       p.prices_file = r.path(*path);
-      import_litellm_prices(p.prices_file, r.mark(node["prices_file"]), p.models, r.errors());
+      import_litellm_prices(p.prices_file, r.mark(node["prices_file"]), p, r.errors());
     }
   }
 }
