@@ -1,5 +1,6 @@
 #include "pipeline/enforcement_hooks.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <utility>
@@ -31,6 +32,7 @@ class EnforcementHooks final : public ExchangeHooks {
     if (!priced_.batch_file.empty()) price_batch_of_file(ex);
     if (priced_.error) return done(refuse_price(ex));
     if (priced_.unpriced_model) note_unpriced(ex);
+    if (!priced_.endpoint) note_unpriced_endpoint(ex);
     if (priced_.endpoint && priced_.endpoint->batch_input) price_batch_upload(ex);
 
     budget::AdmitRequest request;
@@ -203,6 +205,29 @@ class EnforcementHooks final : public ExchangeHooks {
                                 .str("estimate", rules::format_micros(priced_.estimate.micros))));
   }
 
+  // A POST (PUT, PATCH) to a path of a provider that no endpoint prices: it costs default_cost,
+  // and may be a paid endpoint the catalog does not know yet. Sampled: one event per path and
+  // minute, ten per provider and minute, so that a loop cannot flood the events.
+  void note_unpriced_endpoint(Exchange& ex) {
+    if (ex.method != "POST" && ex.method != "PUT" && ex.method != "PATCH") return;
+    Metrics::instance().count_unpriced_endpoint(ex.provider->name, ex.method);
+    const std::string path = ex.target.substr(0, ex.target.find('?'));
+    const std::string cost = rules::format_micros(priced_.estimate.micros);
+    sampler_.emit(
+        enforcer_,
+        {{"unpriced_endpoint/" + ex.provider->name + "/" + ex.method + " " + path, {1, 60}},
+         {"unpriced_endpoint/" + ex.provider->name, {10, 60}}},
+        {0, std::chrono::system_clock::now(), "unpriced_endpoint", "", "",
+         ex.method + " " + path + " of provider '" + ex.provider->name +
+             "' matches no endpoint: charged its default_cost " + cost,
+         ""},
+        std::move(budget::EventDetail()
+                      .str("provider", ex.provider->name)
+                      .str("method", ex.method)
+                      .str("path", path)
+                      .str("estimate", cost)));
+  }
+
   // pricing: batch of an input file: the price of the upload tollgate saw, at the batch's
   // share, instead of the provider's batch_estimate.
   void price_batch_of_file(Exchange& ex) {
@@ -286,21 +311,33 @@ std::unique_ptr<ExchangeHooks> EnforcementHookFactory::create(const Exchange&) {
   return std::make_unique<EnforcementHooks>(enforcer_, sampler_, batch_files_);
 }
 
-void EventSampler::emit(budget::Enforcer& enforcer, const std::string& key, budget::Event event,
+void EventSampler::emit(budget::Enforcer& enforcer,
+                        const std::vector<std::pair<std::string, Rate>>& keys, budget::Event event,
                         budget::EventDetail detail) {
   const std::int64_t second =
       std::chrono::duration_cast<std::chrono::seconds>(event.at.time_since_epoch()).count();
   std::int64_t suppressed = 0;
   {
     std::lock_guard lock(mutex_);
-    Sample& sample = samples_[key];
-    if (sample.second != second) sample = {second, 0, sample.suppressed};
-    if (sample.emitted >= k_per_second) {
-      ++sample.suppressed;
-      return;
+    if (samples_.size() > k_max_keys) samples_.clear();  // names from the network: bounded
+    bool allowed = true;
+    for (const auto& [key, rate] : keys) {
+      Sample& sample = samples_[key];
+      const std::int64_t window = second / std::max<std::int64_t>(1, rate.window_s);
+      if (sample.window != window) sample = {window, 0, sample.suppressed};
+      allowed = allowed && sample.emitted < rate.per;
     }
-    ++sample.emitted;
-    suppressed = std::exchange(sample.suppressed, 0);
+    for (const auto& [key, rate] : keys) {
+      Sample& sample = samples_[key];
+      if (!allowed) {
+        ++sample.suppressed;
+        continue;
+      }
+      ++sample.emitted;
+      const auto before = std::exchange(sample.suppressed, 0);
+      if (&key == &keys.front().first) suppressed = before;
+    }
+    if (!allowed) return;
   }
   event.detail_json = detail.num("suppressed_before", suppressed).done();
   enforcer.emit(std::move(event));

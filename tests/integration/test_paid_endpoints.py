@@ -127,6 +127,16 @@ class PaidEndpointsTest(BudgetTestCase):
         # each: 15 x 1 + 100 x 5 = 515; two at 50 %
         self.assertEqual(self.spent("msgbatch"), 515)
 
+    def test_unpriced_endpoint_event(self):
+        for _ in range(3):
+            self.post(OPENAI + "/v1/assistants", "assistants", json={"model": "gpt-4o"})
+        events = [e for e in self.h.events("unpriced_endpoint")
+                  if e["detail"]["path"] == "/v1/assistants"]
+        self.assertEqual(len(events), 1, events)
+        self.assertEqual(events[0]["detail"]["method"], "POST")
+        metrics = requests.get(self.h.admin_url + "/metrics", timeout=10).text
+        self.assertIn('tollgate_unpriced_endpoint_total{method="POST",provider="openai"} 3', metrics)
+
 
 if __name__ == "__main__":
     import unittest

@@ -7,6 +7,7 @@
 #include "budget/enforcer.hpp"
 #include "pipeline/enforcement_hooks.hpp"
 #include "rules/config_loader.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace {
 
@@ -77,9 +78,29 @@ struct Run {
   }
 };
 
+bool metrics_have(const std::string& line) {
+  return proxy::Metrics::instance().serialize().find(line) != std::string::npos;
+}
+
 const std::string k_daily = "budgets:\n  - { name: daily, currency: usd, limit: 500 }\n";
 
 }  // namespace
+
+TEST_CASE("EnforcementHooks, a POST no endpoint prices is an unpriced_endpoint event") {
+  Run run(k_daily);
+  for (int i = 0; i < 3; ++i) {
+    const auto e = run.send("POST", "/v1/assistants?x=1", R"({"model":"gpt-4o"})");
+    CHECK_FALSE(e->reply.has_value());  // forwarded at default_cost
+  }
+  CHECK_FALSE(run.send("GET", "/v1/models", "")->reply.has_value());
+  const auto events = run.events("unpriced_endpoint");
+  REQUIRE(events.size() == 1);  // one per path and minute
+  CHECK(events[0].message ==
+        "POST /v1/assistants of provider 'openai' matches no endpoint: charged its default_cost 0");
+  CHECK(events[0].detail_json.find(R"("path":"/v1/assistants")") != std::string::npos);
+  CHECK(metrics_have(R"(tollgate_unpriced_endpoint_total{method="POST",provider="openai"} 3)"));
+  CHECK_FALSE(metrics_have(R"(tollgate_unpriced_endpoint_total{method="GET")"));
+}
 
 TEST_CASE("EnforcementHooks, a batch priced from the upload of its input file") {
   Run run(k_daily);
