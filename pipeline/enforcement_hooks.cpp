@@ -150,10 +150,13 @@ class EnforcementHooks final : public ExchangeHooks {
     }
     const std::int64_t actual = actual_cost(ex, usage);
     ex.billing.cost = actual;
+    // Reported under the name the provider billed (gpt-4o-2024-08-06 for a request for gpt-4o),
+    // priced by the entry that name resolves to (rules::UsageReader).
+    if (usage && !usage->model.empty()) ex.billing.model = usage->model;
     if (upload_ && usage && !usage->id.empty() && ex.status < 400)
       batch_files_.remember(ex.provider->name, usage->id, std::move(*upload_));
     if (actual > 0) {
-      metrics.add_spend(priced_.estimate.currency, ex.provider->name, priced_.model, actual);
+      metrics.add_spend(priced_.estimate.currency, ex.provider->name, ex.billing.model, actual);
       if (priced_.estimate.micros > 0)
         metrics.observe_estimate_ratio(static_cast<double>(actual) /
                                        static_cast<double>(priced_.estimate.micros));

@@ -9,7 +9,7 @@ import sys
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from budget_support import BudgetHarness, BudgetTestCase, micros  # noqa: E402
+from budget_support import BudgetHarness, BudgetTestCase, micros, wait_for  # noqa: E402
 
 RULES = """budgets:
   - { name: per-test, currency: usd, limit: 500, period: day, per: header:X-Test }
@@ -126,6 +126,22 @@ class PaidEndpointsTest(BudgetTestCase):
         self.assertEqual(r.status_code, 200, r.text)
         # each: 15 x 1 + 100 x 5 = 515; two at 50 %
         self.assertEqual(self.spent("msgbatch"), 515)
+
+    def test_spend_under_the_billed_model(self):
+        r = self.post(OPENAI + "/v1/chat/completions", "billed",
+                      headers={"x-fake-usage": "100,10", "x-fake-model": "gpt-4o-2024-08-06"},
+                      json={"model": "gpt-4o", "max_tokens": 10, "messages": []})
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(self.spent("billed"), 350)  # 100 x 2.50 + 10 x 10, gpt-4o's price
+        metrics = requests.get(self.h.admin_url + "/metrics", timeout=10).text
+        self.assertIn('tollgate_spend_total{currency="usd",model="gpt-4o-2024-08-06",'
+                      'provider="openai"}', metrics)
+        # The access-log line is written once the exchange is settled.
+        lines = wait_for(lambda: [l for l in self.h.access_log()
+                                  if l.get("path") == "/v1/chat/completions"
+                                  and l.get("cost") == "0.00035"])
+        self.assertTrue(lines, self.h.access_log())
+        self.assertEqual(lines[-1]["model"], "gpt-4o-2024-08-06")
 
     def test_unpriced_endpoint_event(self):
         for _ in range(3):

@@ -22,7 +22,8 @@ per second of video by model and size) on top of the tokens:
 - Gemini answers carry groundingMetadata with the queries of `x-fake-grounding` ("a|b");
 - `/v1/videos` (JSON or multipart, as the SDKs send it) answers a video job of the seconds and size
   asked (or `x-fake-seconds`), billed per second; `/v1/files`, `/v1/batches` and
-  `/v1/messages/batches` answer as the APIs do (a batch is billed later, so never here).
+  `/v1/messages/batches` answer as the APIs do (a batch is billed later, so never here);
+- `x-fake-model` replaces the model a chat answer names (the dated name a provider bills).
 """
 import email.parser
 import email.policy
@@ -208,7 +209,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.state.charge("output_tokens", out)
             self.state.bill(req_id, model, inp, out)
             return self._json(200, {
-                "id": "chatcmpl-1", "object": "chat.completion", "model": req.get("model", "gpt-4o-mini"),
+                "id": "chatcmpl-1", "object": "chat.completion",
+                "model": self.headers.get("x-fake-model") or req.get("model", "gpt-4o-mini"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
                              "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}})

@@ -138,3 +138,17 @@ TEST_CASE("EnforcementHooks, batch_estimate prices a batch of a file not seen") 
   REQUIRE_FALSE(batch->reply.has_value());
   CHECK(run.reserved("daily") == 2'500'000);
 }
+
+TEST_CASE("EnforcementHooks, spend under the name the provider billed") {
+  Run run(k_daily);
+  auto chat = run.send("POST", "/v1/chat/completions",
+                       R"({"model":"gpt-4o","max_tokens":10,"messages":[]})");
+  REQUIRE_FALSE(chat->reply.has_value());
+  // 100 x 2.50 + 10 x 10 = 350 micro-USD at gpt-4o's price, the entry the dated name resolves to
+  Run::answer(*chat, R"({"model":"gpt-4o-2024-08-06","usage":{"prompt_tokens":100,)"
+                     R"("completion_tokens":10}})");
+  CHECK(chat->ex.billing.model == "gpt-4o-2024-08-06");
+  CHECK(chat->ex.billing.cost == 350);
+  CHECK(metrics_have(
+      R"(tollgate_spend_total{currency="usd",model="gpt-4o-2024-08-06",provider="openai"} 0.00035)"));
+}
