@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "budget/scope.hpp"
 #include "pipeline/refusal.hpp"
 #include "rules/credential.hpp"
 #include "rules/estimator.hpp"
@@ -264,8 +265,15 @@ class EnforcementHooks final : public ExchangeHooks {
   // that the estimate to reserve (the capped worst case). Leaves everything as it was when no
   // cap applies or the body cannot take one.
   void cap_output(Exchange& ex, budget::AdmitRequest& request) {
-    if (!priced_.endpoint || !priced_.endpoint->inject_output_cap) return;
-    const auto cap = rules::output_cap(priced_, enforcer_.remaining_for(request));
+    if (!priced_.endpoint) return;
+    // A budget of the request may ask for the cap where its endpoint does not.
+    const auto& budgets = ex.config->budgets;
+    const bool budget_asks = std::any_of(budgets.begin(), budgets.end(), [&](const auto& b) {
+      return b.inject_output_cap && b.currency == request.estimate.currency &&
+             budget::matches(b.match, request);
+    });
+    if (!priced_.endpoint->inject_output_cap && !budget_asks) return;
+    const auto cap = rules::output_cap(priced_, enforcer_.remaining_for(request), budget_asks);
     if (!cap) return;
     auto body =
         rules::write_output_max(*priced_.endpoint, priced_.output_named_at, ex.request_body, *cap);

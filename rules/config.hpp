@@ -189,6 +189,9 @@ struct BudgetConfig {
   std::string per;
   std::vector<int> alerts;  // percentages, ascending, e.g. {80, 90, 100}
   bool shadow = false;      // mode: shadow
+  // output_cap: inject — requests in this budget get an output maximum written into them, as
+  // with an endpoint's output_cap (rules/output_cap.hpp).
+  bool inject_output_cap = false;
   std::optional<Duration> idle_expiry;
   Mark mark;
 };

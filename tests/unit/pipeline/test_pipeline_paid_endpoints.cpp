@@ -152,3 +152,18 @@ TEST_CASE("EnforcementHooks, spend under the name the provider billed") {
   CHECK(metrics_have(
       R"(tollgate_spend_total{currency="usd",model="gpt-4o-2024-08-06",provider="openai"} 0.00035)"));
 }
+
+TEST_CASE("EnforcementHooks, output_cap: inject on a budget") {
+  // As in test_pipeline_unpriced_and_cap.cpp: 0.001 USD affords 1662 output tokens of gpt-4o-mini
+  // after the 15 input tokens; the chat endpoint itself has no output_cap.
+  const std::string hi = R"("messages":[{"role":"user","content":"hi"}])";
+  Run run("budgets:\n  - { name: small, currency: usd, limit: 0.001, output_cap: inject }\n");
+  auto chat = run.send("POST", "/v1/chat/completions", R"({"model":"gpt-4o-mini",)" + hi + "}");
+  REQUIRE_FALSE(chat->reply.has_value());
+  CHECK(chat->ex.request_body ==
+        R"({"model":"gpt-4o-mini",)" + hi + R"(,"max_completion_tokens":1662})");
+  CHECK(run.reserved("small") == 1000);
+  Run plain("budgets:\n  - { name: small, currency: usd, limit: 0.001 }\n");
+  CHECK(plain.send("POST", "/v1/chat/completions", R"({"model":"gpt-4o-mini",)" + hi + "}")
+            ->reply.has_value());
+}
