@@ -88,7 +88,7 @@ std::optional<Match> parse_match(YamlReader& r, const YAML::Node& node) {
 std::optional<BudgetConfig> parse_budget(YamlReader& r, const YAML::Node& node) {
   if (!r.expect_map(node, "budget",
                     {"name", "currency", "limit", "period", "timezone", "match", "per", "alerts",
-                     "mode", "idle_expiry", "warn_client"}))
+                     "mode", "idle_expiry", "warn_client", "output_cap"}))
     return std::nullopt;
   auto name = required_name(r, node, "budget");
   if (!name) return std::nullopt;
@@ -119,6 +119,9 @@ std::optional<BudgetConfig> parse_budget(YamlReader& r, const YAML::Node& node) 
   if (node["mode"])
     if (auto mode = r.choice(node["mode"], "mode", {"enforce", "shadow"}))
       b.shadow = *mode == "shadow";
+  if (node["output_cap"])
+    if (auto mode = r.choice(node["output_cap"], "output_cap", {"inject", "off"}))
+      b.inject_output_cap = *mode == "inject";
   if (node["idle_expiry"]) b.idle_expiry = r.duration(node["idle_expiry"], "idle_expiry");
   // A session's instance stays listed, with its spent, for an hour after the session ends.
   if (b.per == "session" && !b.idle_expiry) b.idle_expiry = std::chrono::hours(1);

@@ -37,6 +37,26 @@ void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic
     report(errors, e.mark, where + " has pricing flat but no 'cost'");
   if (e.pricing == Pricing::per_item && e.per_item.empty())
     report(errors, e.mark, where + " has pricing per_item but no 'cost: { per_item: ... }'");
+  if (e.pricing == Pricing::batch) {
+    if (e.batch.requests.empty() == e.batch.file.empty())
+      report(errors, e.mark,
+             where +
+                 " has pricing batch but names neither or both of batch.requests and "
+                 "batch.file");
+    if (!e.batch.requests.empty()) {
+      const auto target =
+          std::find_if(p.endpoints.begin(), p.endpoints.end(),
+                       [&](const Endpoint& t) { return t.name == e.batch.endpoint; });
+      if (target == p.endpoints.end())
+        report(errors, e.mark,
+               where + " prices its requests as endpoint '" + e.batch.endpoint +
+                   "', which provider '" + p.name + "' does not have");
+      else if (target->pricing == Pricing::batch || target->path.find('{') != std::string::npos)
+        report(errors, e.mark,
+               where + " prices its requests as endpoint '" + e.batch.endpoint +
+                   "', which must be a fixed path priced otherwise than batch");
+    }
+  }
   const bool needs_model = e.pricing == Pricing::tokens || e.pricing == Pricing::per_second ||
                            e.pricing == Pricing::per_image;
   // Gemini Live names its model in the session's first message (setup), not in the URL.

@@ -6,6 +6,8 @@
 
 #include <charconv>
 
+#include "rules/multipart.hpp"
+
 namespace rules {
 namespace {
 
@@ -104,8 +106,20 @@ std::optional<std::string> RequestValues::query_param(const std::string& name) c
   return std::nullopt;
 }
 
+std::optional<std::string> RequestValues::form_field(const std::string& pointer) {
+  // A multipart/form-data body (OpenAI's SDKs send video and image uploads so): a one-segment
+  // pointer names a form field.
+  if (pointer.size() < 2 || pointer.find('/', 1) != std::string::npos || body_is_json())
+    return std::nullopt;
+  const auto field =
+      multipart_field(request_.header("content-type"), request_.body, pointer.substr(1));
+  if (!field) return std::nullopt;
+  return std::string(*field);
+}
+
 bool RequestValues::present(const ValueRef& ref) {
-  if (ref.source == ValueRef::Source::body) return json(ref.key) != nullptr;
+  if (ref.source == ValueRef::Source::body)
+    return json(ref.key) != nullptr || form_field(ref.key).has_value();
   return text(ref).has_value();
 }
 
@@ -130,7 +144,7 @@ std::optional<std::string> RequestValues::text(const ValueRef& ref) {
       return std::nullopt;
     case ValueRef::Source::body: {
       const auto* value = json(ref.key);
-      if (!value) return std::nullopt;
+      if (!value) return form_field(ref.key);
       if (value->IsString()) return std::string(value->GetString(), value->GetStringLength());
       rapidjson::StringBuffer buffer;
       rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
@@ -154,7 +168,7 @@ std::optional<std::int64_t> RequestValues::integer(const ValueRef& ref) {
       }
       return std::nullopt;
     }
-    if (!value || !value->IsString()) return std::nullopt;
+    if (value && !value->IsString()) return std::nullopt;
   }
   const auto t = text(ref);
   if (!t) return std::nullopt;

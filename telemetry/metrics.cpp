@@ -78,6 +78,12 @@ struct Metrics::Impl {
                                .Help("Requests for a model not in the catalog, priced by "
                                      "unknown_model (dearest or price_as) or refused")
                                .Register(*registry)};
+  Cached<Counter> unpriced_endpoint{
+      prometheus::BuildCounter()
+          .Name("tollgate_unpriced_endpoint_total")
+          .Help("POST, PUT and PATCH requests to a provider path that no endpoint prices "
+                "(charged the provider's default_cost)")
+          .Register(*registry)};
   Family<Histogram>& ratio_family = prometheus::BuildHistogram()
                                         .Name("tollgate_estimate_ratio")
                                         .Help("Actual cost divided by the estimate")
@@ -179,6 +185,10 @@ void Metrics::count_alert(std::string_view budget, std::string_view threshold) {
 
 void Metrics::count_unpriced(std::string_view provider, std::string_view model) {
   impl_->unpriced.get({{"provider", provider}, {"model", model}}).Increment();
+}
+
+void Metrics::count_unpriced_endpoint(std::string_view provider, std::string_view method) {
+  impl_->unpriced_endpoint.get({{"provider", provider}, {"method", method}}).Increment();
 }
 
 void Metrics::add_tunnel_bytes(std::uint64_t up, std::uint64_t down) {

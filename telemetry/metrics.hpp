@@ -37,6 +37,9 @@ class Metrics {
   void count_alert(std::string_view budget, std::string_view threshold);
   // A request for a model missing from its provider's models (tollgate_unpriced_total).
   void count_unpriced(std::string_view provider, std::string_view model);
+  // A POST, PUT or PATCH to a provider path that no endpoint prices
+  // (tollgate_unpriced_endpoint_total; no path label: paths hold ids).
+  void count_unpriced_endpoint(std::string_view provider, std::string_view method);
   void add_tunnel_bytes(std::uint64_t client_to_upstream, std::uint64_t upstream_to_client);
   void connection_opened(bool intercepted);
   void connection_closed(bool intercepted);

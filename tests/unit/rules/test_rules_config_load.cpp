@@ -160,6 +160,7 @@ TEST_CASE("load_config_text, prices_file imports LiteLLM's table") {
     models:
       gpt-4o-mini: { input: 9, output: 9, max_output: 9 }
     prices_file: rules/litellm_prices.json
+    litellm_provider: [openai, anthropic, gemini]
 )";
   SUBCASE("models in YAML win, the others come from the file, exactly") {
     const auto result = rules::load_config_text(yaml, "t.yaml", TOLLGATE_TEST_DATA);
@@ -176,11 +177,18 @@ TEST_CASE("load_config_text, prices_file imports LiteLLM's table") {
     CHECK(sonnet.long_context_threshold == 200'000);
     CHECK(sonnet.max_output == 64'000);
     CHECK(models.at("gemini-2.5-flash").output == 2'500'000);  // bare name of gemini/...
-    CHECK(models.at("gemini/gemini-2.5-flash").max_output == 65'535);
+    CHECK(models.at("gemini-2.5-flash").max_output == 65'535);
+    CHECK(models.count("gemini/gemini-2.5-flash") == 0);
     CHECK(models.at("my-finetune").max_output == 4'096);  // from max_tokens
-    CHECK(models.at("tiny-model").input == 1);
-    CHECK(models.count("dall-e-3") == 0);  // priced per pixel: nothing to import
+    CHECK(models.count("tiny-model") == 0);               // no litellm_provider: prices no provider
+    CHECK(models.count("dall-e-3") == 0);                 // priced per pixel: nothing to import
     CHECK(models.count("sample_spec") == 0);
+  }
+  SUBCASE("without litellm_provider, a provider of no known host takes the entries of its name") {
+    const auto result = rules::load_config_text(yaml.substr(0, yaml.find("    litellm_provider")),
+                                                "t.yaml", TOLLGATE_TEST_DATA);
+    REQUIRE(result.errors.empty());
+    CHECK(result.config->providers[0].models.size() == 1);  // its own gpt-4o-mini only
   }
   SUBCASE("a missing file is reported at the key") {
     const auto result = rules::load_config_text(yaml, "t.yaml", "/nonexistent");
