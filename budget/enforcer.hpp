@@ -44,6 +44,11 @@ struct AdmitRequest {
   const rules::HeaderList* headers = nullptr;  // for per: header:NAME (valid during admit())
   rules::Money estimate;
   std::int64_t estimated_tokens = 0;  // for token rate limits
+  std::string session;  // the realtime WebSocket session, for per: session ("" outside one)
+  // The provider already does the work (a response the server started by itself): reserve it in
+  // every budget it falls in whatever they say, never refuse, so that what it costs is still
+  // settled against them. Breakers, rate limits and balances are not consulted.
+  bool force = false;
 };
 
 // One budget instance as seen now. Amounts in micro-units.

@@ -148,26 +148,30 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   };
 
   std::vector<std::string> trials;
-  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
-    return refuse(*refusal);
+  RateLimiter::Plan plan;
   auto undo_trial = [&] {
     if (!trials.empty()) breakers_.trial_done(trials, false, now, events);
   };
-  RateLimiter::Plan plan;
-  if (auto refusal = rates_.check(*config_, request, now, plan)) {
-    undo_trial();
-    return refuse(*refusal);
-  }
-  if (auto refusal = check_balance(request, now)) {
-    undo_trial();
-    return refuse(*refusal);
+  if (!request.force) {
+    if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
+      return refuse(*refusal);
+    if (auto refusal = rates_.check(*config_, request, now, plan)) {
+      undo_trial();
+      return refuse(*refusal);
+    }
+    if (auto refusal = check_balance(request, now)) {
+      undo_trial();
+      return refuse(*refusal);
+    }
   }
 
   LiveHold hold;
   std::vector<BudgetState*> shadow_over;
   for (BudgetState* budget : book_.active()) {
     const auto& c = budget->config;
-    if (c.currency != request.estimate.currency || !matches(c.match, request)) continue;
+    if (c.currency != request.estimate.currency || !matches(c.match, request) ||
+        !in_scope(c.per, request))
+      continue;
     const std::string key = scope_key(c.per, request);
     Instance& instance = book_.instance(*budget, key, now);
     if (shares(*budget)) {
@@ -176,7 +180,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     }
     const std::int64_t limit =
         rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, key, now));
-    if (over(instance, estimate, limit)) {
+    if (!request.force && over(instance, estimate, limit)) {
       if (!c.shadow) {
         undo_trial();
         return refuse(budget_refusal(book_.standing(*budget, instance, now), estimate, now));
@@ -189,7 +193,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   Admission admission;
   // A request refused by a shared budget still took its rate-limit tokens (they are not given
   // back: a bucket may have been refilled, expired or reconfigured by the time Redis answers).
-  rates_.take(plan, request);
+  if (!request.force) rates_.take(plan, request);
   // With shared budgets, their would_refuse events wait for the shared ledger's counters.
   if (hold.shared.empty())
     note_shadow(hold, shadow_over, request.provider, request.endpoint, estimate, now, events,
@@ -229,7 +233,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     pending->hold_ttl_ms = config_->store.hold_ttl.count();
     pending->provider = request.provider;
     pending->endpoint = request.endpoint;
-    pending->parts = shared_parts(hold, now);
+    pending->parts = shared_parts(hold, now, request.force);
     pending->shadow_over = std::move(shadow_over);
     shared_calls_.reserve = std::move(pending);
   }

@@ -142,8 +142,10 @@ class StoreEnforcer final : public Enforcer {
   void close(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
              std::vector<Event>& events, CloseHold& write);
   void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force);
-  // Shared ledger (redis): the parts of `hold` there, as the ledger takes them.
-  std::vector<SharedLedger::Part> shared_parts(const LiveHold& hold, TimePoint now) const;
+  // Shared ledger (redis): the parts of `hold` there, as the ledger takes them. `force`:
+  // reserved in every part, refused by none (AdmitRequest::force).
+  std::vector<SharedLedger::Part> shared_parts(const LiveHold& hold, TimePoint now,
+                                               bool force) const;
   // Undoes what decide() did for a hold the shared ledger refused.
   void undo(LiveHold& hold, TimePoint now, std::vector<Event>& events);
   // Ends the shared parts of a hold here; the ledger's close joins `shared_calls_`.

@@ -60,7 +60,9 @@ std::optional<std::int64_t> StoreEnforcer::remaining_for(const AdmitRequest& req
   // saw it: the shared store may know of more spend, and then admit() refuses as before).
   for (BudgetState* budget : book_.active()) {
     const auto& c = budget->config;
-    if (c.shadow || c.currency != request.estimate.currency || !matches(c.match, request)) continue;
+    if (c.shadow || c.currency != request.estimate.currency || !matches(c.match, request) ||
+        !in_scope(c.per, request))
+      continue;
     const std::string key = scope_key(c.per, request);
     const Instance& instance = book_.instance(*budget, key, now);
     const std::int64_t limit =

@@ -31,8 +31,8 @@ bool StoreEnforcer::shares(const BudgetState& budget) const {
   return shared_ && budget.config.period.kind != rules::Period::Kind::rolling;
 }
 
-std::vector<SharedLedger::Part> StoreEnforcer::shared_parts(const LiveHold& hold,
-                                                            TimePoint now) const {
+std::vector<SharedLedger::Part> StoreEnforcer::shared_parts(const LiveHold& hold, TimePoint now,
+                                                            bool force) const {
   std::vector<SharedLedger::Part> parts;
   for (const auto& [budget, instance] : hold.shared) {
     SharedLedger::Part part;
@@ -41,7 +41,7 @@ std::vector<SharedLedger::Part> StoreEnforcer::shared_parts(const LiveHold& hold
     part.period = book_.period_key(*budget, *instance, now);
     part.limit =
         rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, instance->key, now));
-    part.enforce = !budget->config.shadow;
+    part.enforce = !budget->config.shadow && !force;
     // Counters outlive their period by a day, so late settlements still find them. A duration,
     // not a date: the store's clock, not ours, decides when that is.
     part.ttl = instance->period_end == TimePoint::max()
@@ -114,7 +114,7 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
           hold.unreserved = std::move(pending.parts);  // on_error: allow, charged when it settles
         else
           for (std::size_t i = 0; i < hold.shared.size(); ++i)
-            if (!pending.parts[i].enforce &&
+            if (hold.shared[i].first->config.shadow &&
                 hold.shared[i].second->spent + hold.shared[i].second->reserved >
                     pending.parts[i].limit)
               pending.shadow_over.push_back(hold.shared[i].first);

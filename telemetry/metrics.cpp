@@ -82,6 +82,12 @@ struct Metrics::Impl {
                                .Help("Requests for a model not in the catalog, priced by "
                                      "unknown_model (dearest or price_as) or refused")
                                .Register(*registry)};
+  Cached<Counter> unpriced_endpoint{
+      prometheus::BuildCounter()
+          .Name("tollgate_unpriced_endpoint_total")
+          .Help("POST, PUT and PATCH requests to a provider path that no endpoint prices "
+                "(charged the provider's default_cost)")
+          .Register(*registry)};
   Family<Histogram>& ratio_family = prometheus::BuildHistogram()
                                         .Name("tollgate_estimate_ratio")
                                         .Help("Actual cost divided by the estimate")
@@ -110,6 +116,16 @@ struct Metrics::Impl {
                                                       .Register(*registry);
   prometheus::Gauge& connections_intercept = connections_family.Add({{"mode", "intercept"}});
   prometheus::Gauge& connections_other = connections_family.Add({{"mode", "other"}});
+  Family<prometheus::Gauge>& realtime_family = prometheus::BuildGauge()
+                                                   .Name("tollgate_realtime_sessions")
+                                                   .Help("Open metered realtime WebSocket sessions")
+                                                   .Register(*registry);
+  prometheus::Gauge& realtime_sessions = realtime_family.Add({});
+  Cached<Counter> realtime_responses{prometheus::BuildCounter()
+                                         .Name("tollgate_realtime_responses_total")
+                                         .Help("Realtime responses (and Gemini Live turns) by "
+                                               "provider, model and outcome")
+                                         .Register(*registry)};
 
   Cached<Histogram> store{prometheus::BuildHistogram()
                               .Name("tollgate_store_seconds")
@@ -196,6 +212,10 @@ void Metrics::count_unpriced(std::string_view provider, std::string_view model) 
   impl_->unpriced.get({{"provider", provider}, {"model", model}}).Increment();
 }
 
+void Metrics::count_unpriced_endpoint(std::string_view provider, std::string_view method) {
+  impl_->unpriced_endpoint.get({{"provider", provider}, {"method", method}}).Increment();
+}
+
 void Metrics::add_tunnel_bytes(std::uint64_t up, std::uint64_t down) {
   impl_->tunnel_up.Increment(static_cast<double>(up));
   impl_->tunnel_down.Increment(static_cast<double>(down));
@@ -207,6 +227,20 @@ void Metrics::connection_opened(bool intercepted) {
 
 void Metrics::connection_closed(bool intercepted) {
   (intercepted ? impl_->connections_intercept : impl_->connections_other).Decrement();
+}
+
+void Metrics::realtime_session_opened() {
+  impl_->realtime_sessions.Increment();
+}
+
+void Metrics::realtime_session_closed() {
+  impl_->realtime_sessions.Decrement();
+}
+
+void Metrics::count_realtime_response(std::string_view provider, std::string_view model,
+                                      std::string_view outcome) {
+  impl_->realtime_responses.get({{"provider", provider}, {"model", model}, {"outcome", outcome}})
+      .Increment();
 }
 
 void Metrics::set_scrape_hook(std::function<void(std::string&)> hook) {
