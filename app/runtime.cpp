@@ -11,6 +11,7 @@
 #include "budget/enforcer.hpp"
 #include "pipeline/enforcement_hooks.hpp"
 #include "telemetry/access_log.hpp"
+#include "telemetry/budget_metrics.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/webhooks.hpp"
 
@@ -18,6 +19,7 @@ namespace proxy {
 
 int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string& config_path) {
   init_logging();
+  install_store_metrics(Metrics::instance());
   auto enforcer = budget::make_enforcer(config);
   // Holds left by a crash are settled at their estimate before any new request is admitted.
   enforcer->recover();

@@ -7,8 +7,10 @@
 
 namespace budget {
 
-// The journal goes first: it may still complete writes, whose completions touch the rest.
+// The shared ledger and the journal go first: they may still complete calls and writes, whose
+// completions touch the rest.
 StoreEnforcer::~StoreEnforcer() {
+  shared_.reset();
   journal_.reset();
 }
 
