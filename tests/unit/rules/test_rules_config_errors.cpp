@@ -271,8 +271,9 @@ TEST_CASE("load_config_text, endpoint and model rules") {
 )") == Lines{"t.yaml:6:26: 'path' must start with '/', got 'v1/a'",
              "t.yaml:7:9: endpoint needs a 'name'",
              "t.yaml:8:9: endpoint 'c' needs a 'cost' or a 'pricing'",
-             "t.yaml:10:39: 'pricing' must be flat, per_item, tokens, per_second, per_image or batch, "
-                     "got "
+             "t.yaml:10:39: 'pricing' must be flat, per_item, tokens, per_second, per_image or "
+             "batch, "
+             "got "
              "'tiered'",
              "t.yaml:9:9: endpoint 'd' of provider 'p' has pricing flat but no 'cost'"});
   }
