@@ -128,7 +128,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
       return refusal;
     }
     ++sample.emitted;
-    events.push_back({0, now, "refused",
+    events.push_back({0, now, budget::EventType::refused,
                       refusal.refused_by == RefusedBy::budget ? refusal.name : "", "",
                       refusal.message,
                       EventDetail()
@@ -197,7 +197,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
       part = std::find_if(hold.shared.begin(), hold.shared.end(),
                           [&](const auto& p) { return p.first == budget; });
     Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
-    events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
+    events.push_back({0, now, budget::EventType::would_refuse, budget->config.name,
+                      part->second->key, would.message,
                       EventDetail()
                           .str("provider", request.provider)
                           .str("endpoint", request.endpoint)
@@ -254,7 +255,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
-      events.push_back({0, now, "overrun",
+      events.push_back({0, now, budget::EventType::overrun,
                         hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
                         "actual cost " + rules::format_micros(*actual) + " " + hold.currency +
                             " exceeded the estimate " + rules::format_micros(hold.estimate) + " " +

@@ -170,7 +170,8 @@ class EnforcementHooks final : public ExchangeHooks {
     if (priced_.unpriced_model) r.code = "model_not_priced";
     sampler_.emit(
         enforcer_, "refused/price/" + ex.provider->name,
-        {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
+        {0, std::chrono::system_clock::now(), budget::EventType::refused, "", "", *priced_.error,
+         ""},
         std::move(budget::EventDetail()
                       .str("refused_by", budget::refused_by_name(budget::RefusedBy::price))
                       .str("name", ex.provider->name)
@@ -185,7 +186,7 @@ class EnforcementHooks final : public ExchangeHooks {
     Metrics::instance().count_unpriced(ex.provider->name, priced_.model);
     const std::string as = priced_.priced_as.empty() ? "unknown_model's price" : priced_.priced_as;
     sampler_.emit(enforcer_, "unpriced_model/" + ex.provider->name + "/" + priced_.model,
-                  {0, std::chrono::system_clock::now(), "unpriced_model", "", "",
+                  {0, std::chrono::system_clock::now(), budget::EventType::unpriced_model, "", "",
                    "model '" + priced_.model + "' of provider '" + ex.provider->name +
                        "' has no price: priced as " + as,
                    ""},
