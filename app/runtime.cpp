@@ -31,7 +31,7 @@ int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string&
 
   enforcer->on_event([&app, &webhooks](const budget::Event& event) {
     log_line(event_json(event));
-    if (event.type == "threshold") {
+    if (event.type == budget::EventType::threshold) {
       rapidjson::Document detail;
       detail.Parse(event.detail_json.data(), event.detail_json.size());
       std::string threshold = "?";
@@ -39,7 +39,8 @@ int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string&
         threshold = std::to_string(detail["percent"].GetInt64());
       Metrics::instance().count_alert(event.budget, threshold + "%");
     }
-    if (event.type == "reload") webhooks.set_hooks(app.config_holder().get()->webhooks);
+    if (event.type == budget::EventType::reload)
+      webhooks.set_hooks(app.config_holder().get()->webhooks);
     webhooks.send(event);
   });
 

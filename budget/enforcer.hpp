@@ -107,11 +107,27 @@ struct BalanceStanding {
   TimePoint at{};
 };
 
+// The kinds of budget event (GET /v1/events, webhooks, the log): `type` in their JSON.
+enum class EventType {
+  threshold,
+  refused,
+  would_refuse,
+  balance_warning,
+  breaker,
+  admin,
+  overrun,
+  reload,
+  error,
+  unpriced_model,
+  unpriced_endpoint,
+};
+std::string_view event_type_name(EventType type);
+std::optional<EventType> parse_event_type(std::string_view name);
+
 struct Event {
   std::uint64_t id = 0;
   TimePoint at{};
-  std::string type;  // threshold | refused | would_refuse | balance_warning | breaker | admin |
-                     // overrun | reload | error | unpriced_model
+  EventType type = EventType::admin;
   std::string budget, key, message;
   std::string detail_json;  // extra fields as a JSON object text ("{}" when none)
 };

@@ -58,7 +58,7 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
     hold_tag_ = HoldId{std::random_device{}() % 0x7fff'ffffu + 1} << 32;
     shared_->on_failure([this](const std::string& problem) {
       events_.emit(
-          {0, clock_.now(), "error", "", "",
+          {0, clock_.now(), EventType::error, "", "",
            "the shared budget store cannot be reached: " + problem + " (reconnecting with backoff)",
            "{}"});
     });
@@ -291,7 +291,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
-      events.push_back({0, now, "overrun",
+      events.push_back({0, now, budget::EventType::overrun,
                         hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
                         "actual cost " + rules::format_micros(*actual) + " " + hold.currency +
                             " exceeded the estimate " + rules::format_micros(hold.estimate) + " " +

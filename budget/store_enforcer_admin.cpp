@@ -28,7 +28,7 @@ Event admin_event(TimePoint now, const std::string& budget, const std::string& k
                   const std::string& before, const std::string& after) {
   return {0,
           now,
-          "admin",
+          budget::EventType::admin,
           budget,
           key,
           std::move(message),

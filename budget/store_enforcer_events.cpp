@@ -29,8 +29,9 @@ Admission StoreEnforcer::refuse(Admission refusal, const std::string& provider,
     return refusal;
   }
   ++sample.emitted;
-  events.push_back({0, now, "refused", refusal.refused_by == RefusedBy::budget ? refusal.name : "",
-                    "", refusal.message,
+  events.push_back({0, now, EventType::refused,
+                    refusal.refused_by == RefusedBy::budget ? refusal.name : "", "",
+                    refusal.message,
                     EventDetail()
                         .str("refused_by", refused_by_name(refusal.refused_by))
                         .str("name", refusal.name)
@@ -54,7 +55,8 @@ void StoreEnforcer::note_shadow(const LiveHold& hold, const std::vector<BudgetSt
       part = std::find_if(hold.shared.begin(), hold.shared.end(),
                           [&](const auto& p) { return p.first == budget; });
     Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
-    events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
+    events.push_back({0, now, EventType::would_refuse, budget->config.name, part->second->key,
+                      would.message,
                       EventDetail()
                           .str("provider", provider)
                           .str("endpoint", endpoint)

@@ -57,7 +57,7 @@ void StoreEnforcer::after_write(bool durable) {
   // event (the log, webhooks), not every failed write of it.
   const std::uint64_t failures = ++write_failures_;
   if (writes_failing_.exchange(true)) return;
-  events_.emit({0, clock_.now(), "error", "", "",
+  events_.emit({0, clock_.now(), budget::EventType::error, "", "",
                 "the ledger store could not record a change: decisions stand in memory but are "
                 "not durable until a write succeeds",
                 EventDetail().num("failures", static_cast<std::int64_t>(failures)).done()});

@@ -310,7 +310,8 @@ class EnforcementHooks final : public ExchangeHooks {
     if (priced_.unpriced_model) r.code = "model_not_priced";
     sampler_.emit(
         enforcer_, "refused/price/" + ex.provider->name,
-        {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
+        {0, std::chrono::system_clock::now(), budget::EventType::refused, "", "", *priced_.error,
+         ""},
         std::move(budget::EventDetail()
                       .str("refused_by", budget::refused_by_name(budget::RefusedBy::price))
                       .str("name", ex.provider->name)
@@ -328,7 +329,7 @@ class EnforcementHooks final : public ExchangeHooks {
     Metrics::instance().count_unpriced(ex.provider->name, priced_.model);
     const std::string as = priced_.priced_as.empty() ? "unknown_model's price" : priced_.priced_as;
     sampler_.emit(enforcer_, "unpriced_model/" + ex.provider->name + "/" + priced_.model,
-                  {0, std::chrono::system_clock::now(), "unpriced_model", "", "",
+                  {0, std::chrono::system_clock::now(), budget::EventType::unpriced_model, "", "",
                    "model '" + priced_.model + "' of provider '" + ex.provider->name +
                        "' has no price: priced as " + as,
                    ""},
@@ -352,7 +353,7 @@ class EnforcementHooks final : public ExchangeHooks {
         enforcer_,
         {{"unpriced_endpoint/" + ex.provider->name + "/" + ex.method + " " + path, {1, 60}},
          {"unpriced_endpoint/" + ex.provider->name, {10, 60}}},
-        {0, std::chrono::system_clock::now(), "unpriced_endpoint", "", "",
+        {0, std::chrono::system_clock::now(), budget::EventType::unpriced_endpoint, "", "",
          ex.method + " " + path + " of provider '" + ex.provider->name +
              "' matches no endpoint: charged its default_cost " + cost,
          ""},

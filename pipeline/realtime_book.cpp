@@ -138,7 +138,7 @@ void RealtimeBook::count(const Settlement& s) const {
 }
 
 std::optional<std::string> RealtimeBook::warning(const budget::Event& event) const {
-  if (event.type != "threshold") return std::nullopt;
+  if (event.type != budget::EventType::threshold) return std::nullopt;
   const auto& budgets = session_.config->budgets;
   const auto config = std::find_if(budgets.begin(), budgets.end(),
                                    [&](const auto& b) { return b.name == event.budget; });

@@ -17,7 +17,7 @@ void RealtimeRegistry::remove(std::uint64_t id) {
 }
 
 void RealtimeRegistry::dispatch(const budget::Event& event) const {
-  if (event.type != "threshold") return;
+  if (event.type != budget::EventType::threshold) return;
   std::lock_guard lock(mutex_);
   for (const auto& [id, entry] : sessions_) {
     const bool concerned = std::any_of(

@@ -271,8 +271,9 @@ TEST_CASE("OpenAI realtime meter, warn_client budgets warn the client at their a
   live.server(done("resp_1"));  // 1084 of 2000: past 50%
   live.to(Side::client);
   const auto events = live.enforcer->events_since(0);
-  const auto threshold = std::find_if(events.begin(), events.end(),
-                                      [](const auto& e) { return e.type == "threshold"; });
+  const auto threshold = std::find_if(events.begin(), events.end(), [](const auto& e) {
+    return e.type == budget::EventType::threshold;
+  });
   REQUIRE(threshold != events.end());
   live.relay->budget_event(*threshold);
   const auto down = live.to(Side::client);

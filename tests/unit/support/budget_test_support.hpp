@@ -183,7 +183,7 @@ inline budget::BudgetStanding standing(const budget::Enforcer& e, const std::str
 inline std::vector<budget::Event> events_of(const budget::Enforcer& e, const std::string& type) {
   std::vector<budget::Event> out;
   for (auto& ev : e.events_since(0, 100000))
-    if (ev.type == type) out.push_back(ev);
+    if (budget::event_type_name(ev.type) == type) out.push_back(ev);
   return out;
 }
 
