@@ -1,6 +1,6 @@
 """The openai Node SDK's realtime WebSocket clients through a real tollgate as an HTTPS proxy:
-OpenAIRealtimeWS (ws, Authorization) and OpenAIRealtimeWebSocket (the key as a subprotocol, over
-ws), driven by tests/node/realtime_through_tollgate.mjs against the GA Realtime stand-in. Each
+OpenAIRealtimeWS (ws, Authorization), OpenAIRealtimeWebSocket (the key as a subprotocol, over
+ws) and a bare ws WebSocket that speaks the protocol itself and offers permessage-deflate, driven by tests/node/realtime_through_tollgate.mjs against the GA Realtime stand-in. Each
 session admits exactly the four responses its 0.006 USD budget fits (see test_realtime.py for the
 arithmetic), the SDK raises the fifth's refusal as its own error with code budget_exceeded, the
 socket closes 1008, the client hears the 50 % warning as an ordinary event, and the ledger
@@ -90,7 +90,15 @@ class NodeRealtimeTest(RealtimeTestCase):
         # Both clients' responses landed on the one key, however it travelled.
         inst = wait_for(lambda: self.h.settled("rt-key", key_id))
         self.assertEqual(micros(inst["spent"]),
-                         self.charged("node-ws") + self.charged("node-browser"))
+                         self.charged("node-ws") + self.charged("node-browser") +
+                         self.charged("node-plain"))
+
+    def test_a_plain_ws_client_that_offers_compression(self):
+        out = self.check_client("plain", "node-plain")
+        self.assertEqual(out["extensions"], "")  # offered permessage-deflate, got plain frames
+        hs = [x for x in self.h.realtime.handshakes if x["test_id"] == "node-plain"][0]
+        self.assertEqual(hs["headers"]["authorization"], "Bearer sk-node-rt")
+        self.assertNotIn("sec-websocket-extensions", hs["headers"])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 client (which offers permessage-deflate, as the openai SDKs do) and a TLS stand-in that speaks the
 GA Realtime protocol and bills what it reports (support/fake_realtime.py): per-response budgets,
 server-VAD responses cancelled past the limit, a refused handshake, the subprotocol key, a client
-that vanishes mid-response, 24 sessions at once, Gemini Live, and the ledger against the
+that vanishes mid-response, 100 sessions at once, Gemini Live, and the ledger against the
 stand-in's bill to the micro-USD.
 
 The numbers: every response answers 100 text tokens in, 10 text and 50 audio tokens out; on
@@ -137,6 +137,31 @@ class RealtimeBudgetTest(RealtimeTestCase):
         lines = wait_for(realtime_lines) or []
         self.assertEqual([l["outcome"] for l in lines], ["completed"] * 4 + ["refused"])
         self.assertEqual(sum(micros(l["cost"]) for l in lines), charged)
+        # Each response is a cost record of its own (DESIGN §13), named by the provider's response
+        # id, with its token counts by modality; the refused one is a record too, charged nothing.
+        def fit_records():
+            r = requests.get(self.h.admin_url + "/v1/records?since=1h&limit=1000", timeout=10)
+            r.raise_for_status()
+            found = [x for x in r.json()["records"]
+                     if x["client"] == "fit" and x["endpoint"] == "realtime"]
+            return found if len([x for x in found if x["outcome"] == "refused"]) == 1 else None
+        records = wait_for(fit_records) or []
+        answered = [x for x in records if micros(x["actual"]) > 0]
+        self.assertEqual(len(answered), 4, records)
+        self.assertEqual(len({x["id"] for x in records}), len(records))
+        self.assertEqual(sorted(x["upstream_request_id"] for x in answered),
+                         sorted(a["response"]["id"] for a in answers[:4]))
+        for x in answered:
+            self.assertEqual(x["outcome"], "complete")
+            self.assertEqual(x["model"], "gpt-realtime-mini")
+            self.assertEqual(x["usage"], {"input": 100, "output": 10, "audio_output": 50})
+            self.assertEqual(micros(x["actual"]), PER_RESPONSE)
+            self.assertEqual(x["budgets"], ["rt-session/" + session])
+        refused = [x for x in records if x["outcome"] == "refused"][0]
+        self.assertEqual(refused["refused_by"], "budget")
+        self.assertEqual(micros(refused["actual"]), 0)
+        self.assertEqual(micros(refused["estimate"]), 2566)
+        self.assertEqual(sum(micros(x["actual"]) for x in records), charged)
 
     def test_server_vad_responses_past_the_limit_are_cancelled_then_the_session_closed(self):
         rt = self.h.realtime
@@ -259,7 +284,7 @@ class RealtimeBudgetTest(RealtimeTestCase):
         self.assertEqual(micros(inst["spent"]), charged)
         self.assertEqual(wait_for(lambda: rt.closes.get("gone")), (1001, "client went away"))
 
-    def test_24_concurrent_sessions_are_metered_apart(self):
+    def test_100_concurrent_sessions_are_metered_apart(self):
         async def one(i):
             ws = await open_realtime(self.h, test_id="crowd-%d" % i, headers={"x-client": "crowd"},
                                      via="proxy" if i % 2 else "base")
@@ -275,11 +300,11 @@ class RealtimeBudgetTest(RealtimeTestCase):
             return session, answers
 
         async def crowd():
-            return await asyncio.gather(*(one(i) for i in range(24)))
+            return await asyncio.gather(*(one(i) for i in range(100)))
 
         results = self.run_async(crowd(), timeout=120)
         sessions = [s for s, _ in results]
-        self.assertEqual(len(set(sessions)), 24)
+        self.assertEqual(len(set(sessions)), 100)
         for i, (session, answers) in enumerate(results):
             self.assertEqual(answers, ["response.done"] * 4 + ["error"], "session %d" % i)
             charged = self.charged("crowd-%d" % i)

@@ -3,7 +3,8 @@
 // browser-style OpenAIRealtimeWebSocket (the key as the subprotocol openai-insecure-api-key.KEY)
 // over ws's WebSocket with the same agent; tollgate's CA through NODE_EXTRA_CA_CERTS. Driven by
 // tests/integration/test_node_realtime.py, which reads the one JSON object this prints:
-//   ws, browser — per client: the session id tollgate gave, the event types received, the
+//   ws, browser, plain — per client (plain: a bare ws WebSocket speaking the protocol itself,
+//   offering permessage-deflate as ws does by default): the session id tollgate gave, the event types received, the
 //   responses completed before the refusal, the refusal's error as the SDK raised it, any
 //   tollgate.budget_warning, and the close code and reason.
 // Env: TOLLGATE_PROXY (proxy URL), NODE_EXTRA_CA_CERTS.
@@ -84,5 +85,54 @@ async function browserClient() {
   return out;
 }
 
-const result = { ws: await serverClient(), browser: await browserClient() };
+// No SDK: a ws WebSocket to the realtime URL with the key in Authorization, through the same
+// agent, sending and reading the protocol's JSON events itself.
+function plainClient() {
+  return new Promise((resolve) => {
+    const out = { session: null, types: [], completed: 0, error: null, warnings: [], close: null };
+    const socket = new WebSocket(`wss://api.openai.com/v1/realtime?model=${model}`, {
+      agent,
+      headers: { Authorization: 'Bearer sk-node-rt', 'x-test-id': 'node-plain', 'x-client': 'node' },
+    });
+    const timer = setTimeout(() => {
+      out.timed_out = true;
+      socket.terminate();
+    }, 20_000);
+    const send = (event) => socket.send(JSON.stringify(event));
+    const create = () => send({ type: 'response.create', event_id: `plain-${out.completed}` });
+    socket.on('upgrade', (res) => {
+      out.session = res.headers['x-tollgate-session'] ?? null;
+      out.offered = socket._req?.getHeader?.('sec-websocket-extensions') ?? null;
+    });
+    socket.on('open', () => {
+      out.extensions = socket.extensions;
+    });
+    socket.on('message', (data) => {
+      const event = JSON.parse(String(data));
+      out.types.push(event.type);
+      if (event.type === 'session.created')
+        send({ type: 'session.update', session: { type: 'realtime', max_output_tokens: 100 } });
+      else if (event.type === 'session.updated') create();
+      else if (event.type === 'response.done') {
+        out.completed += 1;
+        create();
+      } else if (event.type === 'tollgate.budget_warning') out.warnings.push(event);
+      else if (event.type === 'error') out.error = { error: event.error };
+    });
+    socket.on('error', (err) => {
+      out.socket_error = String(err);
+    });
+    socket.on('close', (code, reason) => {
+      clearTimeout(timer);
+      out.close = { code, reason: String(reason) };
+      resolve(out);
+    });
+  });
+}
+
+const result = {
+  ws: await serverClient(),
+  browser: await browserClient(),
+  plain: await plainClient(),
+};
 console.log(JSON.stringify(result));
