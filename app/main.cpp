@@ -1,7 +1,11 @@
 // tollgate command line (DESIGN §3).
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "admin/report_command.hpp"
 #include "admin/status_command.hpp"
@@ -96,160 +100,220 @@ int ca_bundle(const std::string& config_path, const std::string& dir, const std:
   return 0;
 }
 
+// Each subcommand registers its options and what it does when parsed; main() runs the one
+// given (`run` when none is).
+using Action = std::function<int()>;
+using Commands = std::vector<std::pair<CLI::App*, Action>>;
+
+// `tollgate [run] [--config FILE]`: the options of run are accepted without the verb too.
+Action add_run(CLI::App& app, Commands& commands) {
+  struct Args {
+    std::string config_path;
+    ListenOverrides listen;
+  };
+  auto args = std::make_shared<Args>();
+  auto* run = app.add_subcommand("run", "start the proxy (embedded defaults without --config)");
+  for (auto* cmd : {&app, run}) {
+    cmd->add_option("--config,-c", args->config_path, "config file")->check(CLI::ExistingFile);
+    cmd->add_option("--listen", args->listen.listen,
+                    "proxy address HOST:PORT (over the config's listen)");
+    cmd->add_option("--admin-listen", args->listen.admin_listen,
+                    "admin address HOST:PORT (over the config's admin.listen)");
+  }
+  Action action = [args] { return run_command(args->config_path, args->listen); };
+  commands.emplace_back(run, action);
+  return action;
+}
+
+void add_check(CLI::App& app, Commands& commands) {
+  auto path = std::make_shared<std::string>();
+  auto* check =
+      app.add_subcommand("check", "validate a config; print FILE:LINE:COL: message per problem");
+  check->add_option("--config,-c", *path, "config file")->check(CLI::ExistingFile);
+  commands.emplace_back(check,
+                        [path] { return rules::check_command(*path, std::cout, std::cerr); });
+}
+
+void add_ca(CLI::App& app, Commands& commands) {
+  struct Args {
+    std::string dir = "./tollgate-data/ca";
+    std::string bundle_out, bundle_dir, bundle_config;
+  };
+  auto args = std::make_shared<Args>();
+  auto* ca = app.add_subcommand("ca", "the tollgate CA");
+  ca->require_subcommand(1);
+  auto* init =
+      ca->add_subcommand("init", "create the CA (ECDSA P-256, key 0600) if absent; print its path");
+  init->add_option("--dir", args->dir, "folder of ca.crt and ca.key");
+  commands.emplace_back(init, [args] { return ca_init(args->dir); });
+  auto* bundle = ca->add_subcommand(
+      "bundle", "system roots + the tollgate CA (for SSL_CERT_FILE, REQUESTS_CA_BUNDLE)");
+  bundle->add_option("--out,-o", args->bundle_out, "write here (default: stdout)");
+  bundle->add_option("--dir", args->bundle_dir,
+                     "CA folder (default: from --config or the defaults)");
+  bundle->add_option("--config,-c", args->bundle_config, "config file naming tls.ca_cert")
+      ->check(CLI::ExistingFile);
+  commands.emplace_back(bundle, [args] {
+    return ca_bundle(args->bundle_config, args->bundle_dir, args->bundle_out);
+  });
+}
+
+void add_estimate(CLI::App& app, Commands& commands) {
+  auto args = std::make_shared<rules::EstimateArgs>();
+  auto* estimate = app.add_subcommand("estimate", "price one request offline");
+  estimate->add_option("--config,-c", args->config_path, "config file")->check(CLI::ExistingFile);
+  estimate->add_option("--url", args->url, "request URL")->required();
+  estimate->add_option("--method,-X", args->method, "HTTP method");
+  estimate->add_option("--data,-d", args->data, "body: JSON text or @file");
+  estimate->add_option("-H,--header", args->headers, "'Name: value'");
+  estimate->add_flag("--json", args->json, "one JSON object");
+  commands.emplace_back(estimate,
+                        [args] { return rules::estimate_command(*args, std::cout, std::cerr); });
+}
+
+// --admin and --config of the commands that talk to a running tollgate; `resolve` fills `url`
+// from the config, else the default address; false when the config does not load.
+void add_admin_options(CLI::App* cmd, std::string& url, std::string& config) {
+  cmd->add_option(
+      "--admin", url,
+      "admin URL (default: from --config, else " + std::string(proxy::k_default_admin_url) + ")");
+  cmd->add_option("--config,-c", config, "read the admin address from this config")
+      ->check(CLI::ExistingFile);
+}
+
+bool resolve_admin_url(std::string& url, const std::string& config) {
+  if (url.empty() && !config.empty()) url = admin_url_of(config);
+  if (url.empty() && !config.empty()) return false;
+  if (url.empty()) url = proxy::k_default_admin_url;
+  return true;
+}
+
+void add_status(CLI::App& app, Commands& commands) {
+  struct Args {
+    std::string url, config;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* status = app.add_subcommand("status", "budgets and balances of a running tollgate");
+  add_admin_options(status, args->url, args->config);
+  status->add_flag("--json", args->json, "JSON instead of a table");
+  commands.emplace_back(status, [args] {
+    if (!resolve_admin_url(args->url, args->config)) return 1;
+    return proxy::status_command(args->url, args->json, std::cout, std::cerr);
+  });
+}
+
+void add_report(CLI::App& app, Commands& commands) {
+  struct Args {
+    proxy::ReportOptions options;
+    std::string config;
+  };
+  auto args = std::make_shared<Args>();
+  auto& o = args->options;
+  auto* report = app.add_subcommand("report", "spend of a running tollgate, grouped");
+  add_admin_options(report, o.admin_url, args->config);
+  report->add_option("--since", o.since, "RFC 3339 time or a duration back from now (default 24h)");
+  report->add_option("--until", o.until, "RFC 3339 time or a duration back from now");
+  report->add_option("--by", o.by,
+                     "model, client, credential, provider, endpoint, budget, day or hour "
+                     "(comma-separated for several; default model)");
+  report->add_option("--currency", o.currency, "only this currency");
+  report->add_option("--top", o.top, "only the N groups that spent the most");
+  report->add_flag("--csv", o.csv, "CSV instead of a table");
+  commands.emplace_back(report, [args] {
+    if (!resolve_admin_url(args->options.admin_url, args->config)) return 1;
+    return proxy::report_command(args->options, std::cout, std::cerr);
+  });
+}
+
+void add_receipts(CLI::App& app, Commands& commands) {
+  struct Args {
+    std::string file, key;
+  };
+  auto args = std::make_shared<Args>();
+  auto* receipts = app.add_subcommand("receipts", "the signed receipts of cost records");
+  receipts->require_subcommand(1);
+  auto* verify = receipts->add_subcommand(
+      "verify", "check an export of GET /v1/receipts offline: hashes, links, signatures");
+  verify->add_option("FILE", args->file, "the NDJSON export")->required()->check(CLI::ExistingFile);
+  verify->add_option("--key", args->key, "public key PEM (GET /v1/receipts/key)")
+      ->check(CLI::ExistingFile);
+  commands.emplace_back(verify, [args] {
+    return proxy::receipts_verify_command(args->file, args->key, std::cout, std::cerr);
+  });
+}
+
+void add_key_id(CLI::App& app, Commands& commands) {
+  auto key = std::make_shared<std::string>();
+  auto* key_id = app.add_subcommand(
+      "key-id", "the id a provider key appears under in budgets, records and metrics");
+  key_id->add_option("KEY", *key, "the key, bare or as 'Bearer KEY'")->required();
+  commands.emplace_back(key_id, [key] {
+    const auto id = rules::key_id(*key);
+    if (id.empty()) {
+      std::cerr << "key-id: the key is empty\n";
+      return 1;
+    }
+    std::cout << id << "\n";
+    return 0;
+  });
+}
+
+void add_prices(CLI::App& app, Commands& commands) {
+  auto args = std::make_shared<rules::PricesImportArgs>();
+  auto* prices = app.add_subcommand("prices", "LiteLLM's price table and the catalog");
+  prices->require_subcommand(1);
+  auto* import = prices->add_subcommand(
+      "import", "a LiteLLM price table as catalog YAML; prints what differs from the catalog");
+  import->add_option("FILE", args->file, "model_prices_and_context_window.json")->required();
+  import->add_option("--provider,-p", args->provider,
+                     "one provider of the catalog (default: every one the file prices)");
+  import->add_option("--out,-o", args->out,
+                     "write the YAML here (default: stdout; the differences then go to "
+                     "stderr)");
+  import
+      ->add_option("--config,-c", args->config_path,
+                   "the catalog in use (default: the embedded one)")
+      ->check(CLI::ExistingFile);
+  commands.emplace_back(
+      import, [args] { return rules::prices_import_command(*args, std::cout, std::cerr); });
+}
+
+void add_version_and_defaults(CLI::App& app, Commands& commands) {
+  commands.emplace_back(app.add_subcommand("version", "print the version"), [] {
+    std::cout << "tollgate " << TOLLGATE_VERSION << "\n";
+    return 0;
+  });
+  commands.emplace_back(app.add_subcommand("defaults", "print the embedded default config (YAML)"),
+                        [] {
+                          std::cout << rules::embedded_defaults_text();
+                          return 0;
+                        });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tollgate: a budget-enforcing forward proxy for paid APIs"};
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("tollgate ") + TOLLGATE_VERSION);
-
-  // `tollgate [run] [--config FILE]`: the options of run are accepted without the verb too.
-  std::string config_path;
-  ListenOverrides listen;
-  auto* run = app.add_subcommand("run", "start the proxy (embedded defaults without --config)");
-  for (auto* cmd : {&app, run}) {
-    cmd->add_option("--config,-c", config_path, "config file")->check(CLI::ExistingFile);
-    cmd->add_option("--listen", listen.listen,
-                    "proxy address HOST:PORT (over the config's listen)");
-    cmd->add_option("--admin-listen", listen.admin_listen,
-                    "admin address HOST:PORT (over the config's admin.listen)");
-  }
-
-  std::string check_path;
-  auto* check =
-      app.add_subcommand("check", "validate a config; print FILE:LINE:COL: message per problem");
-  check->add_option("--config,-c", check_path, "config file")->check(CLI::ExistingFile);
-
-  auto* ca = app.add_subcommand("ca", "the tollgate CA");
-  ca->require_subcommand(1);
-  std::string ca_dir = "./tollgate-data/ca";
-  auto* ca_init_cmd =
-      ca->add_subcommand("init", "create the CA (ECDSA P-256, key 0600) if absent; print its path");
-  ca_init_cmd->add_option("--dir", ca_dir, "folder of ca.crt and ca.key");
-  std::string bundle_out, bundle_dir, bundle_config;
-  auto* ca_bundle_cmd = ca->add_subcommand(
-      "bundle", "system roots + the tollgate CA (for SSL_CERT_FILE, REQUESTS_CA_BUNDLE)");
-  ca_bundle_cmd->add_option("--out,-o", bundle_out, "write here (default: stdout)");
-  ca_bundle_cmd->add_option("--dir", bundle_dir,
-                            "CA folder (default: from --config or the defaults)");
-  ca_bundle_cmd->add_option("--config,-c", bundle_config, "config file naming tls.ca_cert")
-      ->check(CLI::ExistingFile);
-
-  rules::EstimateArgs estimate_args;
-  auto* estimate = app.add_subcommand("estimate", "price one request offline");
-  estimate->add_option("--config,-c", estimate_args.config_path, "config file")
-      ->check(CLI::ExistingFile);
-  estimate->add_option("--url", estimate_args.url, "request URL")->required();
-  estimate->add_option("--method,-X", estimate_args.method, "HTTP method");
-  estimate->add_option("--data,-d", estimate_args.data, "body: JSON text or @file");
-  estimate->add_option("-H,--header", estimate_args.headers, "'Name: value'");
-  estimate->add_flag("--json", estimate_args.json, "one JSON object");
-
-  std::string admin_url, status_config;
-  bool status_json = false;
-  auto* status = app.add_subcommand("status", "budgets and balances of a running tollgate");
-  status->add_option(
-      "--admin", admin_url,
-      "admin URL (default: from --config, else " + std::string(proxy::k_default_admin_url) + ")");
-  status->add_option("--config,-c", status_config, "read the admin address from this config")
-      ->check(CLI::ExistingFile);
-  status->add_flag("--json", status_json, "JSON instead of a table");
-
-  proxy::ReportOptions report_options;
-  std::string report_config;
-  auto* report = app.add_subcommand("report", "spend of a running tollgate, grouped");
-  report->add_option(
-      "--admin", report_options.admin_url,
-      "admin URL (default: from --config, else " + std::string(proxy::k_default_admin_url) + ")");
-  report->add_option("--config,-c", report_config, "read the admin address from this config")
-      ->check(CLI::ExistingFile);
-  report->add_option("--since", report_options.since,
-                     "RFC 3339 time or a duration back from now (default 24h)");
-  report->add_option("--until", report_options.until, "RFC 3339 time or a duration back from now");
-  report->add_option("--by", report_options.by,
-                     "model, client, credential, provider, endpoint, budget, day or hour "
-                     "(comma-separated for several; default model)");
-  report->add_option("--currency", report_options.currency, "only this currency");
-  report->add_option("--top", report_options.top, "only the N groups that spent the most");
-  report->add_flag("--csv", report_options.csv, "CSV instead of a table");
-
-  auto* receipts = app.add_subcommand("receipts", "the signed receipts of cost records");
-  receipts->require_subcommand(1);
-  std::string receipts_file, receipts_key;
-  auto* receipts_verify = receipts->add_subcommand(
-      "verify", "check an export of GET /v1/receipts offline: hashes, links, signatures");
-  receipts_verify->add_option("FILE", receipts_file, "the NDJSON export")
-      ->required()
-      ->check(CLI::ExistingFile);
-  receipts_verify->add_option("--key", receipts_key, "public key PEM (GET /v1/receipts/key)")
-      ->check(CLI::ExistingFile);
-
-  std::string key;
-  auto* key_id = app.add_subcommand(
-      "key-id", "the id a provider key appears under in budgets, records and metrics");
-  key_id->add_option("KEY", key, "the key, bare or as 'Bearer KEY'")->required();
-
-  auto* prices = app.add_subcommand("prices", "LiteLLM's price table and the catalog");
-  prices->require_subcommand(1);
-  rules::PricesImportArgs import_args;
-  auto* prices_import = prices->add_subcommand(
-      "import", "a LiteLLM price table as catalog YAML; prints what differs from the catalog");
-  prices_import->add_option("FILE", import_args.file, "model_prices_and_context_window.json")
-      ->required();
-  prices_import->add_option("--provider,-p", import_args.provider,
-                            "one provider of the catalog (default: every one the file prices)");
-  prices_import->add_option("--out,-o", import_args.out,
-                            "write the YAML here (default: stdout; the differences then go to "
-                            "stderr)");
-  prices_import
-      ->add_option("--config,-c", import_args.config_path,
-                   "the catalog in use (default: the embedded one)")
-      ->check(CLI::ExistingFile);
-
-  auto* version = app.add_subcommand("version", "print the version");
-  auto* defaults = app.add_subcommand("defaults", "print the embedded default config (YAML)");
+  Commands commands;
+  const Action run = add_run(app, commands);
+  add_check(app, commands);
+  add_ca(app, commands);
+  add_estimate(app, commands);
+  add_status(app, commands);
+  add_report(app, commands);
+  add_receipts(app, commands);
+  add_key_id(app, commands);
+  add_prices(app, commands);
+  add_version_and_defaults(app, commands);
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (version->parsed()) {
-      std::cout << "tollgate " << TOLLGATE_VERSION << "\n";
-      return 0;
-    }
-    if (key_id->parsed()) {
-      const auto id = rules::key_id(key);
-      if (id.empty()) {
-        std::cerr << "key-id: the key is empty\n";
-        return 1;
-      }
-      std::cout << id << "\n";
-      return 0;
-    }
-    if (check->parsed()) return rules::check_command(check_path, std::cout, std::cerr);
-    if (prices_import->parsed())
-      return rules::prices_import_command(import_args, std::cout, std::cerr);
-    if (estimate->parsed()) return rules::estimate_command(estimate_args, std::cout, std::cerr);
-    if (defaults->parsed()) {
-      std::cout << rules::embedded_defaults_text();
-      return 0;
-    }
-    if (status->parsed()) {
-      if (admin_url.empty() && !status_config.empty()) admin_url = admin_url_of(status_config);
-      if (admin_url.empty() && !status_config.empty()) return 1;
-      if (admin_url.empty()) admin_url = proxy::k_default_admin_url;
-      return proxy::status_command(admin_url, status_json, std::cout, std::cerr);
-    }
-    if (report->parsed()) {
-      auto& url = report_options.admin_url;
-      if (url.empty() && !report_config.empty()) url = admin_url_of(report_config);
-      if (url.empty() && !report_config.empty()) return 1;
-      if (url.empty()) url = proxy::k_default_admin_url;
-      return proxy::report_command(report_options, std::cout, std::cerr);
-    }
-    if (receipts_verify->parsed())
-      return proxy::receipts_verify_command(receipts_file, receipts_key, std::cout, std::cerr);
-    if (ca_init_cmd->parsed()) return ca_init(ca_dir);
-    if (ca_bundle_cmd->parsed()) return ca_bundle(bundle_config, bundle_dir, bundle_out);
-    return run_command(config_path, listen);
+    for (const auto& [cmd, action] : commands)
+      if (cmd->parsed()) return action();
+    return run();
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;
