@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sup
 from budget_support import BudgetHarness, BudgetTestCase, micros, wait_for  # noqa: E402
 from harness import tollgate_bin  # noqa: E402
 from raw_http import request as raw_request, tls_through  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHAT = "https://api.openai.com/v1/chat/completions"
@@ -51,8 +52,12 @@ def key_id(key):
 
 class RecordsAndReportsTest(BudgetTestCase):
     @classmethod
+    def store(cls):
+        return "sqlite"
+
+    @classmethod
     def setUpClass(cls):
-        cls.h = BudgetHarness(rules=RULES, store="sqlite")
+        cls.h = BudgetHarness(rules=RULES, store=cls.store())
         # The stand-in bills the three models at the catalog's list prices, with its own code.
         cls.h.fake.state.prices.update(catalog_prices())
         cls.responses = []  # (kind, model, client, key, response or None)
@@ -251,6 +256,24 @@ class RecordsAndReportsTest(BudgetTestCase):
                              capture_output=True, text=True, timeout=20)
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertIn("line 5, record %s" % record["id"], out.stderr)
+
+
+class RecordsOnRedisTest(RecordsAndReportsTest):
+    """The same mix with the budgets in Redis: the ledger is shared, the records are this
+    sidecar's own (SQLite in its data_dir), and they still say what the provider charged."""
+
+    @classmethod
+    def store(cls):
+        cls.redis = RedisServer()
+        return 'redis, redis: { url: "%s", prefix: "rec:" }' % cls.redis.url
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.redis.stop()
+
+    def test_the_records_live_in_the_sidecars_data_dir(self):
+        self.assertTrue(os.path.exists(os.path.join(self.h.dir, "data", "records.db")))
 
 
 class KillDashNineRecordsTest(BudgetTestCase):
