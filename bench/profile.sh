@@ -13,6 +13,8 @@
 #   repeat on the same tollgate, so that a busy machine slows both alike (post|get|seq only).
 #   --perf FILE: perf record -g of tollgate during the workload (perf report -i FILE).
 #   --strace FILE: strace -c -f of tollgate during the workload (system calls per request).
+#   --allocs: tollgate runs with the allocation counter (liballoc_count.so, LD_PRELOAD) and each
+#   post|get|seq workload prints its heap allocations per request (warm-up excluded).
 set -euo pipefail
 . "$(dirname "$0")/pki.sh"
 
@@ -26,6 +28,7 @@ C=
 PERF_OUT=
 STRACE_OUT=
 REPEAT=1
+ALLOCS=0
 MODES=(intercept)
 KEEP=0
 while [ $# -gt 0 ]; do
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
       shift 2 ;;
     --tollgate) TOLLGATE=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --allocs) ALLOCS=1; shift ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -87,7 +91,9 @@ done
 
 nginx -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/error.log" >"$DIR/nginx/stdout" 2>&1 &
 PIDS+=($!)
-"$TOLLGATE" run --config "$DIR/tollgate/tollgate.yaml" >"$DIR/tollgate/stdout" 2>"$DIR/tollgate/stderr" &
+PRELOAD=()
+[ "$ALLOCS" = 1 ] && PRELOAD=(env LD_PRELOAD="$BUILD/liballoc_count.so" ALLOC_COUNT_FILE="$DIR/allocs")
+"${PRELOAD[@]}" "$TOLLGATE" run --config "$DIR/tollgate/tollgate.yaml" >"$DIR/tollgate/stdout" 2>"$DIR/tollgate/stderr" &
 TG=$!; PIDS+=($!)
 for _ in $(seq 100); do grep -q "proxy listening on" "$DIR/tollgate/stdout" 2>/dev/null && break; sleep 0.1; done
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null && break; sleep 0.1; done
@@ -98,6 +104,7 @@ POST=(--method POST --path /v1/chat/completions --body-file "$DIR/chat.json")
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$TG/status"; }
 switches() { awk '/ctxt_switches/ {s += $2} END {print s}' /proc/"$TG"/task/*/status; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$TG/stat"; }
+allocs() { sleep 0.1; tr -d ' \n' <"$DIR/allocs"; }
 
 "${LG[@]}" -n 200 -c 4 "${POST[@]}" >/dev/null  # warm up: leaf minted, pool filled
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); tollgate RSS after warm-up: $(rss) KiB"
@@ -119,7 +126,9 @@ for r in $(seq "$REPEAT"); do
           strace -c -f -o "$STRACE_OUT" -p "$TG" 2>/dev/null &
           PERF=$!; sleep 0.5
         fi
+        [ "$ALLOCS" = 1 ] && a0=$(allocs)
         "${client[@]}" -c "$C" -n "$N" "${args[@]}" | tail -1
+        [ "$ALLOCS" = 1 ] && echo "  heap allocations per request: $(awk -v a="$(allocs)" -v b="$a0" -v n="$N" 'BEGIN {printf "%.1f", (a - b) / n}')"
         if [ -n "${PERF:-}" ]; then kill -INT "$PERF"; wait "$PERF" || true; PERF=; fi
         ;;
       idle)
