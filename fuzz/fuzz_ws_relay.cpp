@@ -83,8 +83,12 @@ struct Checker final : ws::FrameSink {
 struct NoEnforcer final : budget::Enforcer {
   void apply_config(std::shared_ptr<const rules::Config>) override {}
   void admit(const budget::AdmitRequest&, std::function<void(budget::Admission)>) override {}
-  void settle(budget::HoldId, std::int64_t, std::function<void()>) override {}
-  void release(budget::HoldId, std::function<void()>) override {}
+  void settle(budget::HoldId, std::int64_t, budget::RecordDetail, std::function<void()>) override {}
+  void release(budget::HoldId, budget::RecordDetail, std::function<void()>) override {}
+  void record_refusal(const budget::AdmitRequest&, const budget::Admission&, budget::RecordDetail,
+                      std::function<void()>) override {}
+  std::vector<budget::CostRecord> records(const budget::RecordQuery&) const override { return {}; }
+  std::vector<budget::SpendGroup> spend(const budget::SpendQuery&) const override { return {}; }
   void observe_balance(const budget::BalanceObservation&) override {}
   void upstream_result(const std::string&, bool) override {}
   std::vector<budget::BudgetStanding> budgets() const override { return {}; }
