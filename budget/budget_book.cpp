@@ -187,7 +187,7 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
   roll(budget, instance, now);
   const std::int64_t key = period_key(budget, instance, now);
   instance.spent += amount;
-  if (budget.config.period.kind == Kind::rolling) {
+  if (budget.config.period.kind == Kind::rolling && !instance.mirrored) {
     if (!instance.charges.empty() && instance.charges.back().first == key)
       instance.charges.back().second += amount;
     else
@@ -214,6 +214,18 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
   return {budget.config.name, instance.key, key, amount};
 }
 
+void BudgetBook::mirror(BudgetState& budget, Instance& instance, std::int64_t spent,
+                        std::optional<std::chrono::seconds> leaves_in, TimePoint now) const {
+  instance.spent = spent;
+  if (budget.config.period.kind != Kind::rolling) return;
+  instance.mirrored = true;
+  instance.charges.clear();
+  if (leaves_in) instance.leaves_at = now + *leaves_in;
+  const std::uint32_t fired = instance.alerts;
+  arm_alerts(budget, instance);
+  instance.alerts &= fired;
+}
+
 std::optional<Reset> BudgetBook::reset(const std::string& name, const std::string& key,
                                        TimePoint now) {
   BudgetState* budget = find(name);
@@ -235,6 +247,7 @@ std::optional<Reset> BudgetBook::reset(const std::string& name, const std::strin
     instance.spent = 0;
     instance.alerts = 0;
     instance.charges.clear();
+    instance.leaves_at = TimePoint{};
   }
   // Spent rows of instances not yet touched since start must not come back either.
   auto by_budget = preload_.find(name);
@@ -268,9 +281,13 @@ BudgetStanding BudgetBook::standing(const BudgetState& budget, const Instance& i
   s.overrides = overrides(budget, instance.key, now);
   if (budget.config.period.kind == Kind::rolling) {
     s.period_start = now - budget.config.period.rolling;
-    s.resets_at = instance.charges.empty()
-                      ? now
-                      : from_unix(instance.charges.front().first + rolling_seconds(budget.config));
+    if (instance.mirrored)
+      s.resets_at = std::max(now, instance.leaves_at);
+    else
+      s.resets_at =
+          instance.charges.empty()
+              ? now
+              : from_unix(instance.charges.front().first + rolling_seconds(budget.config));
   } else {
     s.period_start = instance.period_start;
     s.resets_at = instance.period_end;

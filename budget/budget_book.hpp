@@ -22,6 +22,10 @@ struct Instance {
   std::uint32_t alerts = 0;  // bit i: alert i fired in this period
   TimePoint period_start{}, period_end{};
   std::deque<std::pair<std::int64_t, std::int64_t>> charges;  // rolling: (unix second, amount)
+  // A rolling window kept by a shared ledger: its spend is the ledger's (no charges here), and
+  // its oldest amount leaves the window at `leaves_at` (as last told).
+  bool mirrored = false;
+  TimePoint leaves_at{};
   int holds = 0;
   TimePoint last_used{};
 };
@@ -58,6 +62,12 @@ class BudgetBook {
   // row (period key) the amount belongs to in the store.
   SpentRow charge(BudgetState& budget, Instance& instance, std::int64_t amount, TimePoint now,
                   std::vector<Event>& events);
+
+  // Takes `spent` from a shared ledger, which keeps the instance. A rolling window's amounts
+  // then live there: `leaves_in` (when known) is how long its oldest one stays, and a threshold
+  // re-arms when the spend falls back below it, as for a window kept here.
+  void mirror(BudgetState& budget, Instance& instance, std::int64_t spent,
+              std::optional<std::chrono::seconds> leaves_in, TimePoint now) const;
 
   // Zeroes the current period of one instance (key "" = every instance); the change for the
   // store. Returns nullopt for an unknown budget.

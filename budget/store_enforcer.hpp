@@ -166,6 +166,9 @@ class StoreEnforcer final : public Enforcer {
   // reserved in every part, refused by none (AdmitRequest::force).
   std::vector<SharedLedger::Part> shared_parts(const LiveHold& hold, TimePoint now,
                                                bool force) const;
+  // One instance as the shared ledger keys it (limit, enforce and ttl left for the caller).
+  SharedLedger::Part shared_part(const BudgetState& budget, const Instance& instance,
+                                 TimePoint now) const;
   // Undoes what decide() did for a hold the shared ledger refused.
   void undo(LiveHold& hold, TimePoint now, std::vector<Event>& events);
   // Ends the shared parts of a hold here; the ledger's close joins `shared_calls_`.

@@ -85,13 +85,8 @@ std::vector<BudgetStanding> StoreEnforcer::budgets() const {
   std::vector<SharedLedger::Part> parts;
   for (BudgetState* budget : book_.active()) {
     if (!shares(*budget)) continue;
-    for (auto& [key, instance] : budget->instances) {
-      SharedLedger::Part part;
-      part.budget = budget->config.name;
-      part.key = key;
-      part.period = book_.period_key(*budget, instance, now);
-      parts.push_back(std::move(part));
-    }
+    for (auto& [key, instance] : budget->instances)
+      parts.push_back(shared_part(*budget, instance, now));
   }
   if (parts.empty()) return book_.standings(now);
   lock.unlock();
@@ -102,10 +97,11 @@ std::vector<BudgetStanding> StoreEnforcer::budgets() const {
     if (!budget) continue;
     auto instance = budget->instances.find(parts[i].key);
     if (instance == budget->instances.end() ||
-        book_.period_key(*budget, instance->second, now) != parts[i].period)
+        shared_part(*budget, instance->second, now).period != parts[i].period)
       continue;
-    instance->second.spent = (*counters)[i].spent;
-    instance->second.reserved = (*counters)[i].reserved;
+    const auto& c = (*counters)[i];
+    book_.mirror(*budget, instance->second, c.spent, std::chrono::seconds(c.leaves_in), now);
+    instance->second.reserved = c.reserved;
   }
   return book_.standings(now);
 }
@@ -133,7 +129,10 @@ bool StoreEnforcer::reset(const std::string& budget, const std::string& key,
   if (!row) return false;
   BudgetState* state = book_.find(budget);
   const bool in_shared = shared_ && state && shares(*state);
-  const std::int64_t from = row->from;
+  // A rolling window is one counter in the shared ledger, whatever the time.
+  const std::int64_t from = state && state->config.period.kind == rules::Period::Kind::rolling
+                                ? SharedLedger::k_rolling
+                                : row->from;
   const std::string after = spent_json(book_.standings(now), budget, key);
   write_and_wait(lock, std::move(*row));
   // The shared ledger is called without the lock (its answers take it).

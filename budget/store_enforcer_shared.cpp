@@ -26,25 +26,41 @@ Admission store_refusal() {
 
 }  // namespace
 
-// Rolling windows stay per process: a shared counter per second would need a sum per request.
-bool StoreEnforcer::shares(const BudgetState& budget) const {
-  return shared_ && budget.config.period.kind != rules::Period::Kind::rolling;
+// Every budget kind lives in the shared ledger when there is one: rolling windows too, slid by
+// the store's clock.
+bool StoreEnforcer::shares(const BudgetState& /*budget*/) const {
+  return shared_ != nullptr;
+}
+
+SharedLedger::Part StoreEnforcer::shared_part(const BudgetState& budget, const Instance& instance,
+                                              TimePoint now) const {
+  SharedLedger::Part part;
+  part.budget = budget.config.name;
+  part.key = instance.key;
+  if (budget.config.period.kind == rules::Period::Kind::rolling) {
+    part.period = SharedLedger::k_rolling;
+    part.window = std::max<std::int64_t>(
+        1, std::chrono::duration_cast<std::chrono::seconds>(budget.config.period.rolling).count());
+    part.bucket = SharedLedger::rolling_bucket(part.window);
+  } else {
+    part.period = book_.period_key(budget, instance, now);
+  }
+  return part;
 }
 
 std::vector<SharedLedger::Part> StoreEnforcer::shared_parts(const LiveHold& hold, TimePoint now,
                                                             bool force) const {
   std::vector<SharedLedger::Part> parts;
   for (const auto& [budget, instance] : hold.shared) {
-    SharedLedger::Part part;
-    part.budget = budget->config.name;
-    part.key = instance->key;
-    part.period = book_.period_key(*budget, *instance, now);
+    SharedLedger::Part part = shared_part(*budget, *instance, now);
     part.limit =
         rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, instance->key, now));
     part.enforce = !budget->config.shadow && !force;
     // Counters outlive their period by a day, so late settlements still find them. A duration,
-    // not a date: the store's clock, not ours, decides when that is.
-    part.ttl = instance->period_end == TimePoint::max()
+    // not a date: the store's clock, not ours, decides when that is. (A rolling window's lives a
+    // day past its last use, which the store sets itself.)
+    part.ttl = part.window > 0 ? part.window + 86'400
+               : instance->period_end == TimePoint::max()
                    ? 0
                    : std::max<std::int64_t>(
                          1, unix_seconds(instance->period_end) - unix_seconds(now) + 86'400);
@@ -103,9 +119,10 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
     } else {
       LiveHold& hold = found->second;
       for (std::size_t i = 0; i < hold.shared.size() && i < reservation.counters.size(); ++i) {
-        Instance& instance = *hold.shared[i].second;
-        instance.spent = reservation.counters[i].spent;
-        instance.reserved = reservation.counters[i].reserved;
+        auto& [budget, instance] = hold.shared[i];
+        const auto& c = reservation.counters[i];
+        book_.mirror(*budget, *instance, c.spent, std::chrono::seconds(c.leaves_in), now);
+        instance->reserved = c.reserved;
       }
       const bool fail_open = config_->store.redis.fail_open;
       if (reservation.outcome == Outcome::admitted ||
@@ -196,8 +213,12 @@ void StoreEnforcer::closed(const SharedCalls::Close& close,
         if (!budget) continue;
         auto instance = budget->instances.find(close.instances[i].second);
         if (instance == budget->instances.end()) continue;
-        instance->second.spent = (*spent)[i] - *close.actual;
-        book_.charge(*budget, instance->second, *close.actual, now, events);
+        Instance& mirrored = instance->second;
+        book_.mirror(*budget, mirrored, (*spent)[i] - *close.actual, std::nullopt, now);
+        // A window's amount just charged stays in it a window long (at least).
+        if (mirrored.mirrored && mirrored.leaves_at <= now)
+          mirrored.leaves_at = now + budget->config.period.rolling;
+        book_.charge(*budget, mirrored, *close.actual, now, events);
       }
   }
   // A close kept in the outbox is not lost, but Redis does not count it yet.

@@ -77,6 +77,8 @@ class RedisLedger final : public SharedLedger {
       args.push_back(std::to_string(p.limit));
       args.push_back(p.enforce ? "1" : "0");
       args.push_back(std::to_string(p.ttl));
+      args.push_back(std::to_string(p.window));
+      args.push_back(std::to_string(p.bucket));
     }
     connection_->send(
         {"reserve", scripts::reserve, std::move(args), [done = std::move(done)](const Result& r) {
@@ -91,8 +93,9 @@ class RedisLedger final : public SharedLedger {
                                        : Reservation::Outcome::failed;
            if (status == 0)
              out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
-           for (std::size_t i = 2; i + 1 < r.reply->elements; i += 2)
-             out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1])});
+           for (std::size_t i = 2; i + 2 < r.reply->elements; i += 3)
+             out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1]),
+                                     to_int(r.reply->element[i + 2])});
            done(std::move(out));
          }});
   }
@@ -106,6 +109,8 @@ class RedisLedger final : public SharedLedger {
     for (const auto& p : unreserved) {
       c.keys.push_back(counter_key(p.budget, p.key, p.period));
       c.key_ttls.push_back(p.ttl);
+      c.key_windows.push_back(p.window);
+      c.key_buckets.push_back(p.bucket);
     }
     auto args = close_args(c);
     connection_->send({"close", scripts::close, std::move(args),
@@ -145,14 +150,16 @@ class RedisLedger final : public SharedLedger {
   std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) override {
     std::vector<std::string> args{std::to_string(parts.size())};
     for (const auto& p : parts) args.push_back(counter_key(p.budget, p.key, p.period));
+    for (const auto& p : parts) args.push_back(std::to_string(p.window));
     std::optional<std::vector<Counters>> out;
-    connection_->call(
-        {"read", scripts::read, std::move(args), [&](const Result& r) {
-           if (!is_array(r.reply)) return;
-           out.emplace();
-           for (std::size_t i = 0; i + 1 < r.reply->elements; i += 2)
-             out->push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1])});
-         }});
+    connection_->call({"read", scripts::read, std::move(args), [&](const Result& r) {
+                         if (!is_array(r.reply)) return;
+                         out.emplace();
+                         for (std::size_t i = 0; i + 2 < r.reply->elements; i += 3)
+                           out->push_back({to_int(r.reply->element[i]),
+                                           to_int(r.reply->element[i + 1]),
+                                           to_int(r.reply->element[i + 2])});
+                       }});
     return out;
   }
 
@@ -244,7 +251,11 @@ class RedisLedger final : public SharedLedger {
     args.push_back(id);
     args.push_back(c.actual);
     args.push_back(std::to_string(k_seen_ttl_s));
-    for (const auto ttl : c.key_ttls) args.push_back(std::to_string(ttl));
+    for (std::size_t i = 0; i < c.key_ttls.size(); ++i) {
+      args.push_back(std::to_string(c.key_ttls[i]));
+      args.push_back(std::to_string(i < c.key_windows.size() ? c.key_windows[i] : 0));
+      args.push_back(std::to_string(i < c.key_buckets.size() ? c.key_buckets[i] : 0));
+    }
     return args;
   }
 
@@ -284,10 +295,12 @@ class RedisLedger final : public SharedLedger {
   }
 
   // Keys of one budget carry its name as a {hash tag}: one Redis Cluster slot per budget (unless
-  // the prefix has a hash tag of its own, which then puts every key in one slot).
+  // the prefix has a hash tag of its own, which then puts every key in one slot). A rolling
+  // window is one key per instance, whatever the time: PREFIX{budget}:KEY:rolling.
   std::string counter_key(const std::string& budget, const std::string& key,
                           std::int64_t period) const {
-    return prefix_ + "{" + budget + "}:" + key + ":" + std::to_string(period);
+    return prefix_ + "{" + budget + "}:" + key + ":" +
+           (period == k_rolling ? std::string("rolling") : std::to_string(period));
   }
 
   const std::string prefix_;

@@ -80,9 +80,13 @@ bool RedisOutbox::add(const std::vector<PendingClose>& closes) {
     SqliteStatement insert(db_, "INSERT OR REPLACE INTO closes VALUES (?, ?, ?, ?)");
     for (const auto& c : closes) {
       std::string ttls;
-      for (const auto t : c.key_ttls) {
+      // "ttl" per key, "ttl:window:bucket" for a rolling window (rows from before windows were
+      // shared hold the TTL alone).
+      for (std::size_t i = 0; i < c.key_ttls.size(); ++i) {
         if (!ttls.empty()) ttls += ',';
-        ttls += std::to_string(t);
+        ttls += std::to_string(c.key_ttls[i]);
+        if (i < c.key_windows.size() && c.key_windows[i] > 0)
+          ttls += ':' + std::to_string(c.key_windows[i]) + ':' + std::to_string(c.key_buckets[i]);
       }
       insert.bind(1, static_cast<std::int64_t>(c.hold))
           .bind(2, c.actual)
@@ -128,7 +132,12 @@ std::vector<PendingClose> RedisOutbox::all() {
     c.hold = static_cast<std::uint64_t>(select.integer(0));
     c.actual = select.text(1);
     c.keys = split(select.text(2), '\n');
-    for (const auto& t : split(select.text(3), ',')) c.key_ttls.push_back(std::stoll(t));
+    for (const auto& t : split(select.text(3), ',')) {
+      const auto f = split(t, ':');
+      c.key_ttls.push_back(std::stoll(f.at(0)));
+      c.key_windows.push_back(f.size() == 3 ? std::stoll(f[1]) : 0);
+      c.key_buckets.push_back(f.size() == 3 ? std::stoll(f[2]) : 0);
+    }
     out.push_back(std::move(c));
   }
   return out;

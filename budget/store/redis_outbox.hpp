@@ -20,6 +20,8 @@ struct PendingClose {
   std::string actual;                  // micro-units, or "-1" for a release
   std::vector<std::string> keys;       // counters to charge when Redis holds no reservation
   std::vector<std::int64_t> key_ttls;  // their TTLs (seconds; 0 = none)
+  // Their rolling windows and buckets (seconds; 0 = a calendar period): as many as keys, or none.
+  std::vector<std::int64_t> key_windows, key_buckets;
 };
 
 class RedisOutbox {

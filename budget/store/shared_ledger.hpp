@@ -25,13 +25,27 @@ class SharedLedger {
 
   struct Part {
     std::string budget, key;
-    std::int64_t period = 0;  // period key (unix seconds of the period start; 0 for total)
-    std::int64_t limit = 0;   // limit + live overrides
-    bool enforce = true;      // false: shadow (reserved, never refused)
+    // period key (unix seconds of the period start; 0 for total; k_rolling for a rolling window)
+    std::int64_t period = 0;
+    std::int64_t limit = 0;  // limit + live overrides
+    bool enforce = true;     // false: shadow (reserved, never refused)
     std::int64_t ttl = 0;  // seconds from now (on the store's clock) the counters may go; 0 = never
+    // A rolling window (period k_rolling): its length and the granularity its amounts are kept
+    // at (seconds, both by the store's clock). An amount counts from the moment it is charged
+    // until a whole window has passed since the end of its bucket: never for less than `window`,
+    // at most `bucket` seconds more.
+    std::int64_t window = 0, bucket = 0;
   };
+  // The period key of a rolling window: one counter per instance, which the store's clock slides.
+  static constexpr std::int64_t k_rolling = -1;
+  // The bucket a rolling window of `window` seconds keeps its amounts at: a second, or 1/600 of
+  // the window (rounded up) for windows longer than ten minutes.
+  static constexpr std::int64_t rolling_bucket(std::int64_t window) {
+    return window <= 600 ? 1 : (window + 599) / 600;
+  }
   struct Counters {
     std::int64_t spent = 0, reserved = 0;
+    std::int64_t leaves_in = 0;  // a rolling window: seconds until its oldest amount leaves it
   };
   struct Reservation {
     enum class Outcome { admitted, refused, failed };
@@ -74,7 +88,8 @@ class SharedLedger {
   // nullopt when the store cannot be reached.
   virtual std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) = 0;
 
-  // Zeroes one instance's period (key "": every instance of the budget); false on failure.
+  // Zeroes one instance's period (key "": every instance of the budget; period k_rolling: a
+  // rolling window); false on failure.
   virtual bool reset(const std::string& budget, const std::string& key, std::int64_t period) = 0;
 
   // Records a runtime limit (replacing the budget's last one) for every process; false on failure.

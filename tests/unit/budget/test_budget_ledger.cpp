@@ -345,7 +345,7 @@ TEST_CASE_TEMPLATE("Enforcer, a callback may call straight back into the enforce
   ManualClock clock;
   auto config = base_config();
   auto hourly = budget_config("hourly", 10 * k_usd, Kind::rolling);
-  hourly.period.rolling = 1h;  // decided in this process with every store, so always written
+  hourly.period.rolling = 1h;
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day), hourly};
   auto b = backend(T::name);
   auto e = b.open(config, clock);
