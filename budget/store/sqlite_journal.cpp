@@ -242,11 +242,12 @@ class SqliteJournal final : public Journal {
     }
   }
 
-  // Moves the WAL into the database twice a second without blocking the writer (PASSIVE), so
-  // that commits never pay for a checkpoint's fsync. Under a steady stream of commits a passive
-  // checkpoint never catches up with the last frame, so the WAL would never start over and would
-  // grow without bound (and every commit would extend the file: new blocks, zeroed by the file
-  // system). When it holds more than k_restart_frames, a RESTART checkpoint waits for the
+  // Twice a second: rolls the new records up into the spend sums, prunes past retention (every
+  // options_.prune_every) and moves the WAL into the database without blocking the writer
+  // (PASSIVE), so that commits never pay for a checkpoint's fsync. Under a steady stream of commits
+  // a passive checkpoint never catches up with the last frame, so the WAL would never start over
+  // and would grow without bound (and every commit would extend the file: new blocks, zeroed by the
+  // file system). When it holds more than k_restart_frames, a RESTART checkpoint waits for the
   // writer's current transaction, copies the few frames written since the passive one and makes
   // the next commit write from the start of the WAL again: one short stall (two fsyncs) per
   // k_restart_frames frames.
@@ -268,6 +269,7 @@ class SqliteJournal final : public Journal {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
       if (log_frames > k_restart_frames)
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      roll_up(db);
       if (std::chrono::steady_clock::now() >= next_prune) {
         next_prune = std::chrono::steady_clock::now() + options_.prune_every;
         prune(db);
@@ -278,8 +280,18 @@ class SqliteJournal final : public Journal {
     sqlite3_close(db);
   }
 
-  // Records past retention go in small transactions beside the writer's; a batch that finds the
-  // file busy waits for the next round.
+  // The records kept since the last round are added to the spend sums, in small transactions
+  // beside the writer's; a batch that finds the file busy waits for the next round.
+  static void roll_up(sqlite3* db) {
+    constexpr std::int64_t k_batch = 2000;
+    try {
+      while (SqliteRecords::roll_up(db, k_batch) == k_batch) {
+      }
+    } catch (const std::exception&) {
+    }
+  }
+
+  // Records past retention go in small transactions beside the writer's, as the roll-up does.
   void prune(sqlite3* db) {
     const auto now = options_.clock ? options_.clock->now() : std::chrono::system_clock::now();
     try {
