@@ -88,7 +88,7 @@ void write_event(JsonWriter& out, const budget::Event& e) {
   out.Uint64(e.id);
   out.Key("at");
   write_string(out, nullptr, format_rfc3339(e.at, true));
-  write_string(out, "type", e.type);
+  write_string(out, "type", budget::event_type_name(e.type));
   write_string(out, "budget", e.budget);
   write_string(out, "key", e.key);
   write_string(out, "message", e.message);

@@ -10,10 +10,8 @@ std::string sse_event(const budget::Event& event) {
   rapidjson::StringBuffer buffer;
   JsonWriter out(buffer);
   write_event(out, event);
-  std::string type = event.type;
-  std::erase_if(type, [](char c) { return c == '\n' || c == '\r'; });
   std::string frame = "id: " + std::to_string(event.id) + "\n";
-  if (!type.empty()) frame += "event: " + type + "\n";
+  frame += "event: " + std::string(budget::event_type_name(event.type)) + "\n";
   frame += "data: ";
   frame.append(buffer.GetString(), buffer.GetSize());
   frame += "\n\n";

@@ -129,7 +129,7 @@ ReloadOutcome Reloader::reload(const std::string& reason) {
     hashes_ = hash_files(files_locked());
     spdlog::error("config reload ({}) refused, the running config stays: {}", reason,
                   outcome.errors.front());
-    enforcer_.emit(budget::Event{0, budget::Clock::system().now(), "error", "", "",
+    enforcer_.emit(budget::Event{0, budget::Clock::system().now(), budget::EventType::error, "", "",
                                  "config reload (" + reason +
                                      ") refused: " + std::to_string(outcome.errors.size()) +
                                      " error(s), first: " + outcome.errors.front(),
@@ -147,7 +147,7 @@ ReloadOutcome Reloader::reload(const std::string& reason) {
   ++successful_reloads_;
   outcome.ok = true;
   spdlog::info("config reloaded ({}) from {}", reason, config_path_);
-  enforcer_.emit(budget::Event{0, budget::Clock::system().now(), "reload", "", "",
+  enforcer_.emit(budget::Event{0, budget::Clock::system().now(), budget::EventType::reload, "", "",
                                "config reloaded (" + reason + ")",
                                detail_json(reason, config_path_, "warnings", outcome.warnings)});
   return outcome;

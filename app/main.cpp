@@ -189,6 +189,23 @@ int main(int argc, char** argv) {
       "key-id", "the id a provider key appears under in budgets, records and metrics");
   key_id->add_option("KEY", key, "the key, bare or as 'Bearer KEY'")->required();
 
+  auto* prices = app.add_subcommand("prices", "LiteLLM's price table and the catalog");
+  prices->require_subcommand(1);
+  rules::PricesImportArgs import_args;
+  auto* prices_import = prices->add_subcommand(
+      "import", "a LiteLLM price table as catalog YAML; prints what differs from the catalog");
+  prices_import->add_option("FILE", import_args.file, "model_prices_and_context_window.json")
+      ->required();
+  prices_import->add_option("--provider,-p", import_args.provider,
+                            "one provider of the catalog (default: every one the file prices)");
+  prices_import->add_option("--out,-o", import_args.out,
+                            "write the YAML here (default: stdout; the differences then go to "
+                            "stderr)");
+  prices_import
+      ->add_option("--config,-c", import_args.config_path,
+                   "the catalog in use (default: the embedded one)")
+      ->check(CLI::ExistingFile);
+
   auto* version = app.add_subcommand("version", "print the version");
   auto* defaults = app.add_subcommand("defaults", "print the embedded default config (YAML)");
 
@@ -208,6 +225,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (check->parsed()) return rules::check_command(check_path, std::cout, std::cerr);
+    if (prices_import->parsed())
+      return rules::prices_import_command(import_args, std::cout, std::cerr);
     if (estimate->parsed()) return rules::estimate_command(estimate_args, std::cout, std::cerr);
     if (defaults->parsed()) {
       std::cout << rules::embedded_defaults_text();

@@ -11,6 +11,7 @@
 #include "budget/enforcer.hpp"
 #include "pipeline/enforcement_hooks.hpp"
 #include "telemetry/access_log.hpp"
+#include "telemetry/budget_metrics.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/webhooks.hpp"
 
@@ -18,6 +19,7 @@ namespace proxy {
 
 int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string& config_path) {
   init_logging();
+  install_store_metrics(Metrics::instance());
   auto enforcer = budget::make_enforcer(config);
   // Holds left by a crash are settled at their estimate before any new request is admitted.
   enforcer->recover();
@@ -29,7 +31,7 @@ int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string&
 
   enforcer->on_event([&app, &webhooks](const budget::Event& event) {
     log_line(event_json(event));
-    if (event.type == "threshold") {
+    if (event.type == budget::EventType::threshold) {
       rapidjson::Document detail;
       detail.Parse(event.detail_json.data(), event.detail_json.size());
       std::string threshold = "?";
@@ -37,7 +39,8 @@ int run_tollgate(std::shared_ptr<const rules::Config> config, const std::string&
         threshold = std::to_string(detail["percent"].GetInt64());
       Metrics::instance().count_alert(event.budget, threshold + "%");
     }
-    if (event.type == "reload") webhooks.set_hooks(app.config_holder().get()->webhooks);
+    if (event.type == budget::EventType::reload)
+      webhooks.set_hooks(app.config_holder().get()->webhooks);
     webhooks.send(event);
   });
 

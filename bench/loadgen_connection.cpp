@@ -65,7 +65,7 @@ asio::awaitable<std::string> Connection::open(const std::string& target, const s
   auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, k_use);
   if (cec) co_return "connect " + options_.dial + ": " + cec.message();
   socket.set_option(asio::ip::tcp::no_delay(true));
-  if (options_.via == Via::plain) co_return "";
+  if (plain_http(options_)) co_return "";
 
   if (options_.via == Via::connect) {
     const std::string hello = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
@@ -130,13 +130,13 @@ asio::awaitable<ExchangeResult> Connection::exchange_sse_on(Stream& stream, cons
 }
 
 asio::awaitable<ExchangeResult> Connection::exchange(const Request& request) {
-  if (options_.via == Via::plain) co_return co_await exchange_on(stream_.next_layer(), request);
+  if (plain_http(options_)) co_return co_await exchange_on(stream_.next_layer(), request);
   co_return co_await exchange_on(stream_, request);
 }
 
 asio::awaitable<ExchangeResult> Connection::exchange_sse(const Request& request,
                                                          std::vector<std::int64_t>& delays_ns) {
-  if (options_.via == Via::plain) {
+  if (plain_http(options_)) {
     co_return co_await exchange_sse_on(stream_.next_layer(), request, delays_ns);
   }
   co_return co_await exchange_sse_on(stream_, request, delays_ns);
@@ -150,8 +150,9 @@ Request make_request(const Options& options, const std::string& host,
       !authority.ends_with(":443")) {
     host_header = host + authority.substr(authority.rfind(':'));
   }
-  const std::string target =
-      options.via == Via::plain ? "http://" + host + options.path : options.path;
+  std::string target = options.path;
+  if (options.via == Via::plain) target = "http://" + host + options.path;
+  if (options.via == Via::base_url) target = options.base_path + options.path;
   Request request{http::string_to_verb(options.method), target, 11};
   request.set(http::field::host, host_header);
   request.set(http::field::user_agent, "tollgate-loadgen");

@@ -56,7 +56,8 @@ class Connection {
 };
 
 // Builds the request every workload sends: Host names `host` (and the port of the CONNECT
-// `authority` when it is not 443); absolute-form for Via::plain.
+// `authority` when it is not 443); absolute-form for Via::plain; for Via::base_url the base
+// URL's path before options.path, as an SDK with that base URL writes it.
 Request make_request(const Options& options, const std::string& host, const std::string& authority);
 
 }  // namespace bench

@@ -8,6 +8,26 @@
 #include <sstream>
 
 namespace bench {
+namespace {
+
+// "http://host:port/prefix" -> dial "host:port", Host "host:port", base_path "/prefix" (no
+// trailing slash); false for another scheme or no host.
+bool set_base_url(Options& o, std::string url) {
+  constexpr std::string_view scheme = "http://";
+  if (!url.starts_with(scheme)) return false;
+  url.erase(0, scheme.size());
+  const auto slash = url.find('/');
+  const std::string authority = url.substr(0, slash);
+  if (authority.empty()) return false;
+  o.via = Via::base_url;
+  o.dial = authority.find(':') == std::string::npos ? authority + ":80" : authority;
+  o.sni = authority;
+  o.base_path = slash == std::string::npos ? "" : url.substr(slash);
+  while (o.base_path.ends_with('/')) o.base_path.pop_back();
+  return true;
+}
+
+}  // namespace
 
 Options parse_options(int argc, char** argv) {
   Options o;
@@ -18,14 +38,17 @@ Options parse_options(int argc, char** argv) {
                                                   {"sse", Workload::sse},
                                                   {"idle", Workload::idle},
                                                   {"first", Workload::first}};
-  std::string body_file;
+  std::string body_file, base_url;
   app.add_option("--via", o.via, "direct | connect | plain")
       ->transform(CLI::CheckedTransformer(vias, CLI::ignore_case));
   app.add_option("--workload", o.workload, "load | sse | idle | first")
       ->transform(CLI::CheckedTransformer(workloads, CLI::ignore_case));
-  app.add_option("--dial", o.dial, "host:port to connect to (proxy or upstream)")->required();
+  app.add_option("--base-url", base_url,
+                 "plain HTTP, origin-form, to a base URL: http://127.0.0.1:8080/openai sends "
+                 "POST /openai<path> (replaces --via, --dial and --sni)");
+  app.add_option("--dial", o.dial, "host:port to connect to (proxy or upstream)");
   app.add_option("--target", o.target, "CONNECT authority (host:port)");
-  app.add_option("--sni", o.sni, "TLS server name and Host header")->required();
+  app.add_option("--sni", o.sni, "TLS server name and Host header");
   app.add_option("--cafile", o.cafile, "CA bundle that verifies the server certificate");
   app.add_option("--method", o.method);
   app.add_option("--path", o.path);
@@ -41,6 +64,14 @@ Options parse_options(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::exit(app.exit(e));
   }
+  if (!base_url.empty() && !set_base_url(o, base_url)) {
+    std::cerr << "loadgen: --base-url must be http://HOST[:PORT][/PATH], got " << base_url << "\n";
+    std::exit(2);
+  }
+  if (o.dial.empty() || o.sni.empty()) {
+    std::cerr << "loadgen: --dial and --sni are required (or --base-url)\n";
+    std::exit(2);
+  }
   if (!body_file.empty()) {
     std::ifstream in(body_file, std::ios::binary);
     if (!in) {
@@ -55,7 +86,7 @@ Options parse_options(int argc, char** argv) {
     std::cerr << "loadgen: --via connect needs --target\n";
     std::exit(2);
   }
-  if (o.via != Via::plain && o.cafile.empty()) {
+  if (!plain_http(o) && o.cafile.empty()) {
     std::cerr << "loadgen: TLS needs --cafile (the server certificate is always verified)\n";
     std::exit(2);
   }

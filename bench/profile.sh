@@ -5,9 +5,12 @@
 # side-by-side run when measuring one change before and after.
 #
 # usage: bench/profile.sh [--workload post|get|seq|idle] [-n N] [-c N] [--perf FILE]
-#                         [--repeat N] [--tollgate BIN] [--keep]
+#                         [--repeat N] [--mode intercept|base-url|both] [--tollgate BIN] [--keep]
 #   post|get: -c keep-alive connections (32), -n requests (20000); seq: one connection;
 #   idle: -c idle intercepted connections (1000), RSS before/with/after.
+#   --mode: how the client reaches the provider: intercepted (CONNECT + TLS, the default), in
+#   base-URL mode (plain HTTP, POST /openai/v1/...), or both, one after the other in every
+#   repeat on the same tollgate, so that a busy machine slows both alike (post|get|seq only).
 #   --perf FILE: perf record -g of tollgate during the workload (perf report -i FILE).
 #   --strace FILE: strace -c -f of tollgate during the workload (system calls per request).
 set -euo pipefail
@@ -23,6 +26,7 @@ C=
 PERF_OUT=
 STRACE_OUT=
 REPEAT=1
+MODES=(intercept)
 KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,6 +36,13 @@ while [ $# -gt 0 ]; do
     --perf) PERF_OUT=$2; shift 2 ;;
     --strace) STRACE_OUT=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
+    --mode)
+      case "$2" in
+        intercept|base-url) MODES=("$2") ;;
+        both) MODES=(intercept base-url) ;;
+        *) echo "profile.sh: --mode intercept|base-url|both" >&2; exit 2 ;;
+      esac
+      shift 2 ;;
     --tollgate) TOLLGATE=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
@@ -82,6 +93,7 @@ for _ in $(seq 100); do grep -q "proxy listening on" "$DIR/tollgate/stdout" 2>/d
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null && break; sleep 0.1; done
 LG=("$LOADGEN" --via connect --dial "127.0.0.1:$TOLLGATE_PORT" --target api.openai.com:443
     --sni api.openai.com --cafile "$DIR/tollgate/data/ca/ca.crt")
+LG_BASE_URL=("$LOADGEN" --base-url "http://127.0.0.1:$TOLLGATE_PORT/openai")
 POST=(--method POST --path /v1/chat/completions --body-file "$DIR/chat.json")
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$TG/status"; }
 switches() { awk '/ctxt_switches/ {s += $2} END {print s}' /proc/"$TG"/task/*/status; }
@@ -89,42 +101,48 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$TG/stat"; }
 
 "${LG[@]}" -n 200 -c 4 "${POST[@]}" >/dev/null  # warm up: leaf minted, pool filled
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); tollgate RSS after warm-up: $(rss) KiB"
+[ "$WORKLOAD" = idle ] && MODES=(intercept)
 for r in $(seq "$REPEAT"); do
-  sw0=$(switches); t0=$(cpu_ticks)
-  case "$WORKLOAD" in
-    post|seq|get)
-      args=("${POST[@]}"); [ "$WORKLOAD" = get ] && args=(--method GET --path /v1/chat/completions)
-      if [ -n "$PERF_OUT" ] && [ "$r" = 1 ]; then
-        perf record -q -g -F 1999 -o "$PERF_OUT" -p "$TG" 2>/dev/null &
-        PERF=$!; sleep 0.5
-      fi
-      if [ -n "$STRACE_OUT" ] && [ "$r" = 1 ]; then
-        strace -c -f -o "$STRACE_OUT" -p "$TG" 2>/dev/null &
-        PERF=$!; sleep 0.5
-      fi
-      "${LG[@]}" -c "$C" -n "$N" "${args[@]}" | tail -1
-      if [ -n "${PERF:-}" ]; then kill -INT "$PERF"; wait "$PERF" || true; PERF=; fi
-      ;;
-    idle)
-      before=$(rss)
-      "${LG[@]}" --workload idle -c "$C" --hold 600 --method GET --path /v1/chat/completions >"$DIR/idle.out" 2>&1 &
-      lg=$!
-      for _ in $(seq 2400); do grep -q '^held=' "$DIR/idle.out" && break; sleep 0.25; done
-      sleep 1; with=$(rss)
-      kill "$lg"; wait "$lg" 2>/dev/null || true
-      for _ in $(seq 100); do
-        [ "$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^tollgate_connections\{mode="intercept"\}/ {print $2}')" = 0 ] && break
-        sleep 0.1
-      done
-      sleep 1; after=$(rss)
-      echo "$(grep '^held=' "$DIR/idle.out") rss_before_kb=$before rss_with_kb=$with rss_after_close_kb=$after" \
-        "per_conn_kib=$(awk -v a="$with" -v b="$before" -v c="$C" 'BEGIN {printf "%.1f", (a - b) / c}')"
-      ;;
-  esac
-  echo "  context switches: $(( $(switches) - sw0 )), cpu ticks: $(( $(cpu_ticks) - t0 ))"
+  for mode in "${MODES[@]}"; do
+    sw0=$(switches); t0=$(cpu_ticks)
+    client=("${LG[@]}")
+    [ "$mode" = base-url ] && client=("${LG_BASE_URL[@]}")
+    [ "${#MODES[@]}" -gt 1 ] && printf 'mode=%s ' "$mode"
+    case "$WORKLOAD" in
+      post|seq|get)
+        args=("${POST[@]}"); [ "$WORKLOAD" = get ] && args=(--method GET --path /v1/chat/completions)
+        if [ -n "$PERF_OUT" ] && [ "$r" = 1 ] && [ "$mode" = "${MODES[0]}" ]; then
+          perf record -q -g -F 1999 -o "$PERF_OUT" -p "$TG" 2>/dev/null &
+          PERF=$!; sleep 0.5
+        fi
+        if [ -n "$STRACE_OUT" ] && [ "$r" = 1 ] && [ "$mode" = "${MODES[0]}" ]; then
+          strace -c -f -o "$STRACE_OUT" -p "$TG" 2>/dev/null &
+          PERF=$!; sleep 0.5
+        fi
+        "${client[@]}" -c "$C" -n "$N" "${args[@]}" | tail -1
+        if [ -n "${PERF:-}" ]; then kill -INT "$PERF"; wait "$PERF" || true; PERF=; fi
+        ;;
+      idle)
+        before=$(rss)
+        "${LG[@]}" --workload idle -c "$C" --hold 600 --method GET --path /v1/chat/completions >"$DIR/idle.out" 2>&1 &
+        lg=$!
+        for _ in $(seq 2400); do grep -q '^held=' "$DIR/idle.out" && break; sleep 0.25; done
+        sleep 1; with=$(rss)
+        kill "$lg"; wait "$lg" 2>/dev/null || true
+        for _ in $(seq 100); do
+          [ "$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^tollgate_connections\{mode="intercept"\}/ {print $2}')" = 0 ] && break
+          sleep 0.1
+        done
+        sleep 1; after=$(rss)
+        echo "$(grep '^held=' "$DIR/idle.out") rss_before_kb=$before rss_with_kb=$with rss_after_close_kb=$after" \
+          "per_conn_kib=$(awk -v a="$with" -v b="$before" -v c="$C" 'BEGIN {printf "%.1f", (a - b) / c}')"
+        ;;
+    esac
+    echo "  context switches: $(( $(switches) - sw0 )), cpu ticks: $(( $(cpu_ticks) - t0 ))"
+  done
 done
 echo "tollgate RSS at end: $(rss) KiB"
 kill -TERM "$TG"; wait "$TG" || true  # every access-log line must be out after SIGTERM
-echo "access log lines after SIGTERM: $(grep -c '"mode":"intercept"' "$DIR/tollgate/stdout" || true)"
+echo "access log lines after SIGTERM: $(grep -c '"mode":"\(intercept\|base_url\)"' "$DIR/tollgate/stdout" || true)"
 [ "$KEEP" = 1 ] && echo "kept $DIR"
 exit 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark (issue 6, DESIGN §10): nginx as the TLS upstream, tollgate, squid
-# ssl-bump, tinyproxy and direct calls, driven by the same clients (curl --parallel and
-# bench/loadgen) on loopback. Appends a dated section to bench/RESULTS.md.
+# Side-by-side benchmark (issue 6, DESIGN §10): nginx as the TLS upstream, tollgate (intercepted,
+# and in base-URL mode, DESIGN §14), squid ssl-bump, tinyproxy and direct calls, driven by the same
+# clients (curl --parallel and bench/loadgen) on loopback. Appends a dated section to
+# bench/RESULTS.md.
 #
 # usage: bench/run.sh [--rounds N] [--requests N] [--sequential N] [--idle "1000 10000"]
 #                     [--wait-quiet SECONDS] [--results FILE] [--no-build]
@@ -180,6 +181,9 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 declare -A LG_ARGS CURL_ARGS
 LG_ARGS[direct]="--via direct --dial 127.0.0.1:$NGINX_PORT --sni api.openai.com --cafile $DIR/ca/ca.crt"
 LG_ARGS[tollgate]="--via connect --dial 127.0.0.1:$TOLLGATE_PORT --target api.openai.com:443 --sni api.openai.com --cafile $TOLLGATE_CA"
+# Base-URL mode: plain HTTP to tollgate itself, POST /openai/v1/...; tollgate goes on to the openai
+# provider's first host, api.openai.com:443, which upstream.resolve maps to the same nginx.
+LG_ARGS[baseurl]="--base-url http://127.0.0.1:$TOLLGATE_PORT/openai"
 LG_ARGS[squid]="--via connect --dial 127.0.0.1:$SQUID_PORT --target api.openai.com:$NGINX_PORT --sni api.openai.com --cafile $DIR/squid/ca.crt"
 LG_ARGS[tunnel_direct]="--via direct --dial 127.0.0.1:$NGINX_PORT --sni tunnel.bench.test --cafile $DIR/ca/ca.crt"
 LG_ARGS[tunnel_tollgate]="--via connect --dial 127.0.0.1:$TOLLGATE_PORT --target tunnel.bench.test:443 --sni tunnel.bench.test --cafile $DIR/ca/ca.crt"
@@ -189,6 +193,7 @@ LG_ARGS[sse_tollgate]="--via connect --dial 127.0.0.1:$TOLLGATE_PORT --target ap
 LG_ARGS[sse_squid]="--via connect --dial 127.0.0.1:$SQUID_PORT --target api.openai.com:$SSE_PORT --sni api.openai.com --cafile $DIR/squid/ca.crt"
 CURL_ARGS[direct]="--connect-to api.openai.com:443:127.0.0.1:$NGINX_PORT --cacert $DIR/ca/ca.crt https://api.openai.com"
 CURL_ARGS[tollgate]="--proxy http://127.0.0.1:$TOLLGATE_PORT --cacert $TOLLGATE_CA https://api.openai.com"
+CURL_ARGS[baseurl]="--noproxy 127.0.0.1 http://127.0.0.1:$TOLLGATE_PORT/openai"
 CURL_ARGS[squid]="--proxy http://127.0.0.1:$SQUID_PORT --cacert $DIR/squid/ca.crt https://api.openai.com:$NGINX_PORT"
 CURL_ARGS[tunnel_direct]="--connect-to tunnel.bench.test:443:127.0.0.1:$NGINX_PORT --cacert $DIR/ca/ca.crt https://tunnel.bench.test"
 CURL_ARGS[tunnel_tollgate]="--proxy http://127.0.0.1:$TOLLGATE_PORT --cacert $DIR/ca/ca.crt https://tunnel.bench.test"
@@ -238,7 +243,7 @@ smoke() {  # one request per path, so that a broken harness fails loudly before 
 PROXIES=(direct squid)
 TUNNELS=(tunnel_direct tunnel_tinyproxy)
 SSES=(sse_direct sse_squid)
-if [ "$HAVE_TOLLGATE" = 1 ]; then PROXIES+=(tollgate); TUNNELS+=(tunnel_tollgate); SSES+=(sse_tollgate); fi
+if [ "$HAVE_TOLLGATE" = 1 ]; then PROXIES+=(tollgate baseurl); TUNNELS+=(tunnel_tollgate); SSES+=(sse_tollgate); fi
 smoke "${PROXIES[@]}" "${TUNNELS[@]}" "${SSES[@]}"
 
 wait_quiet

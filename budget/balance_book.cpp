@@ -70,7 +70,7 @@ void BalanceBook::check_warning(const std::string& provider, const std::string& 
   }
   if (account.warned) return;
   account.warned = true;
-  events.push_back({0, now, "balance_warning", "", credential,
+  events.push_back({0, now, budget::EventType::balance_warning, "", credential,
                     provider + " balance low: " + rules::format_micros(*left) + " left, below " +
                         rules::format_micros(*config.warn_below),
                     EventDetail()

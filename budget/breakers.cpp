@@ -31,7 +31,7 @@ Event breaker_event(TimePoint now, const std::string& name, const std::string& s
                     std::string message) {
   return {0,
           now,
-          "breaker",
+          budget::EventType::breaker,
           "",
           "",
           std::move(message),

@@ -199,7 +199,7 @@ SpentRow BudgetBook::charge(BudgetState& budget, Instance& instance, std::int64_
     if ((instance.alerts & (1u << i)) || !reached(instance.spent, lim, alerts[i])) continue;
     instance.alerts |= 1u << i;
     const std::string& currency = budget.config.currency;
-    events.push_back({0, now, "threshold", budget.config.name, instance.key,
+    events.push_back({0, now, budget::EventType::threshold, budget.config.name, instance.key,
                       "budget \"" + budget.config.name + "\"" + key_text(instance.key) +
                           " reached " + std::to_string(alerts[i]) + "% of " +
                           rules::format_micros(lim) + " " + currency + ": spent " +

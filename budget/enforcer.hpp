@@ -2,8 +2,9 @@
 // budget::Enforcer — the one object the proxy talks to for admission and settlement: budgets
 // (ledger + store), provider balances, rate limits, breakers, admin mutations, events.
 // Thread-safe. No Asio: asynchronous results are delivered through callbacks, which may run on
-// a journal thread after the change is durable (never under the enforcer's lock: a callback may
-// call straight back in); the caller re-posts them to its own executor.
+// a journal thread after the change is durable, or on the shared ledger's connection thread once
+// Redis has answered (never under the enforcer's lock: a callback may call straight back in); the
+// caller re-posts them to its own executor.
 
 #include <chrono>
 #include <cstdint>
@@ -45,6 +46,11 @@ struct AdmitRequest {
   rules::Money estimate;
   std::int64_t estimated_tokens = 0;  // for token rate limits
   std::string record_id;              // the id its cost record will have (new_record_id())
+  std::string session;  // the realtime WebSocket session, for per: session ("" outside one)
+  // The provider already does the work (a response the server started by itself): reserve it in
+  // every budget it falls in whatever they say, never refuse, so that what it costs is still
+  // settled against them. Breakers, rate limits and balances are not consulted.
+  bool force = false;
 };
 
 // One budget instance as seen now. Amounts in micro-units.
@@ -101,11 +107,27 @@ struct BalanceStanding {
   TimePoint at{};
 };
 
+// The kinds of budget event (GET /v1/events, webhooks, the log): `type` in their JSON.
+enum class EventType {
+  threshold,
+  refused,
+  would_refuse,
+  balance_warning,
+  breaker,
+  admin,
+  overrun,
+  reload,
+  error,
+  unpriced_model,
+  unpriced_endpoint,
+};
+std::string_view event_type_name(EventType type);
+std::optional<EventType> parse_event_type(std::string_view name);
+
 struct Event {
   std::uint64_t id = 0;
   TimePoint at{};
-  std::string type;  // threshold | refused | would_refuse | balance_warning | breaker | admin |
-                     // overrun | reload | error | unpriced_model
+  EventType type = EventType::admin;
   std::string budget, key, message;
   std::string detail_json;  // extra fields as a JSON object text ("{}" when none)
 };

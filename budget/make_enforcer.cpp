@@ -35,12 +35,16 @@ std::unique_ptr<Enforcer> make_enforcer(std::shared_ptr<const rules::Config> con
     case rules::StoreConfig::Type::redis:
       // Redis decides the shared budgets and keeps them, with every runtime limit and override.
       // What this process decides alone (rolling windows) lives and dies with it, as in memory;
-      // its cost records stay with it, in <data_dir>/records.db (no data_dir: in memory).
-      shared = make_redis_ledger(config->store.redis.url, config->store.redis.prefix);
+      // its cost records stay with it, in <data_dir>/records.db (no data_dir: in memory). Closes
+      // Redis could not take wait in data_dir until it can (in memory without one).
+      if (!config->data_dir.empty()) fs::create_directories(config->data_dir);
+      shared = make_redis_ledger(config->store.redis.url, config->store.redis.prefix,
+                                 config->data_dir.empty()
+                                     ? ""
+                                     : (fs::path(config->data_dir) / "redis-outbox.db").string());
       if (config->data_dir.empty()) {
         journal = make_memory_journal(std::move(records));
       } else {
-        fs::create_directories(config->data_dir);
         journal = make_sqlite_records_journal((fs::path(config->data_dir) / "records.db").string(),
                                               std::move(records));
       }

@@ -34,7 +34,7 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config,
                                             const AdmitRequest& request, TimePoint now,
                                             Plan& plan) {
   for (const auto& limit : config.rate_limits) {
-    if (!matches(limit.match, request)) continue;
+    if (!matches(limit.match, request) || !in_scope(limit.per, request)) continue;
     const std::string key = scope_key(limit.per, request);
     Bucket& bucket = buckets_[limit.name][key];
     const std::int64_t window_ms = std::max<std::int64_t>(1, limit.window.count());

@@ -93,4 +93,38 @@ std::string_view refused_by_name(RefusedBy refused_by) {
   return "";
 }
 
+std::string_view event_type_name(EventType type) {
+  switch (type) {
+    case EventType::threshold:
+      return "threshold";
+    case EventType::refused:
+      return "refused";
+    case EventType::would_refuse:
+      return "would_refuse";
+    case EventType::balance_warning:
+      return "balance_warning";
+    case EventType::breaker:
+      return "breaker";
+    case EventType::admin:
+      return "admin";
+    case EventType::overrun:
+      return "overrun";
+    case EventType::reload:
+      return "reload";
+    case EventType::error:
+      return "error";
+    case EventType::unpriced_model:
+      return "unpriced_model";
+    case EventType::unpriced_endpoint:
+      return "unpriced_endpoint";
+  }
+  return "error";
+}
+
+std::optional<EventType> parse_event_type(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(EventType::unpriced_endpoint); ++i)
+    if (event_type_name(static_cast<EventType>(i)) == name) return static_cast<EventType>(i);
+  return std::nullopt;
+}
+
 }  // namespace budget

@@ -20,8 +20,13 @@ bool matches(const rules::Match& match, const AdmitRequest& request) {
          accepts(match.model, request.model) && accepts(match.client, request.client);
 }
 
+bool in_scope(const std::string& per, const AdmitRequest& request) {
+  return per != "session" || !request.session.empty();
+}
+
 std::string scope_key(const std::string& per, const AdmitRequest& request) {
   if (per.empty()) return {};
+  if (per == "session") return or_none(request.session);
   if (per == "client") return or_none(request.client);
   if (per == "credential") return or_none(request.credential_hash);
   if (per == "model") return or_none(request.model);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <future>
+#include <random>
 
 #include "budget/event_detail.hpp"
 #include "budget/refusal_text.hpp"
@@ -22,6 +24,15 @@ std::string instance_name(const std::string& budget, const std::string& key) {
   return key.empty() ? budget : budget + "/" + key;
 }
 
+// Runs `done` on the last of `times` calls.
+std::function<void()> after_all(int times, std::function<void()> done) {
+  if (!done || times <= 1) return done;
+  auto left = std::make_shared<std::atomic<int>>(times);
+  return [left, done = std::move(done)] {
+    if (left->fetch_sub(1, std::memory_order_acq_rel) == 1) done();
+  };
+}
+
 }  // namespace
 
 StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
@@ -36,10 +47,22 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
   breakers_.apply(*config_);
   const JournalSnapshot snapshot = journal_->load();
   book_.load(snapshot);
-  // Runtime limits and overrides of shared budgets are the shared ledger's, set by any process.
-  if (shared_)
-    if (const auto runtime = shared_->runtime())
-      book_.refresh_runtime(runtime->limits, runtime->overrides);
+  if (shared_) {
+    // Runtime limits and overrides of shared budgets are the shared ledger's, set by any process
+    // (read again once a second: Redis may not be up yet).
+    std::promise<std::optional<SharedLedger::Runtime>> read;
+    auto runtime = read.get_future();
+    shared_->runtime([&read](auto r) { read.set_value(std::move(r)); });
+    if (const auto r = runtime.get()) book_.refresh_runtime(r->limits, r->overrides);
+    // 1 to 2^31 - 1: ids stay positive as signed 64-bit numbers (events, SQLite).
+    hold_tag_ = HoldId{std::random_device{}() % 0x7fff'ffffu + 1} << 32;
+    shared_->on_failure([this](const std::string& problem) {
+      events_.emit(
+          {0, clock_.now(), EventType::error, "", "",
+           "the shared budget store cannot be reached: " + problem + " (reconnecting with backoff)",
+           "{}"});
+    });
+  }
   const TimePoint now = clock_.now();
   // Holds from before a restart belong to requests that died with the process: they are due
   // at once (recover() or the first sweep settles them at their estimate).
@@ -88,6 +111,7 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
   Completed completed;
   OpenHold write;
   Admission admission;
+  SharedCalls calls;
   bool waits = false;
   {
     std::lock_guard lock(mutex_);
@@ -95,16 +119,21 @@ void StoreEnforcer::admit(const AdmitRequest& request, std::function<void(Admiss
     sweep(now, events, completed, false);
     admission = decide(request, now, events, write);
     // Written under the lock so that the journal sees a hold opened before anyone closes it.
-    if (admission.admitted && !write.hold.parts.empty()) {
+    if (admission.admitted && !write.hold.parts.empty() && !shared_calls_.reserve) {
       waits = true;
       auto waiting = std::make_unique<Waiting>();
       waiting->admitted = std::move(done);
       waiting->admission = std::move(admission);
       this->write(std::move(write), std::move(waiting), completed);
     }
+    calls = std::move(shared_calls_);
+    shared_calls_ = {};
   }
   publish(events);
   complete(completed);
+  // A shared budget: the shared ledger finishes the admission (the lock is not held meanwhile).
+  if (calls.reserve) return call_shared(std::move(calls), std::move(done), nullptr);
+  call_shared(std::move(calls), nullptr, nullptr);
   if (!waits) done(std::move(admission));
 }
 
@@ -126,56 +155,35 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
                                 std::vector<Event>& events, OpenHold& write) {
   const std::int64_t estimate = request.estimate.micros;
   auto refuse = [&](Admission refusal) {
-    // Sampled: a refusal storm must not flush every other event out of the list. What was
-    // left out is counted in the next refusal event of the same mechanism and name.
-    RefusalSample& sample =
-        refusal_samples_[std::string(refused_by_name(refusal.refused_by)) + "/" + refusal.name];
-    const std::int64_t second = unix_seconds(now);
-    if (sample.second != second) {
-      sample.second = second;
-      sample.emitted = 0;
-    }
-    if (sample.emitted >= k_refusal_events_per_second) {
-      ++sample.suppressed;
-      return refusal;
-    }
-    ++sample.emitted;
-    events.push_back({0, now, "refused",
-                      refusal.refused_by == RefusedBy::budget ? refusal.name : "", "",
-                      refusal.message,
-                      EventDetail()
-                          .str("refused_by", refused_by_name(refusal.refused_by))
-                          .str("name", refusal.name)
-                          .str("provider", request.provider)
-                          .str("endpoint", request.endpoint)
-                          .str("estimate", rules::format_micros(estimate))
-                          .num("suppressed_before", static_cast<std::int64_t>(sample.suppressed))
-                          .done()});
-    sample.suppressed = 0;
-    return refusal;
+    return this->refuse(std::move(refusal), request.provider, request.endpoint, estimate, now,
+                        events);
   };
 
   std::vector<std::string> trials;
-  if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
-    return refuse(*refusal);
+  RateLimiter::Plan plan;
   auto undo_trial = [&] {
     if (!trials.empty()) breakers_.trial_done(trials, false, now, events);
   };
-  RateLimiter::Plan plan;
-  if (auto refusal = rates_.check(*config_, request, now, plan)) {
-    undo_trial();
-    return refuse(*refusal);
-  }
-  if (auto refusal = check_balance(request, now)) {
-    undo_trial();
-    return refuse(*refusal);
+  if (!request.force) {
+    if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
+      return refuse(*refusal);
+    if (auto refusal = rates_.check(*config_, request, now, plan)) {
+      undo_trial();
+      return refuse(*refusal);
+    }
+    if (auto refusal = check_balance(request, now)) {
+      undo_trial();
+      return refuse(*refusal);
+    }
   }
 
   LiveHold hold;
   std::vector<BudgetState*> shadow_over;
   for (BudgetState* budget : book_.active()) {
     const auto& c = budget->config;
-    if (c.currency != request.estimate.currency || !matches(c.match, request)) continue;
+    if (c.currency != request.estimate.currency || !matches(c.match, request) ||
+        !in_scope(c.per, request))
+      continue;
     const std::string key = scope_key(c.per, request);
     Instance& instance = book_.instance(*budget, key, now);
     if (shares(*budget)) {
@@ -184,7 +192,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     }
     const std::int64_t limit =
         rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, key, now));
-    if (over(instance, estimate, limit)) {
+    if (!request.force && over(instance, estimate, limit)) {
       if (!c.shadow) {
         undo_trial();
         return refuse(budget_refusal(book_.standing(*budget, instance, now), estimate, now));
@@ -193,39 +201,22 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     }
     hold.parts.emplace_back(budget, &instance);
   }
-  if (!hold.shared.empty()) {
-    if (auto refusal = reserve_shared(hold, estimate, now, shadow_over)) {
-      undo_trial();
-      return refuse(*refusal);
-    }
-  }
 
   Admission admission;
-  rates_.take(plan, request);
-  for (BudgetState* budget : shadow_over) {
-    auto part = std::find_if(hold.parts.begin(), hold.parts.end(),
-                             [&](const auto& p) { return p.first == budget; });
-    if (part == hold.parts.end())
-      part = std::find_if(hold.shared.begin(), hold.shared.end(),
-                          [&](const auto& p) { return p.first == budget; });
-    Admission would = budget_refusal(book_.standing(*budget, *part->second, now), estimate, now);
-    events.push_back({0, now, "would_refuse", budget->config.name, part->second->key, would.message,
-                      EventDetail()
-                          .str("provider", request.provider)
-                          .str("endpoint", request.endpoint)
-                          .str("estimate", rules::format_micros(estimate))
-                          .done()});
-    admission.shadow_refusals.push_back(budget->config.name);
-  }
+  // A request refused by a shared budget still took its rate-limit tokens (they are not given
+  // back: a bucket may have been refilled, expired or reconfigured by the time Redis answers).
+  if (!request.force) rates_.take(plan, request);
+  // With shared budgets, their would_refuse events wait for the shared ledger's counters.
+  if (hold.shared.empty())
+    note_shadow(hold, shadow_over, request.provider, request.endpoint, estimate, now, events,
+                admission);
   for (auto& [budget, instance] : hold.parts) {
     instance->reserved += estimate;
     ++instance->holds;
     admission.budgets.push_back(book_.standing(*budget, *instance, now));
   }
-  for (auto& [budget, instance] : hold.shared) {
-    ++instance->holds;
-    admission.budgets.push_back(book_.standing(*budget, *instance, now));
-  }
+  // Counted as held at once: the instance stays while the shared ledger answers.
+  for (auto& [budget, instance] : hold.shared) ++instance->holds;
   const rules::Provider* p =
       request.provider_rules ? request.provider_rules : provider(request.provider);
   hold.balance = p && p->balance && p->currency == request.estimate.currency;
@@ -235,9 +226,8 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   }
   // Every admitted request gets a hold, even one in no budget: its settlement still feeds the
   // spend breakers (only holds with budget parts are journaled).
-  // With a shared ledger its hold id is unique across processes; local ones take the high half.
-  const HoldId id =
-      hold.shared_id ? hold.shared_id : (shared_ ? (HoldId{1} << 63) : 0) | next_hold_++;
+  // With a shared ledger its hold id is unique across processes (hold_tag_).
+  const HoldId id = hold_tag_ | (hold_tag_ ? next_hold_++ & 0xffff'ffffu : next_hold_++);
   hold.deadline = now + config_->store.hold_ttl;
   hold.estimate = estimate;
   hold.currency = request.estimate.currency;
@@ -262,8 +252,20 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   for (const auto& [budget, instance] : hold.parts)
     write.hold.parts.push_back({budget->config.name, instance->key, estimate});
   if (!write.hold.parts.empty()) write.hold.record = record;
+  if (!hold.shared.empty()) {
+    auto pending = std::make_unique<SharedReserve>();
+    pending->id = id;
+    pending->estimate = estimate;
+    pending->hold_ttl_ms = config_->store.hold_ttl.count();
+    pending->provider = request.provider;
+    pending->endpoint = request.endpoint;
+    pending->parts = shared_parts(hold, now, request.force);
+    pending->shadow_over = std::move(shadow_over);
+    shared_calls_.reserve = std::move(pending);
+  }
   holds_.emplace(id, std::move(hold));
   admission.hold = id;
+  if (shared_calls_.reserve) shared_calls_.reserve->admission = admission;
   return admission;
 }
 
@@ -285,11 +287,11 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
     instance->last_used = now;
     if (actual) write.charged.push_back(book_.charge(*budget, *instance, *actual, now, events));
   }
-  if (!hold.shared.empty()) close_shared(hold, actual, now, events);
+  if (!hold.shared.empty()) close_shared(id, hold, actual, now, events);
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
-      events.push_back({0, now, "overrun",
+      events.push_back({0, now, budget::EventType::overrun,
                         hold.parts.empty() ? "" : hold.parts.front().first->config.name, "",
                         "actual cost " + rules::format_micros(*actual) + " " + hold.currency +
                             " exceeded the estimate " + rules::format_micros(hold.estimate) + " " +
@@ -310,7 +312,8 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, Record
                            std::function<void()> done) {
   std::vector<Event> events;
   Completed completed;
-  bool waits = false;
+  SharedCalls calls;
+  bool waits = false, waits_shared = false;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
@@ -318,18 +321,24 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, Record
     if (it != holds_.end()) {
       // Every closed hold writes its record, in a budget or not.
       CloseHold write;
+      waits_shared = !it->second.shared.empty();
       close(id, it->second, actual, std::move(detail), now, events, write);
       holds_.erase(it);
+      // Done once the journal has the change and its record, and the shared ledger has answered.
+      done = after_all(1 + int{waits_shared}, std::move(done));
       waits = true;
       auto waiting = std::make_unique<Waiting>();
-      waiting->done = std::move(done);
+      waiting->done = done;
       this->write(std::move(write), std::move(waiting), completed);
     }
     sweep(now, events, completed, false);
+    calls = std::move(shared_calls_);
+    shared_calls_ = {};
   }
   publish(events);
   complete(completed);
-  if (!waits && done) done();
+  call_shared(std::move(calls), nullptr, waits_shared ? done : nullptr);
+  if (!waits && !waits_shared && done) done();
 }
 
 void StoreEnforcer::settle(HoldId hold, std::int64_t actual_micros, RecordDetail detail,
@@ -376,12 +385,9 @@ void StoreEnforcer::sweep(TimePoint now, std::vector<Event>& events, Completed& 
                           bool force, const std::function<void()>& done) {
   if (!force && now < next_sweep_) return;
   next_sweep_ = now + std::chrono::seconds(1);
-  if (shared_) {
-    shared_->settle_expired();
-    // Limits and overrides another sidecar set through its admin API apply here within a second.
-    if (const auto runtime = shared_->runtime())
-      book_.refresh_runtime(runtime->limits, runtime->overrides);
-  }
+  // Holds of every sidecar expired in the shared ledger; limits and overrides another sidecar set
+  // through its admin API apply here within a second.
+  if (shared_) shared_calls_.sweep = true;
   std::vector<HoldId> expired;
   for (const auto& [id, hold] : holds_)
     if (hold.deadline <= now) expired.push_back(id);
@@ -413,6 +419,7 @@ void StoreEnforcer::recover() {
     std::size_t count = 0;
   };
   auto left = std::make_shared<Left>();
+  SharedCalls calls;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
@@ -424,9 +431,12 @@ void StoreEnforcer::recover() {
       std::lock_guard lock(left->mutex);
       if (--left->count == 0) left->zero.notify_all();
     });
+    calls = std::move(shared_calls_);
+    shared_calls_ = {};
   }
   publish(events);
   complete(completed);
+  call_shared(std::move(calls), nullptr, nullptr);
   std::unique_lock lock(left->mutex);
   left->zero.wait(lock, [&] { return left->count == 0; });
 }

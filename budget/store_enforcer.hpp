@@ -2,7 +2,8 @@
 // budget::StoreEnforcer — the Enforcer: every decision is made in memory under one mutex (exact
 // under any concurrency, short critical sections), then recorded in a Journal; callbacks run once
 // the change is durable. Holds left in the journal by a crash are settled at their estimate.
-// With a SharedLedger, budgets shared by several processes are decided there instead.
+// With a SharedLedger, budgets shared by several processes are decided there instead: admit()
+// decides the local parts under the lock, lets it go, and finishes when the ledger answers.
 
 #include <atomic>
 #include <map>
@@ -89,9 +90,32 @@ class StoreEnforcer final : public Enforcer {
     std::vector<std::string> breaker_trials;
     std::vector<std::pair<BudgetState*, Instance*>> parts;   // decided here
     std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared ledger
-    std::uint64_t shared_id = 0;                             // the shared ledger's hold
+    // Admitted while the shared ledger could not be reached (on_error: allow): its parts there,
+    // charged when it settles.
+    std::vector<SharedLedger::Part> unreserved;
     bool balance = false;
     CostRecord record;  // as known at admission; completed when the hold closes
+  };
+  // An admission waiting for the shared ledger's reservation (its hold is in holds_ already).
+  struct SharedReserve {
+    HoldId id = 0;
+    std::int64_t estimate = 0, hold_ttl_ms = 0;
+    std::string provider, endpoint;
+    std::vector<SharedLedger::Part> parts;
+    std::vector<BudgetState*> shadow_over;  // local shadow budgets the request exceeds
+    Admission admission;
+  };
+  // Shared-ledger calls decided under the lock, made once it is released.
+  struct SharedCalls {
+    std::unique_ptr<SharedReserve> reserve;
+    struct Close {
+      HoldId id = 0;
+      std::optional<std::int64_t> actual;
+      std::vector<SharedLedger::Part> unreserved;
+      std::vector<std::pair<std::string, std::string>> instances;  // budget, key: the mirror
+    };
+    std::vector<Close> closes;
+    bool sweep = false;  // settle expired holds and re-read the runtime limits
   };
 
   // A caller waiting for a journal write, and the write's outcome. Its continuation runs on
@@ -123,6 +147,13 @@ class StoreEnforcer final : public Enforcer {
 
   Admission decide(const AdmitRequest& request, TimePoint now, std::vector<Event>& events,
                    OpenHold& write);
+  // A refusal of `refused_by` for the request, with its (sampled) refusal event.
+  Admission refuse(Admission refusal, const std::string& provider, const std::string& endpoint,
+                   std::int64_t estimate, TimePoint now, std::vector<Event>& events);
+  // The would_refuse events of the shadow budgets `hold` exceeds; their names in `admission`.
+  void note_shadow(const LiveHold& hold, const std::vector<BudgetState*>& shadow_over,
+                   const std::string& provider, const std::string& endpoint, std::int64_t estimate,
+                   TimePoint now, std::vector<Event>& events, Admission& admission);
   std::optional<Admission> check_balance(const AdmitRequest& request, TimePoint now);
   // Ends a hold: charges `actual` (settle) or nothing (release); fills the journal write, its
   // cost record included.
@@ -131,11 +162,24 @@ class StoreEnforcer final : public Enforcer {
   // Settles expired holds; each write's continuation is `done` (may be empty).
   void sweep(TimePoint now, std::vector<Event>& events, Completed& completed, bool force,
              const std::function<void()>& done = {});
-  // Shared ledger (redis): reserves the shared parts of `hold` there; a refusal, or nullopt.
-  std::optional<Admission> reserve_shared(LiveHold& hold, std::int64_t estimate, TimePoint now,
-                                          std::vector<BudgetState*>& shadow_over);
-  void close_shared(LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
+  // Shared ledger (redis): the parts of `hold` there, as the ledger takes them. `force`:
+  // reserved in every part, refused by none (AdmitRequest::force).
+  std::vector<SharedLedger::Part> shared_parts(const LiveHold& hold, TimePoint now,
+                                               bool force) const;
+  // Undoes what decide() did for a hold the shared ledger refused.
+  void undo(LiveHold& hold, TimePoint now, std::vector<Event>& events);
+  // Ends the shared parts of a hold here; the ledger's close joins `shared_calls_`.
+  void close_shared(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
                     std::vector<Event>& events);
+  // Outside the lock: sends what `calls` holds; `done` (may be empty) runs once every close has
+  // been answered.
+  void call_shared(SharedCalls calls, std::function<void(Admission)> admitted,
+                   std::function<void()> done);
+  // The shared ledger's answers, each taking the lock.
+  void reserved(SharedReserve& pending, SharedLedger::Reservation reservation,
+                std::function<void(Admission)> done);
+  void closed(const SharedCalls::Close& close,
+              const std::optional<std::vector<std::int64_t>>& spent);
   bool shares(const BudgetState& budget) const;
   void finish(HoldId id, std::optional<std::int64_t> actual, RecordDetail detail,
               std::function<void()> done);
@@ -155,7 +199,12 @@ class StoreEnforcer final : public Enforcer {
   mutable std::mutex mutex_;
   std::shared_ptr<const rules::Config> config_;
   std::unique_ptr<Journal> journal_;
-  const std::unique_ptr<SharedLedger> shared_;  // null: no budget is shared with other processes
+  std::unique_ptr<SharedLedger> shared_;  // null: no budget is shared with other processes
+  // What the lock's holder decided to ask the shared ledger; taken by it before unlocking.
+  SharedCalls shared_calls_;
+  // With a shared ledger, hold ids carry a random tag in their high half: unique across
+  // processes, so the ledger can key holds by them.
+  HoldId hold_tag_ = 0;
   Clock& clock_;
   mutable BudgetBook book_;
   BalanceBook balances_;

@@ -28,7 +28,7 @@ Event admin_event(TimePoint now, const std::string& budget, const std::string& k
                   const std::string& before, const std::string& after) {
   return {0,
           now,
-          "admin",
+          budget::EventType::admin,
           budget,
           key,
           std::move(message),
@@ -60,7 +60,9 @@ std::optional<std::int64_t> StoreEnforcer::remaining_for(const AdmitRequest& req
   // saw it: the shared store may know of more spend, and then admit() refuses as before).
   for (BudgetState* budget : book_.active()) {
     const auto& c = budget->config;
-    if (c.shadow || c.currency != request.estimate.currency || !matches(c.match, request)) continue;
+    if (c.shadow || c.currency != request.estimate.currency || !matches(c.match, request) ||
+        !in_scope(c.per, request))
+      continue;
     const std::string key = scope_key(c.per, request);
     const Instance& instance = book_.instance(*budget, key, now);
     const std::int64_t limit =
@@ -73,31 +75,37 @@ std::optional<std::int64_t> StoreEnforcer::remaining_for(const AdmitRequest& req
 }
 
 std::vector<BudgetStanding> StoreEnforcer::budgets() const {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   const auto now = clock_.now();
   if (!shared_) return book_.standings(now);
   // A shared budget's numbers are the store's, which other sidecars change too: this process's
-  // mirror is only as fresh as its last reservation. Roll the periods, then read them afresh.
+  // mirror is only as fresh as its last reservation. Roll the periods, then read them afresh
+  // (without the lock: the store's answers take it).
   book_.standings(now);
+  std::vector<SharedLedger::Part> parts;
   for (BudgetState* budget : book_.active()) {
     if (!shares(*budget)) continue;
-    std::vector<SharedLedger::Part> parts;
-    std::vector<Instance*> instances;
     for (auto& [key, instance] : budget->instances) {
       SharedLedger::Part part;
       part.budget = budget->config.name;
       part.key = key;
       part.period = book_.period_key(*budget, instance, now);
       parts.push_back(std::move(part));
-      instances.push_back(&instance);
     }
-    if (parts.empty()) continue;
-    if (const auto counters = shared_->read(parts)) {
-      for (std::size_t i = 0; i < instances.size() && i < counters->size(); ++i) {
-        instances[i]->spent = (*counters)[i].spent;
-        instances[i]->reserved = (*counters)[i].reserved;
-      }
-    }
+  }
+  if (parts.empty()) return book_.standings(now);
+  lock.unlock();
+  const auto counters = shared_->read(parts);
+  lock.lock();
+  for (std::size_t i = 0; counters && i < parts.size() && i < counters->size(); ++i) {
+    BudgetState* budget = book_.find(parts[i].budget);
+    if (!budget) continue;
+    auto instance = budget->instances.find(parts[i].key);
+    if (instance == budget->instances.end() ||
+        book_.period_key(*budget, instance->second, now) != parts[i].period)
+      continue;
+    instance->second.spent = (*counters)[i].spent;
+    instance->second.reserved = (*counters)[i].reserved;
   }
   return book_.standings(now);
 }
@@ -123,12 +131,13 @@ bool StoreEnforcer::reset(const std::string& budget, const std::string& key,
   const std::string before = spent_json(book_.standings(now), budget, key);
   auto row = book_.reset(budget, key, now);
   if (!row) return false;
-  bool shared_ok = true;
-  if (BudgetState* state = book_.find(budget); shared_ && state && shares(*state))
-    shared_ok = shared_->reset(budget, key, row->from);
+  BudgetState* state = book_.find(budget);
+  const bool in_shared = shared_ && state && shares(*state);
+  const std::int64_t from = row->from;
   const std::string after = spent_json(book_.standings(now), budget, key);
   write_and_wait(lock, std::move(*row));
-  if (!shared_ok) after_write(false);
+  // The shared ledger is called without the lock (its answers take it).
+  if (in_shared && !shared_->reset(budget, key, from)) after_write(false);
   events_.emit(admin_event(now, budget, key,
                            "budget \"" + budget + "\"" +
                                (key.empty() ? "" : " (key \"" + key + "\")") + " reset by " + who,
@@ -144,11 +153,10 @@ bool StoreEnforcer::set_limit(const std::string& budget, std::int64_t limit,
   if (!state || !state->active || limit < 0) return false;
   const std::int64_t before = book_.limit(*state);
   auto row = book_.set_limit(budget, limit);
+  write_and_wait(lock, SetLimit{*row});
   // With a shared ledger, runtime limits (of every budget) live there: each process re-reads
   // them, so one set through any sidecar applies in all.
-  const bool shared_ok = !shared_ || shared_->set_limit(*row);
-  write_and_wait(lock, SetLimit{*row});
-  if (!shared_ok) after_write(false);
+  if (shared_ && !shared_->set_limit(*row)) after_write(false);
   events_.emit(admin_event(now, budget, "",
                            "budget \"" + budget + "\" limit set from " +
                                rules::format_micros(before) + " to " + rules::format_micros(limit) +
@@ -168,9 +176,8 @@ bool StoreEnforcer::add_override(const Override& override_, const std::string& w
                   unix_seconds(override_.until)};
   book_.add_override(row);
   const std::int64_t after = book_.overrides(*state, override_.key, now);
-  const bool shared_ok = !shared_ || shared_->add_override(row);  // as limits, above
   write_and_wait(lock, AddOverride{row});
-  if (!shared_ok) after_write(false);
+  if (shared_ && !shared_->add_override(row)) after_write(false);  // as limits, above
   events_.emit(admin_event(now, override_.budget, override_.key,
                            "budget \"" + override_.budget + "\" override +" +
                                rules::format_micros(override_.extra) + " until " +

@@ -1,5 +1,8 @@
 // Budgets kept in a SharedLedger, shared by several tollgate processes (redis): the ledger
 // decides and counts; this process mirrors the numbers it is told, for standings and alerts.
+// Calls to the ledger are decided under the lock and made once it is released; its answers come
+// on its own thread and take the lock to finish what they began.
+#include "budget/event_detail.hpp"
 #include "budget/period_window.hpp"
 #include "budget/refusal_text.hpp"
 #include "budget/store_enforcer.hpp"
@@ -28,9 +31,8 @@ bool StoreEnforcer::shares(const BudgetState& budget) const {
   return shared_ && budget.config.period.kind != rules::Period::Kind::rolling;
 }
 
-std::optional<Admission> StoreEnforcer::reserve_shared(LiveHold& hold, std::int64_t estimate,
-                                                       TimePoint now,
-                                                       std::vector<BudgetState*>& shadow_over) {
+std::vector<SharedLedger::Part> StoreEnforcer::shared_parts(const LiveHold& hold, TimePoint now,
+                                                            bool force) const {
   std::vector<SharedLedger::Part> parts;
   for (const auto& [budget, instance] : hold.shared) {
     SharedLedger::Part part;
@@ -39,7 +41,7 @@ std::optional<Admission> StoreEnforcer::reserve_shared(LiveHold& hold, std::int6
     part.period = book_.period_key(*budget, *instance, now);
     part.limit =
         rules::saturating_add(book_.limit(*budget), book_.overrides(*budget, instance->key, now));
-    part.enforce = !budget->config.shadow;
+    part.enforce = !budget->config.shadow && !force;
     // Counters outlive their period by a day, so late settlements still find them. A duration,
     // not a date: the store's clock, not ours, decides when that is.
     part.ttl = instance->period_end == TimePoint::max()
@@ -48,43 +50,159 @@ std::optional<Admission> StoreEnforcer::reserve_shared(LiveHold& hold, std::int6
                          1, unix_seconds(instance->period_end) - unix_seconds(now) + 86'400);
     parts.push_back(std::move(part));
   }
-  const auto reservation = shared_->reserve(parts, estimate, config_->store.hold_ttl.count());
-  if (!reservation) {
-    if (!config_->store.redis.fail_open) return store_refusal();
-    hold.shared.clear();  // on_error: allow — admitted without the shared budgets
-    return std::nullopt;
-  }
-  for (std::size_t i = 0; i < hold.shared.size() && i < reservation->counters.size(); ++i) {
-    Instance& instance = *hold.shared[i].second;
-    instance.spent = reservation->counters[i].spent;
-    instance.reserved = reservation->counters[i].reserved;
-  }
-  if (!reservation->admitted) {
-    auto& [budget, instance] = hold.shared.at(reservation->refused_part);
-    return budget_refusal(book_.standing(*budget, *instance, now), estimate, now);
-  }
-  for (std::size_t i = 0; i < hold.shared.size(); ++i)
-    if (parts[i].enforce == false &&
-        hold.shared[i].second->spent + hold.shared[i].second->reserved > parts[i].limit)
-      shadow_over.push_back(hold.shared[i].first);
-  hold.shared_id = reservation->hold;
-  return std::nullopt;
+  return parts;
 }
 
-void StoreEnforcer::close_shared(LiveHold& hold, std::optional<std::int64_t> actual, TimePoint now,
-                                 std::vector<Event>& events) {
-  const auto spent = shared_->close(hold.shared_id, actual);
-  for (std::size_t i = 0; i < hold.shared.size(); ++i) {
-    auto& [budget, instance] = hold.shared[i];
+void StoreEnforcer::call_shared(SharedCalls calls, std::function<void(Admission)> admitted,
+                                std::function<void()> done) {
+  if (calls.sweep) {
+    shared_->settle_expired();
+    shared_->runtime([this](std::optional<SharedLedger::Runtime> runtime) {
+      if (!runtime) return;
+      std::lock_guard lock(mutex_);
+      book_.refresh_runtime(runtime->limits, runtime->overrides);
+    });
+  }
+  if (calls.reserve) {
+    SharedReserve& r = *calls.reserve;
+    shared_->reserve(r.id, r.parts, r.estimate, r.hold_ttl_ms,
+                     [this, pending = std::shared_ptr<SharedReserve>(std::move(calls.reserve)),
+                      admitted = std::move(admitted)](SharedLedger::Reservation reservation) {
+                       reserved(*pending, std::move(reservation), admitted);
+                     });
+  }
+  if (calls.closes.empty()) return;
+  auto left = std::make_shared<std::atomic<std::size_t>>(calls.closes.size());
+  for (auto& c : calls.closes) {
+    auto close = std::make_shared<SharedCalls::Close>(std::move(c));
+    shared_->close(close->id, close->actual, close->unreserved,
+                   [this, close, left, done](std::optional<std::vector<std::int64_t>> spent) {
+                     closed(*close, spent);
+                     if (left->fetch_sub(1, std::memory_order_acq_rel) == 1 && done) done();
+                   });
+  }
+}
+
+void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation reservation,
+                             std::function<void(Admission)> done) {
+  using Outcome = SharedLedger::Reservation::Outcome;
+  std::vector<Event> events;
+  Completed completed;
+  Admission admission = std::move(pending.admission);
+  bool waits = false, release = false;
+  {
+    std::lock_guard lock(mutex_);
+    const TimePoint now = clock_.now();
+    auto found = holds_.find(pending.id);
+    if (found == holds_.end()) {
+      // Swept while Redis took its time (a hold_ttl shorter than the wait): its close went to
+      // Redis already, which keeps the reservation from standing. Refused as if unanswered.
+      admission = refuse(store_refusal(), pending.provider, pending.endpoint, pending.estimate, now,
+                         events);
+      reservation.outcome = Outcome::failed;
+    } else {
+      LiveHold& hold = found->second;
+      for (std::size_t i = 0; i < hold.shared.size() && i < reservation.counters.size(); ++i) {
+        Instance& instance = *hold.shared[i].second;
+        instance.spent = reservation.counters[i].spent;
+        instance.reserved = reservation.counters[i].reserved;
+      }
+      const bool fail_open = config_->store.redis.fail_open;
+      if (reservation.outcome == Outcome::admitted ||
+          (reservation.outcome == Outcome::failed && fail_open)) {
+        if (reservation.outcome == Outcome::failed)
+          hold.unreserved = std::move(pending.parts);  // on_error: allow, charged when it settles
+        else
+          for (std::size_t i = 0; i < hold.shared.size(); ++i)
+            if (hold.shared[i].first->config.shadow &&
+                hold.shared[i].second->spent + hold.shared[i].second->reserved >
+                    pending.parts[i].limit)
+              pending.shadow_over.push_back(hold.shared[i].first);
+        for (const auto& [budget, instance] : hold.shared)
+          admission.budgets.push_back(book_.standing(*budget, *instance, now));
+        note_shadow(hold, pending.shadow_over, pending.provider, pending.endpoint, pending.estimate,
+                    now, events, admission);
+        if (!hold.parts.empty()) {
+          OpenHold write;
+          write.hold.id = pending.id;
+          write.hold.deadline = unix_seconds(hold.deadline);
+          for (const auto& [budget, instance] : hold.parts)
+            write.hold.parts.push_back({budget->config.name, instance->key, pending.estimate});
+          write.hold.record = hold.record;
+          waits = true;
+          auto waiting = std::make_unique<Waiting>();
+          waiting->admitted = std::move(done);
+          waiting->admission = std::move(admission);
+          this->write(std::move(write), std::move(waiting), completed);
+        }
+      } else {
+        Admission refusal = store_refusal();
+        if (reservation.outcome == Outcome::refused) {
+          auto& [budget, instance] = hold.shared.at(reservation.refused_part);
+          refusal = budget_refusal(book_.standing(*budget, *instance, now), pending.estimate, now);
+        }
+        undo(hold, now, events);
+        holds_.erase(pending.id);
+        admission = refuse(std::move(refusal), pending.provider, pending.endpoint, pending.estimate,
+                           now, events);
+        // Sent but unanswered: it may have been reserved. Released, so that it is not charged at
+        // its estimate when it expires (a release that arrives first keeps it from being made).
+        release = reservation.maybe_reserved;
+      }
+    }
+  }
+  after_write(reservation.outcome != Outcome::failed);
+  publish(events);
+  complete(completed);
+  if (release && shared_) shared_->close(pending.id, std::nullopt, {}, nullptr);
+  if (!waits) done(std::move(admission));
+}
+
+void StoreEnforcer::undo(LiveHold& hold, TimePoint now, std::vector<Event>& events) {
+  for (auto& [budget, instance] : hold.parts) {
+    instance->reserved -= hold.estimate;
+    --instance->holds;
+  }
+  for (auto& [budget, instance] : hold.shared) --instance->holds;
+  if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
+  if (!hold.breaker_trials.empty()) breakers_.trial_done(hold.breaker_trials, false, now, events);
+}
+
+void StoreEnforcer::close_shared(HoldId id, LiveHold& hold, std::optional<std::int64_t> actual,
+                                 TimePoint now, std::vector<Event>& /*events*/) {
+  SharedCalls::Close close;
+  close.id = id;
+  close.actual = actual;
+  close.unreserved = std::move(hold.unreserved);
+  for (auto& [budget, instance] : hold.shared) {
     instance->reserved = std::max<std::int64_t>(0, instance->reserved - hold.estimate);
     --instance->holds;
     instance->last_used = now;
-    // Closed here (not already settled elsewhere): mirror the shared spent, firing thresholds.
-    if (actual && spent && i < spent->size()) {
-      instance->spent = (*spent)[i] - *actual;
-      book_.charge(*budget, *instance, *actual, now, events);
-    }
+    close.instances.emplace_back(budget->config.name, instance->key);
   }
+  shared_calls_.closes.push_back(std::move(close));
+}
+
+void StoreEnforcer::closed(const SharedCalls::Close& close,
+                           const std::optional<std::vector<std::int64_t>>& spent) {
+  std::vector<Event> events;
+  {
+    std::lock_guard lock(mutex_);
+    const TimePoint now = clock_.now();
+    // Closed here (not already settled elsewhere): mirror the shared spent, firing thresholds.
+    if (close.actual && spent)
+      for (std::size_t i = 0; i < close.instances.size() && i < spent->size(); ++i) {
+        BudgetState* budget = book_.find(close.instances[i].first);
+        if (!budget) continue;
+        auto instance = budget->instances.find(close.instances[i].second);
+        if (instance == budget->instances.end()) continue;
+        instance->second.spent = (*spent)[i] - *close.actual;
+        book_.charge(*budget, instance->second, *close.actual, now, events);
+      }
+  }
+  // A close kept in the outbox is not lost, but Redis does not count it yet.
+  after_write(spent.has_value());
+  publish(events);
 }
 
 }  // namespace budget

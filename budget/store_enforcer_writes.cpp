@@ -7,8 +7,10 @@
 
 namespace budget {
 
-// The journal goes first: it may still complete writes, whose completions touch the rest.
+// The shared ledger and the journal go first: they may still complete calls and writes, whose
+// completions touch the rest.
 StoreEnforcer::~StoreEnforcer() {
+  shared_.reset();
   journal_.reset();
 }
 
@@ -55,7 +57,7 @@ void StoreEnforcer::after_write(bool durable) {
   // event (the log, webhooks), not every failed write of it.
   const std::uint64_t failures = ++write_failures_;
   if (writes_failing_.exchange(true)) return;
-  events_.emit({0, clock_.now(), "error", "", "",
+  events_.emit({0, clock_.now(), budget::EventType::error, "", "",
                 "the ledger store could not record a change: decisions stand in memory but are "
                 "not durable until a write succeeds",
                 EventDetail().num("failures", static_cast<std::int64_t>(failures)).done()});

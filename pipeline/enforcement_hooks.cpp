@@ -1,16 +1,25 @@
 #include "pipeline/enforcement_hooks.hpp"
 
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <utility>
 
+#include "budget/scope.hpp"
+#include "pipeline/realtime_meters.hpp"
 #include "pipeline/refusal.hpp"
 #include "rules/credential.hpp"
 #include "rules/estimator.hpp"
+#include "rules/multipart.hpp"
 #include "rules/output_cap.hpp"
 #include "rules/stream_usage.hpp"
 #include "rules/usage_reader.hpp"
 #include "telemetry/metrics.hpp"
+#include "util/text.hpp"
 
 namespace proxy {
 namespace {
@@ -52,8 +61,9 @@ std::int64_t elapsed_ms(const Exchange& ex) {
 
 class EnforcementHooks final : public ExchangeHooks {
  public:
-  EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler)
-      : enforcer_(enforcer), sampler_(sampler) {}
+  EnforcementHooks(budget::Enforcer& enforcer, EventSampler& sampler, RealtimeRegistry& realtime,
+                   BatchFiles& batch_files)
+      : enforcer_(enforcer), sampler_(sampler), realtime_(&realtime), batch_files_(batch_files) {}
 
   void on_request(Exchange& ex, std::function<void(std::optional<LocalReply>)> done) override {
     if (!ex.provider) return done(std::nullopt);  // plain HTTP to a host no provider owns
@@ -64,6 +74,7 @@ class EnforcementHooks final : public ExchangeHooks {
     ex.billing.currency = priced_.estimate.currency;
     // Known before anything is answered: refusals and forwarded responses both name it.
     ex.billing.record = budget::new_record_id();
+    if (!priced_.batch_file.empty()) price_batch_of_file(ex);
 
     budget::AdmitRequest& request = request_;
     request.record_id = ex.billing.record;
@@ -80,6 +91,18 @@ class EnforcementHooks final : public ExchangeHooks {
     credential_hash_ = request.credential_hash;
     if (priced_.error) return refuse_price(ex, std::move(done));
     if (priced_.unpriced_model) note_unpriced(ex);
+    if (!priced_.endpoint) note_unpriced_endpoint(ex);
+    if (priced_.endpoint && priced_.endpoint->batch_input) price_batch_upload(ex);
+    if (priced_.endpoint && !priced_.endpoint->websocket.format.empty() && is_upgrade(ex)) {
+      // A realtime session (DESIGN §12): the handshake is admitted like any request, then each
+      // response on its own. Without Sec-WebSocket-Extensions neither side may compress a frame
+      // (permessage-deflate), so every message can be read as it passes.
+      session_id_ = new_session_id();
+      request.session = session_id_;
+      std::erase_if(ex.request_headers, [](const auto& f) {
+        return util::iequals(f.first, "sec-websocket-extensions");
+      });
+    }
     // Before include_usage: the cap is written into the body the client sent and re-priced.
     cap_output(ex, request);
     if (priced_.endpoint && priced_.streaming && priced_.endpoint->stream.inject_include_usage) {
@@ -124,6 +147,7 @@ class EnforcementHooks final : public ExchangeHooks {
     if (!admitted_) return;
     reader_.emplace(*ex.provider, priced_.endpoint, priced_.model, priced_.streaming);
     if (priced_.image_price) reader_->set_image_price(*priced_.image_price);
+    for (const auto& tool : priced_.tools) reader_->charge_tool(*tool.tool, tool.each);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);
     for (const auto name : k_request_id_headers)
@@ -131,9 +155,13 @@ class EnforcementHooks final : public ExchangeHooks {
         upstream_request_id_ = std::string(id);
         break;
       }
-    ex.response_headers.emplace_back("x-tollgate-cost",
-                                     rules::format_micros(priced_.estimate.micros));
-    ex.response_headers.emplace_back("x-tollgate-record", ex.billing.record);
+    if (!session_id_.empty()) {
+      ex.response_headers.emplace_back("x-tollgate-session", session_id_);
+    } else {
+      ex.response_headers.emplace_back("x-tollgate-cost",
+                                       rules::format_micros(priced_.estimate.micros));
+      ex.response_headers.emplace_back("x-tollgate-record", ex.billing.record);
+    }
     if (output_cap_)
       ex.response_headers.emplace_back("x-tollgate-output-cap", std::to_string(*output_cap_));
     const budget::BudgetStanding* tightest = nullptr;
@@ -158,8 +186,51 @@ class EnforcementHooks final : public ExchangeHooks {
     return stripper_ ? stripper_->finish() : std::string();
   }
 
+  std::unique_ptr<RealtimeRelay> on_upgraded(Exchange& ex) override {
+    if (!admitted_ || session_id_.empty()) return nullptr;
+    RealtimeSession session;
+    session.enforcer = &enforcer_;
+    session.config = ex.config;
+    session.provider = ex.provider;
+    session.endpoint = priced_.endpoint;
+    session.id = session_id_;
+    session.request.provider = ex.provider->name;
+    session.request.endpoint = priced_.endpoint_name;
+    session.request.model = priced_.model;
+    session.request.client = client_identity(ex.config->clients, ex);
+    session.request.credential_hash = credential_hash_;
+    session.request.host = ex.host;
+    session.request.session = session_id_;
+    session.headers = ex.request_headers;
+    for (const auto& b : admission_.budgets) session.instances.emplace_back(b.name, b.key);
+    session.client_address = ex.client_address;
+    session.user = ex.client_user;
+    session.target = ex.target;
+    RealtimeRegistry::Instances warned;
+    for (const auto& b : ex.config->budgets)
+      if (b.warn_client)
+        for (const auto& i : session.instances)
+          if (i.first == b.name) warned.push_back(i);
+    RealtimeRelay::Limits limits;
+    limits.max_message = priced_.endpoint->websocket.max_message;
+    limits.max_duration = priced_.endpoint->max_duration;
+    // The handshake's hold was the check that the session may start; each response holds its own.
+    enforcer_.release(std::exchange(hold_, 0), [] {});
+    return std::make_unique<RealtimeRelay>(make_realtime_meter(std::move(session)), enforcer_,
+                                           limits, realtime_, std::move(warned));
+  }
+
   void on_complete(Exchange& ex, Outcome outcome, std::function<void()> done) override {
     if (!admitted_) return done();
+    if (!session_id_.empty()) {
+      // A realtime handshake costs nothing; its responses settled as they ended.
+      ex.billing.cost = 0;
+      Metrics::instance().count_request(
+          ex.provider->name, priced_.endpoint_name,
+          ex.status == 101 ? RequestOutcome::forwarded : RequestOutcome::error);
+      if (!hold_) return done();
+      return enforcer_.release(std::exchange(hold_, 0), std::move(done));
+    }
     const bool got_response = reader_.has_value();
     std::optional<rules::UsageResult> usage;
     if (reader_) usage = reader_->finish();
@@ -195,8 +266,13 @@ class EnforcementHooks final : public ExchangeHooks {
     }
     const std::int64_t actual = actual_cost(ex, usage);
     ex.billing.cost = actual;
+    // Reported under the name the provider billed (gpt-4o-2024-08-06 for a request for gpt-4o),
+    // priced by the entry that name resolves to (rules::UsageReader).
+    if (usage && !usage->model.empty()) ex.billing.model = usage->model;
+    if (upload_ && usage && !usage->id.empty() && ex.status < 400)
+      batch_files_.remember(ex.provider->name, usage->id, std::move(*upload_));
     if (actual > 0) {
-      metrics.add_spend(priced_.estimate.currency, ex.provider->name, priced_.model, actual);
+      metrics.add_spend(priced_.estimate.currency, ex.provider->name, ex.billing.model, actual);
       if (priced_.estimate.micros > 0)
         metrics.observe_estimate_ratio(static_cast<double>(actual) /
                                        static_cast<double>(priced_.estimate.micros));
@@ -234,7 +310,8 @@ class EnforcementHooks final : public ExchangeHooks {
     if (priced_.unpriced_model) r.code = "model_not_priced";
     sampler_.emit(
         enforcer_, "refused/price/" + ex.provider->name,
-        {0, std::chrono::system_clock::now(), "refused", "", "", *priced_.error, ""},
+        {0, std::chrono::system_clock::now(), budget::EventType::refused, "", "", *priced_.error,
+         ""},
         std::move(budget::EventDetail()
                       .str("refused_by", budget::refused_by_name(budget::RefusedBy::price))
                       .str("name", ex.provider->name)
@@ -252,7 +329,7 @@ class EnforcementHooks final : public ExchangeHooks {
     Metrics::instance().count_unpriced(ex.provider->name, priced_.model);
     const std::string as = priced_.priced_as.empty() ? "unknown_model's price" : priced_.priced_as;
     sampler_.emit(enforcer_, "unpriced_model/" + ex.provider->name + "/" + priced_.model,
-                  {0, std::chrono::system_clock::now(), "unpriced_model", "", "",
+                  {0, std::chrono::system_clock::now(), budget::EventType::unpriced_model, "", "",
                    "model '" + priced_.model + "' of provider '" + ex.provider->name +
                        "' has no price: priced as " + as,
                    ""},
@@ -264,12 +341,71 @@ class EnforcementHooks final : public ExchangeHooks {
                                 .str("estimate", rules::format_micros(priced_.estimate.micros))));
   }
 
+  // A POST (PUT, PATCH) to a path of a provider that no endpoint prices: it costs default_cost,
+  // and may be a paid endpoint the catalog does not know yet. Sampled: one event per path and
+  // minute, ten per provider and minute, so that a loop cannot flood the events.
+  void note_unpriced_endpoint(Exchange& ex) {
+    if (ex.method != "POST" && ex.method != "PUT" && ex.method != "PATCH") return;
+    Metrics::instance().count_unpriced_endpoint(ex.provider->name, ex.method);
+    const std::string path = ex.target.substr(0, ex.target.find('?'));
+    const std::string cost = rules::format_micros(priced_.estimate.micros);
+    sampler_.emit(
+        enforcer_,
+        {{"unpriced_endpoint/" + ex.provider->name + "/" + ex.method + " " + path, {1, 60}},
+         {"unpriced_endpoint/" + ex.provider->name, {10, 60}}},
+        {0, std::chrono::system_clock::now(), budget::EventType::unpriced_endpoint, "", "",
+         ex.method + " " + path + " of provider '" + ex.provider->name +
+             "' matches no endpoint: charged its default_cost " + cost,
+         ""},
+        std::move(budget::EventDetail()
+                      .str("provider", ex.provider->name)
+                      .str("method", ex.method)
+                      .str("path", path)
+                      .str("estimate", cost)));
+  }
+
+  // pricing: batch of an input file: the price of the upload tollgate saw, at the batch's
+  // share, instead of the provider's batch_estimate.
+  void price_batch_of_file(Exchange& ex) {
+    const auto file = batch_files_.find(ex.provider->name, priced_.batch_file);
+    if (!file) return;
+    if (file->error) {
+      priced_.error = "batch input file '" + priced_.batch_file + "': " + *file->error;
+      return;
+    }
+    priced_.error.reset();
+    priced_.estimate.micros = rules::percent_of(file->micros, priced_.batch_percent);
+    priced_.explanation += "input file " + priced_.batch_file + ": " +
+                           std::to_string(file->requests) + " requests priced at its upload, " +
+                           rules::format_micros(file->micros) + ", at " +
+                           std::to_string(priced_.batch_percent) + " %\n";
+  }
+
+  // batch_input: an upload whose purpose is "batch" is priced now and remembered under the
+  // file id of the answer (on_complete). The upload itself costs what the endpoint says.
+  void price_batch_upload(const Exchange& ex) {
+    const auto type = rules::find_header(ex.request_headers, "content-type");
+    const auto purpose = rules::multipart_field(type, ex.request_body, "purpose");
+    if (!purpose || *purpose != "batch") return;
+    const auto file = rules::multipart_field(type, ex.request_body, "file");
+    if (!file) return;
+    const auto priced = rules::price_batch_file(*ex.config, *ex.provider, *file);
+    upload_ = BatchFiles::Priced{priced.micros, priced.requests, priced.error};
+  }
+
   // output_cap: inject — writes the cap into the body, re-prices the request with it and makes
   // that the estimate to reserve (the capped worst case). Leaves everything as it was when no
   // cap applies or the body cannot take one.
   void cap_output(Exchange& ex, budget::AdmitRequest& request) {
-    if (!priced_.endpoint || !priced_.endpoint->inject_output_cap) return;
-    const auto cap = rules::output_cap(priced_, enforcer_.remaining_for(request));
+    if (!priced_.endpoint) return;
+    // A budget of the request may ask for the cap where its endpoint does not.
+    const auto& budgets = ex.config->budgets;
+    const bool budget_asks = std::any_of(budgets.begin(), budgets.end(), [&](const auto& b) {
+      return b.inject_output_cap && b.currency == request.estimate.currency &&
+             budget::matches(b.match, request);
+    });
+    if (!priced_.endpoint->inject_output_cap && !budget_asks) return;
+    const auto cap = rules::output_cap(priced_, enforcer_.remaining_for(request), budget_asks);
     if (!cap) return;
     auto body =
         rules::write_output_max(*priced_.endpoint, priced_.output_named_at, ex.request_body, *cap);
@@ -298,8 +434,33 @@ class EnforcementHooks final : public ExchangeHooks {
     return priced_.estimate.micros;
   }
 
+  static bool is_upgrade(const Exchange& ex) {
+    return util::iequals(rules::find_header(ex.request_headers, "upgrade"), "websocket");
+  }
+
+  // "rt-" and 16 hex digits from the CSPRNG: the per: session key, x-tollgate-session.
+  static std::string new_session_id() {
+    unsigned char bytes[8];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) {
+      static std::atomic<std::uint64_t> fallback{0};
+      const auto n = ++fallback;
+      std::memcpy(bytes, &n, sizeof bytes);
+    }
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string id = "rt-";
+    for (const unsigned char b : bytes) {
+      id += k_hex[b >> 4];
+      id += k_hex[b & 0xf];
+    }
+    return id;
+  }
+
   budget::Enforcer& enforcer_;
   EventSampler& sampler_;
+  RealtimeRegistry* realtime_;
+  std::string session_id_;  // a realtime session's handshake
+  BatchFiles& batch_files_;
+  std::optional<BatchFiles::Priced> upload_;  // a batch input file being uploaded
   rules::Priced priced_;
   std::optional<std::int64_t> output_cap_;
   budget::AdmitRequest request_;  // what was (or would have been) admitted
@@ -314,25 +475,42 @@ class EnforcementHooks final : public ExchangeHooks {
 
 }  // namespace
 
-std::unique_ptr<ExchangeHooks> EnforcementHookFactory::create(const Exchange&) {
-  return std::make_unique<EnforcementHooks>(enforcer_, sampler_);
+EnforcementHookFactory::EnforcementHookFactory(budget::Enforcer& enforcer) : enforcer_(enforcer) {
+  enforcer_.on_event(
+      [realtime = realtime_](const budget::Event& event) { realtime->dispatch(event); });
 }
 
-void EventSampler::emit(budget::Enforcer& enforcer, const std::string& key, budget::Event event,
+std::unique_ptr<ExchangeHooks> EnforcementHookFactory::create(const Exchange&) {
+  return std::make_unique<EnforcementHooks>(enforcer_, sampler_, *realtime_, batch_files_);
+}
+
+void EventSampler::emit(budget::Enforcer& enforcer,
+                        const std::vector<std::pair<std::string, Rate>>& keys, budget::Event event,
                         budget::EventDetail detail) {
   const std::int64_t second =
       std::chrono::duration_cast<std::chrono::seconds>(event.at.time_since_epoch()).count();
   std::int64_t suppressed = 0;
   {
     std::lock_guard lock(mutex_);
-    Sample& sample = samples_[key];
-    if (sample.second != second) sample = {second, 0, sample.suppressed};
-    if (sample.emitted >= k_per_second) {
-      ++sample.suppressed;
-      return;
+    if (samples_.size() > k_max_keys) samples_.clear();  // names from the network: bounded
+    bool allowed = true;
+    for (const auto& [key, rate] : keys) {
+      Sample& sample = samples_[key];
+      const std::int64_t window = second / std::max<std::int64_t>(1, rate.window_s);
+      if (sample.window != window) sample = {window, 0, sample.suppressed};
+      allowed = allowed && sample.emitted < rate.per;
     }
-    ++sample.emitted;
-    suppressed = std::exchange(sample.suppressed, 0);
+    for (const auto& [key, rate] : keys) {
+      Sample& sample = samples_[key];
+      if (!allowed) {
+        ++sample.suppressed;
+        continue;
+      }
+      ++sample.emitted;
+      const auto before = std::exchange(sample.suppressed, 0);
+      if (&key == &keys.front().first) suppressed = before;
+    }
+    if (!allowed) return;
   }
   event.detail_json = detail.num("suppressed_before", suppressed).done();
   enforcer.emit(std::move(event));

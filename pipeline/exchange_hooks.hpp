@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/realtime_relay.hpp"
 #include "rules/config.hpp"
 #include "rules/request_view.hpp"
 
@@ -39,6 +40,9 @@ struct Exchange {
   std::string client_address;                   // "127.0.0.1:53412"
   std::string client_user;                      // Proxy-Authorization basic user, if any
   ExchangeMode mode = ExchangeMode::plain_http;
+  // Base-URL mode: the page origin (Origin field) that base_url.cors_origins allowed, "" for a
+  // request without one; every response of a base-URL exchange goes through CorsPolicy::mark.
+  std::string cors_origin;
 
   // Request, as it will be forwarded (hooks may rewrite body and headers in on_request; the
   // session fixes Content-Length after). Hop-by-hop headers are already removed.
@@ -104,6 +108,11 @@ class ExchangeHooks {
   // Only when exchange.rewrite_response: called once after the last piece; returns the bytes
   // the rewriter still held (an incomplete trailing event).
   virtual std::string finish_response_body(Exchange&) { return {}; }
+
+  // A 101 answered a websocket upgrade (and is about to go to the client): the relay that meters
+  // the session (DESIGN §12), or nullptr to relay its bytes blind. At most once, before
+  // on_complete, which comes when the session has ended.
+  virtual std::unique_ptr<RealtimeRelay> on_upgraded(Exchange&) { return nullptr; }
 
   // Step 6, exactly once for every exchange whose on_request said forward. `done` may run on
   // another thread, after the settlement is durable.

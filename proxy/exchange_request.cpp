@@ -1,5 +1,6 @@
 #include "proxy/exchange_request.hpp"
 
+#include "pipeline/cors_policy.hpp"
 #include "pipeline/head_stage.hpp"
 #include "pipeline/header_filter.hpp"
 #include "proxy/body_read.hpp"
@@ -20,6 +21,8 @@ struct Refusal {
   bool keep_alive = true;  // false: the connection closes after it (the framing is in doubt)
   rules::HeaderList headers;
   std::string body;  // "" = error_json of message and type
+  // Not a refusal: the answer to a CORS preflight from a page that may call (204, `headers`).
+  bool preflight = false;
 };
 
 // A refusal of the request itself (its target, its body): the connection closes after it, as
@@ -40,22 +43,46 @@ std::string_view mode_name(ExchangeMode mode) {
   return "http";
 }
 
+// Base-URL mode: `headers`, about to go to the client, made readable by the page that sent the
+// request when base_url.cors_origins allows it (pipeline/cors_policy.hpp).
+void mark_for_page(const Exchange& ex, rules::HeaderList& headers) {
+  if (ex.mode == ExchangeMode::base_url)
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, headers);
+}
+
 // With `unread_body` (the request's body, or part of it, is still on the wire) the connection
 // closes after the reply, lingering so that the client can read it.
 template <typename Stream>
 asio::awaitable<AfterExchange> refuse(Stream& client, beast::flat_buffer& buffer, AccessRecord& log,
                                       Refusal r, bool keep_alive, bool unread_body,
-                                      const rules::Provider* provider) {
+                                      const Exchange& ex) {
   // Refused before any endpoint was matched (framing, size, proxy auth, tunnel policy).
   Metrics::instance().count_request(
-      provider ? std::string_view(provider->name) : Metrics::k_no_label, Metrics::k_no_label,
+      ex.provider ? std::string_view(ex.provider->name) : Metrics::k_no_label, Metrics::k_no_label,
       RequestOutcome::refused);
   keep_alive = keep_alive && r.keep_alive && !unread_body;
   auto body = r.body.empty() ? error_json("tollgate: " + r.message, r.type) : std::move(r.body);
+  mark_for_page(ex, r.headers);
   auto reply = make_reply(r.status, r.headers, std::move(body), keep_alive);
   const bool wrote = co_await write_reply(client, reply);
   log.status = r.status;
   log.error = r.message;
+  log_access(log);
+  if (wrote && unread_body) co_await discard_input(client, buffer);
+  co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
+}
+
+// A CORS preflight tollgate answers itself (never forwarded, not a provider request): 204 with
+// the Access-Control-Allow-* fields.
+template <typename Stream>
+asio::awaitable<AfterExchange> answer_preflight(Stream& client, beast::flat_buffer& buffer,
+                                                AccessRecord& log, rules::HeaderList headers,
+                                                bool keep_alive, bool unread_body) {
+  keep_alive = keep_alive && !unread_body;
+  auto reply = make_reply(204, headers, {}, keep_alive);
+  reply.erase(http::field::content_length);  // none on a 204 (RFC 9110 §8.6)
+  const bool wrote = co_await write_reply(client, reply);
+  log.status = 204;
   log_access(log);
   if (wrote && unread_body) co_await discard_input(client, buffer);
   co_return wrote&& keep_alive ? AfterExchange::keep_alive : AfterExchange::close;
@@ -85,6 +112,18 @@ std::optional<Refusal> route(Exchange& ex, const http::request_header<>& req,
     // Base-URL mode (DESIGN §14): the provider named by the first segment, at its first host,
     // over verified TLS; from here on the exchange is the intercepted one.
     ex.mode = ExchangeMode::base_url;
+    // Browser pages first: a preflight carries no credentials and may name any path, and a page
+    // that may not call tollgate is refused before its request can cost anything.
+    auto cors = CorsPolicy(config.base_url)
+                    .decide({req.method_string(), req[http::field::host], req[http::field::origin],
+                             req[http::field::access_control_request_method],
+                             req[http::field::access_control_request_headers],
+                             req["Access-Control-Request-Private-Network"]});
+    if (cors.kind == CorsVerdict::Kind::refuse)
+      return Refusal{403, std::move(cors.message), "forbidden", true, {}, {}};
+    if (cors.kind == CorsVerdict::Kind::preflight)
+      return Refusal{204, {}, {}, true, std::move(cors.headers), {}, true};
+    ex.cors_origin = std::string(req[http::field::origin]);
     ex.provider = config.provider_for_base_path(base->prefix);
     if (!ex.provider) {
       return Refusal{404, "'/" + base->prefix + "' names no provider", "not_found", true,
@@ -191,6 +230,7 @@ template <typename ClientStream>
 asio::awaitable<AfterExchange> answer_locally(ClientStream& client, LocalReply reply,
                                               bool keep_alive, const Exchange& ex,
                                               AccessRecord& log) {
+  mark_for_page(ex, reply.headers);
   auto response = make_reply(reply.status, reply.headers, std::move(reply.body), keep_alive);
   const bool wrote = co_await write_reply(client, response);
   log.status = reply.status;
@@ -230,11 +270,14 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   log.method = ex.method;
   log.target = std::string(req.target());
   const auto refuse_now = [&](Refusal r) {
-    return refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex.provider);
+    return refuse(client, buffer, log, std::move(r), keep_alive, body_pending, ex);
   };
 
   auto refusal = route(ex, req, info);
   log.mode = mode_name(ex.mode);
+  if (refusal && refusal->preflight)
+    co_return co_await answer_preflight(client, buffer, log, std::move(refusal->headers),
+                                        keep_alive && !env.shared.draining.load(), body_pending);
   if (refusal) co_return co_await refuse_now(std::move(*refusal));
   log.host = ex.host;
   log.target = ex.target;

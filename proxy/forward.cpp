@@ -3,10 +3,12 @@
 #include <array>
 #include <boost/asio/post.hpp>
 
+#include "pipeline/cors_policy.hpp"
 #include "pipeline/header_filter.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/splice.hpp"
+#include "proxy/websocket_relay.hpp"
 #include "rules/body_decoder.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -197,8 +199,11 @@ asio::awaitable<bool> answer_upstream_failure(ClientStream& client, const Exchan
                                               bool keep_alive, AccessRecord& log) {
   const int status = denied ? 403 : 502;
   const auto message = "tollgate: upstream " + authority_string({ex.host, ex.port}) + ": " + error;
-  auto reply = make_reply(status, {}, error_json(message, denied ? "forbidden" : "upstream_error"),
-                          keep_alive);
+  rules::HeaderList headers;
+  if (ex.mode == ExchangeMode::base_url)
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, headers);
+  auto reply = make_reply(status, headers,
+                          error_json(message, denied ? "forbidden" : "upstream_error"), keep_alive);
   log.status = status;
   log.error = error;
   co_return co_await write_reply(client, reply);
@@ -216,6 +221,8 @@ std::string take_response_head(Exchange& ex, http::response<http::buffer_body>& 
   remove_hop_by_hop(ex.response_headers, upgraded);
   ex.response_headers.emplace_back("Via", "1.1 tollgate");
   hooks.on_response_head(ex);
+  if (ex.mode == ExchangeMode::base_url)  // after the hooks: their x-tollgate-* are exposed too
+    CorsPolicy(ex.config->base_url).mark(ex.cors_origin, ex.response_headers);
   res.clear();
   for (const auto& [name, value] : ex.response_headers) res.insert(name, value);
   res.version(11);
@@ -226,12 +233,26 @@ std::string take_response_head(Exchange& ex, http::response<http::buffer_body>& 
 // side closes. False when the client could not be written to.
 template <typename ClientStream, typename Conn>
 asio::awaitable<bool> relay_upgrade(ClientStream& client, beast::flat_buffer& client_buffer,
-                                    Upstream<Conn>& up, Exchange& ex, AccessRecord& log) {
+                                    Upstream<Conn>& up, Exchange& ex, ExchangeHooks& hooks,
+                                    AccessRecord& log) {
   auto& upstream = stream_of(*up.conn);
   http::response<http::empty_body> head{up.parser->get().result(), 11};
   for (const auto& [name, value] : ex.response_headers) head.insert(name, value);
   lowest(client).expires_after(k_write_timeout);
   auto [wec, wn] = co_await http::async_write(client, head, use_tuple);
+  if constexpr (std::is_same_v<Conn, UpstreamConn>) {
+    // A metered realtime session (DESIGN §12): frames read and priced as they pass; the bytes
+    // either side sent right behind the handshake are its first frames.
+    if (auto relay = wec ? nullptr : hooks.on_upgraded(ex)) {
+      const auto bytes =
+          co_await relay_websocket(client, upstream, *relay, client_buffer, up.conn->buffer,
+                                   ex.config->upstream.read_timeout);
+      log.bytes_in += bytes.a_to_b;
+      log.bytes_out = bytes.b_to_a;
+      log.error = relay->end_reason();
+      co_return true;  // the relay settles what is left as it goes, before on_complete
+    }
+  }
   if (!wec && up.conn->buffer.size() > 0)
     std::tie(wec, wn) = co_await asio::async_write(client, up.conn->buffer.data(), use_tuple);
   if (!wec && client_buffer.size() > 0)
@@ -390,7 +411,7 @@ asio::awaitable<AfterExchange> forward_with(ClientStream& client, beast::flat_bu
   const auto content_encoding = take_response_head(ex, res, hooks, upgraded);
   log.status = ex.status;
   if (upgraded) {
-    const bool client_ok = co_await relay_upgrade(client, client_buffer, up, ex, log);
+    const bool client_ok = co_await relay_upgrade(client, client_buffer, up, ex, hooks, log);
     co_await finish(client_ok ? Outcome::complete : Outcome::client_gone);
     co_return AfterExchange::close;
   }

@@ -7,16 +7,17 @@
 namespace rules::detail {
 namespace {
 
-// "" | client | credential | model | header:NAME: one budget instance per value of that.
+// "" | client | credential | model | session | header:NAME: one budget instance per value of that.
 bool parse_per(YamlReader& r, const YAML::Node& node, std::string& per) {
   const auto text = r.string(node, "per");
   if (!text) return false;
-  if (*text == "client" || *text == "credential" || *text == "model" ||
+  if (*text == "client" || *text == "credential" || *text == "model" || *text == "session" ||
       (text->starts_with("header:") && text->size() > 7)) {
     per = *text;
     return true;
   }
-  r.error(node, "'per' must be client, credential, model or header:NAME, got '" + *text + "'");
+  r.error(node,
+          "'per' must be client, credential, model, session or header:NAME, got '" + *text + "'");
   return false;
 }
 
@@ -87,7 +88,7 @@ std::optional<Match> parse_match(YamlReader& r, const YAML::Node& node) {
 std::optional<BudgetConfig> parse_budget(YamlReader& r, const YAML::Node& node) {
   if (!r.expect_map(node, "budget",
                     {"name", "currency", "limit", "period", "timezone", "match", "per", "alerts",
-                     "mode", "idle_expiry"}))
+                     "mode", "idle_expiry", "warn_client", "output_cap"}))
     return std::nullopt;
   auto name = required_name(r, node, "budget");
   if (!name) return std::nullopt;
@@ -118,7 +119,14 @@ std::optional<BudgetConfig> parse_budget(YamlReader& r, const YAML::Node& node) 
   if (node["mode"])
     if (auto mode = r.choice(node["mode"], "mode", {"enforce", "shadow"}))
       b.shadow = *mode == "shadow";
+  if (node["output_cap"])
+    if (auto mode = r.choice(node["output_cap"], "output_cap", {"inject", "off"}))
+      b.inject_output_cap = *mode == "inject";
   if (node["idle_expiry"]) b.idle_expiry = r.duration(node["idle_expiry"], "idle_expiry");
+  // A session's instance stays listed, with its spent, for an hour after the session ends.
+  if (b.per == "session" && !b.idle_expiry) b.idle_expiry = std::chrono::hours(1);
+  if (node["warn_client"])
+    if (auto warn = r.boolean(node["warn_client"], "warn_client")) b.warn_client = *warn;
   return b;
 }
 

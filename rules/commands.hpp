@@ -25,4 +25,17 @@ struct EstimateArgs {
 // 2: bad arguments (URL, unreadable @file, malformed header).
 int estimate_command(const EstimateArgs& args, std::ostream& out, std::ostream& err);
 
+struct PricesImportArgs {
+  std::string file;         // LiteLLM's model_prices_and_context_window.json
+  std::string provider;     // "": every provider of the catalog with entries in the file
+  std::string out;          // "" or "-": the YAML to `out`
+  std::string config_path;  // the catalog in use: this config, else the embedded defaults
+};
+
+// `tollgate prices import`: the file's prices of each provider as catalog YAML (to args.out,
+// else `out`), and every price that differs from the catalog in use, model by model (to `out`
+// when the YAML went to a file, else to `err`). Exit 0: written; 1: unreadable file or config;
+// 2: bad arguments (a provider the catalog does not have).
+int prices_import_command(const PricesImportArgs& args, std::ostream& out, std::ostream& err);
+
 }  // namespace rules

@@ -64,6 +64,14 @@ struct ClientsConfig {
   Duration read_timeout = std::chrono::seconds(60);  // longest silence within a request body (408)
 };
 
+// Base-URL mode (DESIGN §14) for apps in a browser: the web pages that may call the base URLs.
+struct BaseUrlConfig {
+  // Origins as a browser sends them ("http://localhost:3000", rules::parse_web_origin), or the
+  // one entry "*" for any page. Empty (the default): no page may; tollgate answers preflights 403
+  // and refuses every base-URL request that carries an Origin (pipeline/cors_policy.hpp).
+  std::vector<std::string> cors_origins;
+};
+
 struct RedisConfig {
   std::string url = "redis://127.0.0.1:6379/0";
   std::string prefix = "tollgate:";
@@ -151,6 +159,12 @@ struct Provider {
   int bytes_per_token = 3;   // input estimate: bytes at the input pointers per token (low = safe)
   int message_overhead = 4;  // input estimate: framing tokens per message / array element
   std::string prices_file;   // absolute; LiteLLM model_prices_and_context_window.json
+  // The `litellm_provider` values of prices_file entries that price this provider (empty: the
+  // defaults of its hosts, else its name; see rules/litellm_prices.hpp).
+  std::vector<std::string> litellm_providers;
+  // What a batch costs when tollgate did not see the upload of its input file (pricing: batch
+  // with a file); nullopt: such a batch is refused.
+  std::optional<std::int64_t> batch_estimate;
   Mark mark;
 
   // The entry of `models` a request's model name is billed as, resolved as the provider resolves
@@ -191,11 +205,18 @@ struct BudgetConfig {
   Period period;
   std::string timezone = "UTC";  // IANA name
   Match match;
-  // one instance per: "" (single), "client", "credential", "model", "header:NAME"
+  // one instance per: "" (single), "client", "credential", "model", "session" (a realtime
+  // WebSocket session; requests outside one do not fall in the budget), "header:NAME"
   std::string per;
   std::vector<int> alerts;  // percentages, ascending, e.g. {80, 90, 100}
   bool shadow = false;      // mode: shadow
-  std::optional<Duration> idle_expiry;
+  // output_cap: inject — requests in this budget get an output maximum written into them, as
+  // with an endpoint's output_cap (rules/output_cap.hpp).
+  bool inject_output_cap = false;
+  std::optional<Duration> idle_expiry;  // per: session defaults to 1h
+  // warn_client: realtime sessions spending from an instance also tell their client when one of
+  // its alerts fires ({"type":"tollgate.budget_warning",...}).
+  bool warn_client = false;
   Mark mark;
 };
 
@@ -241,6 +262,7 @@ struct Config {
   UpstreamConfig upstream;
   TunnelConfig tunnel;
   ClientsConfig clients;
+  BaseUrlConfig base_url;
   StoreConfig store;
   RecordsConfig records;
   ReceiptsConfig receipts;

@@ -92,9 +92,10 @@ class Loader {
 
   void apply(YamlReader& r, const YAML::Node& root) {
     if (!r.expect_map(root, "the config",
-                      {"listen", "admin", "data_dir", "threads", "tls", "upstream", "tunnel",
-                       "clients", "store", "include", "providers", "budgets", "rate_limits",
-                       "breakers", "alerts", "max_body_bytes", "checked", "records", "receipts"}))
+                      {"listen",   "admin",          "data_dir", "threads",     "tls",
+                       "upstream", "tunnel",         "clients",  "base_url",    "store",
+                       "include",  "providers",      "budgets",  "rate_limits", "breakers",
+                       "alerts",   "max_body_bytes", "checked",  "records",     "receipts"}))
       return;
     if (root["include"]) include(r, root["include"]);
     if (root["checked"]) checked(r, root);

@@ -38,10 +38,10 @@ void validate_config(const Config& config, std::vector<Diagnostic>& errors);
 // up past the micro-unit); nullopt when malformed.
 std::optional<std::int64_t> litellm_price_per_million(std::string_view per_token_text);
 
-// Imports LiteLLM's model_prices_and_context_window.json into `models` (models already present
-// win). Problems are reported at `mark` (the prices_file key).
-void import_litellm_prices(const std::string& path, const Mark& mark,
-                           std::map<std::string, ModelPrice>& models,
+// Imports LiteLLM's model_prices_and_context_window.json into the provider's models: the entries
+// of its litellm_provider values, its own models (and their families) winning
+// (rules/litellm_prices.hpp). Problems are reported at `mark` (the prices_file key).
+void import_litellm_prices(const std::string& path, const Mark& mark, Provider& provider,
                            std::vector<Diagnostic>& errors);
 
 }  // namespace rules::detail

@@ -37,16 +37,37 @@ void check_endpoint(const Provider& p, const Endpoint& e, std::vector<Diagnostic
     report(errors, e.mark, where + " has pricing flat but no 'cost'");
   if (e.pricing == Pricing::per_item && e.per_item.empty())
     report(errors, e.mark, where + " has pricing per_item but no 'cost: { per_item: ... }'");
+  if (e.pricing == Pricing::batch) {
+    if (e.batch.requests.empty() == e.batch.file.empty())
+      report(errors, e.mark,
+             where +
+                 " has pricing batch but names neither or both of batch.requests and "
+                 "batch.file");
+    if (!e.batch.requests.empty()) {
+      const auto target =
+          std::find_if(p.endpoints.begin(), p.endpoints.end(),
+                       [&](const Endpoint& t) { return t.name == e.batch.endpoint; });
+      if (target == p.endpoints.end())
+        report(errors, e.mark,
+               where + " prices its requests as endpoint '" + e.batch.endpoint +
+                   "', which provider '" + p.name + "' does not have");
+      else if (target->pricing == Pricing::batch || target->path.find('{') != std::string::npos)
+        report(errors, e.mark,
+               where + " prices its requests as endpoint '" + e.batch.endpoint +
+                   "', which must be a fixed path priced otherwise than batch");
+    }
+  }
   const bool needs_model = e.pricing == Pricing::tokens || e.pricing == Pricing::per_second ||
                            e.pricing == Pricing::per_image;
-  if (needs_model && e.model.empty())
+  // Gemini Live names its model in the session's first message (setup), not in the URL.
+  if (needs_model && e.model.empty() && e.websocket.format != "gemini-live")
     report(errors, e.mark,
            where + " prices " + std::string(pricing_name(e.pricing)) + " but has no 'model'");
   for (const ValueRef* ref : {&e.model, &e.multiplier, &e.per_item, &e.size, &e.quality, &e.audio})
     if (ref->source == ValueRef::Source::path && !path_has_capture(e.path, ref->key))
       report(errors, e.mark,
              where + " uses " + ref->text + " but its path has no {" + ref->key + "}");
-  if (!needs_model) return;
+  if (!needs_model || e.model.empty()) return;
   if (e.model.source == ValueRef::Source::literal) {
     if (!p.price_for_model(e.model.key))
       report(errors, e.mark,

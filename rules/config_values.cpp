@@ -82,7 +82,8 @@ std::optional<ValueRef> parse_value_ref(std::string_view text) {
   static constexpr Prefix k_prefixes[] = {{"body:", ValueRef::Source::body},
                                           {"query:", ValueRef::Source::query},
                                           {"header:", ValueRef::Source::header},
-                                          {"path:", ValueRef::Source::path}};
+                                          {"path:", ValueRef::Source::path},
+                                          {"subprotocol:", ValueRef::Source::subprotocol}};
   for (const auto& prefix : k_prefixes) {
     if (!text.starts_with(prefix.name)) continue;
     ref.source = prefix.source;

@@ -1,5 +1,6 @@
 #include "rules/cost.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace rules {
@@ -26,6 +27,7 @@ EffectivePrices effective_prices(const ModelPrice& price, std::int64_t prompt_to
     out.input = price.input;
     out.cached_input = pick(price.cached_input, price.input);
     out.cache_write = pick(price.cache_write, price.input);
+    out.cache_write_1h = pick(price.cache_write_1h, out.cache_write);
     out.output = price.output;
     return out;
   }
@@ -33,7 +35,15 @@ EffectivePrices effective_prices(const ModelPrice& price, std::int64_t prompt_to
   // A long tier without its own cached price keeps the short-tier cached price when one is set;
   // with neither, cached tokens cost what uncached ones do in this tier.
   out.cached_input = pick(price.cached_input_long, pick(price.cached_input, out.input));
-  out.cache_write = pick(price.cache_write, out.input);
+  out.cache_write = pick(price.cache_write_long, pick(price.cache_write, out.input));
+  out.cache_write_1h = out.cache_write;
+  if (price.cache_write_1h >= 0 && price.input > 0) {
+    // Rounded up: a price is never under-counted.
+    const __int128 scaled = static_cast<__int128>(price.cache_write_1h) * out.input;
+    out.cache_write_1h = static_cast<std::int64_t>((scaled + price.input - 1) / price.input);
+  } else if (price.cache_write_1h >= 0) {
+    out.cache_write_1h = price.cache_write_1h;
+  }
   out.output = pick(price.output_long, price.output);
   return out;
 }
@@ -41,11 +51,25 @@ EffectivePrices effective_prices(const ModelPrice& price, std::int64_t prompt_to
 std::int64_t token_cost(const ModelPrice& price, const TokenCounts& tokens) {
   const EffectivePrices p = effective_prices(price, tokens.prompt());
   const __int128 pico = term(tokens.input, p.input) + term(tokens.cached_input, p.cached_input) +
-                        term(tokens.cache_write, p.cache_write) + term(tokens.output, p.output) +
-                        term(tokens.reasoning, p.output);
+                        term(tokens.cache_write, p.cache_write) +
+                        term(tokens.cache_write_1h, p.cache_write_1h) +
+                        term(tokens.output, p.output) + term(tokens.reasoning, p.output);
   const __int128 micros = (pico + k_tokens_per_price_unit - 1) / k_tokens_per_price_unit;
   constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
   return micros > k_max ? k_max : static_cast<std::int64_t>(micros);
+}
+
+std::int64_t second_price(const ModelPrice& price, const std::optional<std::string>& size,
+                          std::optional<bool> audio) {
+  std::int64_t rate = price.per_second_audio;
+  if ((audio == false && price.per_second >= 0) || rate < 0) rate = price.per_second;
+  if (price.per_second_size.empty()) return rate;
+  if (size) {
+    const auto sized = price.per_second_size.find(*size);
+    return sized != price.per_second_size.end() ? sized->second : rate;
+  }
+  for (const auto& [name, sized] : price.per_second_size) rate = std::max(rate, sized);
+  return rate;
 }
 
 }  // namespace rules

@@ -1,10 +1,14 @@
 #include "rules/estimator.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 
 #include "rules/cost.hpp"
 #include "rules/matcher.hpp"
 #include "rules/request_values.hpp"
+#include "rules/usage_fields.hpp"
 
 namespace rules {
 namespace {
@@ -19,6 +23,34 @@ std::string price_text(std::int64_t micros) {
   return format_micros(micros);
 }
 
+// A `types` entry names a tool exactly, or every tool whose name starts with it when it ends
+// with '*' (web_search* for web_search_preview_2025_03_11).
+bool names_tool(const std::vector<std::string>& types, std::string_view name) {
+  return std::any_of(types.begin(), types.end(), [&](const std::string& type) {
+    return type.ends_with('*') ? name.starts_with(std::string_view(type).substr(0, type.size() - 1))
+                               : name == type;
+  });
+}
+
+// A tools[] element asks for a tool by its "type" (OpenAI, Anthropic) or by a key (Gemini:
+// {"google_search": {}}).
+bool asks_for(const rapidjson::Value& element, const ToolCharge& tool) {
+  if (!element.IsObject()) return false;
+  if (const auto type = element.FindMember("type");
+      type != element.MemberEnd() && type->value.IsString())
+    return names_tool(tool.types, {type->value.GetString(), type->value.GetStringLength()});
+  for (auto it = element.MemberBegin(); it != element.MemberEnd(); ++it)
+    if (names_tool(tool.types, {it->name.GetString(), it->name.GetStringLength()})) return true;
+  return false;
+}
+
+std::string json_text(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
 class Estimate {
  public:
   Estimate(const Provider& provider, const Endpoint& endpoint, RequestValues& values,
@@ -26,11 +58,14 @@ class Estimate {
       : p_(provider), e_(endpoint), v_(values), body_size_(body_size), out_(out) {}
 
   void run() {
+    if (!e_.websocket.format.empty()) return websocket();
     if (e_.pricing == Pricing::flat) {
       out_.estimate.micros = e_.cost.value_or(0);
       line("flat cost " + price_text(out_.estimate.micros));
     } else if (e_.pricing == Pricing::per_item) {
       per_item();
+    } else if (e_.pricing == Pricing::batch) {
+      batch();
     } else if (!resolve_model()) {
       return;
     } else if (e_.pricing == Pricing::tokens) {
@@ -55,7 +90,11 @@ class Estimate {
   }
 
   bool resolve_model() {
-    const auto name = v_.text(e_.model);
+    auto name = v_.text(e_.model);
+    if ((!name || name->empty()) && !e_.default_model.empty()) {
+      name = e_.default_model;
+      line("model " + *name + " (default_model: the request names none)");
+    }
     if (!name || name->empty()) {
       fail("request to endpoint '" + e_.name + "' of provider '" + p_.name +
            "' names no model (expected at " + e_.model.text + ")");
@@ -84,6 +123,20 @@ class Estimate {
       how = " (priced as " + pricing.entry + ")";
     line("model " + out_.model + " from " + e_.model.text + how);
     return true;
+  }
+
+  // A websocket handshake (DESIGN §12): every response of the session is reserved on its own,
+  // before it starts. The handshake reserves the smallest amount there is, so that it is refused
+  // only where a budget has nothing left (and by breakers and rate limits, as any request is).
+  // The model may come later (Gemini's setup message, OpenAI's session.created).
+  void websocket() {
+    if (!e_.model.empty() && v_.present(e_.model)) {
+      if (!resolve_model()) return;
+      out_.price = price_;
+    }
+    out_.estimate.micros = 1;
+    line("websocket session (" + e_.websocket.format +
+         "): the handshake reserves 0.000001, each response its own worst case");
   }
 
   void per_item() {
@@ -143,8 +196,115 @@ class Estimate {
     counts.output = output;
     out_.estimated_tokens = input + output;
     out_.estimate.micros = token_cost(*price_, counts);
-    line("price per 1M tokens: input " + price_text(price_->input) + ", output " +
-         price_text(price_->output));
+    // The tier token_cost applied, by the prompt it saw.
+    const EffectivePrices tier = effective_prices(*price_, counts.prompt());
+    line("price per 1M tokens: input " + price_text(tier.input) + ", output " +
+         price_text(tier.output) +
+         (tier.long_context ? " (long-context tier: above " +
+                                  std::to_string(price_->long_context_threshold) + " prompt tokens)"
+                            : ""));
+    tool_calls();
+  }
+
+  // Built-in tools billed per call: each tool of the request's tools that a tool charge names
+  // holds its `reserve` calls (or the tool's own max_uses), all of them together at most the
+  // request's max_tool_calls, at the model's per_call price, else the charge's `each`.
+  void tool_calls() {
+    if (e_.tools.empty()) return;
+    const ValueRef tools_ref{ValueRef::Source::body, "/tools", "body:/tools"};
+    const rapidjson::Value* tools = v_.value(tools_ref);
+    if (!tools || !tools->IsArray()) return;
+    std::optional<std::int64_t> left;
+    if (!e_.max_tool_calls.empty()) left = v_.integer(e_.max_tool_calls);
+    for (const auto& charge : e_.tools) {
+      std::int64_t calls = 0;
+      std::string variant;
+      for (const auto& element : tools->GetArray()) {
+        if (!asks_for(element, charge)) continue;
+        std::int64_t n = charge.reserve;
+        if (!charge.max_uses.empty())
+          if (const auto uses = json_count(json_at(element, charge.max_uses))) n = *uses;
+        calls = saturating_add(calls, n);
+        if (!charge.variant.empty())
+          if (const auto* v = json_at(element, charge.variant); v && v->IsString())
+            variant = v->GetString();
+      }
+      if (calls == 0) continue;
+      if (left) calls = std::min(calls, *left);
+      std::int64_t each = -1;
+      if (const auto own = price_->per_call.find(charge.name); own != price_->per_call.end())
+        each = own->second;
+      else if (const auto named = charge.each.find(variant); named != charge.each.end())
+        each = named->second;
+      else
+        // A variant the table does not list (or none named): its dearest, never under-count.
+        for (const auto& [name, price] : charge.each) each = std::max(each, price);
+      if (each < 0) continue;  // neither the model nor the charge prices this tool
+      out_.tools.push_back({&charge, calls, each});
+      out_.estimate.micros = saturating_add(out_.estimate.micros, saturating_mul(calls, each));
+      line("tool " + charge.name + (variant.empty() ? "" : " (" + variant + ")") + ": " +
+           std::to_string(calls) + (calls == 1 ? " call" : " calls") + " held at " +
+           price_text(each) + " each");
+      if (left) *left -= calls;
+    }
+  }
+
+  // pricing: batch. Inline requests are each priced as the endpoint they would be sent to; a
+  // batch of an input file costs what its upload was priced at, known only to the hooks.
+  void batch() {
+    const BatchSpec& b = e_.batch;
+    out_.batch_percent = b.percent;
+    if (!b.file.empty()) {
+      const auto id = v_.text(b.file);
+      if (!id || id->empty())
+        return fail("batch request to endpoint '" + e_.name +
+                    "' names no input file (expected at " + b.file.text + ")");
+      out_.batch_file = *id;
+      if (!p_.batch_estimate)
+        return fail("the requests of batch input file '" + *id +
+                    "' are unknown: tollgate did not see its upload, and provider '" + p_.name +
+                    "' sets no batch_estimate");
+      out_.estimate.micros = *p_.batch_estimate;
+      line("input file " + *id + ": not seen uploaded, batch_estimate " +
+           price_text(*p_.batch_estimate));
+      return;
+    }
+    const rapidjson::Value* list = v_.value(b.requests);
+    if (!list || !list->IsArray())
+      return fail("batch request to endpoint '" + e_.name +
+                  "' holds no requests (expected an array at " + b.requests.text + ")");
+    const auto target = std::find_if(p_.endpoints.begin(), p_.endpoints.end(),
+                                     [&](const Endpoint& t) { return t.name == b.endpoint; });
+    if (target == p_.endpoints.end() || target->pricing == Pricing::batch)
+      return fail("endpoint '" + e_.name + "' prices its requests as endpoint '" + b.endpoint +
+                  "', which is not there");
+    std::int64_t sum = 0, index = 0;
+    std::optional<std::string> model;
+    for (const auto& element : list->GetArray()) {
+      const rapidjson::Value* params = json_at(element, b.params);
+      if (!params || !params->IsObject())
+        return fail("request " + std::to_string(index) + " of the batch has no object at " +
+                    b.params);
+      const std::string body = json_text(*params);
+      RequestView sub;
+      sub.method = target->method.empty() ? std::string_view("POST") : target->method;
+      sub.path = target->path;
+      sub.body = body;
+      const Captures none;
+      RequestValues values(sub, none);
+      Priced priced;
+      priced.estimate.currency = p_.currency;
+      Estimate(p_, *target, values, body.size(), priced).run();
+      if (priced.error)
+        return fail("request " + std::to_string(index) + " of the batch: " + *priced.error);
+      sum = saturating_add(sum, priced.estimate.micros);
+      model = !model || *model == priced.model ? priced.model : "";
+      ++index;
+    }
+    if (model) out_.model = *model;  // "" when the requests name several
+    out_.estimate.micros = percent_of(sum, b.percent);
+    line(std::to_string(index) + " requests priced as endpoint " + b.endpoint + ": " +
+         price_text(sum) + ", at " + std::to_string(b.percent) + " %");
   }
 
   void per_second() {
@@ -157,11 +317,12 @@ class Estimate {
         break;
       }
     const auto audio = e_.audio.empty() ? std::nullopt : v_.boolean(e_.audio);
-    std::int64_t rate = price_->per_second_audio;
-    if ((audio == false && price_->per_second >= 0) || rate < 0) rate = price_->per_second;
+    const auto size = e_.size.empty() ? std::nullopt : v_.text(e_.size);
+    const std::int64_t rate = second_price(*price_, size, audio);
     if (rate < 0) return fail("model '" + out_.model + "' has no per_second price");
     line(std::to_string(seconds) + " seconds" + from + " at " + price_text(rate) + " per second" +
-         (rate == price_->per_second_audio ? " (with audio)" : ""));
+         (price_->per_second_size.empty() ? "" : " (size " + size.value_or("absent") + ")") +
+         (rate == price_->per_second_audio && price_->per_second >= 0 ? " (with audio)" : ""));
     out_.estimate.micros = saturating_mul(saturating_mul(seconds, rate), multiplier());
   }
 
@@ -211,6 +372,52 @@ bool is_streaming(const RequestView& request, RequestValues& values) {
 }
 
 }  // namespace
+
+std::int64_t percent_of(std::int64_t micros, int percent) {
+  if (micros <= 0 || percent <= 0) return 0;
+  const __int128 scaled = static_cast<__int128>(micros) * percent;
+  const __int128 out = (scaled + 99) / 100;
+  return out > INT64_MAX ? INT64_MAX : static_cast<std::int64_t>(out);
+}
+
+BatchFilePrice price_batch_file(const Config& config, const Provider& provider,
+                                std::string_view jsonl) {
+  BatchFilePrice out;
+  std::size_t start = 0;
+  for (std::int64_t number = 1; start < jsonl.size(); ++number) {
+    auto end = jsonl.find('\n', start);
+    if (end == std::string_view::npos) end = jsonl.size();
+    std::string_view text = jsonl.substr(start, end - start);
+    start = end + 1;
+    while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
+    if (text.empty()) continue;
+    auto fail = [&](const std::string& why) {
+      out.error = "line " + std::to_string(number) + " of the batch input file: " + why;
+      return out;
+    };
+    rapidjson::Document line;
+    if (!read_json(line, text, {.reject_duplicate_keys = true}).ok() || !line.IsObject())
+      return fail("not a JSON object");
+    const auto* url = json_at(line, "/url");
+    const auto* body = json_at(line, "/body");
+    if (!url || !url->IsString() || !body || !body->IsObject())
+      return fail("needs a \"url\" and a \"body\" object");
+    const auto* method = json_at(line, "/method");
+    const std::string body_text = json_text(*body);
+    std::string_view path(url->GetString(), url->GetStringLength());
+    RequestView request;
+    request.method = method && method->IsString() ? std::string_view(method->GetString()) : "POST";
+    request.host = provider.hosts.empty() ? std::string_view() : provider.hosts.front();
+    request.provider = &provider;
+    request.path = path.substr(0, path.find('?'));
+    request.body = body_text;
+    const Priced priced = price_request(config, request);
+    if (priced.error) return fail(*priced.error);
+    out.micros = saturating_add(out.micros, priced.estimate.micros);
+    ++out.requests;
+  }
+  return out;
+}
 
 Priced price_request(const Config& config, const RequestView& request) {
   Priced out;

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "rules/config.hpp"
 #include "rules/money.hpp"
@@ -36,7 +38,34 @@ struct Priced {
   // Per-image pricing: the price of one image of the size and quality the request asked for
   // (the dearest consistent with it), at which the images the response holds are charged.
   std::optional<std::int64_t> image_price;
+
+  // Built-in tools the request lists (Endpoint::tools): the calls held and the price of one, at
+  // which the calls the answer reports are charged.
+  struct ToolHold {
+    const ToolCharge* tool = nullptr;
+    std::int64_t calls = 0, each = 0;
+  };
+  std::vector<ToolHold> tools;
+  // pricing: batch with a file: the input file the batch names, and the share of the price of
+  // its requests that a batch costs. The estimate is the provider's batch_estimate (error set
+  // when it has none) until the hooks find the price of the upload.
+  std::string batch_file;
+  int batch_percent = 100;
 };
+
+// A batch input file (OpenAI's JSONL: one {"custom_id", "method", "url", "body"} per line), each
+// line priced as a request to `provider`, at full price. `error` names the first line that
+// cannot be priced.
+struct BatchFilePrice {
+  std::int64_t micros = 0;
+  std::int64_t requests = 0;
+  std::optional<std::string> error;
+};
+BatchFilePrice price_batch_file(const Config& config, const Provider& provider,
+                                std::string_view jsonl);
+
+// `micros` at `percent` %, rounded up.
+std::int64_t percent_of(std::int64_t micros, int percent);
 
 // Matches provider (by host) + endpoint (method, path pattern) + model, and estimates the cost.
 Priced price_request(const Config& config, const RequestView& request);

@@ -125,4 +125,15 @@ JsonReadResult read_json(rapidjson::Document& doc, std::string_view text,
   return result;
 }
 
+const rapidjson::Value* json_member(const rapidjson::Value* obj, const char* name) {
+  if (!obj || !obj->IsObject()) return nullptr;
+  const auto it = obj->FindMember(name);
+  return it == obj->MemberEnd() ? nullptr : &it->value;
+}
+
+std::string json_string(const rapidjson::Value* value) {
+  return value && value->IsString() ? std::string(value->GetString(), value->GetStringLength())
+                                    : std::string();
+}
+
 }  // namespace rules

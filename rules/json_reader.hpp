@@ -46,6 +46,11 @@ JsonReadResult read_json(rapidjson::Document& doc, std::string_view text,
 // The message for a nesting past k_json_max_depth.
 std::string json_too_deep_message();
 
+// The member `name` of `obj` when `obj` is an object that has it; nullptr otherwise (obj too).
+const rapidjson::Value* json_member(const rapidjson::Value* obj, const char* name);
+// The text of a JSON string; "" for anything else, and for nullptr.
+std::string json_string(const rapidjson::Value* value);
+
 // RapidJSON's English description of a parse error.
 std::string syntax_error_text(rapidjson::ParseErrorCode code);
 

@@ -5,9 +5,28 @@ namespace rules::detail {
 std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& node,
                                             const std::string& what) {
   if (!r.expect_map(node, "model '" + what + "'",
-                    {"input", "cached_input", "cache_write", "output", "max_output",
-                     "long_context_threshold", "input_long", "cached_input_long", "output_long",
-                     "per_second", "per_second_audio", "per_image", "per_item"}))
+                    {"input",
+                     "cached_input",
+                     "cache_write",
+                     "output",
+                     "max_output",
+                     "cache_write_1h",
+                     "cache_write_long",
+                     "per_second_size",
+                     "per_call",
+                     "long_context_threshold",
+                     "input_long",
+                     "cached_input_long",
+                     "output_long",
+                     "per_second",
+                     "per_second_audio",
+                     "per_image",
+                     "per_item",
+                     "audio_input",
+                     "audio_cached_input",
+                     "audio_output",
+                     "image_input",
+                     "image_cached_input"}))
     return std::nullopt;
   ModelPrice price;
   price.mark = r.mark(node);
@@ -38,18 +57,30 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
   amount("per_second", price.per_second);
   amount("per_second_audio", price.per_second_audio);
   amount("per_item", price.per_item);
-  if (const auto& images = node["per_image"]) {
-    if (!images.IsMap()) {
-      r.error(images, "'per_image' must be a mapping of size or size/quality to a price");
+  amount("audio_input", price.audio_input);
+  amount("audio_cached_input", price.audio_cached_input);
+  amount("audio_output", price.audio_output);
+  amount("image_input", price.image_input);
+  amount("image_cached_input", price.image_cached_input);
+  amount("cache_write_1h", price.cache_write_1h);
+  amount("cache_write_long", price.cache_write_long);
+  auto prices = [&](const char* key, const char* what, std::map<std::string, std::int64_t>& into) {
+    const auto& map = node[key];
+    if (!map) return;
+    if (!map.IsMap()) {
+      r.error(map, "'" + std::string(key) + "' must be a mapping of " + what + " to a price");
       ok = false;
-    } else {
-      for (auto it = images.begin(); it != images.end(); ++it)
-        if (auto value = r.amount(it->second, it->first.Scalar()))
-          price.per_image[it->first.Scalar()] = *value;
-        else
-          ok = false;
+      return;
     }
-  }
+    for (auto it = map.begin(); it != map.end(); ++it)
+      if (auto value = r.amount(it->second, it->first.Scalar()))
+        into[it->first.Scalar()] = *value;
+      else
+        ok = false;
+  };
+  prices("per_image", "size or size/quality", price.per_image);
+  prices("per_second_size", "size", price.per_second_size);
+  prices("per_call", "tool name", price.per_call);
   if (price.long_context_threshold > 0 && price.input_long < 0 && price.output_long < 0) {
     r.error(node["long_context_threshold"],
             "model '" + what + "' has a long_context_threshold but no input_long or output_long");

@@ -36,9 +36,10 @@ std::int64_t affordable_output(const Priced& priced, std::int64_t remaining, std
 
 }  // namespace
 
-std::optional<std::int64_t> output_cap(const Priced& priced,
-                                       std::optional<std::int64_t> remaining) {
-  if (!priced.endpoint || !priced.endpoint->inject_output_cap || !priced.price || priced.error)
+std::optional<std::int64_t> output_cap(const Priced& priced, std::optional<std::int64_t> remaining,
+                                       bool budget_asks) {
+  if (!priced.endpoint || !(priced.endpoint->inject_output_cap || budget_asks) || !priced.price ||
+      priced.error)
     return std::nullopt;
   std::int64_t cap = INT64_MAX;
   if (priced.price->max_output > 0) cap = priced.price->max_output;

@@ -20,9 +20,11 @@ inline constexpr std::int64_t k_min_output_cap = 1;
 // is. The cap is the smallest of the model's max_output, the endpoint's default_output_max and
 // the most output tokens `remaining` (micro-units left in the tightest budget the request falls
 // in; nullopt: no budget applies) pays for after the input, priced exactly as the estimate is.
-// nullopt too when the endpoint has no output_cap, when the request already names no more than
-// the cap, and when the budget affords fewer than k_min_output_cap tokens.
-std::optional<std::int64_t> output_cap(const Priced& priced, std::optional<std::int64_t> remaining);
+// nullopt too when neither the endpoint nor a budget of the request (`budget_asks`) has
+// output_cap: inject, when the request already names no more than the cap, and when the budget
+// affords fewer than k_min_output_cap tokens.
+std::optional<std::int64_t> output_cap(const Priced& priced, std::optional<std::int64_t> remaining,
+                                       bool budget_asks = false);
 
 // `body` with `tokens` written where the request named its output maximum (`named_at`), else at
 // the endpoint's first body pointer of output_max (parents created as objects); nullopt when the

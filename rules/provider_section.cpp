@@ -3,6 +3,7 @@
 #include <set>
 
 #include "rules/config_sections.hpp"
+#include "rules/config_values.hpp"
 #include "rules/host_name.hpp"
 
 namespace rules::detail {
@@ -10,7 +11,8 @@ namespace {
 
 void parse_usage(YamlReader& r, const YAML::Node& node, UsageSpec& usage) {
   if (!r.expect_map(node, "usage",
-                    {"input", "cached_input", "cache_write", "output", "reasoning", "cost"}))
+                    {"input", "cached_input", "cache_write", "cache_write_1h", "output",
+                     "reasoning", "cost", "seconds", "size"}))
     return;
   auto pointer = [&](const char* key, std::string& into) {
     if (!node[key]) return;
@@ -26,6 +28,9 @@ void parse_usage(YamlReader& r, const YAML::Node& node, UsageSpec& usage) {
   pointer("input", usage.input);
   pointer("cached_input", usage.cached_input);
   pointer("cache_write", usage.cache_write);
+  pointer("cache_write_1h", usage.cache_write_1h);
+  pointer("seconds", usage.seconds);
+  pointer("size", usage.size);
   pointer("output", usage.output);
   pointer("reasoning", usage.reasoning);
   if (node["cost"])
@@ -49,14 +54,124 @@ void parse_cost(YamlReader& r, const YAML::Node& node, Endpoint& endpoint) {
     if (auto text = r.choice(node["count"], "count", {"items", "chars"})) endpoint.count = *text;
 }
 
+// websocket: { format: openai-realtime | gemini-live, max_message: BYTES }. A websocket endpoint is
+// priced per response from its model's modality prices (DESIGN §12), never by `cost`: its
+// pricing is tokens, and an OpenAI Realtime endpoint reads its model from ?model= unless told.
+void parse_websocket(YamlReader& r, const YAML::Node& endpoint, Endpoint& e) {
+  const auto& node = endpoint["websocket"];
+  if (!r.expect_map(node, "websocket", {"format", "max_message"})) return;
+  if (!node["format"]) {
+    r.error(node, "'websocket' needs a 'format' (openai-realtime or gemini-live)");
+    return;
+  }
+  if (auto format = r.choice(node["format"], "format", {"openai-realtime", "gemini-live"}))
+    e.websocket.format = *format;
+  if (node["max_message"])
+    if (auto n = r.integer(node["max_message"], "max_message", 1024))
+      e.websocket.max_message = static_cast<std::uint64_t>(*n);
+  if (endpoint["cost"] || (endpoint["pricing"] && endpoint["pricing"].IsScalar() &&
+                           endpoint["pricing"].Scalar() != "tokens"))
+    r.error(endpoint, "endpoint '" + e.name +
+                          "' is a websocket endpoint: each response is priced from its model's "
+                          "token prices, so it takes no 'cost' and no other 'pricing'");
+  e.pricing = Pricing::tokens;
+  if (e.model.empty() && e.websocket.format == "openai-realtime")
+    e.model = *parse_value_ref("query:model");
+}
+
+// "output:web_search_call", "output:code_interpreter_call/container_id",
+// "/usage/server_tool_use/web_search_requests", "grounded:prompts" or "grounded:queries".
+bool parse_tool_count(std::string_view text, ToolCharge& tool) {
+  constexpr std::string_view k_output = "output:";
+  tool.count_text = std::string(text);
+  if (text == "grounded:prompts") return tool.count = ToolCharge::Count::grounded_prompts, true;
+  if (text == "grounded:queries") return tool.count = ToolCharge::Count::grounded_queries, true;
+  if (text.size() > 1 && text.front() == '/') {
+    tool.count = ToolCharge::Count::pointer;
+    tool.count_key = std::string(text);
+    return true;
+  }
+  if (!text.starts_with(k_output) || text.size() == k_output.size()) return false;
+  tool.count_key = std::string(text.substr(k_output.size()));
+  const auto slash = tool.count_key.find('/');
+  if (slash == 0 || slash + 1 == tool.count_key.size()) return false;
+  tool.count = slash == std::string::npos ? ToolCharge::Count::output_items
+                                          : ToolCharge::Count::output_distinct;
+  return true;
+}
+
+std::optional<ToolCharge> parse_tool(YamlReader& r, const YAML::Node& node) {
+  if (!r.expect_map(node, "tool",
+                    {"name", "types", "each", "variant", "reserve", "max_uses", "count"}))
+    return std::nullopt;
+  ToolCharge tool;
+  const auto errors_before = r.errors().size();
+  if (!node["name"] || !node["types"] || !node["count"]) {
+    r.error(node, "a tool needs 'name', 'types' and 'count'");
+    return std::nullopt;
+  }
+  if (auto name = r.string(node["name"], "name")) tool.name = *name;
+  if (auto types = r.strings(node["types"], "types")) tool.types = *types;
+  if (const auto& each = node["each"]; each && each.IsMap()) {
+    // Variants: `default` prices a tool that names none.
+    for (auto it = each.begin(); it != each.end(); ++it)
+      if (auto value = r.amount(it->second, it->first.Scalar()))
+        tool.each[it->first.Scalar() == "default" ? "" : it->first.Scalar()] = *value;
+  } else if (each) {
+    if (auto value = r.amount(each, "each")) tool.each[""] = *value;
+  }
+  auto pointer = [&](const char* key, std::string& into) {
+    if (!node[key]) return;
+    const auto text = r.string(node[key], key);
+    if (text && (text->empty() || text->front() != '/'))
+      r.error(node[key], "'" + std::string(key) +
+                             "' must be a JSON pointer into the tool, like "
+                             "/max_uses, got '" +
+                             *text + "'");
+    else if (text)
+      into = *text;
+  };
+  pointer("variant", tool.variant);
+  pointer("max_uses", tool.max_uses);
+  if (node["reserve"])
+    if (auto n = r.integer(node["reserve"], "reserve")) tool.reserve = *n;
+  if (const auto text = r.string(node["count"], "count"); text && !parse_tool_count(*text, tool))
+    r.error(node["count"],
+            "'count' must be output:TYPE, output:TYPE/FIELD, a JSON pointer like "
+            "/usage/server_tool_use/web_search_requests, grounded:prompts or grounded:queries, "
+            "got '" +
+                *text + "'");
+  if (r.errors().size() != errors_before) return std::nullopt;
+  return tool;
+}
+
+void parse_batch(YamlReader& r, const YAML::Node& node, BatchSpec& batch) {
+  if (!r.expect_map(node, "batch", {"requests", "params", "endpoint", "file", "percent"})) return;
+  if (node["requests"])
+    if (auto ref = r.value_ref(node["requests"], "requests")) batch.requests = *ref;
+  if (node["params"])
+    if (auto text = r.string(node["params"], "params")) batch.params = *text;
+  if (node["endpoint"])
+    if (auto text = r.string(node["endpoint"], "endpoint")) batch.endpoint = *text;
+  if (node["file"])
+    if (auto ref = r.value_ref(node["file"], "file")) batch.file = *ref;
+  if (node["percent"])
+    if (auto percent = r.percentage(node["percent"], "percent")) batch.percent = *percent;
+}
+
 // `base`: the endpoint of the same name defined before (an include), which the keys given here
 // change; nullptr for a new endpoint, which needs a path and a cost or pricing.
 std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
                                        const Endpoint* base) {
-  if (!r.expect_map(node, "endpoint",
-                    {"name", "method", "path", "pricing", "cost", "model", "input", "output_max",
-                     "multiplier", "stream", "usage", "size", "quality", "seconds",
-                     "default_seconds", "audio", "output_cap", "default_output_max"}))
+  if (!r.expect_map(node, "endpoint", {"name",        "method",         "path",
+                                       "pricing",     "cost",           "model",
+                                       "input",       "output_max",     "multiplier",
+                                       "stream",      "usage",          "size",
+                                       "quality",     "seconds",        "default_seconds",
+                                       "audio",       "output_cap",     "default_output_max",
+                                       "tools",       "max_tool_calls", "batch",
+                                       "batch_input", "default_model",  "websocket",
+                                       "max_duration"}))
     return std::nullopt;
   // An endpoint with a problem is reported once and left out, so that the cross checks after
   // loading do not report it again under another name.
@@ -82,12 +197,15 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
   if (node["cost"]) parse_cost(r, node["cost"], e);
   if (node["pricing"])
     if (auto pricing = r.choice(node["pricing"], "pricing",
-                                {"flat", "per_item", "tokens", "per_second", "per_image"}))
+                                {"flat", "per_item", "tokens", "per_second", "per_image", "batch"}))
       e.pricing = *parse_pricing(*pricing);
-  if (!base && !node["pricing"] && !node["cost"])
+  if (node["websocket"]) parse_websocket(r, node, e);
+  if (!base && !node["pricing"] && !node["cost"] && !node["websocket"])
     r.error(node, "endpoint '" + e.name + "' needs a 'cost' or a 'pricing'");
   if (node["model"])
     if (auto ref = r.value_ref(node["model"], "model")) e.model = *ref;
+  if (node["default_model"])
+    if (auto model = r.string(node["default_model"], "default_model")) e.default_model = *model;
   if (node["input"]) {
     const auto& input = node["input"];
     if (r.expect_map(input, "input", {"estimate"}) && input["estimate"])
@@ -118,12 +236,24 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
       e.default_seconds = *seconds;
   if (node["audio"])
     if (auto ref = r.value_ref(node["audio"], "audio")) e.audio = *ref;
+  if (node["tools"] && r.expect_sequence(node["tools"], "tools")) {
+    e.tools.clear();
+    for (const auto& item : node["tools"])
+      if (auto tool = parse_tool(r, item)) e.tools.push_back(std::move(*tool));
+  }
+  if (node["max_tool_calls"])
+    if (auto ref = r.value_ref(node["max_tool_calls"], "max_tool_calls")) e.max_tool_calls = *ref;
+  if (node["batch"]) parse_batch(r, node["batch"], e.batch);
+  if (node["batch_input"])
+    if (auto on = r.boolean(node["batch_input"], "batch_input")) e.batch_input = *on;
   if (node["output_cap"])
     if (auto mode = r.choice(node["output_cap"], "output_cap", {"inject", "off"}))
       e.inject_output_cap = *mode == "inject";
   if (node["default_output_max"])
     if (auto n = r.integer(node["default_output_max"], "default_output_max", 1))
       e.default_output_max = *n;
+  if (node["max_duration"])
+    if (auto d = r.duration(node["max_duration"], "max_duration")) e.max_duration = *d;
   if (r.errors().size() != errors_before) return std::nullopt;
   return e;
 }
@@ -185,11 +315,11 @@ void merge_endpoints(YamlReader& r, const YAML::Node& node, Provider& into) {
 }  // namespace
 
 void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
-  if (!r.expect_map(
-          node, "provider '" + p.name + "'",
-          {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
-           "rate_limit_headers", "usage", "default_cost", "endpoints", "models", "prices_file",
-           "unknown_model", "bytes_per_token", "message_overhead", "error_cost", "base_path"}))
+  if (!r.expect_map(node, "provider '" + p.name + "'",
+                    {"hosts", "currency", "credential", "error_style", "refusal_status", "balance",
+                     "rate_limit_headers", "usage", "default_cost", "endpoints", "models",
+                     "prices_file", "unknown_model", "bytes_per_token", "message_overhead",
+                     "error_cost", "base_path", "litellm_provider", "batch_estimate"}))
     return;
   if (p.mark.line == 0) p.mark = r.mark(node);
   if (node["hosts"])
@@ -282,10 +412,15 @@ void apply_provider(YamlReader& r, const YAML::Node& node, Provider& p) {
   if (node["message_overhead"])
     if (auto n = r.integer(node["message_overhead"], "message_overhead"))
       p.message_overhead = static_cast<int>(*n);
+  if (node["litellm_provider"])
+    if (auto names = r.strings(node["litellm_provider"], "litellm_provider"))
+      p.litellm_providers = *names;
+  if (node["batch_estimate"]) p.batch_estimate = r.amount(node["batch_estimate"], "batch_estimate");
+  // Last: the import leaves out what the provider prices itself, models and hosts included.
   if (node["prices_file"]) {
     if (auto path = r.string(node["prices_file"], "prices_file")) {
       p.prices_file = r.path(*path);
-      import_litellm_prices(p.prices_file, r.mark(node["prices_file"]), p.models, r.errors());
+      import_litellm_prices(p.prices_file, r.mark(node["prices_file"]), p, r.errors());
     }
   }
 }

@@ -6,6 +6,8 @@
 
 #include <charconv>
 
+#include "rules/multipart.hpp"
+
 namespace rules {
 namespace {
 
@@ -57,6 +59,19 @@ std::int64_t split_count(std::string_view text, const std::string& separator) {
 
 }  // namespace
 
+std::optional<std::string> subprotocol(std::string_view list, std::string_view prefix) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.size() > prefix.size() && item.starts_with(prefix))
+      return std::string(item.substr(prefix.size()));
+  }
+  return std::nullopt;
+}
+
 bool RequestValues::body_is_json() {
   if (!parsed_) {
     parsed_ = true;
@@ -91,8 +106,20 @@ std::optional<std::string> RequestValues::query_param(const std::string& name) c
   return std::nullopt;
 }
 
+std::optional<std::string> RequestValues::form_field(const std::string& pointer) {
+  // A multipart/form-data body (OpenAI's SDKs send video and image uploads so): a one-segment
+  // pointer names a form field.
+  if (pointer.size() < 2 || pointer.find('/', 1) != std::string::npos || body_is_json())
+    return std::nullopt;
+  const auto field =
+      multipart_field(request_.header("content-type"), request_.body, pointer.substr(1));
+  if (!field) return std::nullopt;
+  return std::string(*field);
+}
+
 bool RequestValues::present(const ValueRef& ref) {
-  if (ref.source == ValueRef::Source::body) return json(ref.key) != nullptr;
+  if (ref.source == ValueRef::Source::body)
+    return json(ref.key) != nullptr || form_field(ref.key).has_value();
   return text(ref).has_value();
 }
 
@@ -109,13 +136,15 @@ std::optional<std::string> RequestValues::text(const ValueRef& ref) {
       if (value.empty()) return std::nullopt;
       return std::string(value);
     }
+    case ValueRef::Source::subprotocol:
+      return subprotocol(request_.header("sec-websocket-protocol"), ref.key);
     case ValueRef::Source::path:
       for (const auto& [name, value] : captures_)
         if (name == ref.key) return value;
       return std::nullopt;
     case ValueRef::Source::body: {
       const auto* value = json(ref.key);
-      if (!value) return std::nullopt;
+      if (!value) return form_field(ref.key);
       if (value->IsString()) return std::string(value->GetString(), value->GetStringLength());
       rapidjson::StringBuffer buffer;
       rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
@@ -139,7 +168,7 @@ std::optional<std::int64_t> RequestValues::integer(const ValueRef& ref) {
       }
       return std::nullopt;
     }
-    if (!value || !value->IsString()) return std::nullopt;
+    if (value && !value->IsString()) return std::nullopt;
   }
   const auto t = text(ref);
   if (!t) return std::nullopt;

@@ -1,12 +1,14 @@
 #pragma once
-// Reads the values a ValueRef points at in one request: body JSON (parsed once, on first use),
-// query parameters (percent-decoded), headers, path captures and literals.
+// Reads the values a ValueRef points at in one request: body JSON (parsed once, on first use) or
+// the fields of a multipart/form-data body, query parameters (percent-decoded), headers, path
+// captures and literals.
 
 #include <rapidjson/document.h>
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "rules/json_reader.hpp"
 #include "rules/matcher.hpp"
@@ -14,6 +16,10 @@
 #include "rules/request_view.hpp"
 
 namespace rules {
+
+// The rest of the first entry of a Sec-WebSocket-Protocol list that starts with `prefix`
+// ("realtime, openai-insecure-api-key.sk-1" with prefix "openai-insecure-api-key." -> "sk-1").
+std::optional<std::string> subprotocol(std::string_view list, std::string_view prefix);
 
 class RequestValues {
  public:
@@ -31,6 +37,10 @@ class RequestValues {
   std::optional<std::int64_t> count(const ValueRef& ref, const std::string& separator, bool chars);
   // Serialized size of the value (JSON text for body values) and, for an array, its length.
   std::optional<std::int64_t> bytes(const ValueRef& ref, std::int64_t& elements);
+  // The JSON value a body reference points at (nullptr: absent, null, or no JSON body).
+  const rapidjson::Value* value(const ValueRef& ref) {
+    return ref.source == ValueRef::Source::body ? json(ref.key) : nullptr;
+  }
   // True when the body is a JSON document (parsing it on first use).
   bool body_is_json();
   // Why a JSON body must not be priced (nested too deep, or a key twice: tollgate would read the
@@ -39,6 +49,7 @@ class RequestValues {
 
  private:
   const rapidjson::Value* json(const std::string& pointer);
+  std::optional<std::string> form_field(const std::string& pointer);
   std::optional<std::string> query_param(const std::string& name) const;
 
   const RequestView& request_;

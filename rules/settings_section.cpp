@@ -3,6 +3,7 @@
 #include "rules/config_sections.hpp"
 #include "rules/config_values.hpp"
 #include "rules/host_name.hpp"
+#include "rules/web_origin.hpp"
 
 namespace rules::detail {
 namespace {
@@ -119,6 +120,37 @@ void apply_clients(YamlReader& r, const YAML::Node& node, ClientsConfig& c) {
   }
 }
 
+void apply_base_url(YamlReader& r, const YAML::Node& node, BaseUrlConfig& b) {
+  if (!r.expect_map(node, "base_url", {"cors_origins"})) return;
+  const auto& list = node["cors_origins"];
+  if (!list) return;
+  if (list.IsMap()) {
+    r.error(list, "'cors_origins' must be a list of origins, like [\"http://localhost:3000\"]");
+    return;
+  }
+  // One origin may be written without the brackets.
+  const auto items = list.IsSequence() ? std::vector<YAML::Node>(list.begin(), list.end())
+                                       : std::vector<YAML::Node>{list};
+  b.cors_origins.clear();
+  for (const auto& item : items) {
+    const auto text = r.string(item, "cors_origins");
+    if (!text || (list.IsNull() && text->empty())) continue;
+    if (*text == "*") {
+      if (items.size() > 1)
+        r.error(item, "'cors_origins': '*' allows every page and must stand alone");
+      else
+        b.cors_origins.push_back(*text);
+      continue;
+    }
+    auto parsed = parse_web_origin(*text);
+    if (!parsed.origin)
+      r.error(item, "'cors_origins': '" + *text + "': " + parsed.problem);
+    else if (std::find(b.cors_origins.begin(), b.cors_origins.end(), *parsed.origin) ==
+             b.cors_origins.end())
+      b.cors_origins.push_back(std::move(*parsed.origin));
+  }
+}
+
 void apply_store(YamlReader& r, const YAML::Node& node, StoreConfig& s) {
   if (!r.expect_map(node, "store", {"type", "path", "redis", "hold_ttl"})) return;
   if (node["hold_ttl"])
@@ -221,6 +253,7 @@ void apply_top_level(YamlReader& r, const YAML::Node& root, Config& c) {
   if (root["upstream"]) apply_upstream(r, root["upstream"], c.upstream);
   if (root["tunnel"]) apply_tunnel(r, root["tunnel"], c.tunnel);
   if (root["clients"]) apply_clients(r, root["clients"], c.clients);
+  if (root["base_url"]) apply_base_url(r, root["base_url"], c.base_url);
   if (root["store"]) apply_store(r, root["store"], c.store);
   if (root["alerts"]) apply_alerts(r, root["alerts"], c.webhooks);
   if (root["records"]) apply_records(r, root["records"], c.records);

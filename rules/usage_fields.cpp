@@ -2,6 +2,7 @@
 
 #include <rapidjson/pointer.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "rules/money.hpp"
@@ -31,6 +32,7 @@ void UsageFields::fill_from(const UsageFields& base) {
   if (!cache_write) cache_write = base.cache_write;
   if (!output) output = base.output;
   if (!reasoning) reasoning = base.reasoning;
+  if (!cache_write_1h) cache_write_1h = base.cache_write_1h;
 }
 
 TokenCounts UsageFields::normalize(UsageConvention convention) const {
@@ -40,6 +42,9 @@ TokenCounts UsageFields::normalize(UsageConvention convention) const {
   t.cache_write = cache_write.value_or(0);
   t.output = output.value_or(0);
   t.reasoning = reasoning.value_or(0);
+  // The 1-hour writes are part of the cache writes reported: billed apart, never twice.
+  t.cache_write_1h = std::min(cache_write_1h.value_or(0), t.cache_write);
+  t.cache_write -= t.cache_write_1h;
   switch (convention) {
     case UsageConvention::exclusive:
       break;
@@ -89,7 +94,7 @@ const rapidjson::Value* json_at(const rapidjson::Value& doc, std::string_view po
 
 bool has_token_pointers(const UsageSpec& spec) {
   return !spec.input.empty() || !spec.cached_input.empty() || !spec.cache_write.empty() ||
-         !spec.output.empty() || !spec.reasoning.empty();
+         !spec.cache_write_1h.empty() || !spec.output.empty() || !spec.reasoning.empty();
 }
 
 UsageFields pointer_usage(const rapidjson::Value& doc, const UsageSpec& spec) {
@@ -102,6 +107,7 @@ UsageFields pointer_usage(const rapidjson::Value& doc, const UsageSpec& spec) {
   f.cache_write = read(spec.cache_write);
   f.output = read(spec.output);
   f.reasoning = read(spec.reasoning);
+  f.cache_write_1h = read(spec.cache_write_1h);
   return f;
 }
 
@@ -136,6 +142,8 @@ std::optional<UsageFields> builtin_usage(const rapidjson::Value& doc, UsageConve
     f.input = json_count(member(usage, "input_tokens"));
     f.cache_write = json_count(member(usage, "cache_creation_input_tokens"));
     f.cached_input = json_count(member(usage, "cache_read_input_tokens"));
+    f.cache_write_1h =
+        json_count(member(member(usage, "cache_creation"), "ephemeral_1h_input_tokens"));
     f.output = json_count(member(usage, "output_tokens"));
     convention = UsageConvention::exclusive;
   } else {

@@ -24,7 +24,8 @@ enum class UsageConvention {
 
 // Counts as the provider reported them, each possibly absent.
 struct UsageFields {
-  std::optional<std::int64_t> input, cached_input, cache_write, output, reasoning;
+  // cache_write counts every cache write; cache_write_1h those of them kept one hour.
+  std::optional<std::int64_t> input, cached_input, cache_write, output, reasoning, cache_write_1h;
 
   bool any() const { return input || cached_input || cache_write || output || reasoning; }
   // Fields absent here are taken from `base` (Anthropic: message_delta over message_start).

@@ -176,9 +176,11 @@ void UsageReader::on_event(const SseEvent& e) {
       const rapidjson::Value* message = json_at(doc, "/message");
       if (!message) return;
       take_usage(*message, anthropic_start_, ignored);
+      observe_tools(*message);
       if (auto model = string_at(*message, "model"); !model.empty())
         result_.model = std::move(model);
     } else {
+      observe_tools(doc);
       UsageFields delta;
       take_usage(doc, delta, ignored);
       if (!delta.any()) return;
@@ -193,6 +195,7 @@ void UsageReader::on_event(const SseEvent& e) {
     if (!parse(doc, e.data)) return;
     const rapidjson::Value* response = json_at(doc, "/response");
     if (!response) return;
+    observe_tools(*response);
     UsageFields found;
     take_usage(*response, found, convention_);
     if (auto model = string_at(*response, "model"); !model.empty())
@@ -206,6 +209,10 @@ void UsageReader::on_event(const SseEvent& e) {
 }
 
 bool UsageReader::on_gemini_chunk(const SseEvent& e) {
+  if (!tools_.empty() && e.data.find("\"groundingMetadata\"") != std::string_view::npos) {
+    rapidjson::Document doc;
+    if (parse(doc, e.data)) observe_tools(doc);
+  }
   if (e.data.find("\"usageMetadata\"") == std::string_view::npos) return false;
   // Running totals: keep the last event's text and parse it once at finish.
   last_gemini_.assign(e.data);
@@ -252,6 +259,7 @@ void UsageReader::read_json_body(UsageResult& r) {
   if (doc.IsArray()) {
     // Gemini streamGenerateContent without alt=sse: an array of running totals, take the last.
     root = nullptr;
+    for (const auto& chunk : doc.GetArray()) observe_tools(chunk);
     for (auto it = doc.End(); it != doc.Begin();) {
       --it;
       if (it->IsObject() && (it->HasMember("usageMetadata") || it->HasMember("usage"))) {
@@ -262,8 +270,11 @@ void UsageReader::read_json_body(UsageResult& r) {
     if (!root) return;
   }
   if (!root->IsObject()) return;
+  if (!doc.IsArray()) observe_tools(*root);
+  if (const auto id = string_at(*root, "id"); !id.empty()) r.id = id;
   take_usage(*root, fields_, convention_);
   final_usage_ = fields_.any();
+  if (!final_usage_) price_seconds(*root, r);
   if (auto model = string_at(*root, "model"); !model.empty())
     r.model = std::move(model);
   else if (auto version = string_at(*root, "modelVersion"); !version.empty())
@@ -321,6 +332,76 @@ const ModelPrice* UsageReader::model_price() const {
   return provider_->price_for_model(requested_model_, endpoint_);
 }
 
+namespace {
+
+// Calls of one tool charge that `obj` reports; nullopt when it reports none of this kind.
+std::optional<std::int64_t> tool_count(const ToolCharge& tool, const rapidjson::Value& obj) {
+  using Count = ToolCharge::Count;
+  if (!obj.IsObject()) return std::nullopt;
+  if (tool.count == Count::pointer) return json_count(json_at(obj, tool.count_key));
+  if (tool.count == Count::output_items || tool.count == Count::output_distinct) {
+    const rapidjson::Value* output = json_at(obj, "/output");
+    if (!output || !output->IsArray()) return std::nullopt;
+    const auto slash = tool.count_key.find('/');
+    const std::string type = tool.count_key.substr(0, slash);
+    const std::string field =
+        slash == std::string::npos ? std::string() : tool.count_key.substr(slash + 1);
+    std::int64_t items = 0;
+    std::vector<std::string> distinct;
+    for (const auto& item : output->GetArray()) {
+      if (string_at(item, "type") != type) continue;
+      ++items;
+      if (const auto value = string_at(item, field.c_str());
+          !field.empty() && !value.empty() &&
+          std::find(distinct.begin(), distinct.end(), value) == distinct.end())
+        distinct.push_back(value);
+    }
+    return tool.count == Count::output_items ? items : static_cast<std::int64_t>(distinct.size());
+  }
+  // Gemini: candidates[].groundingMetadata.webSearchQueries, the searches a grounded answer ran.
+  const rapidjson::Value* candidates = json_at(obj, "/candidates");
+  if (!candidates || !candidates->IsArray()) return std::nullopt;
+  std::int64_t queries = 0, grounded = 0;
+  for (const auto& candidate : candidates->GetArray()) {
+    const rapidjson::Value* searched = json_at(candidate, "/groundingMetadata/webSearchQueries");
+    if (!searched || !searched->IsArray() || searched->Empty()) continue;
+    grounded = 1;
+    queries += searched->Size();
+  }
+  return tool.count == Count::grounded_prompts ? grounded : queries;
+}
+
+}  // namespace
+
+void UsageReader::observe_tools(const rapidjson::Value& obj) {
+  for (auto& tally : tools_) {
+    const auto n = tool_count(*tally.tool, obj);
+    if (!n) continue;
+    // Counts are running totals (a stream repeats them): the largest seen is the answer's.
+    using Count = ToolCharge::Count;
+    const bool totals = tally.tool->count == Count::grounded_prompts ||
+                        tally.tool->count == Count::grounded_queries;
+    tally.calls = totals && tally.calls ? std::max(*tally.calls, *n) : *n;
+  }
+}
+
+// A per-second answer that describes what it makes (OpenAI's video job: "seconds", "size"):
+// charged at that, rather than at what was asked.
+void UsageReader::price_seconds(const rapidjson::Value& root, UsageResult& r) {
+  if (!endpoint_ || endpoint_->pricing != Pricing::per_second || endpoint_->usage.seconds.empty())
+    return;
+  const auto seconds = json_count(json_at(root, endpoint_->usage.seconds));
+  const ModelPrice* p = model_price();
+  if (!seconds || !p) return;
+  std::optional<std::string> size;
+  if (!endpoint_->usage.size.empty())
+    if (const auto* v = json_at(root, endpoint_->usage.size); v && v->IsString())
+      size = v->GetString();
+  const std::int64_t rate = second_price(*p, size, std::nullopt);
+  if (rate < 0) return;
+  r.actual_micros = *seconds * rate;
+}
+
 void UsageReader::price(UsageResult& r) {
   if (header_cost_ && !r.actual_micros) r.actual_micros = header_cost_;
   if (r.actual_micros) {
@@ -329,7 +410,14 @@ void UsageReader::price(UsageResult& r) {
     return;
   }
   if (r.usage_seen) {
-    if (const ModelPrice* p = model_price()) r.actual_micros = token_cost(*p, r.tokens);
+    const ModelPrice* p = model_price();
+    if (!p) return;
+    for (const auto& tally : tools_) {
+      const std::int64_t calls = tally.calls.value_or(0);
+      r.tool_calls[tally.tool->name] += calls;
+      r.tool_micros = saturating_add(r.tool_micros, calls * tally.each);
+    }
+    r.actual_micros = saturating_add(token_cost(*p, r.tokens), r.tool_micros);
     return;
   }
   if (image_count_ > 0) {

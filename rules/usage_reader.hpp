@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rules/config.hpp"
 #include "rules/cost.hpp"
@@ -30,6 +31,11 @@ struct UsageResult {
   // x-ratelimit-* / anthropic-ratelimit-* header under its own (lower-case) name.
   std::map<std::string, std::string> rate_limits;
   std::string model;  // model reported by the provider, if any
+  std::string id;     // the top-level "id" of a JSON answer (a file's, a batch's, a message's)
+  // Built-in tool calls the answer reports (by tool charge name) and what they cost, included
+  // in actual_micros.
+  std::map<std::string, std::int64_t> tool_calls;
+  std::int64_t tool_micros = 0;
   int status = 0;
 };
 
@@ -56,6 +62,10 @@ class UsageReader {
   // Images counted in a response without usage are charged at this price each (the estimate's,
   // for the size and quality asked); without it, at the model's dearest per-image price.
   void set_image_price(std::int64_t micros) { image_price_ = micros; }
+  // A built-in tool the request listed: the calls the answer reports are charged at `each`.
+  void charge_tool(const ToolCharge& tool, std::int64_t each) {
+    tools_.push_back({&tool, each, std::nullopt});
+  }
   // Bound on a non-streamed JSON body kept for parsing at finish; past it only the tail is kept.
   static constexpr std::size_t k_max_json_bytes = 8u << 20;
   static constexpr std::size_t k_tail_bytes = 256u << 10;
@@ -76,6 +86,10 @@ class UsageReader {
   void read_json_tail(UsageResult& r);
   void read_provider_fields(const rapidjson::Value& root, UsageResult& r);
   void price(UsageResult& r);
+  // Counts the calls of the charged tools that `obj` reports (an answer, a streamed event's
+  // message or response, a Gemini chunk).
+  void observe_tools(const rapidjson::Value& obj);
+  void price_seconds(const rapidjson::Value& root, UsageResult& r);
   const ModelPrice* model_price() const;
   const UsageSpec& token_spec() const;
 
@@ -87,6 +101,12 @@ class UsageReader {
   std::optional<std::int64_t> image_price_;
   std::optional<std::int64_t> header_cost_;
   std::int64_t image_count_ = 0;  // data[] of an image response without usage
+  struct ToolTally {
+    const ToolCharge* tool;
+    std::int64_t each;
+    std::optional<std::int64_t> calls;
+  };
+  std::vector<ToolTally> tools_;
 
   std::string body_;  // JSON bodies, parsed once at finish
   bool body_overflow_ = false;

@@ -1,5 +1,7 @@
 #include "telemetry/access_log.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -151,9 +153,10 @@ std::string redact_target(std::string_view target) {
 }
 
 bool is_secret_header(std::string_view name) {
+  // Sec-WebSocket-Protocol carries a browser's OpenAI Realtime key (openai-insecure-api-key.KEY).
   return util::iequals(name, "authorization") || util::iequals(name, "proxy-authorization") ||
          util::iequals(name, "x-api-key") || util::iequals(name, "x-goog-api-key") ||
-         util::iequals(name, "cookie");
+         util::iequals(name, "cookie") || util::iequals(name, "sec-websocket-protocol");
 }
 
 std::string json_quote(std::string_view s) {
@@ -221,6 +224,47 @@ std::string access_json(const AccessRecord& r) {
   }
   out += '}';
   return out;
+}
+
+std::string realtime_json(const RealtimeRecord& r) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  const auto str = [&](const char* key, std::string_view value) {
+    w.Key(key);
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  w.StartObject();
+  str("ts", now_iso8601());
+  str("client", r.client);
+  str("user", r.user);
+  str("mode", "realtime");
+  str("host", r.host);
+  str("path", redact_target(r.target));
+  str("session", r.session);
+  str("response", r.response);
+  str("model", r.model);
+  str("outcome", r.outcome);
+  str("estimate", rules::format_micros(r.estimate));
+  str("cost", rules::format_micros(r.cost));
+  str("currency", r.currency);
+  w.Key("input_tokens");
+  w.Int64(r.input_tokens);
+  w.Key("cached_tokens");
+  w.Int64(r.cached_tokens);
+  w.Key("output_tokens");
+  w.Int64(r.output_tokens);
+  w.Key("audio_input_tokens");
+  w.Int64(r.audio_input_tokens);
+  w.Key("audio_output_tokens");
+  w.Int64(r.audio_output_tokens);
+  w.Key("ms");
+  w.Double(static_cast<double>(static_cast<std::int64_t>(r.ms * 1000)) / 1000);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+void log_realtime(const RealtimeRecord& record) {
+  if (g_lines) g_lines->append(realtime_json(record));
 }
 
 void init_logging() {

@@ -31,6 +31,17 @@ struct AccessRecord {
   std::string record;                          // the cost record's id (x-tollgate-record)
 };
 
+// One realtime response (an OpenAI Realtime response, a transcription, a Gemini Live turn):
+// what it was reserved at and what it cost, as it settles. Amounts in micro-units.
+struct RealtimeRecord {
+  std::string client, user, host, target;
+  std::string session, response, model, outcome, currency;
+  std::int64_t estimate = 0, cost = 0;
+  std::int64_t input_tokens = 0, cached_tokens = 0, output_tokens = 0;
+  std::int64_t audio_input_tokens = 0, audio_output_tokens = 0;
+  double ms = 0;  // from reservation to settlement
+};
+
 // `target` with the value of every key= query parameter (any name ending in "key", e.g. key,
 // api_key) replaced by "REDACTED".
 std::string redact_target(std::string_view target);
@@ -47,6 +58,10 @@ std::string access_json(const AccessRecord& record);
 // Sets up the stdout line buffer and the stderr diagnostics logger (idempotent).
 void init_logging();
 void log_access(const AccessRecord& record);
+// The line of a realtime response: mode "realtime", the access line's client, host and path, and
+// session, response, model, outcome, estimate, cost (decimal strings), currency, token counts.
+std::string realtime_json(const RealtimeRecord& record);
+void log_realtime(const RealtimeRecord& record);
 void log_warning(std::string_view what);
 // Any other JSON line for stdout (budget events), through the same buffer.
 void log_line(std::string_view json_line);

@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "budget/store/store_metrics.hpp"
+
 namespace proxy {
 namespace {
 
@@ -30,6 +32,20 @@ void add_gauge(MetricFamily& family, std::vector<ClientMetric::Label> labels, do
 double units(std::int64_t micros) {
   return static_cast<double>(micros) / 1e6;
 }
+
+// The stores' reports, passed on to the process's metrics.
+class StoreMetricsSink final : public budget::StoreMetrics {
+ public:
+  explicit StoreMetricsSink(Metrics& metrics) : metrics_(metrics) {}
+  void observe(std::string_view store, std::string_view op,
+               std::chrono::nanoseconds took) override {
+    metrics_.observe_store(store, op, took);
+  }
+  void error(std::string_view store) override { metrics_.count_store_error(store); }
+
+ private:
+  Metrics& metrics_;
+};
 
 }  // namespace
 
@@ -73,6 +89,11 @@ void install_budget_metrics(Metrics& metrics, const budget::Enforcer& enforcer,
 
 void clear_budget_metrics(Metrics& metrics) {
   metrics.set_scrape_hook(nullptr);
+}
+
+void install_store_metrics(Metrics& metrics) {
+  static StoreMetricsSink sink(metrics);
+  budget::set_store_metrics(&sink);
 }
 
 }  // namespace proxy

@@ -27,4 +27,8 @@ void install_budget_metrics(Metrics& metrics, const budget::Enforcer& enforcer,
                             std::function<std::shared_ptr<const rules::Config>()> config = nullptr);
 void clear_budget_metrics(Metrics& metrics);
 
+// Makes the ledger stores (budget/store/) report their operations to `metrics`
+// (tollgate_store_seconds, tollgate_store_errors_total). Once, before the enforcer is made.
+void install_store_metrics(Metrics& metrics);
+
 }  // namespace proxy

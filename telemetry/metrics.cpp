@@ -22,6 +22,10 @@ const Histogram::BucketBoundaries k_overhead_buckets{0.00005, 0.0001, 0.00015, 0
                                                      0.001,   0.0025, 0.005,   0.01,    0.05};
 const Histogram::BucketBoundaries k_upstream_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                      1,     2.5,  5,     10,   30,  60,   120};
+// Store operations: tens of microseconds (a commit, a Redis round trip on loopback) to the
+// second after which an unanswered Redis call fails.
+const Histogram::BucketBoundaries k_store_buckets{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                  0.005,   0.01,   0.025,   0.1,    0.5,   1};
 const Histogram::BucketBoundaries k_ratio_buckets{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.25, 1.5, 2};
 
 // Label-set cache over a prometheus-cpp family: Family::Add takes a mutex and hashes a std::map;
@@ -78,6 +82,12 @@ struct Metrics::Impl {
                                .Help("Requests for a model not in the catalog, priced by "
                                      "unknown_model (dearest or price_as) or refused")
                                .Register(*registry)};
+  Cached<Counter> unpriced_endpoint{
+      prometheus::BuildCounter()
+          .Name("tollgate_unpriced_endpoint_total")
+          .Help("POST, PUT and PATCH requests to a provider path that no endpoint prices "
+                "(charged the provider's default_cost)")
+          .Register(*registry)};
   Family<Histogram>& ratio_family = prometheus::BuildHistogram()
                                         .Name("tollgate_estimate_ratio")
                                         .Help("Actual cost divided by the estimate")
@@ -106,6 +116,27 @@ struct Metrics::Impl {
                                                       .Register(*registry);
   prometheus::Gauge& connections_intercept = connections_family.Add({{"mode", "intercept"}});
   prometheus::Gauge& connections_other = connections_family.Add({{"mode", "other"}});
+  Family<prometheus::Gauge>& realtime_family = prometheus::BuildGauge()
+                                                   .Name("tollgate_realtime_sessions")
+                                                   .Help("Open metered realtime WebSocket sessions")
+                                                   .Register(*registry);
+  prometheus::Gauge& realtime_sessions = realtime_family.Add({});
+  Cached<Counter> realtime_responses{prometheus::BuildCounter()
+                                         .Name("tollgate_realtime_responses_total")
+                                         .Help("Realtime responses (and Gemini Live turns) by "
+                                               "provider, model and outcome")
+                                         .Register(*registry)};
+
+  Cached<Histogram> store{prometheus::BuildHistogram()
+                              .Name("tollgate_store_seconds")
+                              .Help("Ledger store operations by store and operation, as their "
+                                    "callers waited for them")
+                              .Register(*registry)};
+  Cached<Counter> store_errors{prometheus::BuildCounter()
+                                   .Name("tollgate_store_errors_total")
+                                   .Help("Ledger store operations that failed (no reply, an "
+                                         "error, a commit rolled back)")
+                                   .Register(*registry)};
 
   std::mutex hook_mutex;
   std::function<void(std::string&)> scrape_hook;
@@ -135,6 +166,16 @@ std::string_view outcome_name(RequestOutcome outcome) {
       return "tunneled";
   }
   return "error";
+}
+
+void Metrics::observe_store(std::string_view store, std::string_view op,
+                            std::chrono::nanoseconds took) {
+  impl_->store.get({{"store", store}, {"op", op}}, k_store_buckets)
+      .Observe(std::chrono::duration<double>(took).count());
+}
+
+void Metrics::count_store_error(std::string_view store) {
+  impl_->store_errors.get({{"store", store}}).Increment();
 }
 
 void Metrics::count_request(std::string_view provider, std::string_view endpoint,
@@ -171,6 +212,10 @@ void Metrics::count_unpriced(std::string_view provider, std::string_view model) 
   impl_->unpriced.get({{"provider", provider}, {"model", model}}).Increment();
 }
 
+void Metrics::count_unpriced_endpoint(std::string_view provider, std::string_view method) {
+  impl_->unpriced_endpoint.get({{"provider", provider}, {"method", method}}).Increment();
+}
+
 void Metrics::add_tunnel_bytes(std::uint64_t up, std::uint64_t down) {
   impl_->tunnel_up.Increment(static_cast<double>(up));
   impl_->tunnel_down.Increment(static_cast<double>(down));
@@ -182,6 +227,20 @@ void Metrics::connection_opened(bool intercepted) {
 
 void Metrics::connection_closed(bool intercepted) {
   (intercepted ? impl_->connections_intercept : impl_->connections_other).Decrement();
+}
+
+void Metrics::realtime_session_opened() {
+  impl_->realtime_sessions.Increment();
+}
+
+void Metrics::realtime_session_closed() {
+  impl_->realtime_sessions.Decrement();
+}
+
+void Metrics::count_realtime_response(std::string_view provider, std::string_view model,
+                                      std::string_view outcome) {
+  impl_->realtime_responses.get({{"provider", provider}, {"model", model}, {"outcome", outcome}})
+      .Increment();
 }
 
 void Metrics::set_scrape_hook(std::function<void(std::string&)> hook) {

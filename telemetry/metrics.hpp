@@ -37,9 +37,24 @@ class Metrics {
   void count_alert(std::string_view budget, std::string_view threshold);
   // A request for a model missing from its provider's models (tollgate_unpriced_total).
   void count_unpriced(std::string_view provider, std::string_view model);
+  // One ledger store operation as its caller waited for it (tollgate_store_seconds{store,op}),
+  // and one that failed (tollgate_store_errors_total{store}).
+  void observe_store(std::string_view store, std::string_view op, std::chrono::nanoseconds took);
+  void count_store_error(std::string_view store);
+  // A POST, PUT or PATCH to a provider path that no endpoint prices
+  // (tollgate_unpriced_endpoint_total; no path label: paths hold ids).
+  void count_unpriced_endpoint(std::string_view provider, std::string_view method);
   void add_tunnel_bytes(std::uint64_t client_to_upstream, std::uint64_t upstream_to_client);
   void connection_opened(bool intercepted);
   void connection_closed(bool intercepted);
+  // Metered realtime WebSocket sessions (tollgate_realtime_sessions) and their responses
+  // (tollgate_realtime_responses_total{provider,model,outcome}; outcome: completed | cancelled |
+  // failed | incomplete as response.done says, refused, or no_usage when none came and the
+  // estimate was charged).
+  void realtime_session_opened();
+  void realtime_session_closed();
+  void count_realtime_response(std::string_view provider, std::string_view model,
+                               std::string_view outcome);
 
   // Metrics that are a view of other state (budget standings, balances, breakers) are collected
   // at scrape time from this callback, which appends exposition-format lines.

@@ -32,7 +32,7 @@ std::string iso_time(budget::TimePoint t) {
   return buf;
 }
 
-bool subscribes(const rules::WebhookConfig& hook, const std::string& type) {
+bool subscribes(const rules::WebhookConfig& hook, std::string_view type) {
   if (hook.events.empty()) return true;
   for (const auto& e : hook.events)
     if (e == type || (e == "refused" && type == "would_refuse") ||
@@ -130,7 +130,7 @@ void WebhookSender::send(const budget::Event& event) {
   if (impl_->hooks.empty()) return;
   const std::string body = event_json(event);
   for (const auto& hook : impl_->hooks) {
-    if (!subscribes(hook, event.type)) continue;
+    if (!subscribes(hook, budget::event_type_name(event.type))) continue;
     Channel& c = impl_->channel(hook.url);
     {
       std::lock_guard channel_lock(c.mutex);
@@ -159,7 +159,7 @@ std::uint64_t WebhookSender::dropped() const {
 std::string event_json(const budget::Event& e) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> out(buffer);
-  const auto str = [&out](const char* key, const std::string& value) {
+  const auto str = [&out](const char* key, std::string_view value) {
     out.Key(key);
     out.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
   };
@@ -167,7 +167,7 @@ std::string event_json(const budget::Event& e) {
   out.Key("id");
   out.Uint64(e.id);
   str("at", iso_time(e.at));
-  str("type", e.type);
+  str("type", budget::event_type_name(e.type));
   str("budget", e.budget);
   str("key", e.key);
   str("message", e.message);

@@ -1,88 +1,28 @@
-#include <hiredis/hiredis.h>
-
-#include <atomic>
+// The Redis shared ledger: every call goes through one RedisConnection (its own thread, pipelined
+// batches), so no caller waits on Redis; closes Redis could not take wait in a RedisOutbox and
+// are sent again once it is back.
 #include <charconv>
+#include <future>
 #include <stdexcept>
 
+#include "budget/store/redis_connection.hpp"
+#include "budget/store/redis_outbox.hpp"
+#include "budget/store/redis_scripts.hpp"
 #include "budget/store/shared_ledger.hpp"
 
 namespace budget {
 namespace {
 
-// KEYS: one counter hash per part, then the hold sequence and the hold deadline set.
-// ARGV: estimate, hold ttl (ms), part count, hold key prefix, then per part: limit, enforce, ttl.
-// Lua numbers are doubles: exact up to 2^53 micro-units (9 billion in the currency).
-// Every expiry is relative and every deadline is read from Redis's own clock (TIME): a sidecar
-// whose clock runs ahead must never make Redis drop counters or settle other sidecars' holds.
-constexpr const char* k_reserve = R"lua(
-local est = tonumber(ARGV[1])
-local n = tonumber(ARGV[3])
-local found = {}
-for i = 1, n do
-  local s = tonumber(redis.call('HGET', KEYS[i], 's') or '0')
-  local r = tonumber(redis.call('HGET', KEYS[i], 'r') or '0')
-  found[#found + 1] = s
-  found[#found + 1] = r
-  local base = 4 + (i - 1) * 3
-  if ARGV[base + 2] == '1' and s + r + est > tonumber(ARGV[base + 1]) then
-    local out = {0, i}
-    for _, v in ipairs(found) do out[#out + 1] = v end
-    return out
-  end
-end
-local id = redis.call('INCR', KEYS[n + 1])
-local out = {1, id}
-local names = {}
-for i = 1, n do
-  local r = redis.call('HINCRBY', KEYS[i], 'r', est)
-  out[#out + 1] = tonumber(redis.call('HGET', KEYS[i], 's') or '0')
-  out[#out + 1] = r
-  local ttl = tonumber(ARGV[4 + (i - 1) * 3 + 3])
-  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
-  names[#names + 1] = KEYS[i]
-end
-redis.call('HSET', ARGV[4] .. id, 'est', est, 'keys', table.concat(names, '\n'))
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZADD', KEYS[n + 2], now_ms + tonumber(ARGV[2]), id)
-return out
-)lua";
+namespace scripts = redis_scripts;
+using Result = RedisConnection::Result;
 
-// KEYS: the hold deadline set (scores: deadlines in ms on Redis's clock). Returns the ids of
-// holds whose deadline has passed.
-constexpr const char* k_expired = R"lua(
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, 1000)
-)lua";
-
-// KEYS: the hold deadline set. ARGV: hold key prefix, id, actual ("-1": release, "est": estimate).
-constexpr const char* k_close = R"lua(
-local hk = ARGV[1] .. ARGV[2]
-local est = redis.call('HGET', hk, 'est')
-if not est then return {0} end
-local actual = tonumber(ARGV[3])
-if ARGV[3] == 'est' then actual = tonumber(est) end
-local out = {1}
-for k in string.gmatch(redis.call('HGET', hk, 'keys'), '[^\n]+') do
-  redis.call('HINCRBY', k, 'r', -tonumber(est))
-  local s = tonumber(redis.call('HGET', k, 's') or '0')
-  if actual >= 0 then s = redis.call('HINCRBY', k, 's', actual) end
-  out[#out + 1] = s
-end
-redis.call('DEL', hk)
-redis.call('ZREM', KEYS[1], ARGV[2])
-return out
-)lua";
+// How long a closed hold's mark stays: longer than any outage whose closes wait in the outbox is
+// expected to last (the outbox keeps them until Redis is back, however long).
+constexpr std::int64_t k_seen_ttl_s = 2 * 86'400;
 
 // Separates the fields of an override record: budget names and HTTP header values never hold
 // ASCII control characters.
 constexpr char k_field = '\x1f';
-
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 std::int64_t to_int(const redisReply* r) {
   if (r->type == REDIS_REPLY_INTEGER) return r->integer;
@@ -91,88 +31,153 @@ std::int64_t to_int(const redisReply* r) {
   return v;
 }
 
+std::string text(const redisReply* r) {
+  return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS
+             ? std::string(r->str, r->len)
+             : std::string();
+}
+
+bool is_array(const redisReply* r, std::size_t at_least = 0) {
+  return r && r->type == REDIS_REPLY_ARRAY && r->elements >= at_least;
+}
+
 class RedisLedger final : public SharedLedger {
  public:
-  RedisLedger(const std::string& url, std::string prefix) : prefix_(std::move(prefix)) {
-    // redis://host:port/db
-    std::string rest = url.starts_with("redis://") ? url.substr(8) : url;
-    if (auto slash = rest.find('/'); slash != std::string::npos) {
-      db_ = std::stoi(rest.substr(slash + 1).empty() ? "0" : rest.substr(slash + 1));
-      rest = rest.substr(0, slash);
-    }
-    if (auto colon = rest.rfind(':'); colon != std::string::npos) {
-      port_ = std::stoi(rest.substr(colon + 1));
-      rest = rest.substr(0, colon);
-    }
-    host_ = rest.empty() ? "127.0.0.1" : rest;
-    if (!connect()) {
-      redisFree(ctx_);  // the destructor does not run for a constructor that throws
-      throw std::runtime_error("cannot connect to redis " + url);
-    }
+  RedisLedger(RedisEndpoint endpoint, std::string prefix, const std::string& outbox_path)
+      : prefix_(std::move(prefix)), outbox_(outbox_path) {
+    RedisConnection::Hooks hooks;
+    hooks.connected = [this] { return replay(); };
+    hooks.after_batch = [this] { keep_closes(); };
+    hooks.failed = [this](const std::string& problem) {
+      std::lock_guard lock(listener_mutex_);
+      if (listener_) listener_(problem);
+    };
+    connection_ = std::make_unique<RedisConnection>(
+        std::move(endpoint),
+        std::vector<std::string>{scripts::k_reserve, scripts::k_close, scripts::k_expire,
+                                 scripts::k_read, scripts::k_runtime},
+        std::move(hooks));
   }
-  ~RedisLedger() override { redisFree(ctx_); }
+  // The connection goes first: what it still holds fails, and closes among it reach the outbox.
+  ~RedisLedger() override { connection_.reset(); }
 
-  std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,
-                                     std::int64_t hold_ttl_ms) override {
-    std::vector<std::string> args{"EVALSHA", reserve_sha_, std::to_string(parts.size() + 2)};
+  void reserve(std::uint64_t hold, const std::vector<Part>& parts, std::int64_t estimate,
+               std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) override {
+    const std::string id = std::to_string(hold);
+    std::vector<std::string> args{std::to_string(parts.size() + 3)};
     for (const auto& p : parts) args.push_back(counter_key(p.budget, p.key, p.period));
-    args.push_back(prefix_ + "hold_seq");
     args.push_back(prefix_ + "holds");
+    args.push_back(prefix_ + "hold:" + id);
+    args.push_back(prefix_ + "seen:" + id);
     args.push_back(std::to_string(estimate));
     args.push_back(std::to_string(hold_ttl_ms));
     args.push_back(std::to_string(parts.size()));
-    args.push_back(prefix_ + "hold:");
+    args.push_back(id);
     for (const auto& p : parts) {
       args.push_back(std::to_string(p.limit));
       args.push_back(p.enforce ? "1" : "0");
       args.push_back(std::to_string(p.ttl));
     }
-    Reply r = command(args);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return std::nullopt;
-    Reservation out;
-    out.admitted = to_int(r->element[0]) == 1;
-    if (out.admitted)
-      out.hold = static_cast<std::uint64_t>(to_int(r->element[1]));
-    else
-      out.refused_part = static_cast<std::size_t>(to_int(r->element[1]) - 1);
-    for (std::size_t i = 2; i + 1 < r->elements; i += 2)
-      out.counters.push_back({to_int(r->element[i]), to_int(r->element[i + 1])});
-    return out;
+    connection_->send(
+        {"reserve", scripts::reserve, std::move(args), [done = std::move(done)](const Result& r) {
+           Reservation out;
+           if (!is_array(r.reply, 2)) {
+             out.maybe_reserved = r.sent && !is_array(r.reply);
+             return done(std::move(out));
+           }
+           const auto status = to_int(r.reply->element[0]);
+           out.outcome = status == 1   ? Reservation::Outcome::admitted
+                         : status == 0 ? Reservation::Outcome::refused
+                                       : Reservation::Outcome::failed;
+           if (status == 0)
+             out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
+           for (std::size_t i = 2; i + 1 < r.reply->elements; i += 2)
+             out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1])});
+           done(std::move(out));
+         }});
   }
 
-  std::optional<std::vector<std::int64_t>> close(std::uint64_t hold,
-                                                 std::optional<std::int64_t> actual) override {
-    return close_as(hold, actual ? std::to_string(*actual) : "-1");
+  void close(std::uint64_t hold, std::optional<std::int64_t> actual,
+             const std::vector<Part>& unreserved,
+             std::function<void(std::optional<std::vector<std::int64_t>>)> done) override {
+    PendingClose c;
+    c.hold = hold;
+    c.actual = actual ? std::to_string(*actual) : "-1";
+    for (const auto& p : unreserved) {
+      c.keys.push_back(counter_key(p.budget, p.key, p.period));
+      c.key_ttls.push_back(p.ttl);
+    }
+    auto args = close_args(c);
+    connection_->send({"close", scripts::close, std::move(args),
+                       [this, c = std::move(c), done = std::move(done)](const Result& r) mutable {
+                         if (is_array(r.reply, 1)) {
+                           std::vector<std::int64_t> spent;
+                           for (std::size_t i = 1; i < r.reply->elements; ++i)
+                             spent.push_back(to_int(r.reply->element[i]));
+                           if (done) done(std::move(spent));
+                           return;
+                         }
+                         // No reply: kept and sent again when Redis is back. (A script error
+                         // would come back the same: nothing to keep.)
+                         if (!r.reply)
+                           to_keep_.push_back({std::move(c), std::move(done)});
+                         else if (done)
+                           done(std::nullopt);
+                       }});
   }
 
   void settle_expired() override {
-    Reply r = command({"EVALSHA", expired_sha_, "1", prefix_ + "holds"});
-    if (!r || r->type != REDIS_REPLY_ARRAY) return;
-    for (std::size_t i = 0; i < r->elements; ++i)
-      close_as(static_cast<std::uint64_t>(to_int(r->element[i])), "est");
+    connection_->send({"expire",
+                       scripts::expire,
+                       {"1", prefix_ + "holds",
+                        prefix_ + "hold:", prefix_ + "seen:", std::to_string(k_seen_ttl_s)},
+                       nullptr});
+  }
+
+  void runtime(std::function<void(std::optional<Runtime>)> done) override {
+    connection_->send(
+        {"runtime",
+         scripts::runtime,
+         {"2", prefix_ + "limits", prefix_ + "overrides"},
+         [done = std::move(done)](const Result& r) { done(parse_runtime(r.reply)); }});
   }
 
   std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) override {
-    std::vector<Counters> out;
-    for (const auto& p : parts) {
-      Reply r = command({"HMGET", counter_key(p.budget, p.key, p.period), "s", "r"});
-      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return std::nullopt;
-      out.push_back({to_int(r->element[0]), to_int(r->element[1])});
-    }
+    std::vector<std::string> args{std::to_string(parts.size())};
+    for (const auto& p : parts) args.push_back(counter_key(p.budget, p.key, p.period));
+    std::optional<std::vector<Counters>> out;
+    connection_->call(
+        {"read", scripts::read, std::move(args), [&](const Result& r) {
+           if (!is_array(r.reply)) return;
+           out.emplace();
+           for (std::size_t i = 0; i + 1 < r.reply->elements; i += 2)
+             out->push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1])});
+         }});
     return out;
   }
 
   bool reset(const std::string& budget, const std::string& key, std::int64_t period) override {
-    if (!key.empty()) return command({"DEL", counter_key(budget, key, period)}) != nullptr;
+    if (!key.empty()) return command({"DEL", counter_key(budget, key, period)});
     // Every instance: its counters share the budget's {hash tag} prefix.
     std::string cursor = "0";
     do {
-      Reply r = command({"SCAN", cursor, "MATCH", prefix_ + "{" + budget + "}:*", "COUNT", "1000"});
-      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return false;
-      cursor.assign(r->element[0]->str, r->element[0]->len);
-      for (std::size_t i = 0; i < r->element[1]->elements; ++i)
-        command(
-            {"DEL", std::string(r->element[1]->element[i]->str, r->element[1]->element[i]->len)});
+      std::vector<std::string> keys;
+      bool ok = false;
+      connection_->call({"reset",
+                         -1,
+                         {"SCAN", cursor, "MATCH", prefix_ + "{" + budget + "}:*", "COUNT", "1000"},
+                         [&](const Result& r) {
+                           if (!is_array(r.reply, 2)) return;
+                           ok = true;
+                           cursor = text(r.reply->element[0]);
+                           for (std::size_t i = 0; i < r.reply->element[1]->elements; ++i)
+                             keys.push_back(text(r.reply->element[1]->element[i]));
+                         }});
+      if (!ok) return false;
+      if (!keys.empty()) {
+        keys.insert(keys.begin(), "DEL");
+        if (!command(std::move(keys))) return false;
+      }
     } while (cursor != "0");
     return true;
   }
@@ -181,31 +186,43 @@ class RedisLedger final : public SharedLedger {
   // process re-reads both (runtime()) and applies them as its own.
   bool set_limit(const LimitRow& limit) override {
     return command({"HSET", prefix_ + "limits", limit.budget,
-                    std::to_string(limit.limit) + ":" + std::to_string(limit.config_limit)}) !=
-           nullptr;
+                    std::to_string(limit.limit) + ":" + std::to_string(limit.config_limit)});
   }
 
   bool add_override(const OverrideRow& o) override {
     return command({"RPUSH", prefix_ + "overrides",
                     o.budget + k_field + o.key + k_field + std::to_string(o.extra) + k_field +
-                        std::to_string(o.until) + k_field + o.reason}) != nullptr;
+                        std::to_string(o.until) + k_field + o.reason});
   }
 
-  std::optional<Runtime> runtime() override {
+  bool healthy() const override { return connection_->connected(); }
+
+  void on_failure(std::function<void(const std::string&)> listener) override {
+    std::lock_guard lock(listener_mutex_);
+    listener_ = std::move(listener);
+  }
+
+ private:
+  struct Keep {
+    PendingClose close;
+    std::function<void(std::optional<std::vector<std::int64_t>>)> done;
+  };
+
+  static std::optional<Runtime> parse_runtime(const redisReply* r) {
+    if (!is_array(r, 2) || !is_array(r->element[0]) || !is_array(r->element[1]))
+      return std::nullopt;
     Runtime out;
-    Reply limits = command({"HGETALL", prefix_ + "limits"});
-    if (!limits || limits->type != REDIS_REPLY_ARRAY) return std::nullopt;
+    const redisReply* limits = r->element[0];
     for (std::size_t i = 0; i + 1 < limits->elements; i += 2) {
-      const std::string value(limits->element[i + 1]->str, limits->element[i + 1]->len);
+      const std::string value = text(limits->element[i + 1]);
       const auto colon = value.find(':');
-      out.limits.push_back({std::string(limits->element[i]->str, limits->element[i]->len),
-                            std::stoll(value.substr(0, colon)),
+      if (colon == std::string::npos) continue;
+      out.limits.push_back({text(limits->element[i]), std::stoll(value.substr(0, colon)),
                             std::stoll(value.substr(colon + 1))});
     }
-    Reply overrides = command({"LRANGE", prefix_ + "overrides", "0", "-1"});
-    if (!overrides || overrides->type != REDIS_REPLY_ARRAY) return std::nullopt;
+    const redisReply* overrides = r->element[1];
     for (std::size_t i = 0; i < overrides->elements; ++i) {
-      const std::string v(overrides->element[i]->str, overrides->element[i]->len);
+      const std::string v = text(overrides->element[i]);
       std::vector<std::string> f;
       for (std::size_t pos = 0;;) {
         const auto end = v.find(k_field, pos);
@@ -219,89 +236,77 @@ class RedisLedger final : public SharedLedger {
     return out;
   }
 
-  bool healthy() const override { return healthy_; }
-
- private:
-  std::optional<std::vector<std::int64_t>> close_as(std::uint64_t hold, const std::string& actual) {
-    Reply r = command({"EVALSHA", close_sha_, "1", prefix_ + "holds",
-                       prefix_ + "hold:", std::to_string(hold), actual});
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) return std::nullopt;
-    std::vector<std::int64_t> spent;
-    for (std::size_t i = 1; i < r->elements; ++i) spent.push_back(to_int(r->element[i]));
-    return spent;
+  std::vector<std::string> close_args(const PendingClose& c) const {
+    const std::string id = std::to_string(c.hold);
+    std::vector<std::string> args{std::to_string(3 + c.keys.size()), prefix_ + "holds",
+                                  prefix_ + "hold:" + id, prefix_ + "seen:" + id};
+    args.insert(args.end(), c.keys.begin(), c.keys.end());
+    args.push_back(id);
+    args.push_back(c.actual);
+    args.push_back(std::to_string(k_seen_ttl_s));
+    for (const auto ttl : c.key_ttls) args.push_back(std::to_string(ttl));
+    return args;
   }
 
-  // Keys of one budget carry its name as a {hash tag}: one Redis Cluster slot per budget.
+  // On the connection's thread, first on a new connection: the closes the outbox keeps.
+  std::vector<RedisConnection::Command> replay() {
+    std::vector<RedisConnection::Command> out;
+    for (auto& c : outbox_.all())
+      out.push_back(
+          {"replay", scripts::close, close_args(c), [this, hold = c.hold](const Result& r) {
+             if (is_array(r.reply, 1)) replayed_.push_back(hold);
+           }});
+    return out;
+  }
+
+  // On the connection's thread after each batch: closes that failed go to the outbox (one
+  // transaction) before their callers hear of them; those replayed leave it.
+  void keep_closes() {
+    outbox_.remove(replayed_);
+    replayed_.clear();
+    if (to_keep_.empty()) return;
+    std::vector<PendingClose> closes;
+    for (const auto& k : to_keep_) closes.push_back(k.close);
+    outbox_.add(closes);
+    auto waiting = std::move(to_keep_);
+    to_keep_.clear();
+    for (auto& k : waiting)
+      if (k.done) k.done(std::nullopt);
+  }
+
+  // A plain command, waited for; false when it failed.
+  bool command(std::vector<std::string> args) {
+    bool ok = false;
+    connection_->call({"admin", -1, std::move(args), [&](const Result& r) {
+                         ok = r.reply && r.reply->type != REDIS_REPLY_ERROR;
+                       }});
+    return ok;
+  }
+
+  // Keys of one budget carry its name as a {hash tag}: one Redis Cluster slot per budget (unless
+  // the prefix has a hash tag of its own, which then puts every key in one slot).
   std::string counter_key(const std::string& budget, const std::string& key,
                           std::int64_t period) const {
     return prefix_ + "{" + budget + "}:" + key + ":" + std::to_string(period);
   }
 
-  bool connect() {
-    if (ctx_) redisFree(ctx_);
-    const timeval timeout{0, 500'000};
-    ctx_ = redisConnectWithTimeout(host_.c_str(), port_, timeout);
-    if (!ctx_ || ctx_->err) return healthy_ = false;
-    redisSetTimeout(ctx_, timeval{1, 0});
-    if (db_ != 0) {
-      Reply r(static_cast<redisReply*>(redisCommand(ctx_, "SELECT %d", db_)));
-      if (!r || r->type == REDIS_REPLY_ERROR) return healthy_ = false;
-    }
-    // Scripts are sent once per connection and run by their SHA afterwards (a server restart
-    // forgets them; the reconnect that follows loads them again).
-    reserve_sha_ = load_script(k_reserve);
-    close_sha_ = load_script(k_close);
-    expired_sha_ = load_script(k_expired);
-    return healthy_ = !reserve_sha_.empty() && !close_sha_.empty() && !expired_sha_.empty();
-  }
-
-  std::string load_script(const char* script) {
-    Reply r(static_cast<redisReply*>(redisCommand(ctx_, "SCRIPT LOAD %s", script)));
-    if (!r || r->type != REDIS_REPLY_STRING) return {};
-    return std::string(r->str, r->len);
-  }
-
-  // One round trip; reconnects once after a broken connection. nullptr (and unhealthy) on failure.
-  Reply command(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if ((!ctx_ || ctx_->err) && !connect()) return nullptr;
-      Reply r(static_cast<redisReply*>(
-          redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
-      if (r && r->type != REDIS_REPLY_ERROR) {
-        healthy_ = true;
-        return r;
-      }
-      // Scripts flushed on a live server: load them again (same SHA) and retry once.
-      if (r && std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
-        load_script(k_reserve);
-        load_script(k_close);
-        load_script(k_expired);
-        continue;
-      }
-      if (r) break;  // a script or command error: retrying cannot help
-    }
-    healthy_ = false;
-    return nullptr;
-  }
-
-  std::string host_;
-  int port_ = 6379, db_ = 0;
-  std::string prefix_;
-  redisContext* ctx_ = nullptr;
-  std::string reserve_sha_, close_sha_, expired_sha_;
-  std::atomic<bool> healthy_{false};  // read by the admin thread
+  const std::string prefix_;
+  RedisOutbox outbox_;
+  std::vector<Keep> to_keep_;            // the connection's thread only
+  std::vector<std::uint64_t> replayed_;  // the connection's thread only
+  std::mutex listener_mutex_;
+  std::function<void(const std::string&)> listener_;
+  std::unique_ptr<RedisConnection> connection_;
 };
 
 }  // namespace
 
-std::unique_ptr<SharedLedger> make_redis_ledger(const std::string& url, const std::string& prefix) {
-  return std::make_unique<RedisLedger>(url, prefix);
+std::unique_ptr<SharedLedger> make_redis_ledger(const std::string& url, const std::string& prefix,
+                                                const std::string& outbox_path) {
+  std::string problem;
+  auto endpoint = parse_redis_url(url, &problem);
+  if (!endpoint) throw std::invalid_argument("store.redis.url: " + problem);
+  return std::make_unique<RedisLedger>(std::move(*endpoint), prefix, outbox_path);
 }
 
 }  // namespace budget

@@ -3,10 +3,13 @@
 // (Redis): the check `spent + reserved + estimate <= limit` and the reservation happen in one
 // atomic step inside the store, so sidecars sharing a budget never overrun it together. The store
 // keeps what it decides, and the runtime limits and overrides every process applies.
-// Thread safety: one call at a time (the enforcer calls under its lock), but healthy(), which is
-// safe from any thread. Every call is a blocking round trip.
+// Thread safety: safe from any thread. reserve, close, settle_expired and runtime never block:
+// their callbacks run later on the store's own thread (never under the caller's lock, but a
+// callback may take it). read, reset, set_limit and add_override block until the store answers:
+// never call them under a lock that a callback takes.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,9 +34,10 @@ class SharedLedger {
     std::int64_t spent = 0, reserved = 0;
   };
   struct Reservation {
-    bool admitted = false;
+    enum class Outcome { admitted, refused, failed };
+    Outcome outcome = Outcome::failed;
+    bool maybe_reserved = false;     // failed after the request was sent: it may have run
     std::size_t refused_part = 0;    // when refused: the part that did not fit
-    std::uint64_t hold = 0;          // when admitted: a hold id unique across processes
     std::vector<Counters> counters;  // per part, after reserving (or as found, when refused)
   };
   // The operator's runtime changes, as every process applies them.
@@ -42,23 +46,33 @@ class SharedLedger {
     std::vector<OverrideRow> overrides;
   };
 
-  // Reserves `estimate` in every part or in none; nullopt when the store cannot be reached. The
-  // hold expires `hold_ttl_ms` milliseconds from now by the store's clock, never by this process's.
-  virtual std::optional<Reservation> reserve(const std::vector<Part>& parts, std::int64_t estimate,
-                                             std::int64_t hold_ttl_ms) = 0;
+  // Reserves `estimate` in every part or in none under `hold`, an id unique across processes
+  // (the caller's). The hold expires `hold_ttl_ms` milliseconds from now by the store's clock,
+  // never by this process's. A hold closed before its reservation arrives is not reserved.
+  virtual void reserve(std::uint64_t hold, const std::vector<Part>& parts, std::int64_t estimate,
+                       std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) = 0;
 
-  // Closes a hold: charges `actual` (nullopt: release). Returns the spent amount of each part
-  // after it, an empty vector when the hold is unknown or already closed, nullopt on failure.
-  virtual std::optional<std::vector<std::int64_t>> close(std::uint64_t hold,
-                                                         std::optional<std::int64_t> actual) = 0;
-
-  // The counters of each part as the store holds them now (every process's spend and holds);
-  // nullopt when the store cannot be reached.
-  virtual std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) = 0;
+  // Closes a hold: charges `actual` (nullopt: release). `unreserved`: the parts a hold admitted
+  // while the store could not be reached is charged to (a reservation made after all is closed
+  // instead). A hold closes once whoever closes it, however often the close is sent. A close the
+  // store cannot take now is kept (in a local journal) and sent again until it can: done(nullopt)
+  // then. Otherwise done gets the spent amount of each part after it, or an empty vector when
+  // the hold was closed already.
+  virtual void close(std::uint64_t hold, std::optional<std::int64_t> actual,
+                     const std::vector<Part>& unreserved,
+                     std::function<void(std::optional<std::vector<std::int64_t>>)> done) = 0;
 
   // Settles at their estimate the holds of every process whose deadline has passed on the
   // store's clock.
   virtual void settle_expired() = 0;
+
+  // The runtime limits and overrides recorded by any process; nullopt when the store cannot be
+  // reached.
+  virtual void runtime(std::function<void(std::optional<Runtime>)> done) = 0;
+
+  // The counters of each part as the store holds them now (every process's spend and holds);
+  // nullopt when the store cannot be reached.
+  virtual std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) = 0;
 
   // Zeroes one instance's period (key "": every instance of the budget); false on failure.
   virtual bool reset(const std::string& budget, const std::string& key, std::int64_t period) = 0;
@@ -69,16 +83,18 @@ class SharedLedger {
   // Records an override for every process; false on failure.
   virtual bool add_override(const OverrideRow& override_) = 0;
 
-  // The runtime limits and overrides recorded by any process; nullopt when the store cannot be
-  // reached.
-  virtual std::optional<Runtime> runtime() = 0;
-
-  // False after a call failed, until one succeeds.
+  // False while the store cannot be reached.
   virtual bool healthy() const = 0;
+
+  // `listener` hears, on the store's thread, why the store could not be reached: once per spell.
+  virtual void on_failure(std::function<void(const std::string& problem)> listener) = 0;
 };
 
-// Redis at `url` (redis://host:port/db), keys under `prefix`: shared by every tollgate using it.
-// Throws std::runtime_error when the first connection fails.
-std::unique_ptr<SharedLedger> make_redis_ledger(const std::string& url, const std::string& prefix);
+// Redis at `url` (redis[s]://[user:password@]host:port/db), keys under `prefix`: shared by every
+// tollgate using it. Closes Redis could not take wait in `outbox_path` (SQLite; "" = in memory).
+// Connects in the background, with backoff: Redis may come up later. Throws
+// std::invalid_argument for a URL it cannot use.
+std::unique_ptr<SharedLedger> make_redis_ledger(const std::string& url, const std::string& prefix,
+                                                const std::string& outbox_path = "");
 
 }  // namespace budget

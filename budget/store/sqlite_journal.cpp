@@ -16,6 +16,7 @@
 #include "budget/store/sqlite_records.hpp"
 #include "budget/store/sqlite_statement.hpp"
 #include "budget/store/sqlite_write_queue.hpp"
+#include "budget/store/store_metrics.hpp"
 #include "util/time.hpp"
 
 namespace budget {
@@ -304,6 +305,7 @@ class SqliteJournal final : public Journal {
   bool commit(const std::vector<Pending>& batch) {
     std::lock_guard db_lock(db_mutex_);
     records_->begin();
+    const auto started = std::chrono::steady_clock::now();
     try {
       begin_->run();
       for (const auto& pending : batch) apply(pending.mutation);
@@ -314,6 +316,12 @@ class SqliteJournal final : public Journal {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       records_->rolled_back();
       healthy_ = false;
+    }
+    if (StoreMetrics* metrics = store_metrics()) {
+      if (healthy_)
+        metrics->observe("sqlite", "commit", std::chrono::steady_clock::now() - started);
+      else
+        metrics->error("sqlite");
     }
     return healthy_;
   }

@@ -1,18 +1,15 @@
 """Two tollgate sidecars sharing one budget through a real redis-server (DESIGN §6): concurrent
 clients on both never overrun it together, and the shared ledger matches the provider's bill."""
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from budget_support import BudgetHarness, BudgetTestCase, micros, wait_for  # noqa: E402
+from budget_support import BudgetHarness, BudgetTestCase, micros  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
 RULES = """
 budgets:
@@ -20,43 +17,9 @@ budgets:
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tollgate-redis-")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ok = wait_for(self.ping)
-        if not ok:
-            raise RuntimeError("redis-server did not start")
-        self.url = "redis://127.0.0.1:%d/0" % self.port
-
-    def ping(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
-                c.sendall(b"PING\r\n")
-                return c.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class SharedRedisBudgetTest(BudgetTestCase):
     @classmethod
     def setUpClass(cls):
-        if not shutil.which("redis-server"):
-            raise AssertionError("redis-server is missing: run scripts/install-deps")
         cls.redis = RedisServer()
         store = "redis, redis: { url: \"%s\", prefix: \"t:\" }" % cls.redis.url
         cls.h = BudgetHarness(store=store, rules=RULES)

@@ -5,10 +5,11 @@ import base64
 import hashlib
 import json
 import os
+import select
 import socket
 import ssl
 import sys
-import threading
+import time
 import unittest
 
 import requests
@@ -20,6 +21,47 @@ from scripted_upstream import WS_GUID, ScriptedUpstream, encode_frame, read_fram
 
 WS_HOST = "ws.test"
 CHAT = {"model": "gpt-4o-mini", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+class SendingWhileReading:
+    """Sends `data` on a TLS socket while a Reader reads from it, both from one thread: an OpenSSL
+    connection must not be read and written from two threads at once (with a sender thread the
+    reader sometimes saw a close that never happened)."""
+
+    def __init__(self, tls, data, timeout=30):
+        self.tls, self.view, self.sent, self.errors = tls, memoryview(data), 0, []
+        self.deadline = time.monotonic() + timeout
+        tls.setblocking(False)
+
+    def _send_some(self):
+        if self.sent >= len(self.view):
+            return
+        try:
+            self.sent += self.tls.send(self.view[self.sent:self.sent + 65536])
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            pass
+        except OSError as e:
+            self.errors.append(e)
+            self.sent = len(self.view)
+
+    def _wait(self):
+        if time.monotonic() > self.deadline:
+            raise TimeoutError("%d of %d bytes sent" % (self.sent, len(self.view)))
+        select.select([self.tls], [self.tls] if self.sent < len(self.view) else [], [], 0.05)
+
+    def recv(self, n):
+        while True:
+            self._send_some()
+            try:
+                return self.tls.recv(n)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+            self._wait()
+
+    def finish(self):
+        while self.sent < len(self.view):
+            self._send_some()
+            self._wait()
 
 
 def read_until_closed(sock):
@@ -193,24 +235,13 @@ class LimitsAndFramingTest(HarnessTestCase):
         with self.intercepted() as tls:
             tls.sendall(request("POST", "/v1/chat/completions", "api.openai.com", headers={
                 "Content-Type": "application/json", "Transfer-Encoding": "chunked"}))
-            errors = []
-
-            def send():
-                piece = b"%x\r\n%s\r\n" % (1 << 20, b"a" * (1 << 20))
-                try:
-                    for _ in range(34):
-                        tls.sendall(piece)
-                    tls.sendall(b"0\r\n\r\n")
-                except OSError as e:
-                    errors.append(e)
-
-            sender = threading.Thread(target=send)
-            sender.start()
-            res = Reader(tls).read_response()
-            sender.join(30)
+            piece = b"%x\r\n%s\r\n" % (1 << 20, b"a" * (1 << 20))
+            body = SendingWhileReading(tls, piece * 34 + b"0\r\n\r\n")
+            res = Reader(body).read_response()
+            body.finish()
         self.assertEqual(res.status, 413, res.raw[:200])
         self.assertEqual(res.headers["connection"], "close")
-        self.assertEqual(errors, [])  # every byte was taken: nothing reset the connection
+        self.assertEqual(body.errors, [])  # every byte was taken: nothing reset the connection
 
     def test_priced_body_past_1_mib_is_forwarded(self):
         # Beast's request parser stops at 1 MiB unless told otherwise; the limit is 32 MiB.

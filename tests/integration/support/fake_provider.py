@@ -13,7 +13,20 @@ micro-USD per request), independently of tollgate's own pricing code. Keepa keep
 (`FakeState.keepa_*`): it starts at `keepa_start`, refills `keepa_refill_per_minute` and every
 call takes its cost; `tokensLeft` reports what is left, like the real API.
 `x-fake-delay-ms` delays a chat answer (the request is logged and billed when it is answered).
+
+Paid extras (issue 14), billed at `FakeState.extras` (USD per call, per grounded prompt or query,
+per second of video by model and size) on top of the tokens:
+- `/v1/responses` answers the output items `x-fake-output` lists ("web_search_call,message");
+- Anthropic messages report `x-fake-web-searches` searches in usage.server_tool_use, and
+  `x-fake-cache-1h` (and `x-fake-cache-5m`) cache-write tokens in usage.cache_creation;
+- Gemini answers carry groundingMetadata with the queries of `x-fake-grounding` ("a|b");
+- `/v1/videos` (JSON or multipart, as the SDKs send it) answers a video job of the seconds and size
+  asked (or `x-fake-seconds`), billed per second; `/v1/files`, `/v1/batches` and
+  `/v1/messages/batches` answer as the APIs do (a batch is billed later, so never here);
+- `x-fake-model` replaces the model a chat answer names (the dated name a provider bills).
 """
+import email.parser
+import email.policy
 import math
 import gzip
 import http.server
@@ -31,7 +44,17 @@ class FakeState:
         self.billed = []  # (x-req-id, micro-USD) per billed request
         # USD per 1M tokens (input, output): the provider's price list.
         self.prices = {"gpt-4o-mini": (0.15, 0.60), "claude-sonnet-4-5": (3.0, 15.0),
-                       "gemini-2.0-flash": (0.10, 0.40)}
+                       "gemini-2.0-flash": (0.10, 0.40), "gpt-4o": (2.50, 10.0),
+                       "gpt-5-mini": (0.25, 2.0), "gemini-2.5-flash": (0.30, 2.50),
+                       "gemini-3-flash-preview": (0.50, 3.0)}
+        # USD per 1M cache-write tokens (5-minute, 1-hour) and per extra.
+        self.cache_prices = {"claude-sonnet-4-5": (3.75, 6.0)}
+        self.extras = {"web_search_call": 0.01, "anthropic_web_search": 0.01,
+                       "grounded_prompt": 0.035, "grounded_query": 0.014,
+                       "video": {("sora-2", None): 0.10, ("sora-2-pro", None): 0.30,
+                                 ("sora-2-pro", "1024x1792"): 0.50,
+                                 ("sora-2-pro", "1792x1024"): 0.50}}
+        self.files = {}  # id -> (purpose, bytes)
         self.keepa_start = 1000
         self.keepa_refill_per_minute = 5
         self.keepa_t0 = time.monotonic()
@@ -57,6 +80,14 @@ class FakeState:
             self.billed.append((req_id, micros))
         return micros
 
+    def bill_extra(self, req_id, usd):
+        """An extra (tool calls, video seconds) on top of a billed answer, in micro-USD."""
+        micros = math.ceil(round(usd * 1_000_000, 6))
+        with self.lock:
+            self.charged["usd_micros"] += micros
+            self.billed.append((req_id, micros))
+        return micros
+
     def record(self, entry):
         with self.lock:
             self.requests.append(entry)
@@ -64,6 +95,24 @@ class FakeState:
     def charge(self, key, amount):
         with self.lock:
             self.charged[key] += amount
+
+
+def _form(content_type, body):
+    """{name: bytes} of a multipart/form-data body."""
+    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    out = {}
+    for part in message.iter_parts():
+        out[part.get_param("name", header="content-disposition")] = part.get_payload(decode=True)
+    return out
+
+
+def _request_fields(headers, body):
+    """The fields of a JSON or multipart request body, as text."""
+    content_type = headers.get("content-type") or ""
+    if content_type.startswith("multipart/form-data"):
+        return {k: v.decode() if k != "file" else v for k, v in _form(content_type, body).items()}
+    return json.loads(body or b"{}")
 
 
 def _usage(headers, default=(10, 5)):
@@ -92,6 +141,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        # x-fake-header: "name: value" comes back as a response field (e.g. a CORS policy of the
+        # provider's own).
+        for field in self.headers.get_all("x-fake-header") or []:
+            name, _, value = field.partition(":")
+            self.send_header(name.strip(), value.strip())
         self.end_headers()
         self.wfile.write(body)
 
@@ -109,6 +163,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               {"error": {"message": "fake failure", "type": "server_error"}})
         if path == "/v1/chat/completions":
             return self._chat(body)
+        if path == "/v1/responses":
+            return self._responses(body)
+        if path == "/v1/videos":
+            return self._video(body)
+        if path == "/v1/files":
+            return self._file(body)
+        if path == "/v1/batches":
+            req = json.loads(body or b"{}")
+            return self._json(200, {"id": "batch_1", "object": "batch", "status": "validating",
+                                    "input_file_id": req.get("input_file_id")})
+        if path == "/v1/messages/batches":
+            return self._json(200, {"id": "msgbatch_1", "type": "message_batch",
+                                    "processing_status": "in_progress"})
         if path.startswith("/v1beta/models/") and ":" in path:
             return self._gemini(path, body)
         if path == "/v1/messages" and json.loads(body or b"{}").get("stream"):
@@ -117,11 +184,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             inp, out = _usage(self.headers)
             self.state.charge("input_tokens", inp)
             self.state.charge("output_tokens", out)
-            self.state.bill(self.headers.get("x-req-id"),
-                            json.loads(body or b"{}").get("model", ""), inp, out)
+            model = json.loads(body or b"{}").get("model", "")
+            self.state.bill(self.headers.get("x-req-id"), model, inp, out)
             return self._json(200, {"id": "msg_1", "type": "message", "role": "assistant",
-                                    "content": [{"type": "text", "text": "hi"}],
-                                    "usage": {"input_tokens": inp, "output_tokens": out}})
+                                    "model": model, "content": [{"type": "text", "text": "hi"}],
+                                    "usage": self._anthropic_usage(model, inp, out)})
         if path in ("/product", "/bestsellers", "/token"):
             return self._keepa(path, query)
         if path == "/slow":
@@ -147,7 +214,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.state.charge("output_tokens", out)
             self.state.bill(req_id, model, inp, out)
             return self._json(200, {
-                "id": "chatcmpl-1", "object": "chat.completion", "model": req.get("model", "gpt-4o-mini"),
+                "id": "chatcmpl-1", "object": "chat.completion",
+                "model": self.headers.get("x-fake-model") or req.get("model", "gpt-4o-mini"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
                              "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}})
@@ -193,24 +261,48 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    def _anthropic_usage(self, model, inp, out):
+        """usage of an Anthropic answer, with the cache writes and searches the headers ask for
+        (billed here on top of the tokens)."""
+        usage = {"input_tokens": inp, "output_tokens": out}
+        req_id = self.headers.get("x-req-id")
+        five, hour = int(self.headers.get("x-fake-cache-5m") or 0), int(self.headers.get("x-fake-cache-1h") or 0)
+        if five or hour:
+            usage.update({"cache_creation_input_tokens": five + hour, "cache_read_input_tokens": 0,
+                          "cache_creation": {"ephemeral_5m_input_tokens": five,
+                                             "ephemeral_1h_input_tokens": hour}})
+            price_5m, price_1h = self.state.cache_prices.get(model, (0.0, 0.0))
+            self.state.bill_extra(req_id, (five * price_5m + hour * price_1h) / 1e6)
+        searches = int(self.headers.get("x-fake-web-searches") or 0)
+        if searches:
+            usage["server_tool_use"] = {"web_search_requests": searches}
+            self.state.bill_extra(req_id, searches * self.state.extras["anthropic_web_search"])
+        return usage
+
     def _anthropic_stream(self, body):
         inp, out = _usage(self.headers)
         model = json.loads(body).get("model", "")
         self.state.charge("input_tokens", inp)
         self.state.charge("output_tokens", out)
         self.state.bill(self.headers.get("x-req-id"), model, inp, out)
+        usage = self._anthropic_usage(model, inp, out)
+        start_usage = dict(usage, output_tokens=1)
+        start_usage.pop("server_tool_use", None)
+        delta_usage = {"output_tokens": out}
+        if "server_tool_use" in usage:
+            delta_usage["server_tool_use"] = usage["server_tool_use"]
         self._sse_start()
         events = [
             ("message_start", {"type": "message_start", "message": {
                 "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
-                "stop_reason": None, "usage": {"input_tokens": inp, "output_tokens": 1}}}),
+                "stop_reason": None, "usage": start_usage}}),
             ("content_block_start", {"type": "content_block_start", "index": 0,
                                      "content_block": {"type": "text", "text": ""}}),
             ("content_block_delta", {"type": "content_block_delta", "index": 0,
                                      "delta": {"type": "text_delta", "text": "hi"}}),
             ("content_block_stop", {"type": "content_block_stop", "index": 0}),
             ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
-                               "usage": {"output_tokens": out}}),
+                               "usage": delta_usage}),
             ("message_stop", {"type": "message_stop"}),
         ]
         for name, data in events:
@@ -224,19 +316,64 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.state.charge("output_tokens", out)
         self.state.bill(self.headers.get("x-req-id"), model, inp, out)
         usage = {"promptTokenCount": inp, "candidatesTokenCount": out, "totalTokenCount": inp + out}
+        queries = [q for q in (self.headers.get("x-fake-grounding") or "").split("|") if q]
+        grounding = {"groundingMetadata": {"webSearchQueries": queries}} if queries else {}
+        if queries:  # Gemini 3 bills each query, earlier models each grounded prompt
+            self.state.bill_extra(self.headers.get("x-req-id"),
+                                  len(queries) * self.state.extras["grounded_query"]
+                                  if model.startswith("gemini-3") else
+                                  self.state.extras["grounded_prompt"])
         if method == "generateContent":
-            return self._json(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]},
-                                                    "finishReason": "STOP", "index": 0}],
+            return self._json(200, {"candidates": [dict({"content": {"role": "model", "parts": [{"text": "hi"}]},
+                                                         "finishReason": "STOP", "index": 0}, **grounding)],
                                     "usageMetadata": usage, "modelVersion": model})
         self._sse_start()
         for i, finish in ((0, None), (1, "STOP")):
             cand = {"content": {"role": "model", "parts": [{"text": "tok%d" % i}]}, "index": 0}
             if finish:
                 cand["finishReason"] = finish
+                cand.update(grounding)
             chunk = {"candidates": [cand], "usageMetadata": usage if finish else {"promptTokenCount": inp},
                      "modelVersion": model}
             self._sse_chunk(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
         self._sse_end()
+
+    def _responses(self, body):
+        req = json.loads(body or b"{}")
+        inp, out = _usage(self.headers)
+        model = req.get("model", "gpt-5-mini")
+        req_id = self.headers.get("x-req-id")
+        self.state.bill(req_id, model, inp, out)
+        items = [t for t in (self.headers.get("x-fake-output") or "message").split(",") if t]
+        calls = sum(1 for t in items if t == "web_search_call")
+        if calls:
+            self.state.bill_extra(req_id, calls * self.state.extras["web_search_call"])
+        return self._json(200, {"id": "resp_1", "object": "response", "model": model,
+                                "output": [{"type": t, "id": "item_%d" % i} for i, t in enumerate(items)],
+                                "usage": {"input_tokens": inp, "output_tokens": out,
+                                          "input_tokens_details": {"cached_tokens": 0},
+                                          "output_tokens_details": {"reasoning_tokens": 0}}})
+
+    def _video(self, body):
+        fields = _request_fields(self.headers, body)
+        model = fields.get("model") or "sora-2"
+        seconds = int(self.headers.get("x-fake-seconds") or fields.get("seconds") or 4)
+        size = fields.get("size") or "720x1280"
+        prices = self.state.extras["video"]
+        rate = prices.get((model, size), prices.get((model, None), 0.0))
+        self.state.bill_extra(self.headers.get("x-req-id"), seconds * rate)
+        return self._json(200, {"id": "video_1", "object": "video", "model": model,
+                                "status": "queued", "progress": 0, "seconds": str(seconds),
+                                "size": size})
+
+    def _file(self, body):
+        fields = _form(self.headers.get("content-type") or "", body)
+        purpose = (fields.get("purpose") or b"").decode()
+        with self.state.lock:
+            file_id = "file-%d" % (len(self.state.files) + 1)
+            self.state.files[file_id] = (purpose, fields.get("file") or b"")
+        return self._json(200, {"id": file_id, "object": "file", "purpose": purpose,
+                                "bytes": len(fields.get("file") or b"")})
 
     def _keepa(self, path, query):
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)

@@ -24,7 +24,7 @@ budget::Event event(std::uint64_t id, std::string type, std::string message) {
   budget::Event e;
   e.id = id;
   e.at = budget::TimePoint{} + std::chrono::hours(24 * 20000) + 1500ms;
-  e.type = std::move(type);
+  e.type = budget::parse_event_type(type).value();
   e.budget = "daily";
   e.message = std::move(message);
   e.detail_json = R"({"estimate":"0.5"})";
@@ -118,7 +118,8 @@ struct LiveServer {
   std::uint16_t port = server.start();
 
   void emit(const std::string& type, const std::string& message) {
-    enforcer->emit({0, std::chrono::system_clock::now(), type, "", "", message, ""});
+    enforcer->emit({0, std::chrono::system_clock::now(), budget::parse_event_type(type).value(), "",
+                    "", message, ""});
   }
 };
 
@@ -135,11 +136,6 @@ TEST_CASE("sse_event, one event as one Server-Sent Event") {
   SUBCASE("a line break in the message stays inside the JSON string") {
     const auto frame = proxy::sse_event(event(8, "admin", "a\nb\r\n\nc"));
     CHECK(frame.find(R"("message":"a\nb\r\n\nc")") != std::string::npos);
-    CHECK(frame.find("\n\n") == frame.size() - 2);
-  }
-  SUBCASE("a line break in the type cannot end the frame early") {
-    const auto frame = proxy::sse_event(event(9, "bad\n\ndata: x", "m"));
-    CHECK(frame.starts_with("id: 9\nevent: baddata: x\ndata: {"));
     CHECK(frame.find("\n\n") == frame.size() - 2);
   }
 }

@@ -92,7 +92,7 @@ TEST_CASE("AdminRoutes::handle, mutations on the real enforcer") {
   };
   auto admin_events = [&] {
     std::size_t n = 0;
-    for (const auto& e : live.enforcer->events_since(0)) n += e.type == "admin";
+    for (const auto& e : live.enforcer->events_since(0)) n += e.type == budget::EventType::admin;
     return n;
   };
   auto audit_lines = [&] {

@@ -292,8 +292,8 @@ TEST_CASE("AdminRoutes::handle, overrides") {
 TEST_CASE("AdminRoutes::handle, events since an id") {
   Fixture f;
   for (int i = 0; i < 3; ++i)
-    f.enforcer.emit(
-        {0, f.clock.now_, "threshold", "daily", "", "80% of daily", R"({"percent":80})"});
+    f.enforcer.emit({0, f.clock.now_, budget::EventType::threshold, "daily", "", "80% of daily",
+                     R"({"percent":80})"});
   SUBCASE("all") {
     auto doc = json(f.call("GET", "/v1/events").body);
     CHECK(doc["events"].Size() == 3);

@@ -67,8 +67,8 @@ TEST_CASE("Enforcer::last_event_id, the newest id without reading the log") {
   ManualClock clock;
   auto e = budget::make_enforcer(base_config(), clock);
   CHECK(e->last_event_id() == 0);
-  e->emit({0, clock.now(), "reload", "", "", "one", ""});
-  e->emit({0, clock.now(), "reload", "", "", "two", ""});
+  e->emit({0, clock.now(), budget::EventType::reload, "", "", "one", ""});
+  e->emit({0, clock.now(), budget::EventType::reload, "", "", "two", ""});
   CHECK(e->last_event_id() == 2);
   CHECK(e->events_since(e->last_event_id()).empty());
   CHECK(e->events_since(e->last_event_id() - 1).at(0).message == "two");

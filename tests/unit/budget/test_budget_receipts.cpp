@@ -36,9 +36,12 @@ budget::CostRecord sample(int i) {
 }
 
 // Five records kept by a memory journal signed with `key`, as GET /v1/receipts exports them.
+// The journal's clock stands at the records' time: retention is measured from it, not from today.
 std::vector<std::string> export_lines(std::shared_ptr<const budget::ReceiptKey> key) {
+  static ManualClock clock(ManualClock::parse("2026-11-18T12:00:00Z"));
   budget::RecordOptions options;
   options.key = std::move(key);
+  options.clock = &clock;
   auto journal = budget::make_memory_journal(options);
   for (int i = 0; i < 5; ++i) journal->write(budget::AddRecord{sample(i)}, nullptr);
   std::vector<std::string> lines;

@@ -58,7 +58,7 @@ struct Hooked {
   std::vector<budget::Event> events(const std::string& type) const {
     std::vector<budget::Event> out;
     for (auto& e : enforcer->events_since(0))
-      if (e.type == type) out.push_back(e);
+      if (budget::event_type_name(e.type) == type) out.push_back(e);
     return out;
   }
 };

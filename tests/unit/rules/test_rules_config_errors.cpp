@@ -105,7 +105,8 @@ TEST_CASE("load_config_text, wrong types and bad values") {
               "'12.5.0'",
               "t.yaml:14:13: 'period' must be hour, day, week, month, total or rolling:<duration>, "
               "got 'daily'",
-              "t.yaml:15:10: 'per' must be client, credential, model or header:NAME, got 'team'",
+              "t.yaml:15:10: 'per' must be client, credential, model, session or header:NAME, got "
+              "'team'",
               "t.yaml:16:14: 'alerts' must be a percentage like 80%, got '80'"});
   }
   SUBCASE("an amount finer than a micro-unit") {
@@ -270,7 +271,9 @@ TEST_CASE("load_config_text, endpoint and model rules") {
 )") == Lines{"t.yaml:6:26: 'path' must start with '/', got 'v1/a'",
              "t.yaml:7:9: endpoint needs a 'name'",
              "t.yaml:8:9: endpoint 'c' needs a 'cost' or a 'pricing'",
-             "t.yaml:10:39: 'pricing' must be flat, per_item, tokens, per_second or per_image, got "
+             "t.yaml:10:39: 'pricing' must be flat, per_item, tokens, per_second, per_image or "
+             "batch, "
+             "got "
              "'tiered'",
              "t.yaml:9:9: endpoint 'd' of provider 'p' has pricing flat but no 'cost'"});
   }
@@ -377,5 +380,45 @@ TEST_CASE("load_config_text, names and amounts that would break labels, paths or
     CHECK(errors_of(with_provider(R"(budgets:
   - { name: daily, currency: usd, limit: 9223372036853 }
 )")) == Lines{"t.yaml:11:42: 'limit' must be at most 1000000000, got '9223372036853'"});
+  }
+}
+
+TEST_CASE("load_config_text, base_url.cors_origins") {
+  SUBCASE("an origin with a path, even a slash") {
+    CHECK(errors_of("base_url: { cors_origins: [\"http://localhost:3000/\"] }\n") ==
+          Lines{"t.yaml:1:28: 'cors_origins': 'http://localhost:3000/': an origin has no path "
+                "(did you mean 'http://localhost:3000'?)"});
+  }
+  SUBCASE("a default port, which a browser leaves out") {
+    CHECK(errors_of("base_url:\n  cors_origins:\n    - https://app.example:443\n") ==
+          Lines{"t.yaml:3:7: 'cors_origins': 'https://app.example:443': a browser leaves the "
+                "default port out (did you mean 'https://app.example'?)"});
+  }
+  SUBCASE("no scheme, another scheme, a bad port") {
+    CHECK(errors_of(
+              "base_url: { cors_origins: [localhost:3000, ftp://h.test, http://h.test:0] }\n") ==
+          Lines{"t.yaml:1:28: 'cors_origins': 'localhost:3000': an origin is http:// or "
+                "https://, a host and an optional port, like 'http://localhost:3000'",
+                "t.yaml:1:44: 'cors_origins': 'ftp://h.test': an origin is http:// or https://, "
+                "a host and an optional port, like 'http://localhost:3000'",
+                "t.yaml:1:58: 'cors_origins': 'http://h.test:0': '0' is not a port"});
+  }
+  SUBCASE("null, which every sandboxed page sends") {
+    CHECK(errors_of("base_url: { cors_origins: [\"null\"] }\n") ==
+          Lines{"t.yaml:1:28: 'cors_origins': 'null': 'null' is the origin of every sandboxed "
+                "page and file:// document, so any page can send it; serve the app from an "
+                "http:// origin such as http://localhost:3000"});
+  }
+  SUBCASE("'*' beside other origins") {
+    CHECK(errors_of("base_url: { cors_origins: [\"http://localhost:3000\", \"*\"] }\n") ==
+          Lines{"t.yaml:1:53: 'cors_origins': '*' allows every page and must stand alone"});
+  }
+  SUBCASE("a mapping, and an unknown key with a suggestion") {
+    CHECK(errors_of("base_url: { cors_origins: { a: b } }\n") ==
+          Lines{"t.yaml:1:27: 'cors_origins' must be a list of origins, like "
+                "[\"http://localhost:3000\"]"});
+    CHECK(errors_of("base_url: { cors_origin: [\"http://localhost:3000\"] }\n") ==
+          Lines{"t.yaml:1:13: unknown key 'cors_origin' in base_url (did you mean "
+                "'cors_origins'?)"});
   }
 }

@@ -160,6 +160,7 @@ TEST_CASE("load_config_text, prices_file imports LiteLLM's table") {
     models:
       gpt-4o-mini: { input: 9, output: 9, max_output: 9 }
     prices_file: rules/litellm_prices.json
+    litellm_provider: [openai, anthropic, gemini]
 )";
   SUBCASE("models in YAML win, the others come from the file, exactly") {
     const auto result = rules::load_config_text(yaml, "t.yaml", TOLLGATE_TEST_DATA);
@@ -176,11 +177,18 @@ TEST_CASE("load_config_text, prices_file imports LiteLLM's table") {
     CHECK(sonnet.long_context_threshold == 200'000);
     CHECK(sonnet.max_output == 64'000);
     CHECK(models.at("gemini-2.5-flash").output == 2'500'000);  // bare name of gemini/...
-    CHECK(models.at("gemini/gemini-2.5-flash").max_output == 65'535);
+    CHECK(models.at("gemini-2.5-flash").max_output == 65'535);
+    CHECK(models.count("gemini/gemini-2.5-flash") == 0);
     CHECK(models.at("my-finetune").max_output == 4'096);  // from max_tokens
-    CHECK(models.at("tiny-model").input == 1);
-    CHECK(models.count("dall-e-3") == 0);  // priced per pixel: nothing to import
+    CHECK(models.count("tiny-model") == 0);               // no litellm_provider: prices no provider
+    CHECK(models.count("dall-e-3") == 0);                 // priced per pixel: nothing to import
     CHECK(models.count("sample_spec") == 0);
+  }
+  SUBCASE("without litellm_provider, a provider of no known host takes the entries of its name") {
+    const auto result = rules::load_config_text(yaml.substr(0, yaml.find("    litellm_provider")),
+                                                "t.yaml", TOLLGATE_TEST_DATA);
+    REQUIRE(result.errors.empty());
+    CHECK(result.config->providers[0].models.size() == 1);  // its own gpt-4o-mini only
   }
   SUBCASE("a missing file is reported at the key") {
     const auto result = rules::load_config_text(yaml, "t.yaml", "/nonexistent");
@@ -261,5 +269,30 @@ providers:
     CHECK(c.provider_for_base_path("v1") == nullptr);
     CHECK(c.provider_for_base_path("OpenAI") == nullptr);
     CHECK(c.provider_for_base_path("keepa") == nullptr);
+  }
+}
+
+TEST_CASE("load_config_text, base_url.cors_origins") {
+  const auto load = [](std::string_view yaml) {
+    auto result = rules::load_config_text(yaml, "t.yaml", "/tmp");
+    REQUIRE(result.errors.empty());
+    return result.config->base_url.cors_origins;
+  };
+  using Origins = std::vector<std::string>;
+  SUBCASE("none by default") {
+    CHECK(load("listen: 127.0.0.1:8080\n").empty());
+  }
+  SUBCASE("as a browser spells them: scheme and host lower case, each once") {
+    CHECK(load(R"(base_url:
+  cors_origins: ["http://localhost:3000", "HTTPS://App.Example", "http://[::1]:5173",
+                 "http://localhost:3000"]
+)") == Origins{"http://localhost:3000", "https://app.example", "http://[::1]:5173"});
+  }
+  SUBCASE("one origin without brackets, '*' alone, an empty list and an empty key") {
+    CHECK(load("base_url: { cors_origins: http://127.0.0.1:8000 }\n") ==
+          Origins{"http://127.0.0.1:8000"});
+    CHECK(load("base_url: { cors_origins: [\"*\"] }\n") == Origins{"*"});
+    CHECK(load("base_url: { cors_origins: [] }\n").empty());
+    CHECK(load("base_url: { cors_origins: }\n").empty());
   }
 }

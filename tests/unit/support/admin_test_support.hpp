@@ -176,7 +176,7 @@ class RecordingEnforcer final : public budget::Enforcer {
   std::size_t events_of(const std::string& type) const {
     std::lock_guard lock(mutex);
     std::size_t n = 0;
-    for (const auto& e : events) n += e.type == type;
+    for (const auto& e : events) n += budget::event_type_name(e.type) == type;
     return n;
   }
 };

@@ -183,16 +183,26 @@ inline budget::BudgetStanding standing(const budget::Enforcer& e, const std::str
 inline std::vector<budget::Event> events_of(const budget::Enforcer& e, const std::string& type) {
   std::vector<budget::Event> out;
   for (auto& ev : e.events_since(0, 100000))
-    if (ev.type == type) out.push_back(ev);
+    if (budget::event_type_name(ev.type) == type) out.push_back(ev);
   return out;
 }
 
 // A throw-away redis-server on a free loopback port, in its own temp folder, stopped (and the
-// folder removed) when the object goes.
+// folder removed) when the object goes. `extra` arguments are added to its command line (a
+// password, TLS); `tls` serves on a TLS port only.
 class RedisServer {
  public:
-  RedisServer() {
+  explicit RedisServer(std::vector<std::string> extra = {}, bool tls = false)
+      : extra_(std::move(extra)), tls_(tls) {
     port_ = free_port();
+    start();
+  }
+  ~RedisServer() { stop(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  // Starts it again (after stop()) on the same port and folder.
+  void start() {
     pid_ = fork();
     if (pid_ == 0) {
       const int null = open("/dev/null", O_WRONLY);
@@ -203,17 +213,24 @@ class RedisServer {
       // would beside a sidecar whose clock is off.
       unsetenv("LD_PRELOAD");
       unsetenv("FAKETIME");
-      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--dir",
-             dir_.path.c_str(), "--save", "", "--appendonly", "no", "--loglevel", "warning",
-             static_cast<char*>(nullptr));
+      std::vector<std::string> args{
+          "redis-server", "--port", tls_ ? "0" : port, "--bind", "127.0.0.1", "--dir", dir_.path,
+          "--save",       "",       "--loglevel",      "warning"};
+      if (tls_) args.insert(args.end(), {"--tls-port", port});
+      args.insert(args.end(), extra_.begin(), extra_.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execvp("redis-server", argv.data());
       _exit(127);
     }
     for (int i = 0; i < 200 && !accepting(); ++i) usleep(10'000);
     if (!accepting()) throw std::runtime_error("redis-server did not start");
   }
-  ~RedisServer() { stop(); }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
+  // Stops and resumes the process (SIGSTOP, SIGCONT): a server that stalls.
+  void pause() { kill(pid_, SIGSTOP); }
+  void resume() { kill(pid_, SIGCONT); }
+  const fs::path& dir() const { return dir_.path; }
 
   void stop() {
     if (pid_ <= 0) return;
@@ -254,9 +271,21 @@ class RedisServer {
   }
 
   TempDir dir_;
+  std::vector<std::string> extra_;
+  bool tls_ = false;
   int port_ = 0;
   pid_t pid_ = 0;
 };
+
+// Waits (up to 10 s) until `ready` holds; whether it did.
+template <typename Predicate>
+bool eventually(Predicate ready) {
+  for (int i = 0; i < 1000; ++i) {
+    if (ready()) return true;
+    usleep(10'000);
+  }
+  return ready();
+}
 
 inline std::shared_ptr<rules::Config> redis_config(std::shared_ptr<rules::Config> config,
                                                    const std::string& url) {

@@ -9,7 +9,7 @@
 TEST_CASE("event_json, fields escaped and the detail embedded") {
   budget::Event e{7,
                   budget::TimePoint{std::chrono::seconds(1'700'000'000)},
-                  "threshold",
+                  budget::EventType::threshold,
                   "daily",
                   "team \"a\"",
                   "line\none",

@@ -1,0 +1,298 @@
+#include "budget/store/redis_connection.hpp"
+
+#include <future>
+
+#include "budget/store/store_metrics.hpp"
+
+namespace budget {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using ReplyPtr = std::unique_ptr<redisReply, void (*)(void*)>;
+
+// How long a connection may take to be made, and a batch to be answered (since the last bytes
+// came), before Redis counts as unreachable: a stalled server fails requests after a second
+// instead of holding them, and on_error decides them meanwhile.
+constexpr auto k_connect_timeout = 1000ms;
+constexpr auto k_reply_timeout = 1000ms;
+// Reconnection attempts: at once, then after 50 ms, doubling up to 2 s.
+constexpr auto k_backoff_first = 50ms;
+constexpr auto k_backoff_max = 2000ms;
+// How long a connection may stay idle before a PING checks it.
+constexpr auto k_idle_ping = 1000ms;
+// Commands per batch: bounds a batch's latency and the memory of its replies.
+constexpr std::size_t k_batch_max = 1024;
+
+bool is_error(const redisReply* r, std::string_view prefix = {}) {
+  return r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with(prefix);
+}
+
+std::string wire_command(const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  char* cmd = nullptr;
+  const int n =
+      redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+  std::string out(cmd, n < 0 ? 0 : static_cast<std::size_t>(n));
+  redisFreeCommand(cmd);
+  return out;
+}
+
+}  // namespace
+
+RedisConnection::RedisConnection(RedisEndpoint endpoint, std::vector<std::string> scripts,
+                                 Hooks hooks)
+    : endpoint_(std::move(endpoint)), scripts_(std::move(scripts)), hooks_(std::move(hooks)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+RedisConnection::~RedisConnection() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  std::vector<Command> rest(std::make_move_iterator(queue_.begin()),
+                            std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  fail(rest, 0, false);
+  if (hooks_.after_batch) hooks_.after_batch();
+  disconnect();
+}
+
+void RedisConnection::send(Command command) {
+  command.queued = Clock::now();
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(command));
+    wake = waiting_;
+  }
+  if (wake) wake_.notify_one();
+}
+
+void RedisConnection::call(Command command) {
+  // From a callback (which may call straight back in): the batch's replies have all been read,
+  // so the command goes out and is answered here and now.
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    command.queued = Clock::now();
+    std::vector<Command> one;
+    one.push_back(std::move(command));
+    if (connected())
+      process(one);
+    else
+      fail(one, 0, false);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      std::vector<Command> one;
+      one.push_back(std::move(command));
+      return fail(one, 0, false);
+    }
+  }
+  std::promise<void> answered;
+  auto done = answered.get_future();
+  command.done = [&answered, inner = std::move(command.done)](const Result& result) {
+    if (inner) inner(result);
+    answered.set_value();
+  };
+  send(std::move(command));
+  done.wait();
+}
+
+void RedisConnection::run() {
+  std::vector<Command> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // Disconnected, the thread also wakes for the next attempt: a store that comes back is
+      // seen (readiness) before any request needs it.
+      const auto ready = [&] {
+        return stopping_ || !queue_.empty() || (!connected() && Clock::now() >= next_attempt_);
+      };
+      waiting_ = true;
+      // Connected and idle, a PING once a second finds a server that went away (readiness).
+      const bool pinged = connected() && !wake_.wait_until(lock, Clock::now() + k_idle_ping, ready);
+      if (!connected()) wake_.wait_until(lock, next_attempt_, ready);
+      waiting_ = false;
+      if (stopping_) return;
+      if (pinged) batch.push_back({"ping", -1, {"PING"}, nullptr, Clock::now()});
+      while (!queue_.empty() && batch.size() < k_batch_max) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (!connected() && Clock::now() >= next_attempt_) {
+      if (connect()) {
+        backoff_ = 0ms;
+        if (hooks_.connected) {
+          auto first = hooks_.connected();
+          for (auto& c : first) c.queued = Clock::now();
+          batch.insert(batch.begin(), std::make_move_iterator(first.begin()),
+                       std::make_move_iterator(first.end()));
+        }
+      } else {
+        backoff_ = backoff_ == 0ms ? k_backoff_first : std::min(backoff_ * 2, k_backoff_max);
+        next_attempt_ = Clock::now() + backoff_;
+      }
+    }
+    // While Redis cannot be reached, commands fail at once: on_error decides their requests
+    // without waiting for the next attempt.
+    if (!batch.empty()) {
+      if (connected())
+        process(batch);
+      else
+        fail(batch, 0, false);
+    }
+    batch.clear();
+    if (hooks_.after_batch) hooks_.after_batch();
+  }
+}
+
+void RedisConnection::report(const std::string& problem) {
+  if (failing_) return;
+  failing_ = true;
+  if (hooks_.failed) hooks_.failed(problem);
+}
+
+bool RedisConnection::connect() {
+  socket_ = std::make_unique<RedisSocket>();
+  if (auto problem = socket_->connect(endpoint_, Clock::now() + k_connect_timeout)) {
+    socket_.reset();
+    report(*problem);
+    return false;
+  }
+  reader_ = redisReaderCreate();
+  std::string wire;
+  std::size_t count = 0;
+  if (!endpoint_.password.empty()) {
+    wire += endpoint_.user.empty() ? wire_command({"AUTH", endpoint_.password})
+                                   : wire_command({"AUTH", endpoint_.user, endpoint_.password});
+    ++count;
+  }
+  if (endpoint_.db != 0) {
+    wire += wire_command({"SELECT", std::to_string(endpoint_.db)});
+    ++count;
+  }
+  std::vector<ReplyPtr> replies;
+  bool ok = exchange(wire, count, replies);
+  if (!ok) report("no reply to the login");
+  for (const auto& r : replies)
+    if (is_error(r.get())) {
+      report(std::string(r->str, r->len));  // WRONGPASS, NOAUTH, a database out of range
+      ok = false;
+    }
+  if (ok && !load_scripts()) {
+    report("no reply to SCRIPT LOAD");
+    ok = false;
+  }
+  if (!ok) {
+    disconnect();
+    return false;
+  }
+  failing_ = false;
+  connected_ = true;
+  return true;
+}
+
+bool RedisConnection::load_scripts() {
+  std::string wire;
+  for (const auto& script : scripts_) wire += wire_command({"SCRIPT", "LOAD", script});
+  std::vector<ReplyPtr> replies;
+  if (!exchange(wire, scripts_.size(), replies)) return false;
+  shas_.clear();
+  for (const auto& r : replies) {
+    if (r->type != REDIS_REPLY_STRING) {
+      report(is_error(r.get()) ? std::string(r->str, r->len) : "SCRIPT LOAD failed");
+      return false;
+    }
+    shas_.emplace_back(r->str, r->len);
+  }
+  return true;
+}
+
+void RedisConnection::disconnect() {
+  connected_ = false;
+  socket_.reset();
+  if (reader_) redisReaderFree(reader_);
+  reader_ = nullptr;
+}
+
+std::string RedisConnection::format(const Command& command) const {
+  if (command.script < 0) return wire_command(command.args);
+  std::vector<std::string> args{"EVALSHA", shas_.at(static_cast<std::size_t>(command.script))};
+  args.insert(args.end(), command.args.begin(), command.args.end());
+  return wire_command(args);
+}
+
+bool RedisConnection::exchange(const std::string& wire, std::size_t count,
+                               std::vector<ReplyPtr>& replies) {
+  auto deadline = Clock::now() + k_reply_timeout;
+  if (!socket_->write(wire, deadline)) return false;
+  char buffer[16384];
+  while (replies.size() < count) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(reader_, &reply) != REDIS_OK) return false;
+    if (reply) {
+      replies.emplace_back(static_cast<redisReply*>(reply), freeReplyObject);
+      continue;
+    }
+    const std::size_t n = socket_->read(buffer, sizeof buffer, deadline);
+    if (n == 0) return false;
+    redisReaderFeed(reader_, buffer, n);
+    deadline = Clock::now() + k_reply_timeout;
+  }
+  return true;
+}
+
+void RedisConnection::process(std::vector<Command>& batch, bool reload_scripts) {
+  std::string wire;
+  for (const auto& command : batch) wire += format(command);
+  std::vector<ReplyPtr> replies;
+  const bool ok = exchange(wire, batch.size(), replies);
+  std::vector<Command> again;
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    // The server forgot the scripts (SCRIPT FLUSH, a restart behind a proxy): load them again
+    // and send what they refused once more.
+    if (reload_scripts && batch[i].script >= 0 && is_error(replies[i].get(), "NOSCRIPT")) {
+      again.push_back(std::move(batch[i]));
+      continue;
+    }
+    deliver(batch[i], {replies[i].get(), true});
+  }
+  if (!ok) {
+    report("no reply within " + std::to_string(k_reply_timeout.count()) + " ms");
+    disconnect();
+    next_attempt_ = Clock::now();
+    fail(batch, replies.size(), true);
+  }
+  if (again.empty()) return;
+  if (ok && connected() && load_scripts())
+    process(again, false);
+  else
+    fail(again, 0, false);
+}
+
+void RedisConnection::deliver(Command& command, const Result& result) {
+  if (StoreMetrics* metrics = store_metrics()) {
+    if (!result.reply || is_error(result.reply))
+      metrics->error("redis");
+    else
+      metrics->observe("redis", command.op, Clock::now() - command.queued);
+  }
+  if (command.done) command.done(result);
+}
+
+void RedisConnection::fail(std::vector<Command>& batch, std::size_t from, bool sent) {
+  for (std::size_t i = from; i < batch.size(); ++i) deliver(batch[i], {nullptr, sent});
+}
+
+}  // namespace budget

@@ -1,0 +1,106 @@
+#pragma once
+// budget::RedisConnection — one connection to Redis, driven by a thread of its own, so that no
+// caller ever waits on Redis. Commands queued from any thread go out together: everything queued
+// while the previous batch was on the wire is written at once (a pipeline) and the replies are
+// read in order; each command's callback then runs on that thread. Scripts are loaded once per
+// connection (SCRIPT LOAD) and run by their SHA (EVALSHA); a script the server has forgotten
+// (NOSCRIPT) is loaded again and its command sent again. A lost connection fails the commands it
+// carried and is made again with backoff, whether or not commands are waiting.
+
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "budget/store/redis_socket.hpp"
+
+namespace budget {
+
+class RedisConnection {
+ public:
+  // What became of a command: its reply, or none (not connected, connection lost, no reply in
+  // time). `sent`: it was written, so it may have run although no reply came.
+  struct Result {
+    const redisReply* reply = nullptr;
+    bool sent = false;
+  };
+  struct Command {
+    const char* op = "";  // for the store metrics: reserve, close, ...
+    int script = -1;      // an index into the scripts: EVALSHA <sha> followed by `args`
+    std::vector<std::string> args;
+    std::function<void(const Result&)> done;  // on the connection's thread
+    std::chrono::steady_clock::time_point queued{};
+  };
+  struct Hooks {
+    // On the connection's thread once a connection is made (logged in, scripts loaded): commands
+    // that go first on it.
+    std::function<std::vector<Command>()> connected;
+    // On the connection's thread after the callbacks of each batch.
+    std::function<void()> after_batch;
+    // On the connection's thread when Redis cannot be reached: the first failure of a spell,
+    // what failed ("connect: Connection refused", "no reply within 1000 ms").
+    std::function<void(const std::string& problem)> failed;
+  };
+
+  RedisConnection(RedisEndpoint endpoint, std::vector<std::string> scripts, Hooks hooks);
+  // Fails whatever is still queued (callbacks run before it returns) and stops the thread.
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Queues a command; safe from any thread, never blocks on Redis.
+  void send(Command command);
+
+  // Sends `command` and returns once its callback has run. Never from a callback, nor under a
+  // lock that a callback takes.
+  void call(Command command);
+
+  bool connected() const { return connected_.load(std::memory_order_relaxed); }
+  const RedisEndpoint& endpoint() const { return endpoint_; }
+
+ private:
+  void run();
+  bool connect();
+  void disconnect();
+  void process(std::vector<Command>& batch, bool reload_scripts = true);
+  void fail(std::vector<Command>& batch, std::size_t from, bool sent);
+  // Writes `wire` and reads `count` replies into `replies`; false when the connection failed
+  // (replies then holds those that came).
+  bool exchange(const std::string& wire, std::size_t count,
+                std::vector<std::unique_ptr<redisReply, void (*)(void*)>>& replies);
+  bool load_scripts();
+  std::string format(const Command& command) const;
+  void deliver(Command& command, const Result& result);
+  void report(const std::string& problem);
+
+  const RedisEndpoint endpoint_;
+  const std::vector<std::string> scripts_;
+  std::vector<std::string> shas_;
+  const Hooks hooks_;
+  std::unique_ptr<RedisSocket> socket_;
+  redisReader* reader_ = nullptr;
+  bool failing_ = false;  // a failure was reported and no connection made since
+  std::atomic<bool> connected_{false};
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point next_attempt_{};
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Command> queue_;
+  bool waiting_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace budget

@@ -1,0 +1,229 @@
+// Redis faults: tollgate started before Redis, Redis restarted or stalled, replies lost, scripts
+// flushed; and what a close must survive: an outage (the outbox) and being sent twice.
+#include <doctest/doctest.h>
+#include <hiredis/hiredis.h>
+
+#include <thread>
+
+#include "budget/store/shared_ledger.hpp"
+#include "budget_test_support.hpp"
+
+using namespace budget_test;
+using Kind = rules::Period::Kind;
+
+namespace {
+
+// One command on a connection of the test's own.
+std::string redis_command(int port, const std::vector<std::string>& args) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  std::string out = r && r->str ? std::string(r->str, r->len) : "";
+  if (r && r->type == REDIS_REPLY_INTEGER) out = std::to_string(r->integer);
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  return out;
+}
+
+template <typename T>
+T wait(std::function<void(std::function<void(T)>)> call) {
+  std::promise<T> p;
+  auto f = p.get_future();
+  call([&p](T value) { p.set_value(std::move(value)); });
+  return f.get();
+}
+
+}  // namespace
+
+TEST_CASE("Redis store, started before Redis: unhealthy, then connects by itself") {
+  ManualClock clock;
+  RedisServer server;
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+  server.stop();
+  auto e = budget::make_enforcer(config, clock);
+  CHECK_FALSE(e->store_healthy());
+  CHECK(admit(*e, openai(k_usd)).refused_by == budget::RefusedBy::store);
+  server.start();
+  // No request needed: the connection is retried with backoff (readiness follows it).
+  CHECK(eventually([&] { return e->store_healthy(); }));
+  const auto a = admit(*e, openai(k_usd));
+  CHECK(a.admitted);
+  settle(*e, a.hold, k_usd);
+  CHECK(standing(*e, "daily").spent == k_usd);
+}
+
+TEST_CASE("Redis store, readiness follows a server that goes away while nothing is sent") {
+  ManualClock clock;
+  RedisServer server;
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+  auto e = budget::make_enforcer(config, clock);
+  REQUIRE(eventually([&] { return e->store_healthy(); }));
+  server.stop();
+  CHECK(eventually([&] { return !e->store_healthy(); }));  // the idle connection's PING
+  server.start();
+  CHECK(eventually([&] { return e->store_healthy(); }));
+}
+
+TEST_CASE(
+    "Redis store, a restart mid-load: on_error decides meanwhile, recovery needs no restart") {
+  ManualClock clock;
+  RedisServer server({"--appendonly", "yes", "--appendfsync", "always"});
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+  TempDir data;
+  config->data_dir = data.path.string();
+
+  SUBCASE("block: refused while it is down, admitted once it is back") {
+    auto e = budget::make_enforcer(config, clock);
+    const auto before = admit(*e, openai(k_usd));
+    REQUIRE(before.admitted);
+    server.stop();
+    CHECK(admit(*e, openai(k_usd)).refused_by == budget::RefusedBy::store);
+    // A hold admitted before the outage settles during it: kept, and counted once Redis is back.
+    settle(*e, before.hold, 400'000);
+    CHECK_FALSE(e->store_healthy());
+    server.start();
+    CHECK(eventually([&] { return e->store_healthy(); }));
+    CHECK(eventually([&] {
+      const auto s = standing(*e, "daily");
+      return s.spent == 400'000 && s.reserved == 0;
+    }));
+    CHECK(admit(*e, openai(k_usd)).admitted);
+  }
+  SUBCASE("allow: admitted meanwhile, and every settlement of the outage reaches Redis once") {
+    config->store.redis.fail_open = true;
+    auto e = budget::make_enforcer(config, clock);
+    const auto before = admit(*e, openai(k_usd));
+    REQUIRE(before.admitted);
+    server.stop();
+    const auto during = admit(*e, openai(2 * k_usd));
+    REQUIRE(during.admitted);
+    settle(*e, before.hold, 300'000);
+    settle(*e, during.hold, 1'700'000);
+    const auto released = admit(*e, openai(k_usd));
+    release(*e, released.hold);
+    CHECK(fs::exists(data.path / "redis-outbox.db"));
+    server.start();
+    CHECK(eventually([&] {
+      const auto s = standing(*e, "daily");
+      return s.spent == 2'000'000 && s.reserved == 0;
+    }));
+    // A second process on the same Redis sees the same books; a restart replays nothing twice.
+    e.reset();
+    auto again = budget::make_enforcer(config, clock);
+    CHECK(eventually([&] { return again->store_healthy(); }));
+    CHECK(standing(*again, "daily").spent == 2'000'000);
+    settle(*again, admit(*again, openai(1)).hold, 1);
+    CHECK(standing(*again, "daily").spent == 2'000'001);
+  }
+  SUBCASE("the outbox outlives the process: replayed by the next start") {
+    auto e = budget::make_enforcer(config, clock);
+    const auto a = admit(*e, openai(k_usd));
+    REQUIRE(a.admitted);
+    server.stop();
+    settle(*e, a.hold, 600'000);
+    e.reset();
+    server.start();
+    auto next = budget::make_enforcer(config, clock);
+    CHECK(eventually([&] {
+      const auto s = standing(*next, "daily");
+      return s.spent == 600'000 && s.reserved == 0;
+    }));
+  }
+}
+
+TEST_CASE("Redis store, a stalled server fails requests after a second and never blocks others") {
+  ManualClock clock;
+  RedisServer server;
+  auto config = redis_config(base_config(), server.url());
+  auto local = budget_config("hourly", 10 * k_usd, Kind::rolling);
+  local.period.rolling = std::chrono::hours(1);
+  local.match.provider = {"keepa"};
+  local.currency = "keepa_token";
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day), local};
+  auto e = budget::make_enforcer(config, clock);
+  REQUIRE(admit(*e, openai(k_usd)).admitted);
+
+  server.pause();
+  std::promise<budget::Admission> shared;
+  auto shared_answer = shared.get_future();
+  e->admit(openai(k_usd), [&](budget::Admission a) { shared.set_value(std::move(a)); });
+  // A request in no shared budget is decided at once while the shared one waits for Redis.
+  const auto unshared = admit(*e, keepa(k_usd));
+  CHECK(unshared.admitted);
+  CHECK(shared_answer.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+  const auto refused = shared_answer.get();  // after the reply timeout
+  server.resume();
+  CHECK(refused.refused_by == budget::RefusedBy::store);
+  CHECK(eventually([&] { return e->store_healthy(); }));
+  // The refused reservation may have run once the server woke up: it was released.
+  CHECK(eventually([&] { return standing(*e, "daily").reserved == k_usd; }));
+}
+
+TEST_CASE(
+    "Redis ledger, a close sent twice counts once; a release that overtakes its reservation") {
+  static int run = 0;  // each subcase on keys of its own
+  auto ledger =
+      budget::make_redis_ledger(RedisServer::shared().url(), "twice" + std::to_string(::getpid()) +
+                                                                 "-" + std::to_string(run++) + ":");
+  budget::SharedLedger::Part part;
+  part.budget = "daily";
+  part.key = "";
+  part.period = 1;
+  part.limit = 10 * k_usd;
+  using Spent = std::optional<std::vector<std::int64_t>>;
+  const auto close = [&](std::uint64_t hold, std::optional<std::int64_t> actual,
+                         std::vector<budget::SharedLedger::Part> unreserved) {
+    return wait<Spent>([&](auto done) { ledger->close(hold, actual, unreserved, done); });
+  };
+  const auto reserve = [&](std::uint64_t hold) {
+    return wait<budget::SharedLedger::Reservation>(
+        [&](auto done) { ledger->reserve(hold, {part}, k_usd, 60'000, done); });
+  };
+
+  SUBCASE("reserved, closed, closed again") {
+    REQUIRE(reserve(7).outcome == budget::SharedLedger::Reservation::Outcome::admitted);
+    CHECK(close(7, 300'000, {}) == Spent(std::vector<std::int64_t>{300'000}));
+    CHECK(close(7, 300'000, {}) == Spent(std::vector<std::int64_t>{}));
+  }
+  SUBCASE("admitted without Redis, charged to its parts, the charge sent twice") {
+    CHECK(close(8, 500'000, {part}) == Spent(std::vector<std::int64_t>{500'000}));
+    CHECK(close(8, 500'000, {part}) == Spent(std::vector<std::int64_t>{}));
+  }
+  SUBCASE(
+      "reserved after all (its reply lost), then charged with its parts: closed, not charged "
+      "twice") {
+    REQUIRE(reserve(9).outcome == budget::SharedLedger::Reservation::Outcome::admitted);
+    CHECK(close(9, 200'000, {part}) == Spent(std::vector<std::int64_t>{200'000}));
+    CHECK(close(9, 200'000, {part}) == Spent(std::vector<std::int64_t>{}));
+  }
+  SUBCASE("a release that arrives before its reservation keeps it from being made") {
+    CHECK(close(10, std::nullopt, {}) == Spent(std::vector<std::int64_t>{}));
+    CHECK(reserve(10).outcome == budget::SharedLedger::Reservation::Outcome::failed);
+    const auto counters = ledger->read({part});
+    REQUIRE(counters);
+    CHECK((*counters)[0].reserved == 0);
+  }
+}
+
+TEST_CASE("Redis store, scripts flushed on a live server are loaded again") {
+  ManualClock clock;
+  auto config = redis_config(base_config(), RedisServer::shared().url());
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+  auto e = budget::make_enforcer(config, clock);
+  settle(*e, admit(*e, openai(k_usd)).hold, k_usd);
+  CHECK(redis_command(RedisServer::shared().port(), {"SCRIPT", "FLUSH"}) == "OK");
+  const auto a = admit(*e, openai(k_usd));
+  CHECK(a.admitted);
+  settle(*e, a.hold, k_usd);
+  CHECK(standing(*e, "daily").spent == 2 * k_usd);
+  CHECK(e->store_healthy());
+}
