@@ -281,24 +281,39 @@ class SqliteJournal final : public Journal {
     sqlite3_close(db);
   }
 
-  // The records kept since the last round are added to the spend sums, in small transactions
-  // beside the writer's; a batch that finds the file busy waits for the next round.
-  static void roll_up(sqlite3* db) {
-    constexpr std::int64_t k_batch = 2000;
+  // The records kept since the last round are added to the spend sums, and those past retention
+  // pruned, one small batch (one transaction) at a time, each under db_mutex_: the writer waits
+  // for at most one batch, woken as it ends rather than polling a busy file, and gets the file
+  // before the next batch (the pause between them). A round ends after k_round of work; a batch
+  // that fails (the file busy from another process) waits for the next round.
+  static constexpr auto k_round = std::chrono::milliseconds(200);
+  static constexpr auto k_pause = std::chrono::milliseconds(1);
+
+  template <typename F>
+  void in_batches(std::int64_t batch, F&& work) {
+    const auto end = std::chrono::steady_clock::now() + k_round;
     try {
-      while (SqliteRecords::roll_up(db, k_batch) == k_batch) {
+      for (;;) {
+        std::int64_t done = 0;
+        {
+          std::lock_guard db_lock(db_mutex_);
+          done = work(batch);
+        }
+        if (done < batch || std::chrono::steady_clock::now() >= end) return;
+        std::this_thread::sleep_for(k_pause);
       }
     } catch (const std::exception&) {
     }
   }
 
-  // Records past retention go in small transactions beside the writer's, as the roll-up does.
+  void roll_up(sqlite3* db) {
+    in_batches(1000, [db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
+  }
+
   void prune(sqlite3* db) {
     const auto now = options_.clock ? options_.clock->now() : std::chrono::system_clock::now();
-    try {
-      SqliteRecords::prune(db, util::unix_millis(now - options_.retention));
-    } catch (const std::exception&) {
-    }
+    const std::int64_t oldest = util::unix_millis(now - options_.retention);
+    in_batches(500, [db, oldest](std::int64_t n) { return SqliteRecords::prune(db, oldest, n); });
   }
 
   // True when the batch is committed; false when nothing of it is (rolled back as a whole).

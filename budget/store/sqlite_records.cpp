@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS spend_sums (level INTEGER NOT NULL, by_budget INTEGER
 CREATE TABLE IF NOT EXISTS spend_rolled (id INTEGER PRIMARY KEY CHECK (id = 1),
   seq INTEGER NOT NULL);
 INSERT OR IGNORE INTO spend_rolled (id, seq) VALUES (1, 0);
+-- The sums kept per hour in the settlement's transaction before the roll-up: the roll-up starts
+-- from the first record kept (watermark 0) and rebuilds them.
+DROP TABLE IF EXISTS spend_hours;
 )sql";
 
 constexpr const char* k_columns =
@@ -272,7 +275,7 @@ std::vector<SpendGroup> SqliteRecords::spend(const SpendQuery& query) const {
       "level = 0 AND start >= ?5 AND start < ?3" + currency + " UNION ALL " + records +
       "at >= ?6 AND at < ?7" + currency + " UNION ALL " + records + "at >= ?8 AND at < ?9" +
       currency + " UNION ALL " + records +
-      "seq > (SELECT seq FROM spend_rolled WHERE id = 1) AND at >= ?7 AND at < ?8" + currency +
+      "seq > (SELECT seq FROM spend_rolled WHERE id = 1) AND +at >= ?7 AND +at < ?8" + currency +
       ") GROUP BY " + keys + "currency";
   std::lock_guard lock(read_mutex_);
   SqliteStatement select(reader(), sql.c_str());
@@ -309,94 +312,131 @@ std::vector<SpendGroup> SqliteRecords::spend(const SpendQuery& query) const {
   return out;
 }
 
-std::int64_t SqliteRecords::roll_up(sqlite3* db, std::int64_t batch) {
+namespace {
+
+// One statement inside the caller's transaction: adds (sign 1) or takes away (sign -1) the
+// records that `where` selects (over records; ?4 and ?5 are its parameters) to or from the sums,
+// at both levels and in both halves (by_budget 0 and 1). A sum whose requests come to 0 has no
+// record left in it; the caller deletes it.
+template <typename A, typename B>
+void add_to_sums(sqlite3* db, std::int64_t sign, const std::string& where, const A& p4,
+                 const B& p5) {
+  for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
+    for (const int by_budget : {0, 1}) {
+      const std::string start =
+          "at / " + std::to_string(unit * 1000) + " * " + std::to_string(unit);
+      const std::string budget = by_budget ? "coalesce(j.value, '')" : "''";
+      // (WHERE true: an INSERT ... SELECT ... ON CONFLICT needs a WHERE to parse unambiguously.)
+      const std::string sql =
+          "INSERT INTO spend_sums (level, by_budget, start, budget, provider, endpoint, "
+          "model, client, credential, currency, requests, refused, spent, estimated, "
+          "input_tokens, output_tokens) SELECT * FROM (SELECT ?1, ?2, " +
+          start + ", " + budget +
+          ", provider, endpoint, model, client, credential, currency, ?3 * count(*), "
+          "?3 * sum(outcome = 'refused'), ?3 * sum(actual), "
+          "?3 * sum(CASE WHEN outcome = 'refused' THEN 0 ELSE estimate END), "
+          "?3 * sum(input_tokens), ?3 * sum(output_tokens) FROM records" +
+          (by_budget ? " LEFT JOIN json_each(records.budgets) AS j" : "") + " WHERE " + where +
+          " GROUP BY 3, 4, 5, 6, 7, 8, 9, 10) WHERE true "
+          "ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, "
+          "refused = refused + excluded.refused, spent = spent + excluded.spent, "
+          "estimated = estimated + excluded.estimated, "
+          "input_tokens = input_tokens + excluded.input_tokens, "
+          "output_tokens = output_tokens + excluded.output_tokens";
+      SqliteStatement add(db, sql.c_str());
+      add.bind(1, std::int64_t{level}).bind(2, std::int64_t{by_budget}).bind(3, sign);
+      add.bind(4, p4).bind(5, p5).run();
+    }
+  }
+}
+
+std::int64_t watermark(sqlite3* db) {
+  SqliteStatement rolled(db, "SELECT seq FROM spend_rolled WHERE id = 1");
+  std::int64_t seq = 0;
+  if (rolled.step()) seq = rolled.integer(0);
+  while (rolled.step()) {
+  }
+  return seq;
+}
+
+// BEGIN IMMEDIATE ... COMMIT around `work`; ROLLBACK when it throws.
+template <typename F>
+auto in_transaction(sqlite3* db, F&& work) {
   SqliteStatement begin(db, "BEGIN IMMEDIATE"), commit(db, "COMMIT");
   begin.run();
   try {
-    SqliteStatement rolled(db, "SELECT seq FROM spend_rolled WHERE id = 1");
-    std::int64_t from = 0;
-    if (rolled.step()) from = rolled.integer(0);
-    while (rolled.step()) {
-    }
-    SqliteStatement last(db,
-                         "SELECT count(*), max(seq) FROM (SELECT seq FROM records WHERE seq > ?1 "
-                         "ORDER BY seq LIMIT ?2)");
-    last.bind(1, from).bind(2, batch);
-    std::int64_t count = 0, to = from;
-    if (last.step()) {
-      count = last.integer(0);
-      to = count ? last.integer(1) : from;
-    }
-    while (last.step()) {
-    }
-    if (count > 0) {
-      for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
-        for (const int by_budget : {0, 1}) {
-          const std::string start =
-              "at / " + std::to_string(unit * 1000) + " * " + std::to_string(unit);
-          const std::string budget = by_budget ? "coalesce(j.value, '')" : "''";
-          const std::string sql =
-              "INSERT INTO spend_sums (level, by_budget, start, budget, provider, endpoint, "
-              "model, client, credential, currency, requests, refused, spent, estimated, "
-              "input_tokens, output_tokens) SELECT ?1, ?2, " +
-              start + ", " + budget +
-              ", provider, endpoint, model, client, credential, currency, count(*), "
-              "sum(outcome = 'refused'), sum(actual), "
-              "sum(CASE WHEN outcome = 'refused' THEN 0 ELSE estimate END), sum(input_tokens), "
-              "sum(output_tokens) FROM records" +
-              (by_budget ? " LEFT JOIN json_each(records.budgets) AS j" : "") +
-              " WHERE seq > ?3 AND seq <= ?4 GROUP BY 3, 4, 5, 6, 7, 8, 9, 10 "
-              "ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, "
-              "refused = refused + excluded.refused, spent = spent + excluded.spent, "
-              "estimated = estimated + excluded.estimated, "
-              "input_tokens = input_tokens + excluded.input_tokens, "
-              "output_tokens = output_tokens + excluded.output_tokens";
-          SqliteStatement add(db, sql.c_str());
-          add.bind(1, std::int64_t{level}).bind(2, std::int64_t{by_budget}).bind(3, from);
-          add.bind(4, to).run();
-        }
-      }
-      SqliteStatement mark(db, "UPDATE spend_rolled SET seq = ?1 WHERE id = 1");
-      mark.bind(1, to).run();
-    }
+    auto result = work();
     commit.run();
-    return count;
+    return result;
   } catch (const std::exception&) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
 }
 
-std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest) {
-  constexpr std::int64_t k_batch = 500;
-  std::int64_t deleted = 0;
-  SqliteStatement records(db,
-                          "DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE at < ?1 "
-                          "ORDER BY at LIMIT ?2)");
-  for (;;) {
-    records.bind(1, oldest).bind(2, k_batch).run();
-    const int n = sqlite3_changes(db);
-    deleted += n;
-    if (n < k_batch) break;
-  }
-  // One day or hour at a time: a few hundred rows at most.
-  SqliteStatement first(db, "SELECT min(start) FROM spend_sums WHERE level = ?1 AND by_budget = 0");
-  SqliteStatement drop(db,
-                       "DELETE FROM spend_sums WHERE level = ?1 AND by_budget IN (0, 1) AND "
-                       "start = ?2");
-  for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
-    const std::int64_t last = oldest / 1000 - unit;  // the last start that ends before `oldest`
-    for (;;) {
-      first.bind(1, std::int64_t{level});
-      if (!first.step()) break;
-      const std::int64_t start = first.integer(0);  // 0 when there is none (min of nothing)
-      while (first.step()) {
-      }
-      if (start == 0 || start > last) break;
-      drop.bind(1, std::int64_t{level}).bind(2, start).run();
+}  // namespace
+
+std::int64_t SqliteRecords::roll_up(sqlite3* db, std::int64_t batch) {
+  return in_transaction(db, [&] {
+    const std::int64_t from = watermark(db);
+    SqliteStatement last(db,
+                         "SELECT count(*), max(seq) FROM (SELECT seq FROM records WHERE seq > ?1 "
+                         "ORDER BY seq LIMIT ?2)");
+    last.bind(1, from).bind(2, batch);
+    std::int64_t count = 0, to = from;
+    if (last.step() && (count = last.integer(0)) > 0) to = last.integer(1);
+    while (last.step()) {
     }
-  }
-  return deleted;
+    if (count > 0) {
+      add_to_sums(db, 1, "seq > ?4 AND seq <= ?5", from, to);
+      SqliteStatement mark(db, "UPDATE spend_rolled SET seq = ?1 WHERE id = 1");
+      mark.bind(1, to).run();
+    }
+    return count;
+  });
+}
+
+std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest, std::int64_t batch) {
+  return in_transaction(db, [&] {
+    // The batch: its seqs (as a JSON array, for json_each) and the span of its times.
+    SqliteStatement pick(db, "SELECT seq, at FROM records WHERE at < ?1 ORDER BY at LIMIT ?2");
+    pick.bind(1, oldest).bind(2, batch);
+    std::string seqs = "[";
+    std::int64_t count = 0, first_at = 0, last_at = 0;
+    while (pick.step()) {
+      if (count++) seqs += ',';
+      seqs += std::to_string(pick.integer(0));
+      const std::int64_t at = pick.integer(1);
+      first_at = count == 1 ? at : std::min(first_at, at);
+      last_at = std::max(last_at, at);
+    }
+    seqs += ']';
+    if (count == 0) return count;
+    // The rolled-up ones leave the sums as they leave the records (the others never entered).
+    const std::int64_t rolled = watermark(db);
+    add_to_sums(db, -1, "seq IN (SELECT value FROM json_each(?4)) AND seq <= ?5", seqs, rolled);
+    SqliteStatement empty(db,
+                          "DELETE FROM spend_sums WHERE level = ?1 AND by_budget IN (0, 1) AND "
+                          "start >= ?2 AND start <= ?3 AND requests = 0");
+    for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
+      const std::int64_t unit_ms = std::int64_t{unit} * 1000;
+      empty.bind(1, std::int64_t{level})
+          .bind(2, first_at / unit_ms * unit)
+          .bind(3, last_at / unit_ms * unit)
+          .run();
+    }
+    SqliteStatement drop(db, "DELETE FROM records WHERE seq IN (SELECT value FROM json_each(?1))");
+    drop.bind(1, seqs).run();
+    // A new record takes the seq after the largest left (1 in an empty table): with the newest
+    // pruned, the watermark comes down to it, so that a seq used again is counted again. Every
+    // record left at or below it was rolled up (it was below the old watermark).
+    SqliteStatement lower(db,
+                          "UPDATE spend_rolled SET seq = (SELECT coalesce(max(seq), 0) FROM "
+                          "records) WHERE id = 1 AND seq > (SELECT coalesce(max(seq), 0) FROM "
+                          "records)");
+    lower.run();
+    return count;
+  });
 }
 
 }  // namespace budget

@@ -37,13 +37,20 @@ class SqliteRecords {
   std::vector<CostRecord> records(const RecordQuery& query) const;
   std::vector<SpendGroup> spend(const SpendQuery& query) const;
 
-  // Background work on `db`, a connection other than the writer's, in small transactions so that
-  // a commit waits at most for one small batch. roll_up() adds the records past the watermark to
-  // the sums, at most `batch` records a transaction, and returns how many it added; prune()
-  // deletes records older than `oldest` (unix ms) and the sums of days and hours wholly before
-  // it, and returns the records deleted.
-  static std::int64_t roll_up(sqlite3* db, std::int64_t batch = 2000);
-  static std::int64_t prune(sqlite3* db, std::int64_t oldest);
+  // Background work on `db`, a connection other than the writer's, one small transaction a call
+  // so that a commit waits at most for one batch. The invariant both keep, whatever is committed
+  // when: the sums hold exactly the records that are still kept and have a seq at or below the
+  // watermark (spend_rolled.seq), and every record above it is in no sum.
+  //
+  // roll_up() adds the next `batch` records past the watermark to the sums and moves the
+  // watermark past them, in one transaction (a crash leaves both as they were); returns how many.
+  // prune() deletes the `batch` oldest records older than `oldest` (unix ms), takes those at or
+  // below the watermark out of the sums in the same transaction, deletes the sums left empty and
+  // lowers the watermark to the largest seq left when it is above it (SQLite gives a new row the
+  // largest seq + 1, so a pruned seq can come again); returns how many it deleted. So a report
+  // over a pruned range counts exactly the records still kept in it: none, once pruning is done.
+  static std::int64_t roll_up(sqlite3* db, std::int64_t batch = 1000);
+  static std::int64_t prune(sqlite3* db, std::int64_t oldest, std::int64_t batch = 500);
 
  private:
   sqlite3* reader() const;  // under read_mutex_
