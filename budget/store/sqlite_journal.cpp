@@ -307,7 +307,7 @@ class SqliteJournal final : public Journal {
   }
 
   void roll_up(sqlite3* db) {
-    in_batches(1000, [db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
+    in_batches(250, [db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
   }
 
   void prune(sqlite3* db) {
