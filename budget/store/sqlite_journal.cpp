@@ -263,14 +263,15 @@ class SqliteJournal final : public Journal {
     sqlite3_busy_timeout(db, 200);
     auto next_prune = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
+    bool behind = false;  // the last round's roll-up ran out of time: no pause before the next
     while (!stopping_) {
-      stop_checkpoints_.wait_for(lock, std::chrono::milliseconds(500));
+      if (!behind) stop_checkpoints_.wait_for(lock, std::chrono::milliseconds(500));
       lock.unlock();
       int log_frames = 0, checkpointed = 0;
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
       if (log_frames > k_restart_frames)
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
-      roll_up(db);
+      behind = !roll_up(db);
       if (std::chrono::steady_clock::now() >= next_prune) {
         next_prune = std::chrono::steady_clock::now() + options_.prune_every;
         prune(db);
@@ -289,8 +290,9 @@ class SqliteJournal final : public Journal {
   static constexpr auto k_round = std::chrono::milliseconds(200);
   static constexpr auto k_pause = std::chrono::milliseconds(1);
 
+  // True when the work is done (a batch came back short, or failed), false when the round ran out.
   template <typename F>
-  void in_batches(std::int64_t batch, F&& work) {
+  bool in_batches(std::int64_t batch, F&& work) {
     const auto end = std::chrono::steady_clock::now() + k_round;
     try {
       for (;;) {
@@ -299,15 +301,19 @@ class SqliteJournal final : public Journal {
           std::lock_guard db_lock(db_mutex_);
           done = work(batch);
         }
-        if (done < batch || std::chrono::steady_clock::now() >= end) return;
+        if (done < batch) return true;
+        if (std::chrono::steady_clock::now() >= end) return false;
         std::this_thread::sleep_for(k_pause);
       }
     } catch (const std::exception&) {
+      return true;
     }
   }
 
-  void roll_up(sqlite3* db) {
-    in_batches(250, [db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
+  // Behind (more than a round's worth of new records), the next round starts at once: the
+  // roll-up keeps up with any rate of commits, each commit still waiting for one batch at most.
+  bool roll_up(sqlite3* db) {
+    return in_batches(250, [db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
   }
 
   void prune(sqlite3* db) {
