@@ -243,11 +243,12 @@ class SqliteJournal final : public Journal {
     }
   }
 
-  // Moves the WAL into the database twice a second without blocking the writer (PASSIVE), so
-  // that commits never pay for a checkpoint's fsync. Under a steady stream of commits a passive
-  // checkpoint never catches up with the last frame, so the WAL would never start over and would
-  // grow without bound (and every commit would extend the file: new blocks, zeroed by the file
-  // system). When it holds more than k_restart_frames, a RESTART checkpoint waits for the
+  // Twice a second: rolls the new records up into the spend sums, prunes past retention (every
+  // options_.prune_every) and moves the WAL into the database without blocking the writer
+  // (PASSIVE), so that commits never pay for a checkpoint's fsync. Under a steady stream of commits
+  // a passive checkpoint never catches up with the last frame, so the WAL would never start over
+  // and would grow without bound (and every commit would extend the file: new blocks, zeroed by the
+  // file system). When it holds more than k_restart_frames, a RESTART checkpoint waits for the
   // writer's current transaction, copies the few frames written since the passive one and makes
   // the next commit write from the start of the WAL again: one short stall (two fsyncs) per
   // k_restart_frames frames.
@@ -262,13 +263,15 @@ class SqliteJournal final : public Journal {
     sqlite3_busy_timeout(db, 200);
     auto next_prune = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
+    bool behind = false;  // the last round's roll-up ran out of time: no pause before the next
     while (!stopping_) {
-      stop_checkpoints_.wait_for(lock, std::chrono::milliseconds(500));
+      if (!behind) stop_checkpoints_.wait_for(lock, std::chrono::milliseconds(500));
       lock.unlock();
       int log_frames = 0, checkpointed = 0;
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
       if (log_frames > k_restart_frames)
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      behind = !roll_up(db);
       if (std::chrono::steady_clock::now() >= next_prune) {
         next_prune = std::chrono::steady_clock::now() + options_.prune_every;
         prune(db);
@@ -279,14 +282,44 @@ class SqliteJournal final : public Journal {
     sqlite3_close(db);
   }
 
-  // Records past retention go in small transactions beside the writer's; a batch that finds the
-  // file busy waits for the next round.
+  // The records kept since the last round are added to the spend sums, and those past retention
+  // pruned, one small batch (one transaction) at a time, each under db_mutex_: the writer waits
+  // for at most one batch, woken as it ends rather than polling a busy file, and gets the file
+  // before the next batch (the pause between them). A round ends after k_round of work; a batch
+  // that fails (the file busy from another process) waits for the next round.
+  static constexpr auto k_round = std::chrono::milliseconds(200);
+  static constexpr auto k_pause = std::chrono::milliseconds(1);
+
+  // True when the work is done (a batch came back short, or failed), false when the round ran out.
+  template <typename F>
+  bool in_batches(std::int64_t batch, F&& work) {
+    const auto end = std::chrono::steady_clock::now() + k_round;
+    try {
+      for (;;) {
+        std::int64_t done = 0;
+        {
+          std::lock_guard db_lock(db_mutex_);
+          done = work(batch);
+        }
+        if (done < batch) return true;
+        if (std::chrono::steady_clock::now() >= end) return false;
+        std::this_thread::sleep_for(k_pause);
+      }
+    } catch (const std::exception&) {
+      return true;
+    }
+  }
+
+  // Behind (more than a round's worth of new records), the next round starts at once: the
+  // roll-up keeps up with any rate of commits, each commit still waiting for one batch at most.
+  bool roll_up(sqlite3* db) {
+    return in_batches(250, [db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
+  }
+
   void prune(sqlite3* db) {
     const auto now = options_.clock ? options_.clock->now() : std::chrono::system_clock::now();
-    try {
-      SqliteRecords::prune(db, util::unix_millis(now - options_.retention));
-    } catch (const std::exception&) {
-    }
+    const std::int64_t oldest = util::unix_millis(now - options_.retention);
+    in_batches(500, [db, oldest](std::int64_t n) { return SqliteRecords::prune(db, oldest, n); });
   }
 
   // True when the batch is committed; false when nothing of it is (rolled back as a whole).

@@ -18,16 +18,26 @@ CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, status INTEGER NOT NULL,
   outcome TEXT NOT NULL, refused_by TEXT NOT NULL, upstream_request_id TEXT NOT NULL,
   ms INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL, sig TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS records_at ON records (at);
--- One row per hour and group; by_budget 0: each record once, 1: once per budget instance it was
--- charged in ('' when none), for reports grouped by budget.
-CREATE TABLE IF NOT EXISTS spend_hours (hour INTEGER NOT NULL, by_budget INTEGER NOT NULL,
-  budget TEXT NOT NULL, provider TEXT NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL,
-  client TEXT NOT NULL, credential TEXT NOT NULL, currency TEXT NOT NULL,
+-- By time, with the costs and currency in the index: a top-N by cost over a range reads only the index
+-- (no row) and then the N rows it picked. (Replaces records_at (at), of which it is a superset.)
+CREATE INDEX IF NOT EXISTS records_at_cost ON records (at, actual, estimate, currency);
+DROP INDEX IF EXISTS records_at;
+-- The records up to spend_rolled.seq, summed per group: level 0 per hour, 1 per day (start: its
+-- first unix second, UTC); by_budget 0 counts each record once, 1 once per budget instance it was
+-- charged in ('' when none), for reports grouped by budget. A report reads one level of one half.
+CREATE TABLE IF NOT EXISTS spend_sums (level INTEGER NOT NULL, by_budget INTEGER NOT NULL,
+  start INTEGER NOT NULL, budget TEXT NOT NULL, provider TEXT NOT NULL, endpoint TEXT NOT NULL,
+  model TEXT NOT NULL, client TEXT NOT NULL, credential TEXT NOT NULL, currency TEXT NOT NULL,
   requests INTEGER NOT NULL, refused INTEGER NOT NULL, spent INTEGER NOT NULL,
   estimated INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
-  PRIMARY KEY (hour, by_budget, budget, provider, endpoint, model, client, credential, currency))
-  WITHOUT ROWID;
+  PRIMARY KEY (level, by_budget, start, budget, provider, endpoint, model, client, credential,
+    currency)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend_rolled (id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL);
+INSERT OR IGNORE INTO spend_rolled (id, seq) VALUES (1, 0);
+-- The sums kept per hour in the settlement's transaction before the roll-up: the roll-up starts
+-- from the first record kept (watermark 0) and rebuilds them.
+DROP TABLE IF EXISTS spend_hours;
 )sql";
 
 constexpr const char* k_columns =
@@ -107,13 +117,13 @@ CostRecord read_record(const SqliteStatement& row) {
   return r;
 }
 
-// The SQL expression of `key` over spend_hours, and over records (joined with its budgets as j).
-std::string hours_expr(SpendKey key) {
+// The SQL expression of `key` over spend_sums, and over records (joined with its budgets as j).
+std::string sums_expr(SpendKey key) {
   switch (key) {
     case SpendKey::day:
-      return "hour / 86400 * 86400";
+      return "start / 86400 * 86400";
     case SpendKey::hour:
-      return "hour";
+      return "start";
     default:
       return std::string(spend_key_name(key));
   }
@@ -157,26 +167,15 @@ SqliteRecords::SqliteRecords(sqlite3* db, std::string path, const RecordOptions&
       "currency, estimate, actual, usage, input_tokens, output_tokens, status, outcome, "
       "refused_by, upstream_request_id, ms, prev, hash, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
       "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
-  add_hour_ = std::make_unique<SqliteStatement>(
-      db,
-      "INSERT INTO spend_hours (hour, by_budget, budget, provider, endpoint, model, client, "
-      "credential, currency, requests, refused, spent, estimated, input_tokens, output_tokens) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10, ?11, ?12, ?13, ?14) "
-      "ON CONFLICT DO UPDATE SET requests = requests + 1, refused = refused + ?10, "
-      "spent = spent + ?11, estimated = estimated + ?12, input_tokens = input_tokens + ?13, "
-      "output_tokens = output_tokens + ?14");
 }
 
 SqliteRecords::~SqliteRecords() {
   insert_.reset();
-  add_hour_.reset();
   sqlite3_close(reader_);
 }
 
 void SqliteRecords::insert(CostRecord r) {
   chain_.link(r);
-  const std::int64_t input = r.input_tokens(), output = r.output_tokens();
-  const bool refused = r.outcome == RecordOutcome::refused;
   insert_->bind(1, r.id)
       .bind(2, r.at)
       .bind(3, r.provider)
@@ -189,8 +188,8 @@ void SqliteRecords::insert(CostRecord r) {
       .bind(10, r.estimate)
       .bind(11, r.actual)
       .bind(12, usage_text(r.usage))
-      .bind(13, input)
-      .bind(14, output)
+      .bind(13, r.input_tokens())
+      .bind(14, r.output_tokens())
       .bind(15, static_cast<std::int64_t>(r.status))
       .bind(16, std::string(outcome_name(r.outcome)))
       .bind(17, r.refused_by)
@@ -200,26 +199,6 @@ void SqliteRecords::insert(CostRecord r) {
       .bind(21, r.hash)
       .bind(22, r.sig)
       .run();
-  const auto add_hour = [&](std::int64_t by_budget, const std::string& budget) {
-    add_hour_->bind(1, r.at / k_hour_ms * 3600)
-        .bind(2, by_budget)
-        .bind(3, budget)
-        .bind(4, r.provider)
-        .bind(5, r.endpoint)
-        .bind(6, r.model)
-        .bind(7, r.client)
-        .bind(8, r.credential)
-        .bind(9, r.currency)
-        .bind(10, std::int64_t{refused ? 1 : 0})
-        .bind(11, r.actual)
-        .bind(12, refused ? 0 : r.estimate)
-        .bind(13, input)
-        .bind(14, output)
-        .run();
-  };
-  add_hour(0, "");
-  if (r.budgets.empty()) add_hour(1, "");
-  for (const auto& b : r.budgets) add_hour(1, b);
 }
 
 sqlite3* SqliteRecords::reader() const {
@@ -238,9 +217,17 @@ std::vector<CostRecord> SqliteRecords::records(const RecordQuery& query) const {
   std::lock_guard lock(read_mutex_);
   std::string sql = std::string("SELECT ") + k_columns +
                     " FROM records WHERE at >= ?1 AND at < ?2 AND (?3 = '' OR currency = ?3)";
-  sql += query.order == RecordQuery::Order::cost ? " ORDER BY actual DESC, estimate DESC, seq"
-                                                 : " ORDER BY seq";
-  sql += " LIMIT ?4";
+  if (query.order == RecordQuery::Order::cost) {
+    // The top N picked from records_at_cost alone, then read: over a month of a million records
+    // a scan of the index, not of the table.
+    constexpr const char* k_order = " ORDER BY actual DESC, estimate DESC, seq";
+    sql = std::string("SELECT ") + k_columns +
+          " FROM records WHERE seq IN (SELECT seq FROM records WHERE at >= ?1 AND at < ?2 AND "
+          "(?3 = '' OR currency = ?3)" +
+          k_order + " LIMIT ?4)" + k_order;
+  } else {
+    sql += " ORDER BY seq LIMIT ?4";
+  }
   SqliteStatement select(reader(), sql.c_str());
   select.bind(1, query.range.since)
       .bind(2, query.range.until)
@@ -253,55 +240,71 @@ std::vector<CostRecord> SqliteRecords::records(const RecordQuery& query) const {
 }
 
 std::vector<SpendGroup> SqliteRecords::spend(const SpendQuery& query) const {
-  const bool by_budget = std::find(query.group_by.begin(), query.group_by.end(),
-                                   SpendKey::budget) != query.group_by.end();
-  std::string keys, hours_keys, records_keys;
+  const auto has = [&](SpendKey key) {
+    return std::find(query.group_by.begin(), query.group_by.end(), key) != query.group_by.end();
+  };
+  const bool by_budget = has(SpendKey::budget);
+  std::string keys, sums_keys, records_keys;
   for (std::size_t i = 0; i < query.group_by.size(); ++i) {
     std::string name = "k";  // (not "k" + ...: GCC 12 warns falsely of overlapping copies)
     name += std::to_string(i);
     keys += name + ", ";
-    hours_keys += hours_expr(query.group_by[i]) + " AS " + name + ", ";
+    sums_keys += sums_expr(query.group_by[i]) + " AS " + name + ", ";
     records_keys += records_expr(query.group_by[i]) + " AS " + name + ", ";
   }
-  // Whole hours from the hourly sums, the partial hours at either end from the records.
+  // [since, until) in pieces: whole days from the daily sums, whole hours around them from the
+  // hourly sums (records rolled up so far), and records for the partial hours at either end and
+  // for what was kept after the last roll-up.
   const std::int64_t since = std::clamp<std::int64_t>(query.range.since, 0, k_far_ms);
-  const std::int64_t until = std::clamp<std::int64_t>(query.range.until, 0, k_far_ms);
-  std::int64_t first_hour = (since + k_hour_ms - 1) / k_hour_ms * 3600;
-  std::int64_t end_hour = until / k_hour_ms * 3600;
-  std::int64_t head_end = first_hour * 1000, tail_start = end_hour * 1000;
-  if (first_hour >= end_hour) {
-    first_hour = end_hour = 0;
-    head_end = until;
-    tail_start = until;
+  const std::int64_t until = std::clamp<std::int64_t>(query.range.until, since, k_far_ms);
+  std::int64_t h0 = (since + k_hour_ms - 1) / k_hour_ms * 3600, h1 = until / k_hour_ms * 3600;
+  std::int64_t d0 = (h0 + 86'399) / 86'400 * 86'400, d1 = h1 / 86'400 * 86'400;
+  std::int64_t h0_ms = h0 * 1000, h1_ms = h1 * 1000;
+  if (h0 >= h1) {  // no whole hour: records only
+    h0 = h1 = d0 = d1 = 0;
+    h0_ms = h1_ms = until;
   }
-  const std::string records_from =
-      by_budget ? " FROM records LEFT JOIN json_each(records.budgets) AS j" : " FROM records";
-  const std::string record_values =
+  // Days cannot say which hour: grouped by hour, every whole hour comes from the hourly sums.
+  if (d0 >= d1 || has(SpendKey::hour)) d0 = d1 = h1;
+  const std::string join = by_budget ? " LEFT JOIN json_each(records.budgets) AS j" : "";
+  const std::string currency = " AND (?10 = '' OR currency = ?10)";
+  const std::string sums = "SELECT " + sums_keys +
+                           "currency, requests, refused, spent, estimated, input_tokens, "
+                           "output_tokens FROM spend_sums WHERE by_budget = ?1 AND ";
+  const std::string records =
+      "SELECT " + records_keys +
       "currency, 1 AS requests, outcome = 'refused' AS refused, actual AS spent, "
       "CASE WHEN outcome = 'refused' THEN 0 ELSE estimate END AS estimated, input_tokens, "
-      "output_tokens";
+      "output_tokens FROM records" +
+      join + " WHERE ";
   const std::string sql =
       "SELECT " + keys +
       "currency, sum(requests), sum(refused), sum(spent), sum(estimated), sum(input_tokens), "
-      "sum(output_tokens) FROM (SELECT " +
-      hours_keys +
-      "currency, requests, refused, spent, estimated, input_tokens, output_tokens "
-      "FROM spend_hours WHERE by_budget = ?1 AND hour >= ?2 AND hour < ?3 "
-      "AND (?8 = '' OR currency = ?8) UNION ALL SELECT " +
-      records_keys + record_values + records_from +
-      " WHERE at >= ?4 AND at < ?5 AND (?8 = '' OR currency = ?8) UNION ALL SELECT " +
-      records_keys + record_values + records_from +
-      " WHERE at >= ?6 AND at < ?7 AND (?8 = '' OR currency = ?8)) GROUP BY " + keys + "currency";
+      "sum(output_tokens) FROM (" +
+      sums + "level = 1 AND start >= ?4 AND start < ?5" + currency + " UNION ALL " + sums +
+      "level = 0 AND start >= ?2 AND start < ?4" + currency + " UNION ALL " + sums +
+      "level = 0 AND start >= ?5 AND start < ?3" + currency + " UNION ALL " + records +
+      "at >= ?6 AND at < ?7" + currency + " UNION ALL " + records + "at >= ?8 AND at < ?9" +
+      currency +
+      // Past the watermark, by seq (+at: not by the time index, which would read the whole range).
+      (h0_ms < h1_ms ? " UNION ALL " + records +
+                           "seq > (SELECT seq FROM spend_rolled WHERE id = 1) AND +at >= ?7 AND "
+                           "+at < ?8" +
+                           currency
+                     : std::string()) +
+      ") GROUP BY " + keys + "currency";
   std::lock_guard lock(read_mutex_);
   SqliteStatement select(reader(), sql.c_str());
   select.bind(1, std::int64_t{by_budget ? 1 : 0})
-      .bind(2, first_hour)
-      .bind(3, end_hour)
-      .bind(4, since)
-      .bind(5, head_end)
-      .bind(6, tail_start)
-      .bind(7, until)
-      .bind(8, query.currency);
+      .bind(2, h0)
+      .bind(3, h1)
+      .bind(4, d0)
+      .bind(5, d1)
+      .bind(6, since)
+      .bind(7, h0_ms)
+      .bind(8, h1_ms)
+      .bind(9, until)
+      .bind(10, query.currency);
   std::vector<SpendGroup> out;
   const int n = static_cast<int>(query.group_by.size());
   while (select.step()) {
@@ -325,31 +328,131 @@ std::vector<SpendGroup> SqliteRecords::spend(const SpendQuery& query) const {
   return out;
 }
 
-std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest) {
-  constexpr std::int64_t k_batch = 500;
-  std::int64_t deleted = 0;
-  SqliteStatement records(db,
-                          "DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE at < ?1 "
-                          "ORDER BY at LIMIT ?2)");
-  for (;;) {
-    records.bind(1, oldest).bind(2, k_batch).run();
-    const int n = sqlite3_changes(db);
-    deleted += n;
-    if (n < k_batch) break;
-  }
-  // Hour by hour: one hour's sums are a few hundred rows at most.
-  SqliteStatement first(db, "SELECT min(hour) FROM spend_hours");
-  SqliteStatement hour(db, "DELETE FROM spend_hours WHERE hour = ?1");
-  const std::int64_t last = oldest / 1000 - 3600;  // the last hour that ends before `oldest`
-  for (;;) {
-    if (!first.step()) break;
-    const std::int64_t h = first.integer(0);  // 0 when the table is empty (min of nothing)
-    while (first.step()) {
+namespace {
+
+// One statement inside the caller's transaction: adds (sign 1) or takes away (sign -1) the
+// records that `where` selects (over records; ?4 and ?5 are its parameters) to or from the sums,
+// at both levels and in both halves (by_budget 0 and 1). A sum whose requests come to 0 has no
+// record left in it; the caller deletes it.
+template <typename A, typename B>
+void add_to_sums(sqlite3* db, std::int64_t sign, const std::string& where, const A& p4,
+                 const B& p5) {
+  for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
+    for (const int by_budget : {0, 1}) {
+      const std::string start =
+          "at / " + std::to_string(unit * 1000) + " * " + std::to_string(unit);
+      const std::string budget = by_budget ? "coalesce(j.value, '')" : "''";
+      // (WHERE true: an INSERT ... SELECT ... ON CONFLICT needs a WHERE to parse unambiguously.)
+      const std::string sql =
+          "INSERT INTO spend_sums (level, by_budget, start, budget, provider, endpoint, "
+          "model, client, credential, currency, requests, refused, spent, estimated, "
+          "input_tokens, output_tokens) SELECT * FROM (SELECT ?1, ?2, " +
+          start + ", " + budget +
+          ", provider, endpoint, model, client, credential, currency, ?3 * count(*), "
+          "?3 * sum(outcome = 'refused'), ?3 * sum(actual), "
+          "?3 * sum(CASE WHEN outcome = 'refused' THEN 0 ELSE estimate END), "
+          "?3 * sum(input_tokens), ?3 * sum(output_tokens) FROM records" +
+          (by_budget ? " LEFT JOIN json_each(records.budgets) AS j" : "") + " WHERE " + where +
+          " GROUP BY 3, 4, 5, 6, 7, 8, 9, 10) WHERE true "
+          "ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, "
+          "refused = refused + excluded.refused, spent = spent + excluded.spent, "
+          "estimated = estimated + excluded.estimated, "
+          "input_tokens = input_tokens + excluded.input_tokens, "
+          "output_tokens = output_tokens + excluded.output_tokens";
+      SqliteStatement add(db, sql.c_str());
+      add.bind(1, std::int64_t{level}).bind(2, std::int64_t{by_budget}).bind(3, sign);
+      add.bind(4, p4).bind(5, p5).run();
     }
-    if (h == 0 || h > last) break;
-    hour.bind(1, h).run();
   }
-  return deleted;
+}
+
+std::int64_t watermark(sqlite3* db) {
+  SqliteStatement rolled(db, "SELECT seq FROM spend_rolled WHERE id = 1");
+  std::int64_t seq = 0;
+  if (rolled.step()) seq = rolled.integer(0);
+  while (rolled.step()) {
+  }
+  return seq;
+}
+
+// BEGIN IMMEDIATE ... COMMIT around `work`; ROLLBACK when it throws.
+template <typename F>
+auto in_transaction(sqlite3* db, F&& work) {
+  SqliteStatement begin(db, "BEGIN IMMEDIATE"), commit(db, "COMMIT");
+  begin.run();
+  try {
+    auto result = work();
+    commit.run();
+    return result;
+  } catch (const std::exception&) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+}  // namespace
+
+std::int64_t SqliteRecords::roll_up(sqlite3* db, std::int64_t batch) {
+  return in_transaction(db, [&] {
+    const std::int64_t from = watermark(db);
+    SqliteStatement last(db,
+                         "SELECT count(*), max(seq) FROM (SELECT seq FROM records WHERE seq > ?1 "
+                         "ORDER BY seq LIMIT ?2)");
+    last.bind(1, from).bind(2, batch);
+    std::int64_t count = 0, to = from;
+    if (last.step() && (count = last.integer(0)) > 0) to = last.integer(1);
+    while (last.step()) {
+    }
+    if (count > 0) {
+      add_to_sums(db, 1, "seq > ?4 AND seq <= ?5", from, to);
+      SqliteStatement mark(db, "UPDATE spend_rolled SET seq = ?1 WHERE id = 1");
+      mark.bind(1, to).run();
+    }
+    return count;
+  });
+}
+
+std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest, std::int64_t batch) {
+  return in_transaction(db, [&] {
+    // The batch: its seqs (as a JSON array, for json_each) and the span of its times.
+    SqliteStatement pick(db, "SELECT seq, at FROM records WHERE at < ?1 ORDER BY at LIMIT ?2");
+    pick.bind(1, oldest).bind(2, batch);
+    std::string seqs = "[";
+    std::int64_t count = 0, first_at = 0, last_at = 0;
+    while (pick.step()) {
+      if (count++) seqs += ',';
+      seqs += std::to_string(pick.integer(0));
+      const std::int64_t at = pick.integer(1);
+      first_at = count == 1 ? at : std::min(first_at, at);
+      last_at = std::max(last_at, at);
+    }
+    seqs += ']';
+    if (count == 0) return count;
+    // The rolled-up ones leave the sums as they leave the records (the others never entered).
+    const std::int64_t rolled = watermark(db);
+    add_to_sums(db, -1, "seq IN (SELECT value FROM json_each(?4)) AND seq <= ?5", seqs, rolled);
+    SqliteStatement empty(db,
+                          "DELETE FROM spend_sums WHERE level = ?1 AND by_budget IN (0, 1) AND "
+                          "start >= ?2 AND start <= ?3 AND requests = 0");
+    for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
+      const std::int64_t unit_ms = std::int64_t{unit} * 1000;
+      empty.bind(1, std::int64_t{level})
+          .bind(2, first_at / unit_ms * unit)
+          .bind(3, last_at / unit_ms * unit)
+          .run();
+    }
+    SqliteStatement drop(db, "DELETE FROM records WHERE seq IN (SELECT value FROM json_each(?1))");
+    drop.bind(1, seqs).run();
+    // A new record takes the seq after the largest left (1 in an empty table): with the newest
+    // pruned, the watermark comes down to it, so that a seq used again is counted again. Every
+    // record left at or below it was rolled up (it was below the old watermark).
+    SqliteStatement lower(db,
+                          "UPDATE spend_rolled SET seq = (SELECT coalesce(max(seq), 0) FROM "
+                          "records) WHERE id = 1 AND seq > (SELECT coalesce(max(seq), 0) FROM "
+                          "records)");
+    lower.run();
+    return count;
+  });
 }
 
 }  // namespace budget

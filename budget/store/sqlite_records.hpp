@@ -1,9 +1,11 @@
 #pragma once
 // budget::SqliteRecords — the cost records in a SQLite journal's file: a `records` table (indexed
-// by time) and `spend_hours`, the same records summed per hour and per group (and again per
-// budget instance), kept in the same transaction. A spend report then reads the sums of the
-// whole hours it covers and only the records of its partial hours at either end: over 30 days
-// of a million records, a few thousand rows instead of a million.
+// by time), written in the transaction of the settlement each describes, and `spend_sums`, the
+// same records summed per day and per hour and per group (and again per budget instance), rolled
+// up in the background from the records kept before a watermark. A spend report reads the sums of
+// the whole days and hours it covers, and records only for its partial hours at either end and
+// for what is past the watermark: over 30 days of a million records, some ten thousand rows
+// instead of a million, and nothing more to write per settlement than the record itself.
 
 #include <sqlite3.h>
 
@@ -35,10 +37,20 @@ class SqliteRecords {
   std::vector<CostRecord> records(const RecordQuery& query) const;
   std::vector<SpendGroup> spend(const SpendQuery& query) const;
 
-  // Deletes records older than `oldest` (unix ms), and the hourly sums of hours wholly before
-  // it, in small transactions on `db` (a connection other than the writer's), so that commits
-  // wait at most for one small batch. Returns the records deleted.
-  static std::int64_t prune(sqlite3* db, std::int64_t oldest);
+  // Background work on `db`, a connection other than the writer's, one small transaction a call
+  // so that a commit waits at most for one batch. The invariant both keep, whatever is committed
+  // when: the sums hold exactly the records that are still kept and have a seq at or below the
+  // watermark (spend_rolled.seq), and every record above it is in no sum.
+  //
+  // roll_up() adds the next `batch` records past the watermark to the sums and moves the
+  // watermark past them, in one transaction (a crash leaves both as they were); returns how many.
+  // prune() deletes the `batch` oldest records older than `oldest` (unix ms), takes those at or
+  // below the watermark out of the sums in the same transaction, deletes the sums left empty and
+  // lowers the watermark to the largest seq left when it is above it (SQLite gives a new row the
+  // largest seq + 1, so a pruned seq can come again); returns how many it deleted. So a report
+  // over a pruned range counts exactly the records still kept in it: none, once pruning is done.
+  static std::int64_t roll_up(sqlite3* db, std::int64_t batch = 250);
+  static std::int64_t prune(sqlite3* db, std::int64_t oldest, std::int64_t batch = 500);
 
  private:
   sqlite3* reader() const;  // under read_mutex_
@@ -46,7 +58,7 @@ class SqliteRecords {
   const std::string path_;
   RecordChain chain_;
   std::string committed_hash_;
-  std::unique_ptr<SqliteStatement> insert_, add_hour_;
+  std::unique_ptr<SqliteStatement> insert_;
   mutable std::mutex read_mutex_;
   mutable sqlite3* reader_ = nullptr;
 };
