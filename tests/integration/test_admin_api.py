@@ -274,8 +274,11 @@ class AdminReloadTest(AdminBase):
         self.h.limit = "42"
         self.h.swap_configmap(self.h.config_text(), version=int(time.time() * 1000) % 10**9)
         self.assertTrue(wait_for(lambda: self.h.budget()["limit"] == "42"), self.h.budget())
-        events = self.h.admin("GET", "/v1/events", token=None).json()["events"]
-        self.assertTrue(any(e["type"] == "reload" for e in events), events)
+        # The reload event follows the new config by a moment (applied, then told).
+        def reloads():
+            events = self.h.admin("GET", "/v1/events", token=None).json()["events"]
+            return [e for e in events if e["type"] == "reload"]
+        self.assertTrue(wait_for(reloads), self.h.admin("GET", "/v1/events", token=None).text)
         self.h.limit = "50"
         self.h.swap_configmap(self.h.config_text(), version=int(time.time() * 1000) % 10**9 + 1)
         self.assertTrue(wait_for(lambda: self.h.budget()["limit"] == "50"))

@@ -30,7 +30,13 @@ class KeepaBalanceTest(BudgetTestCase):
                             proxies=self.h.proxies(), verify=self.h.ca_bundle, timeout=20)
 
     def available(self):
-        (b,) = [b for b in self.h.balances() if b["provider"] == "keepa"]
+        """Keepa's balance as tollgate estimates it, once no request holds any of it (the last
+        answer's settlement and balance reading are applied just after the client has it)."""
+        def settled():
+            (b,) = [b for b in self.h.balances() if b["provider"] == "keepa"]
+            return b if micros(b["holds"]) == 0 else None
+        b = wait_for(settled)
+        self.assertIsNotNone(b, "a Keepa hold stayed open")
         return micros(b["estimated_now"]) / 1e6
 
     def test_balance_story(self):
