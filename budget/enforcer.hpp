@@ -92,6 +92,9 @@ struct RecordDetail {
   Usage usage;     // token counts the provider reported
   std::string upstream_request_id;
   std::int64_t ms = 0;  // from the request head to the end
+  // The model the provider says it billed (gpt-4o-2024-08-06 for a request for gpt-4o): the
+  // record and the spend by model name it. Empty: the requested model.
+  std::string model;
 };
 
 // What the provider's response said about an account.

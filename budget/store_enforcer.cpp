@@ -281,6 +281,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
   record.outcome = detail.outcome;
   record.upstream_request_id = std::move(detail.upstream_request_id);
   record.ms = detail.ms;
+  if (!detail.model.empty()) record.model = std::move(detail.model);
   for (auto& [budget, instance] : hold.parts) {
     instance->reserved -= hold.estimate;
     --instance->holds;

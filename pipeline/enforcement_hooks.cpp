@@ -267,8 +267,12 @@ class EnforcementHooks final : public ExchangeHooks {
     const std::int64_t actual = actual_cost(ex, usage);
     ex.billing.cost = actual;
     // Reported under the name the provider billed (gpt-4o-2024-08-06 for a request for gpt-4o),
-    // priced by the entry that name resolves to (rules::UsageReader).
-    if (usage && !usage->model.empty()) ex.billing.model = usage->model;
+    // priced by the entry that name resolves to (rules::UsageReader): in the access log, the
+    // metrics and the cost record, so /v1/spend?group_by=model names it too.
+    if (usage && !usage->model.empty()) {
+      ex.billing.model = usage->model;
+      detail.model = usage->model;
+    }
     if (upload_ && usage && !usage->id.empty() && ex.status < 400)
       batch_files_.remember(ex.provider->name, usage->id, std::move(*upload_));
     if (actual > 0) {

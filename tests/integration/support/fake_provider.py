@@ -23,7 +23,15 @@ per second of video by model and size) on top of the tokens:
 - `/v1/videos` (JSON or multipart, as the SDKs send it) answers a video job of the seconds and size
   asked (or `x-fake-seconds`), billed per second; `/v1/files`, `/v1/batches` and
   `/v1/messages/batches` answer as the APIs do (a batch is billed later, so never here);
-- `x-fake-model` replaces the model a chat answer names (the dated name a provider bills).
+- `x-fake-model` replaces the model an answer names (the dated name a provider bills): chat (JSON
+  and SSE), responses, Anthropic messages (JSON and SSE) and Gemini's modelVersion.
+
+Cache reads and reasoning, reported as each provider reports them (billing stays tokens only):
+`x-fake-cached: N` cached prompt tokens (OpenAI prompt_tokens_details / input_tokens_details and
+Gemini cachedContentTokenCount, both part of the prompt count; Anthropic cache_read_input_tokens,
+apart from input_tokens); `x-fake-reasoning: N` reasoning tokens (OpenAI's
+completion_tokens_details / output_tokens_details, part of the output count; Gemini's
+thoughtsTokenCount, apart from candidatesTokenCount).
 """
 import email.parser
 import email.policy
@@ -115,6 +123,10 @@ def _request_fields(headers, body):
     return json.loads(body or b"{}")
 
 
+def _count(headers, name):
+    return int(headers.get(name) or 0)
+
+
 def _usage(headers, default=(10, 5)):
     value = headers.get("x-fake-usage")
     if not value:
@@ -141,13 +153,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        self._fake_headers()
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _fake_headers(self):
         # x-fake-header: "name: value" comes back as a response field (e.g. a CORS policy of the
-        # provider's own).
+        # provider's own, or a request id).
         for field in self.headers.get_all("x-fake-header") or []:
             name, _, value = field.partition(":")
             self.send_header(name.strip(), value.strip())
-        self.end_headers()
-        self.wfile.write(body)
 
     def _json(self, status, obj, extra=None):
         self._send(status, json.dumps(obj).encode(), extra=extra)
@@ -187,7 +202,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             model = json.loads(body or b"{}").get("model", "")
             self.state.bill(self.headers.get("x-req-id"), model, inp, out)
             return self._json(200, {"id": "msg_1", "type": "message", "role": "assistant",
-                                    "model": model, "content": [{"type": "text", "text": "hi"}],
+                                    "model": self.headers.get("x-fake-model") or model, "content": [{"type": "text", "text": "hi"}],
                                     "usage": self._anthropic_usage(model, inp, out)})
         if path in ("/product", "/bestsellers", "/token"):
             return self._keepa(path, query)
@@ -218,13 +233,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "model": self.headers.get("x-fake-model") or req.get("model", "gpt-4o-mini"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
                              "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}})
+                "usage": self._chat_usage(inp, out)})
         spacing = int(self.headers.get("x-fake-spacing-ms") or 0) / 1000
         events = int(self.headers.get("x-fake-events") or 3)
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
+        self._fake_headers()
         self.end_headers()
+        answered = self.headers.get("x-fake-model") or model
 
         def chunk(data):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -233,24 +250,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for i in range(events):
             if i:
                 time.sleep(spacing)
-            event = {"id": "chatcmpl-1", "object": "chat.completion.chunk",
+            event = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": answered,
                      "choices": [{"index": 0, "delta": {"content": "tok%d" % i}, "finish_reason": None}]}
             chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
         if (req.get("stream_options") or {}).get("include_usage"):
             self.state.charge("input_tokens", inp)
             self.state.charge("output_tokens", out)
             self.state.bill(req_id, model, inp, out)
-            final = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [],
-                     "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}}
+            final = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": answered,
+                     "choices": [], "usage": self._chat_usage(inp, out)}
             chunk(b"data: " + json.dumps(final).encode() + b"\n\n")
         chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    def _chat_usage(self, inp, out):
+        usage = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+        cached, reasoning = _count(self.headers, "x-fake-cached"), _count(self.headers, "x-fake-reasoning")
+        if cached:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return usage
+
     def _sse_start(self):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
+        self._fake_headers()
         self.end_headers()
 
     def _sse_chunk(self, data):
@@ -266,9 +293,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         (billed here on top of the tokens)."""
         usage = {"input_tokens": inp, "output_tokens": out}
         req_id = self.headers.get("x-req-id")
+        if _count(self.headers, "x-fake-cached"):
+            usage.update({"cache_creation_input_tokens": 0,
+                          "cache_read_input_tokens": _count(self.headers, "x-fake-cached")})
         five, hour = int(self.headers.get("x-fake-cache-5m") or 0), int(self.headers.get("x-fake-cache-1h") or 0)
         if five or hour:
-            usage.update({"cache_creation_input_tokens": five + hour, "cache_read_input_tokens": 0,
+            usage.update({"cache_creation_input_tokens": five + hour,
+                          "cache_read_input_tokens": _count(self.headers, "x-fake-cached"),
                           "cache_creation": {"ephemeral_5m_input_tokens": five,
                                              "ephemeral_1h_input_tokens": hour}})
             price_5m, price_1h = self.state.cache_prices.get(model, (0.0, 0.0))
@@ -294,7 +325,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._sse_start()
         events = [
             ("message_start", {"type": "message_start", "message": {
-                "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
+                "id": "msg_1", "type": "message", "role": "assistant",
+                "model": self.headers.get("x-fake-model") or model, "content": [],
                 "stop_reason": None, "usage": start_usage}}),
             ("content_block_start", {"type": "content_block_start", "index": 0,
                                      "content_block": {"type": "text", "text": ""}}),
@@ -316,6 +348,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.state.charge("output_tokens", out)
         self.state.bill(self.headers.get("x-req-id"), model, inp, out)
         usage = {"promptTokenCount": inp, "candidatesTokenCount": out, "totalTokenCount": inp + out}
+        if _count(self.headers, "x-fake-cached"):
+            usage["cachedContentTokenCount"] = _count(self.headers, "x-fake-cached")
+        if _count(self.headers, "x-fake-reasoning"):
+            usage["thoughtsTokenCount"] = _count(self.headers, "x-fake-reasoning")
+            usage["totalTokenCount"] += usage["thoughtsTokenCount"]
+        answered = self.headers.get("x-fake-model") or model
         queries = [q for q in (self.headers.get("x-fake-grounding") or "").split("|") if q]
         grounding = {"groundingMetadata": {"webSearchQueries": queries}} if queries else {}
         if queries:  # Gemini 3 bills each query, earlier models each grounded prompt
@@ -326,7 +364,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method == "generateContent":
             return self._json(200, {"candidates": [dict({"content": {"role": "model", "parts": [{"text": "hi"}]},
                                                          "finishReason": "STOP", "index": 0}, **grounding)],
-                                    "usageMetadata": usage, "modelVersion": model})
+                                    "usageMetadata": usage, "modelVersion": answered})
         self._sse_start()
         for i, finish in ((0, None), (1, "STOP")):
             cand = {"content": {"role": "model", "parts": [{"text": "tok%d" % i}]}, "index": 0}
@@ -334,7 +372,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 cand["finishReason"] = finish
                 cand.update(grounding)
             chunk = {"candidates": [cand], "usageMetadata": usage if finish else {"promptTokenCount": inp},
-                     "modelVersion": model}
+                     "modelVersion": answered}
             self._sse_chunk(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
         self._sse_end()
 
@@ -348,11 +386,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         calls = sum(1 for t in items if t == "web_search_call")
         if calls:
             self.state.bill_extra(req_id, calls * self.state.extras["web_search_call"])
-        return self._json(200, {"id": "resp_1", "object": "response", "model": model,
-                                "output": [{"type": t, "id": "item_%d" % i} for i, t in enumerate(items)],
+        return self._json(200, {"id": "resp_1", "object": "response",
+                                "model": self.headers.get("x-fake-model") or model,
+                                "output": [dict({"type": t, "id": "item_%d" % i}, **(
+                                    {"role": "assistant", "content": [
+                                        {"type": "output_text", "text": "hello", "annotations": []}]}
+                                    if t == "message" else {})) for i, t in enumerate(items)],
                                 "usage": {"input_tokens": inp, "output_tokens": out,
-                                          "input_tokens_details": {"cached_tokens": 0},
-                                          "output_tokens_details": {"reasoning_tokens": 0}}})
+                                          "input_tokens_details": {
+                                              "cached_tokens": _count(self.headers, "x-fake-cached")},
+                                          "output_tokens_details": {
+                                              "reasoning_tokens": _count(self.headers, "x-fake-reasoning")}}})
 
     def _video(self, body):
         fields = _request_fields(self.headers, body)

@@ -224,6 +224,47 @@ TEST_CASE_TEMPLATE("Enforcer::spend, grouped as asked", T, Memory, Sqlite, Redis
   }
 }
 
+TEST_CASE_TEMPLATE("Enforcer records, named by the model the provider billed", T, Memory, Sqlite,
+                   Redis) {
+  ManualClock clock(ManualClock::parse("2026-11-23T10:30:00Z"));
+  auto config = base_config();
+  config->budgets = {budget_config("daily", 100 * k_usd, Kind::day)};
+  auto b = backend(T::name);
+  auto e = b.open(config, clock);
+
+  // A request for gpt-5.4 the provider answers as its snapshot gpt-5.4-2026-03-05; one whose
+  // answer names no model keeps the requested name.
+  const auto exchange = [&](const std::string& model, std::string billed, std::int64_t actual) {
+    auto r = openai(90'000, "team-a");
+    r.model = model;
+    const auto a = admit(*e, r);
+    REQUIRE(a.admitted);
+    auto d = detail(200, {{"input", 10}, {"output", 2}});
+    d.model = std::move(billed);
+    settle(*e, a.hold, actual, std::move(d));
+  };
+  exchange("gpt-5.4", "gpt-5.4-2026-03-05", 50'000);
+  exchange("gpt-5.4", "", 7'000);
+  exchange("gpt-5.4-2026-03-05", "gpt-5.4-2026-03-05", 2'000);
+
+  const auto records = all_records(*e);
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].model == "gpt-5.4-2026-03-05");
+  CHECK(records[1].model == "gpt-5.4");
+  CHECK(records[2].model == "gpt-5.4-2026-03-05");
+  for (const auto& r : records) CHECK(r.hash == budget::sha256_hex(budget::canonical_json(r)));
+
+  budget::SpendQuery by_model;
+  by_model.group_by = {budget::SpendKey::model};
+  const auto groups = e->spend(by_model);
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0].keys == std::vector<std::string>{"gpt-5.4-2026-03-05"});
+  CHECK(groups[0].spent == 52'000);
+  CHECK(groups[0].requests == 2);
+  CHECK(groups[1].keys == std::vector<std::string>{"gpt-5.4"});
+  CHECK(groups[1].spent == 7'000);
+}
+
 TEST_CASE("Enforcer records on SQLite, a hold left by a crash is recorded as expired at restart") {
   ManualClock clock;
   auto config = base_config();

@@ -165,6 +165,22 @@ TEST_CASE("EnforcementHooks, every exchange leaves a cost record that its respon
     CHECK(r.outcome == budget::RecordOutcome::complete);
     CHECK(r.budgets == std::vector<std::string>{"daily"});
   }
+  SUBCASE("named by the model the answer says was billed, priced as that") {
+    REQUIRE_FALSE(run.request().has_value());
+    run.ex.request_sent = true;
+    run.ex.status = 200;
+    run.ex.response_headers = {{"Content-Type", "application/json"}};
+    run.hooks->on_response_head(run.ex);
+    run.hooks->on_response_body(
+        run.ex,
+        R"({"model":"gpt-4o-mini-2024-07-18","usage":{"prompt_tokens":1000,"completion_tokens":500}})");
+    run.complete(proxy::Outcome::complete);
+    const auto records = run.enforcer->records({});
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].model == "gpt-4o-mini-2024-07-18");
+    CHECK(run.ex.billing.model == "gpt-4o-mini-2024-07-18");
+    CHECK(records[0].actual == 450);  // 1000 x 0.15 + 500 x 0.60 micro-USD: gpt-4o-mini's prices
+  }
   SUBCASE("an upstream 5xx is recorded as an upstream error") {
     REQUIRE_FALSE(run.request().has_value());
     run.ex.request_sent = true;
