@@ -27,6 +27,7 @@ budget::RecordDetail record_detail(const RealtimeBook::Settlement& s) {
                                     : budget::RecordOutcome::complete;
   d.status = 101;
   d.upstream_request_id = s.response;
+  d.model = s.model;  // a transcription is billed, and recorded, as its own model
   d.ms = std::llround(s.ms);
   if (!s.usage) return d;
   const auto& u = *s.usage;

@@ -5,18 +5,15 @@ usage, the requests the stand-in got (prefix removed, provider Host), a budget r
 raises as its own error, and the ledger against the stand-in's bill.
 
 Needs node and tests/node/node_modules (`scripts/install-deps` runs `npm ci` there)."""
-import json
 import os
-import shutil
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from node_script import NODE_DIR, NodeScriptChecks, run_node_script  # noqa: E402
 from budget_support import BudgetHarness, BudgetTestCase, micros  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODE_DIR = os.path.join(ROOT, "tests", "node")
 SCRIPT = os.path.join(NODE_DIR, "base_url_sdks.mjs")
 
 # 0.005 USD a day: the six answered calls fit (the dearest, Claude at 50 in / 100 out, is 1.65
@@ -27,33 +24,13 @@ budgets:
 """
 
 
-class NodeBaseUrlTest(BudgetTestCase):
+class NodeBaseUrlTest(NodeScriptChecks, BudgetTestCase):
     @classmethod
     def setUpClass(cls):
-        node = shutil.which("node")
-        if not node:
-            raise RuntimeError("node is not installed: run scripts/install-deps")
-        for module in ("openai", "@anthropic-ai/sdk", "@google/genai"):
-            if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", module)):
-                raise RuntimeError("tests/node/node_modules lacks %s: run scripts/install-deps" % module)
         cls.h = BudgetHarness(store="memory", rules=RULES)
-        env = {k: v for k, v in os.environ.items()
-               if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-        env["TOLLGATE_BASE"] = "http://127.0.0.1:%d" % cls.h.port
-        for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY",
-                  "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "NODE_OPTIONS",
-                  "NODE_USE_ENV_PROXY", "NODE_EXTRA_CA_CERTS"):
-            env.pop(k, None)
-        cls.run_ = subprocess.run([node, SCRIPT], cwd=NODE_DIR, env=env, capture_output=True,
-                                  text=True, timeout=120)
-        try:
-            cls.out = json.loads(cls.run_.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            cls.out = None
-
-    def setUp(self):
-        self.assertEqual(self.run_.returncode, 0, self.run_.stderr)
-        self.assertIsNotNone(self.out, "no JSON from node:\n%s\n%s" % (self.run_.stdout, self.run_.stderr))
+        cls.run_, cls.out = run_node_script(
+            SCRIPT, {"TOLLGATE_BASE": "http://127.0.0.1:%d" % cls.h.port},
+            modules=("openai", "@anthropic-ai/sdk", "@google/genai"), timeout=120)
 
     def step(self, name):
         value = self.out[name]

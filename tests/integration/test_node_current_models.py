@@ -14,8 +14,6 @@ Needs node and tests/node/node_modules (`scripts/install-deps` runs `npm ci` the
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
 import unittest
 from collections import defaultdict
@@ -24,10 +22,10 @@ from decimal import Decimal
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from node_script import NODE_DIR, NodeScriptChecks, run_node_script  # noqa: E402
 from budget_support import BudgetHarness, BudgetTestCase, micros  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODE_DIR = os.path.join(ROOT, "tests", "node")
 SCRIPT = os.path.join(NODE_DIR, "current_models.mjs")
 CATALOG = os.path.join(ROOT, "rules", "catalog")
 
@@ -170,37 +168,17 @@ def fake_headers(c):
     return h
 
 
-class NodeCurrentModelsTest(BudgetTestCase):
+class NodeCurrentModelsTest(NodeScriptChecks, BudgetTestCase):
     @classmethod
     def setUpClass(cls):
-        node = shutil.which("node")
-        if not node:
-            raise RuntimeError("node is not installed: run scripts/install-deps")
-        for module in ("openai", "@anthropic-ai/sdk", "@google/genai", "undici"):
-            if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", module)):
-                raise RuntimeError("tests/node/node_modules lacks %s: run scripts/install-deps" % module)
         cls.catalog = load_catalog()
         cls.h = BudgetHarness(store="memory", rules=RULES)
-        env = {k: v for k, v in os.environ.items()
-               if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-        for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
-                  "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-                  "GOOGLE_GENAI_USE_VERTEXAI", "NODE_OPTIONS", "NODE_USE_ENV_PROXY"):
-            env.pop(k, None)
         calls = [{"id": c["id"], "api": c["api"], "model": c["model"], "headers": fake_headers(c)}
                  for c in CASES]
-        env.update({"TOLLGATE_PROXY": cls.h.proxy_url, "NODE_EXTRA_CA_CERTS": cls.h.ca_bundle,
-                    "CASES": json.dumps(calls)})
-        cls.run_ = subprocess.run([node, SCRIPT], cwd=NODE_DIR, env=env, capture_output=True,
-                                  text=True, timeout=120)
-        try:
-            cls.out = json.loads(cls.run_.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            cls.out = None
-
-    def setUp(self):
-        self.assertEqual(self.run_.returncode, 0, self.run_.stderr)
-        self.assertIsNotNone(self.out, "no JSON from node:\n%s\n%s" % (self.run_.stdout, self.run_.stderr))
+        cls.run_, cls.out = run_node_script(
+            SCRIPT, {"TOLLGATE_PROXY": cls.h.proxy_url, "NODE_EXTRA_CA_CERTS": cls.h.ca_bundle,
+                    "CASES": json.dumps(calls)},
+            modules=("openai", "@anthropic-ai/sdk", "@google/genai", "undici"), timeout=120)
 
     def expected(self, c):
         provider = provider_of(c["api"])

@@ -7,16 +7,14 @@ that the SDK raises as its own RateLimitError without retrying.
 Needs node and tests/node/node_modules (`scripts/install-deps` runs `npm ci` there)."""
 import json
 import os
-import shutil
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from node_script import NODE_DIR, NodeScriptChecks, run_node_script  # noqa: E402
 from budget_support import BudgetHarness, BudgetTestCase, micros, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODE_DIR = os.path.join(ROOT, "tests", "node")
 SCRIPT = os.path.join(NODE_DIR, "openai_through_tollgate.mjs")
 
 # 500 micro-USD a day. A call answers 50 input and 100 output tokens of gpt-4o-mini (0.15 and 0.60
@@ -30,32 +28,14 @@ PER_CALL = 68
 SPEND_MAX = 30
 
 
-class NodeOpenAITest(BudgetTestCase):
+class NodeOpenAITest(NodeScriptChecks, BudgetTestCase):
     @classmethod
     def setUpClass(cls):
-        node = shutil.which("node")
-        if not node:
-            raise RuntimeError("node is not installed: run scripts/install-deps")
-        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "openai")):
-            raise RuntimeError("tests/node/node_modules is missing: run scripts/install-deps")
         cls.h = BudgetHarness(store="memory", rules=RULES)
-        env = {k: v for k, v in os.environ.items()
-               if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-        env.update({"TOLLGATE_PROXY": cls.h.proxy_url, "NODE_EXTRA_CA_CERTS": cls.h.ca_bundle,
-                    "SPEND_MAX": str(SPEND_MAX)})
-        for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
-                  "NODE_OPTIONS", "NODE_USE_ENV_PROXY"):
-            env.pop(k, None)
-        cls.run_ = subprocess.run([node, SCRIPT], cwd=NODE_DIR, env=env, capture_output=True,
-                                  text=True, timeout=60)
-        try:
-            cls.out = json.loads(cls.run_.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            cls.out = None
-
-    def setUp(self):
-        self.assertEqual(self.run_.returncode, 0, self.run_.stderr)
-        self.assertIsNotNone(self.out, "no JSON from node:\n%s\n%s" % (self.run_.stdout, self.run_.stderr))
+        cls.run_, cls.out = run_node_script(
+            SCRIPT, {"TOLLGATE_PROXY": cls.h.proxy_url, "NODE_EXTRA_CA_CERTS": cls.h.ca_bundle,
+                    "SPEND_MAX": str(SPEND_MAX)},
+            modules=("openai",), timeout=60)
 
     def sent(self, req_id):
         return [r for r in self.h.fake.requests if r["headers"].get("x-req-id") == req_id]

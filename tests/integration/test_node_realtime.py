@@ -7,20 +7,18 @@ socket closes 1008, the client hears the 50 % warning as an ordinary event, and 
 equals the stand-in's bill.
 
 Needs node and tests/node/node_modules (`scripts/install-deps` runs `npm ci` there)."""
-import json
 import os
-import shutil
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from node_script import NODE_DIR, NodeScriptChecks, run_node_script  # noqa: E402
 from budget_support import micros, wait_for  # noqa: E402
 from harness import tollgate_bin  # noqa: E402
 from test_realtime import PER_RESPONSE, RealtimeTestCase, start_with_realtime  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NODE_DIR = os.path.join(ROOT, "tests", "node")
 SCRIPT = os.path.join(NODE_DIR, "realtime_through_tollgate.mjs")
 RULES = """
 clients: { identify: "header:x-client" }
@@ -31,31 +29,13 @@ budgets:
 """
 
 
-class NodeRealtimeTest(RealtimeTestCase):
+class NodeRealtimeTest(NodeScriptChecks, RealtimeTestCase):
     @classmethod
     def setUpClass(cls):
-        node = shutil.which("node")
-        if not node:
-            raise RuntimeError("node is not installed: run scripts/install-deps")
-        for module in ("openai", "ws", "https-proxy-agent"):
-            if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", module)):
-                raise RuntimeError("tests/node/node_modules lacks %s: run scripts/install-deps" % module)
         cls.h = start_with_realtime(RULES, store="memory")
-        env = {k: v for k, v in os.environ.items()
-               if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
-        env.update({"TOLLGATE_PROXY": cls.h.proxy_url, "NODE_EXTRA_CA_CERTS": cls.h.ca_bundle})
-        for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "NODE_OPTIONS", "NODE_USE_ENV_PROXY"):
-            env.pop(k, None)
-        cls.run_ = subprocess.run([node, SCRIPT], cwd=NODE_DIR, env=env, capture_output=True,
-                                  text=True, timeout=90)
-        try:
-            cls.out = json.loads(cls.run_.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            cls.out = None
-
-    def setUp(self):
-        self.assertEqual(self.run_.returncode, 0, self.run_.stderr)
-        self.assertIsNotNone(self.out, "no JSON from node:\n%s\n%s" % (self.run_.stdout, self.run_.stderr))
+        cls.run_, cls.out = run_node_script(
+            SCRIPT, {"TOLLGATE_PROXY": cls.h.proxy_url, "NODE_EXTRA_CA_CERTS": cls.h.ca_bundle},
+            modules=("openai", "ws", "https-proxy-agent"), timeout=90)
 
     def check_client(self, name, test_id):
         out = self.out[name]
