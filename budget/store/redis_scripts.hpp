@@ -112,14 +112,13 @@ for i = 1, n do
   end
 end
 local out = {1, 0}
-local names = {}
 local rolls = {}
 local rolling = false
 for i = 1, n do
   local base = 4 + (i - 1) * 5
   local w = tonumber(ARGV[base + 4])
   out[#out + 1] = found[3 * i - 2]
-  out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'r', est)
+  out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'r', ARGV[1])
   out[#out + 1] = found[3 * i]
   if w > 0 then
     -- A window lives a day past its last use.
@@ -131,13 +130,12 @@ for i = 1, n do
     local ttl = tonumber(ARGV[base + 3])
     if fresh[i] and ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   end
-  names[#names + 1] = KEYS[i]
-  rolls[#rolls + 1] = w .. ':' .. ARGV[base + 5]
+  rolls[#rolls + 1] = ARGV[base + 4] .. ':' .. ARGV[base + 5]
 end
-redis.call('HSET', KEYS[n + 2], 'est', est, 'keys', table.concat(names, '\n'))
+redis.call('HSET', KEYS[n + 2], 'est', ARGV[1], 'keys', table.concat(KEYS, '\n', 1, n))
 if rolling then redis.call('HSET', KEYS[n + 2], 'roll', table.concat(rolls, '\n')) end
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[n + 1], now_ms + tonumber(ARGV[2]), ARGV[4])
+redis.call('ZADD', KEYS[n + 1], string.format('%d', now_ms + tonumber(ARGV[2])), ARGV[4])
 return out
 )lua";
 inline const std::string k_reserve = std::string(k_window) + k_reserve_body;
@@ -159,16 +157,17 @@ end
 local out = {1}
 local hold = redis.call('HMGET', KEYS[2], 'est', 'keys', 'roll')
 if hold[1] then
-  local est = tonumber(hold[1])
+  -- Amounts go to Redis as the strings they came in (a number would be formatted again).
+  local minus = tonumber(hold[1]) == 0 and '0' or '-' .. hold[1]
   local i = 0
   for k in string.gmatch(hold[2], '[^\n]+') do
     i = i + 1
     local w, g = roll_of(hold[3], i)
-    redis.call('HINCRBY', k, 'r', -est)
+    redis.call('HINCRBY', k, 'r', minus)
     if w > 0 then
       out[#out + 1] = roll_charge(k, math.max(actual, 0), w, g, clock())
     elseif actual >= 0 then
-      out[#out + 1] = redis.call('HINCRBY', k, 's', actual)
+      out[#out + 1] = redis.call('HINCRBY', k, 's', ARGV[2])
     else
       out[#out + 1] = tonumber(redis.call('HGET', k, 's') or '0')
     end
@@ -188,7 +187,7 @@ else
     else
       s = tonumber(redis.call('HGET', KEYS[i], 's') or '0')
       if actual > 0 then
-        s = redis.call('HINCRBY', KEYS[i], 's', actual)
+        s = redis.call('HINCRBY', KEYS[i], 's', ARGV[2])
         local ttl = tonumber(ARGV[base])
         if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
       end
