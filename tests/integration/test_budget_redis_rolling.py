@@ -80,8 +80,15 @@ class RollingWindowTwoSidecarsTest(BudgetTestCase):
         self.h.stop(signal.SIGKILL)
         self.h.restart()
         self.assertEqual(micros(self.h.instance("hourly")["spent"]), charged)
-        r = chat(self.h, "hourly", 999)
+        # The burst may end with room left: its last refusals counted holds that then settled
+        # below their estimate. One at a time, the restarted sidecar fills the rest and is refused
+        # by the window it read back from Redis.
+        for i in range(100):
+            r = chat(self.h, "hourly", 1000 + i)
+            if r.status_code != 200:
+                break
         self.assert_refusal(r, "budget", name="hourly")
+        self.assertLessEqual(self.charged() - before, LIMIT_MICROS)
 
     def test_2_the_window_slides_by_redis_clock(self):
         # Spend the short window from the first sidecar until it refuses.
