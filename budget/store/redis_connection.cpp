@@ -46,8 +46,11 @@ std::string wire_command(const std::vector<std::string>& args) {
 }  // namespace
 
 RedisConnection::RedisConnection(RedisEndpoint endpoint, std::vector<std::string> scripts,
-                                 Hooks hooks)
-    : endpoint_(std::move(endpoint)), scripts_(std::move(scripts)), hooks_(std::move(hooks)) {
+                                 Hooks hooks, Batching batching)
+    : endpoint_(std::move(endpoint)),
+      scripts_(std::move(scripts)),
+      hooks_(std::move(hooks)),
+      batching_(std::move(batching)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -233,6 +236,42 @@ std::string RedisConnection::format(const Command& command) const {
   return wire_command(args);
 }
 
+int RedisConnection::batch_op(const Command& command) const {
+  if (batching_.script < 0 || command.script < 0) return -1;
+  const auto i = static_cast<std::size_t>(command.script);
+  return i < batching_.op.size() ? batching_.op[i] : -1;
+}
+
+std::string RedisConnection::format_batch(const std::vector<Command>& batch, std::size_t first,
+                                          std::size_t count) const {
+  std::vector<std::string> args{"EVALSHA", shas_.at(static_cast<std::size_t>(batching_.script)), "",
+                                std::to_string(count)};
+  std::size_t keys = 0;
+  for (std::size_t i = first; i < first + count; ++i) {
+    const auto& a = batch[i].args;
+    const std::size_t nk = a.empty() ? 0 : std::stoul(a[0]);
+    args.push_back(std::to_string(batch_op(batch[i])));
+    args.push_back(std::to_string(nk));
+    args.push_back(std::to_string(a.empty() ? 0 : a.size() - 1 - nk));
+    keys += nk;
+  }
+  args[2] = std::to_string(keys);
+  // KEYS go before ARGV: every command's keys, then every command's arguments.
+  std::vector<std::string> wire(args.begin(), args.begin() + 3);
+  for (std::size_t i = first; i < first + count; ++i) {
+    const auto& a = batch[i].args;
+    const std::size_t nk = a.empty() ? 0 : std::stoul(a[0]);
+    wire.insert(wire.end(), a.begin() + 1, a.begin() + 1 + static_cast<std::ptrdiff_t>(nk));
+  }
+  wire.insert(wire.end(), args.begin() + 3, args.end());
+  for (std::size_t i = first; i < first + count; ++i) {
+    const auto& a = batch[i].args;
+    const std::size_t nk = a.empty() ? 0 : std::stoul(a[0]);
+    wire.insert(wire.end(), a.begin() + 1 + static_cast<std::ptrdiff_t>(nk), a.end());
+  }
+  return wire_command(wire);
+}
+
 bool RedisConnection::exchange(const std::string& wire, std::size_t count,
                                std::vector<ReplyPtr>& replies) {
   auto deadline = Clock::now() + k_reply_timeout;
@@ -254,25 +293,51 @@ bool RedisConnection::exchange(const std::string& wire, std::size_t count,
 }
 
 void RedisConnection::process(std::vector<Command>& batch, bool reload_scripts) {
+  // What goes on the wire: one command, or a run of consecutive commands the batch script can
+  // run (in the order they were queued), as one call of it.
+  struct Call {
+    std::size_t first, count;
+    bool batched;
+  };
+  std::vector<Call> calls;
   std::string wire;
-  for (const auto& command : batch) wire += format(command);
+  for (std::size_t i = 0; i < batch.size();) {
+    std::size_t n = 1;
+    if (batch_op(batch[i]) >= 0)
+      while (i + n < batch.size() && n < batching_.max_ops && batch_op(batch[i + n]) >= 0) ++n;
+    const bool batched = n > 1;
+    calls.push_back({i, n, batched});
+    wire += batched ? format_batch(batch, i, n) : format(batch[i]);
+    i += n;
+  }
   std::vector<ReplyPtr> replies;
-  const bool ok = exchange(wire, batch.size(), replies);
+  const bool ok = exchange(wire, calls.size(), replies);
   std::vector<Command> again;
-  for (std::size_t i = 0; i < replies.size(); ++i) {
+  for (std::size_t c = 0; c < replies.size(); ++c) {
+    const Call& call = calls[c];
+    const redisReply* reply = replies[c].get();
     // The server forgot the scripts (SCRIPT FLUSH, a restart behind a proxy): load them again
     // and send what they refused once more.
-    if (reload_scripts && batch[i].script >= 0 && is_error(replies[i].get(), "NOSCRIPT")) {
-      again.push_back(std::move(batch[i]));
+    if (reload_scripts && batch[call.first].script >= 0 && is_error(reply, "NOSCRIPT")) {
+      for (std::size_t i = call.first; i < call.first + call.count; ++i)
+        again.push_back(std::move(batch[i]));
       continue;
     }
-    deliver(batch[i], {replies[i].get(), true});
+    for (std::size_t i = 0; i < call.count; ++i) {
+      // A batch answers each command in its array; an error instead of the array (the call
+      // itself failed) answers every one of them.
+      // (An array too short, which the script never sends, leaves the rest unanswered.)
+      const redisReply* own = reply;
+      if (call.batched && reply->type == REDIS_REPLY_ARRAY)
+        own = i < reply->elements ? reply->element[i] : nullptr;
+      deliver(batch[call.first + i], {own, true});
+    }
   }
   if (!ok) {
     report("no reply within " + std::to_string(k_reply_timeout.count()) + " ms");
     disconnect();
     next_attempt_ = Clock::now();
-    fail(batch, replies.size(), true);
+    fail(batch, replies.size() < calls.size() ? calls[replies.size()].first : batch.size(), true);
   }
   if (again.empty()) return;
   if (ok && connected() && load_scripts())

@@ -6,6 +6,8 @@
 // connection (SCRIPT LOAD) and run by their SHA (EVALSHA); a script the server has forgotten
 // (NOSCRIPT) is loaded again and its command sent again. A lost connection fails the commands it
 // carried and is made again with backoff, whether or not commands are waiting.
+// With a batch script, consecutive commands of scripts it can run go out as one call of it (as
+// many scripts cost Redis little more than one), each command still answered with its own reply.
 
 #include <hiredis/hiredis.h>
 
@@ -53,7 +55,18 @@ class RedisConnection {
     std::function<void(const std::string& problem)> failed;
   };
 
-  RedisConnection(RedisEndpoint endpoint, std::vector<std::string> scripts, Hooks hooks);
+  // A script that runs several commands of other scripts in one call: EVALSHA <sha> with the
+  // commands' keys (each command's args: key count, keys, arguments) concatenated as its KEYS, and
+  // as ARGV the command count, then per command its `op` (below), key count and argument count,
+  // then every command's arguments; it returns an array of one reply per command, in order.
+  struct Batching {
+    int script = -1;          // the batch script's index; -1: none
+    std::vector<int> op;      // per script index: its op number in the batch script, or -1
+    std::size_t max_ops = 0;  // commands per call at most
+  };
+
+  RedisConnection(RedisEndpoint endpoint, std::vector<std::string> scripts, Hooks hooks,
+                  Batching batching);
   // Fails whatever is still queued (callbacks run before it returns) and stops the thread.
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
@@ -81,6 +94,11 @@ class RedisConnection {
                 std::vector<std::unique_ptr<redisReply, void (*)(void*)>>& replies);
   bool load_scripts();
   std::string format(const Command& command) const;
+  // The op number of `command` in the batch script, or -1.
+  int batch_op(const Command& command) const;
+  // One call of the batch script for batch[first, first + count).
+  std::string format_batch(const std::vector<Command>& batch, std::size_t first,
+                           std::size_t count) const;
   void deliver(Command& command, const Result& result);
   void report(const std::string& problem);
 
@@ -88,6 +106,7 @@ class RedisConnection {
   const std::vector<std::string> scripts_;
   std::vector<std::string> shas_;
   const Hooks hooks_;
+  const Batching batching_;
   std::unique_ptr<RedisSocket> socket_;
   redisReader* reader_ = nullptr;
   bool failing_ = false;  // a failure was reported and no connection made since

@@ -20,6 +20,10 @@ using Result = RedisConnection::Result;
 // expected to last (the outbox keeps them until Redis is back, however long).
 constexpr std::int64_t k_seen_ttl_s = 2 * 86'400;
 
+// Reservations and closes per call of the batch script at most: Redis runs a call's operations
+// one after another while every other client waits, so a call is kept to a few milliseconds.
+constexpr std::size_t k_batch_max_ops = 128;
+
 // Separates the fields of an override record: budget names and HTTP header values never hold
 // ASCII control characters.
 constexpr char k_field = '\x1f';
@@ -55,8 +59,10 @@ class RedisLedger final : public SharedLedger {
     connection_ = std::make_unique<RedisConnection>(
         std::move(endpoint),
         std::vector<std::string>{scripts::k_reserve, scripts::k_close, scripts::k_expire,
-                                 scripts::k_read, scripts::k_runtime},
-        std::move(hooks));
+                                 scripts::k_read, scripts::k_runtime, scripts::k_batch},
+        std::move(hooks),
+        // Reservations and closes (replayed ones too) queued together go to Redis as one call.
+        RedisConnection::Batching{scripts::batch, {0, 1, -1, -1, -1, -1}, k_batch_max_ops});
   }
   // The connection goes first: what it still holds fails, and closes among it reach the outbox.
   ~RedisLedger() override { connection_.reset(); }

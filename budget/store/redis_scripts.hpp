@@ -85,11 +85,12 @@ end
 // Returns {1, 0, s1, r1, l1, ...} reserved; {0, i, s1, r1, l1, ...} part i refused (counters as
 // found up to it); {2} the hold was closed before it arrived. l: seconds until a window's oldest
 // amount leaves it (0 for a calendar period).
-inline const std::string k_reserve = std::string(k_window) + R"lua(
+inline constexpr const char* k_reserve_body = R"lua(
 local est = tonumber(ARGV[1])
 local n = tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[n + 3]) == 1 then return {2} end
-local now = seconds()
+local t = redis.call('TIME')
+local now = tonumber(t[1])
 local found = {}
 local fresh = {}
 for i = 1, n do
@@ -111,14 +112,13 @@ for i = 1, n do
   end
 end
 local out = {1, 0}
-local names = {}
 local rolls = {}
 local rolling = false
 for i = 1, n do
   local base = 4 + (i - 1) * 5
   local w = tonumber(ARGV[base + 4])
   out[#out + 1] = found[3 * i - 2]
-  out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'r', est)
+  out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'r', ARGV[1])
   out[#out + 1] = found[3 * i]
   if w > 0 then
     -- A window lives a day past its last use.
@@ -130,39 +130,44 @@ for i = 1, n do
     local ttl = tonumber(ARGV[base + 3])
     if fresh[i] and ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   end
-  names[#names + 1] = KEYS[i]
-  rolls[#rolls + 1] = w .. ':' .. ARGV[base + 5]
+  rolls[#rolls + 1] = ARGV[base + 4] .. ':' .. ARGV[base + 5]
 end
-redis.call('HSET', KEYS[n + 2], 'est', est, 'keys', table.concat(names, '\n'))
+redis.call('HSET', KEYS[n + 2], 'est', ARGV[1], 'keys', table.concat(KEYS, '\n', 1, n))
 if rolling then redis.call('HSET', KEYS[n + 2], 'roll', table.concat(rolls, '\n')) end
-local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[n + 1], now_ms + tonumber(ARGV[2]), ARGV[4])
+redis.call('ZADD', KEYS[n + 1], string.format('%d', now_ms + tonumber(ARGV[2])), ARGV[4])
 return out
 )lua";
+inline const std::string k_reserve = std::string(k_window) + k_reserve_body;
 
 // KEYS: the deadline set, the hold, its seen mark, then the counters to charge when Redis holds
 // no reservation (the hold was admitted while Redis could not be reached).
 // ARGV: hold id, actual ("-1": release), seen mark ttl (s), then per counter its ttl (s), window
 // (s; 0: a calendar period) and bucket (s). A window is charged at the close's time (TIME).
 // Returns {0} when the hold was closed already, else {1, s1, s2, ...}: spent after the close.
-inline const std::string k_close = std::string(k_window) + R"lua(
+inline constexpr const char* k_close_body = R"lua(
 if redis.call('EXISTS', KEYS[3]) == 1 then return {0} end
 local actual = tonumber(ARGV[2])
-local now = seconds()
+-- Redis's clock, read only when a window is charged.
+local now
+local function clock()
+  now = now or seconds()
+  return now
+end
 local out = {1}
 local hold = redis.call('HMGET', KEYS[2], 'est', 'keys', 'roll')
 if hold[1] then
-  local est = tonumber(hold[1])
+  -- Amounts go to Redis as the strings they came in (a number would be formatted again).
+  local minus = tonumber(hold[1]) == 0 and '0' or '-' .. hold[1]
   local i = 0
   for k in string.gmatch(hold[2], '[^\n]+') do
     i = i + 1
     local w, g = roll_of(hold[3], i)
-    redis.call('HINCRBY', k, 'r', -est)
+    redis.call('HINCRBY', k, 'r', minus)
     if w > 0 then
-      out[#out + 1] = roll_charge(k, math.max(actual, 0), w, g, now)
+      out[#out + 1] = roll_charge(k, math.max(actual, 0), w, g, clock())
     elseif actual >= 0 then
-      out[#out + 1] = redis.call('HINCRBY', k, 's', actual)
+      out[#out + 1] = redis.call('HINCRBY', k, 's', ARGV[2])
     else
       out[#out + 1] = tonumber(redis.call('HGET', k, 's') or '0')
     end
@@ -178,11 +183,11 @@ else
     local w = tonumber(ARGV[base + 1] or '0')
     local s
     if w > 0 then
-      s = roll_charge(KEYS[i], math.max(actual, 0), w, tonumber(ARGV[base + 2]), now)
+      s = roll_charge(KEYS[i], math.max(actual, 0), w, tonumber(ARGV[base + 2]), clock())
     else
       s = tonumber(redis.call('HGET', KEYS[i], 's') or '0')
       if actual > 0 then
-        s = redis.call('HINCRBY', KEYS[i], 's', actual)
+        s = redis.call('HINCRBY', KEYS[i], 's', ARGV[2])
         local ttl = tonumber(ARGV[base])
         if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
       end
@@ -191,6 +196,39 @@ else
   end
 end
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+return out
+)lua";
+inline const std::string k_close = std::string(k_window) + k_close_body;
+
+// Many reservations and closes in one call, each as its own script above would make it, in
+// order, each independent of the others: one whose script fails (a key of the wrong type) answers
+// with its error, and the others go on. Redis spends most of a small script's time on the call
+// itself (setting up the script's arguments and its reply), so one call for a pipelined batch's
+// operations multiplies what it can take. KEYS: every operation's keys, in order. ARGV: the
+// operation count m, then per operation its script (0: k_reserve, 1: k_close), key count and
+// argument count, then every operation's arguments in order. Returns one reply per operation.
+// Its keys are those of its operations: with a prefix that carries a hash tag they share a slot.
+inline const std::string k_batch =
+    std::string(k_window) + "local ops = {}\n" + "ops[1] = function(KEYS, ARGV)\n" +
+    k_reserve_body + "\nend\nops[2] = function(KEYS, ARGV)\n" + k_close_body + "\nend\n" + R"lua(
+local m = tonumber(ARGV[1])
+local out = {}
+local kp, ap = 0, 1 + 3 * m
+for j = 1, m do
+  local h = 3 * j - 1
+  local nk, na = tonumber(ARGV[h + 1]), tonumber(ARGV[h + 2])
+  local ok, r = pcall(ops[tonumber(ARGV[h]) + 1], {unpack(KEYS, kp + 1, kp + nk)},
+                      {unpack(ARGV, ap + 1, ap + na)})
+  kp = kp + nk
+  ap = ap + na
+  if ok then
+    out[j] = r or false
+  elseif type(r) == 'table' and r.err then
+    out[j] = r
+  else
+    out[j] = {err = 'ERR ' .. tostring(r)}
+  end
+end
 return out
 )lua";
 
@@ -247,6 +285,6 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
 )lua";
 
 // Indexes of the scripts as the connection loads them.
-enum Script { reserve = 0, close = 1, expire = 2, read = 3, runtime = 4 };
+enum Script { reserve = 0, close = 1, expire = 2, read = 3, runtime = 4, batch = 5 };
 
 }  // namespace budget::redis_scripts

@@ -224,3 +224,74 @@ TEST_CASE("Redis store, scripts flushed on a live server are loaded again") {
   CHECK(standing(*e, "daily").spent == 2 * k_usd);
   CHECK(e->store_healthy());
 }
+
+TEST_CASE("Redis ledger, operations queued together go as one call, each decided on its own") {
+  const int port = RedisServer::shared().port();
+  const std::string prefix = "batch" + std::to_string(::getpid()) + ":";
+  auto ledger = budget::make_redis_ledger(RedisServer::shared().url(), prefix);
+  using Reservation = budget::SharedLedger::Reservation;
+  using Spent = std::optional<std::vector<std::int64_t>>;
+  budget::SharedLedger::Part part;
+  part.budget = "daily";
+  part.period = 1;
+  part.limit = 10 * k_usd;
+  budget::SharedLedger::Part broken = part;
+  broken.budget = "broken";
+  // A counter of the wrong type: the script of the operation that touches it fails.
+  CHECK(redis_command(port, {"SET", prefix + "{broken}::1", "x"}) == "OK");
+  // Connected first, so that what follows is queued while Redis is paused.
+  REQUIRE(eventually([&] { return ledger->healthy(); }));
+  const auto evalsha_calls = [&] {
+    const std::string stats = redis_command(port, {"INFO", "commandstats"});
+    const auto at = stats.find("cmdstat_evalsha:calls=");
+    return at == std::string::npos ? 0L : std::stol(stats.substr(at + 22));
+  };
+  const long calls_before = evalsha_calls();
+  CHECK(redis_command(port, {"CLIENT", "PAUSE", "300", "ALL"}) == "OK");
+
+  // 25 reservations of $1 against $10, one on the broken counter among them, then the closes of
+  // holds 1..5 (a settlement, a release, the rest of them twice): all queued at once.
+  std::vector<std::promise<Reservation>> reserved(26);
+  for (std::uint64_t hold = 1; hold <= 25; ++hold)
+    ledger->reserve(hold, {hold == 13 ? broken : part}, k_usd, 60'000,
+                    [&reserved, hold](Reservation r) { reserved[hold].set_value(std::move(r)); });
+  std::vector<std::promise<Spent>> closed(8);
+  const std::vector<std::pair<std::uint64_t, std::optional<std::int64_t>>> closes = {
+      {1, 300'000}, {2, std::nullopt}, {3, 500'000}, {3, 500'000},
+      {4, k_usd},   {5, k_usd},        {4, k_usd},   {5, k_usd}};
+  for (std::size_t i = 0; i < closes.size(); ++i)
+    ledger->close(closes[i].first, closes[i].second, {},
+                  [&closed, i](Spent s) { closed[i].set_value(std::move(s)); });
+
+  int admitted = 0, refused = 0;
+  for (std::uint64_t hold = 1; hold <= 25; ++hold) {
+    const Reservation r = reserved[hold].get_future().get();
+    if (hold == 13) {
+      CHECK(r.outcome == Reservation::Outcome::failed);  // its own error, nobody else's
+      continue;
+    }
+    if (r.outcome == Reservation::Outcome::admitted) {
+      ++admitted;
+      CHECK(hold <= 10);  // in the order they were queued
+    }
+    if (r.outcome == Reservation::Outcome::refused) ++refused;
+  }
+  CHECK(admitted == 10);
+  CHECK(refused == 14);
+  std::vector<Spent> spent;
+  for (auto& c : closed) spent.push_back(c.get_future().get());
+  CHECK(spent[0] == Spent(std::vector<std::int64_t>{300'000}));
+  CHECK(spent[1] == Spent(std::vector<std::int64_t>{300'000}));
+  CHECK(spent[2] == Spent(std::vector<std::int64_t>{800'000}));
+  CHECK(spent[3] == Spent(std::vector<std::int64_t>{}));  // closed already
+  CHECK(spent[4] == Spent(std::vector<std::int64_t>{1'800'000}));
+  CHECK(spent[5] == Spent(std::vector<std::int64_t>{2'800'000}));
+  CHECK(spent[6] == Spent(std::vector<std::int64_t>{}));
+  CHECK(spent[7] == Spent(std::vector<std::int64_t>{}));
+  const auto counters = ledger->read({part});
+  REQUIRE(counters);
+  CHECK((*counters)[0].spent == 2'800'000);
+  CHECK((*counters)[0].reserved == 5 * k_usd);  // holds 6..10
+  // 33 operations; all but the first (sent before the pause held it) went as a few calls.
+  CHECK(evalsha_calls() - calls_before <= 4);
+}
