@@ -13,6 +13,7 @@ rules::RequestView Exchange::view() const {
   v.headers = &request_headers;
   v.body = request_body;
   v.provider = provider;
+  v.explain = false;  // the exchange prices without reading why
   return v;
 }
 

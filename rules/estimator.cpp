@@ -54,14 +54,19 @@ std::string json_text(const rapidjson::Value& value) {
 class Estimate {
  public:
   Estimate(const Provider& provider, const Endpoint& endpoint, RequestValues& values,
-           std::size_t body_size, Priced& out)
-      : p_(provider), e_(endpoint), v_(values), body_size_(body_size), out_(out) {}
+           std::size_t body_size, bool explain, Priced& out)
+      : p_(provider),
+        e_(endpoint),
+        v_(values),
+        body_size_(body_size),
+        explain_(explain),
+        out_(out) {}
 
   void run() {
     if (!e_.websocket.format.empty()) return websocket();
     if (e_.pricing == Pricing::flat) {
       out_.estimate.micros = e_.cost.value_or(0);
-      line("flat cost " + price_text(out_.estimate.micros));
+      line([&] { return "flat cost " + price_text(out_.estimate.micros); });
     } else if (e_.pricing == Pricing::per_item) {
       per_item();
     } else if (e_.pricing == Pricing::batch) {
@@ -78,14 +83,21 @@ class Estimate {
   }
 
  private:
-  void line(const std::string& text) { out_.explanation += text + "\n"; }
+  // One line of explanation, built only when someone reads it (`tollgate estimate`, the admin
+  // API's estimate); the proxy prices every request without one.
+  template <typename Make>
+  void line(Make&& make) {
+    if (!explain_) return;
+    out_.explanation += make();
+    out_.explanation += '\n';
+  }
   void fail(std::string message) { out_.error = std::move(message); }
 
   std::int64_t multiplier() {
     if (e_.multiplier.empty()) return 1;
     const auto n = v_.integer(e_.multiplier);
     if (!n || *n < 1) return 1;
-    line("x " + std::to_string(*n) + " from " + e_.multiplier.text);
+    line([&] { return "x " + std::to_string(*n) + " from " + e_.multiplier.text; });
     return *n;
   }
 
@@ -93,7 +105,7 @@ class Estimate {
     auto name = v_.text(e_.model);
     if ((!name || name->empty()) && !e_.default_model.empty()) {
       name = e_.default_model;
-      line("model " + *name + " (default_model: the request names none)");
+      line([&] { return "model " + *name + " (default_model: the request names none)"; });
     }
     if (!name || name->empty()) {
       fail("request to endpoint '" + e_.name + "' of provider '" + p_.name +
@@ -121,7 +133,7 @@ class Estimate {
       how = " (not listed: priced as " + pricing.entry + ", unknown_model: price_as)";
     else if (pricing.entry != out_.model)
       how = " (priced as " + pricing.entry + ")";
-    line("model " + out_.model + " from " + e_.model.text + how);
+    line([&] { return "model " + out_.model + " from " + e_.model.text + how; });
     return true;
   }
 
@@ -135,8 +147,10 @@ class Estimate {
       out_.price = price_;
     }
     out_.estimate.micros = 1;
-    line("websocket session (" + e_.websocket.format +
-         "): the handshake reserves 0.000001, each response its own worst case");
+    line([&] {
+      return "websocket session (" + e_.websocket.format +
+             "): the handshake reserves 0.000001, each response its own worst case";
+    });
   }
 
   void per_item() {
@@ -151,40 +165,46 @@ class Estimate {
       }
     }
     out_.estimate.micros = saturating_mul(n, each);
-    line(std::to_string(n) + (e_.count == "chars" ? " characters" : " items") + " at " +
-         e_.per_item.text + (items ? "" : " (absent)") + " x " + price_text(each));
+    line([&] {
+      return std::to_string(n) + (e_.count == "chars" ? " characters" : " items") + " at " +
+             e_.per_item.text + (items ? "" : " (absent)") + " x " + price_text(each);
+    });
   }
 
   void tokens() {
     std::int64_t bytes = 0, messages = 0;
     if (e_.input_estimate.empty()) {
       bytes = static_cast<std::int64_t>(body_size_);
-      line("input: whole body, " + std::to_string(bytes) + " bytes");
+      line([&] { return "input: whole body, " + std::to_string(bytes) + " bytes"; });
     }
     for (const auto& ref : e_.input_estimate) {
       std::int64_t elements = 0;
       if (auto n = v_.bytes(ref, elements)) {
         bytes += *n;
         messages += elements;
-        line("input: " + std::to_string(*n) + " bytes at " + ref.text +
-             (elements ? " (" + std::to_string(elements) + " messages)" : ""));
+        line([&] {
+          return "input: " + std::to_string(*n) + " bytes at " + ref.text +
+                 (elements ? " (" + std::to_string(elements) + " messages)" : "");
+        });
       }
     }
     const std::int64_t per_token = std::max(1, p_.bytes_per_token);
     const std::int64_t input = (bytes + per_token - 1) / per_token + messages * p_.message_overhead;
-    line("input ~ " + std::to_string(input) + " tokens (" + std::to_string(per_token) +
-         " bytes per token, " + std::to_string(p_.message_overhead) + " per message)");
+    line([&] {
+      return "input ~ " + std::to_string(input) + " tokens (" + std::to_string(per_token) +
+             " bytes per token, " + std::to_string(p_.message_overhead) + " per message)";
+    });
     std::int64_t output = -1;
     for (const auto& ref : e_.output_max)
       if (auto n = v_.integer(ref); n && *n >= 0) {
         output = *n;
         out_.output_named_at = &ref;
-        line("output <= " + std::to_string(output) + " tokens from " + ref.text);
+        line([&] { return "output <= " + std::to_string(output) + " tokens from " + ref.text; });
         break;
       }
     if (output < 0) {
       output = price_->max_output;
-      line("output <= " + std::to_string(output) + " tokens (model max_output)");
+      line([&] { return "output <= " + std::to_string(output) + " tokens (model max_output)"; });
     }
     out_.price = price_;
     out_.input_tokens = input;
@@ -198,11 +218,14 @@ class Estimate {
     out_.estimate.micros = token_cost(*price_, counts);
     // The tier token_cost applied, by the prompt it saw.
     const EffectivePrices tier = effective_prices(*price_, counts.prompt());
-    line("price per 1M tokens: input " + price_text(tier.input) + ", output " +
-         price_text(tier.output) +
-         (tier.long_context ? " (long-context tier: above " +
-                                  std::to_string(price_->long_context_threshold) + " prompt tokens)"
-                            : ""));
+    line([&] {
+      return "price per 1M tokens: input " + price_text(tier.input) + ", output " +
+             price_text(tier.output) +
+             (tier.long_context
+                  ? " (long-context tier: above " + std::to_string(price_->long_context_threshold) +
+                        " prompt tokens)"
+                  : "");
+    });
     tool_calls();
   }
 
@@ -242,9 +265,11 @@ class Estimate {
       if (each < 0) continue;  // neither the model nor the charge prices this tool
       out_.tools.push_back({&charge, calls, each});
       out_.estimate.micros = saturating_add(out_.estimate.micros, saturating_mul(calls, each));
-      line("tool " + charge.name + (variant.empty() ? "" : " (" + variant + ")") + ": " +
-           std::to_string(calls) + (calls == 1 ? " call" : " calls") + " held at " +
-           price_text(each) + " each");
+      line([&] {
+        return "tool " + charge.name + (variant.empty() ? "" : " (" + variant + ")") + ": " +
+               std::to_string(calls) + (calls == 1 ? " call" : " calls") + " held at " +
+               price_text(each) + " each";
+      });
       if (left) *left -= calls;
     }
   }
@@ -265,8 +290,10 @@ class Estimate {
                     "' are unknown: tollgate did not see its upload, and provider '" + p_.name +
                     "' sets no batch_estimate");
       out_.estimate.micros = *p_.batch_estimate;
-      line("input file " + *id + ": not seen uploaded, batch_estimate " +
-           price_text(*p_.batch_estimate));
+      line([&] {
+        return "input file " + *id + ": not seen uploaded, batch_estimate " +
+               price_text(*p_.batch_estimate);
+      });
       return;
     }
     const rapidjson::Value* list = v_.value(b.requests);
@@ -294,7 +321,7 @@ class Estimate {
       RequestValues values(sub, none);
       Priced priced;
       priced.estimate.currency = p_.currency;
-      Estimate(p_, *target, values, body.size(), priced).run();
+      Estimate(p_, *target, values, body.size(), false, priced).run();
       if (priced.error)
         return fail("request " + std::to_string(index) + " of the batch: " + *priced.error);
       sum = saturating_add(sum, priced.estimate.micros);
@@ -303,8 +330,10 @@ class Estimate {
     }
     if (model) out_.model = *model;  // "" when the requests name several
     out_.estimate.micros = percent_of(sum, b.percent);
-    line(std::to_string(index) + " requests priced as endpoint " + b.endpoint + ": " +
-         price_text(sum) + ", at " + std::to_string(b.percent) + " %");
+    line([&] {
+      return std::to_string(index) + " requests priced as endpoint " + b.endpoint + ": " +
+             price_text(sum) + ", at " + std::to_string(b.percent) + " %";
+    });
   }
 
   void per_second() {
@@ -320,9 +349,12 @@ class Estimate {
     const auto size = e_.size.empty() ? std::nullopt : v_.text(e_.size);
     const std::int64_t rate = second_price(*price_, size, audio);
     if (rate < 0) return fail("model '" + out_.model + "' has no per_second price");
-    line(std::to_string(seconds) + " seconds" + from + " at " + price_text(rate) + " per second" +
-         (price_->per_second_size.empty() ? "" : " (size " + size.value_or("absent") + ")") +
-         (rate == price_->per_second_audio && price_->per_second >= 0 ? " (with audio)" : ""));
+    line([&] {
+      return std::to_string(seconds) + " seconds" + from + " at " + price_text(rate) +
+             " per second" +
+             (price_->per_second_size.empty() ? "" : " (size " + size.value_or("absent") + ")") +
+             (rate == price_->per_second_audio && price_->per_second >= 0 ? " (with audio)" : "");
+    });
     out_.estimate.micros = saturating_mul(saturating_mul(seconds, rate), multiplier());
   }
 
@@ -346,8 +378,10 @@ class Estimate {
     if (rate < 0)
       for (const auto& [entry, price] : price_->per_image)
         if (price > rate) rate = price, key = entry;
-    line("image " + key + " at " + price_text(rate) + " each (size " + size.value_or("absent") +
-         ", quality " + quality.value_or("absent") + ")");
+    line([&] {
+      return "image " + key + " at " + price_text(rate) + " each (size " + size.value_or("absent") +
+             ", quality " + quality.value_or("absent") + ")";
+    });
     out_.estimate.micros = saturating_mul(rate, multiplier());
     out_.image_price = rate;
   }
@@ -357,6 +391,7 @@ class Estimate {
   const Endpoint& e_;
   RequestValues& v_;
   std::size_t body_size_;
+  bool explain_;
   Priced& out_;
   const ModelPrice* price_ = nullptr;
 };
@@ -423,42 +458,52 @@ Priced price_request(const Config& config, const RequestView& request) {
   Priced out;
   out.endpoint_name = "default";
   out.provider = request.provider ? request.provider : config.provider_for_host(request.host);
+  const auto explain = [&](auto make) {
+    if (request.explain) out.explanation += make();
+  };
   if (!out.provider) {
-    out.explanation = "host " + std::string(request.host) + " belongs to no provider: not priced\n";
+    explain([&] {
+      return "host " + std::string(request.host) + " belongs to no provider: not priced\n";
+    });
     return out;
   }
   const Provider& p = *out.provider;
   out.estimate.currency = p.currency;
-  out.explanation = "provider " + p.name + " (host " + std::string(request.host) + ")\n";
+  explain([&] { return "provider " + p.name + " (host " + std::string(request.host) + ")\n"; });
   auto match = match_endpoint(p, request.method, request.path);
   RequestValues values(request, match.captures);
   out.streaming = is_streaming(request, values);
   if (!match.endpoint) {
     out.estimate.micros = p.default_cost.value_or(0);
-    out.explanation += "no endpoint matches " + std::string(request.method) + " " +
-                       std::string(request.path) + ": " +
-                       (p.default_cost ? "default_cost " + format_micros(*p.default_cost)
-                                       : std::string("provider has no default_cost, so 0")) +
-                       "\n";
+    explain([&] {
+      return "no endpoint matches " + std::string(request.method) + " " +
+             std::string(request.path) + ": " +
+             (p.default_cost ? "default_cost " + format_micros(*p.default_cost)
+                             : std::string("provider has no default_cost, so 0")) +
+             "\n";
+    });
     return out;
   }
   out.endpoint = match.endpoint;
   out.endpoint_name = match.endpoint->name;
-  out.explanation += "endpoint " + out.endpoint_name + " (" +
-                     (out.endpoint->method.empty() ? std::string("*") : out.endpoint->method) +
-                     " " + out.endpoint->path + ", pricing " +
-                     std::string(pricing_name(out.endpoint->pricing)) + ")\n";
+  explain([&] {
+    return "endpoint " + out.endpoint_name + " (" +
+           (out.endpoint->method.empty() ? std::string("*") : out.endpoint->method) + " " +
+           out.endpoint->path + ", pricing " + std::string(pricing_name(out.endpoint->pricing)) +
+           ")\n";
+  });
   if (auto why = values.body_refusal()) {
     out.error = std::move(why);
-    out.explanation += "refused: " + *out.error + "\n";
+    explain([&] { return "refused: " + *out.error + "\n"; });
     return out;
   }
-  Estimate estimate(p, *match.endpoint, values, request.body.size(), out);
+  Estimate estimate(p, *match.endpoint, values, request.body.size(), request.explain, out);
   estimate.run();
   if (out.error)
-    out.explanation += "refused: " + *out.error + "\n";
+    explain([&] { return "refused: " + *out.error + "\n"; });
   else
-    out.explanation += "estimate " + format_micros(out.estimate.micros) + " " + p.currency + "\n";
+    explain(
+        [&] { return "estimate " + format_micros(out.estimate.micros) + " " + p.currency + "\n"; });
   return out;
 }
 

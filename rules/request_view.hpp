@@ -25,6 +25,9 @@ struct RequestView {
   // The host's provider when the caller resolved it already (an exchange resolves it once, at
   // its head); nullptr: looked up from `host`.
   const Provider* provider = nullptr;
+  // Build Priced::explanation (`tollgate estimate`, the admin API). The proxy, which never reads
+  // it, leaves it off: a dozen strings per request nobody asked for.
+  bool explain = true;
 
   std::string_view header(std::string_view name) const {
     return headers ? find_header(*headers, name) : std::string_view{};
