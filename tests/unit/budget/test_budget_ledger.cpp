@@ -9,20 +9,6 @@
 using namespace budget_test;
 using Kind = rules::Period::Kind;
 
-namespace {
-
-struct Memory {
-  static constexpr const char* name = "memory";
-};
-struct Sqlite {
-  static constexpr const char* name = "sqlite";
-};
-struct Redis {
-  static constexpr const char* name = "redis";
-};
-
-}  // namespace
-
 TEST_CASE_TEMPLATE("Enforcer::admit, all or nothing across budgets", T, Memory, Sqlite, Redis) {
   ManualClock clock;
   auto config = base_config();

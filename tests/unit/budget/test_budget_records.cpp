@@ -11,16 +11,6 @@ using Kind = rules::Period::Kind;
 
 namespace {
 
-struct Memory {
-  static constexpr const char* name = "memory";
-};
-struct Sqlite {
-  static constexpr const char* name = "sqlite";
-};
-struct Redis {
-  static constexpr const char* name = "redis";
-};
-
 budget::RecordDetail detail(int status, budget::Usage usage, std::string request_id = "req_1") {
   budget::RecordDetail d;
   d.status = status;

@@ -31,14 +31,6 @@ std::string redis_command(int port, const std::vector<std::string>& args) {
   return out;
 }
 
-template <typename T>
-T wait(std::function<void(std::function<void(T)>)> call) {
-  std::promise<T> p;
-  auto f = p.get_future();
-  call([&p](T value) { p.set_value(std::move(value)); });
-  return f.get();
-}
-
 }  // namespace
 
 TEST_CASE("Redis store, started before Redis: unhealthy, then connects by itself") {
@@ -179,10 +171,10 @@ TEST_CASE(
   using Spent = std::optional<std::vector<std::int64_t>>;
   const auto close = [&](std::uint64_t hold, std::optional<std::int64_t> actual,
                          std::vector<budget::SharedLedger::Part> unreserved) {
-    return wait<Spent>([&](auto done) { ledger->close(hold, actual, unreserved, done); });
+    return await_callback<Spent>([&](auto done) { ledger->close(hold, actual, unreserved, done); });
   };
   const auto reserve = [&](std::uint64_t hold) {
-    return wait<budget::SharedLedger::Reservation>(
+    return await_callback<budget::SharedLedger::Reservation>(
         [&](auto done) { ledger->reserve(hold, {part}, k_usd, 60'000, done); });
   };
 

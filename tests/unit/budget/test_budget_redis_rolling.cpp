@@ -47,14 +47,6 @@ std::vector<std::string> redis_reply(const std::vector<std::string>& args) {
   return out;
 }
 
-template <typename T>
-T wait(std::function<void(std::function<void(T)>)> call) {
-  std::promise<T> p;
-  auto f = p.get_future();
-  call([&p](T v) { p.set_value(std::move(v)); });
-  return f.get();
-}
-
 }  // namespace
 
 TEST_CASE("SharedLedger::rolling_bucket, a second up to ten minutes, then 1/600 window") {
@@ -223,10 +215,10 @@ TEST_CASE("Redis ledger, rolling windows: closes charged without a reservation, 
   using Spent = std::optional<std::vector<std::int64_t>>;
   const auto close = [&](std::uint64_t hold, std::optional<std::int64_t> actual,
                          std::vector<Part> unreserved) {
-    return wait<Spent>([&](auto done) { ledger->close(hold, actual, unreserved, done); });
+    return await_callback<Spent>([&](auto done) { ledger->close(hold, actual, unreserved, done); });
   };
   const auto reserve = [&](std::uint64_t hold, std::int64_t estimate) {
-    return wait<budget::SharedLedger::Reservation>(
+    return await_callback<budget::SharedLedger::Reservation>(
         [&](auto done) { ledger->reserve(hold, {part}, estimate, 60'000, done); });
   };
 

@@ -12,16 +12,6 @@ using Kind = rules::Period::Kind;
 
 namespace {
 
-struct Memory {
-  static constexpr const char* name = "memory";
-};
-struct Sqlite {
-  static constexpr const char* name = "sqlite";
-};
-struct Redis {
-  static constexpr const char* name = "redis";
-};
-
 budget::AdmitRequest in_session(std::int64_t estimate, const std::string& session) {
   auto r = openai(estimate);
   r.endpoint = "realtime";

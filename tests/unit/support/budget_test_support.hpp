@@ -327,4 +327,24 @@ inline Backend backend(const std::string& name) {
   return Backend{name, std::make_unique<TempDir>(), ""};
 }
 
+// The stores a TEST_CASE_TEMPLATE runs over: backend(T::name).
+struct Memory {
+  static constexpr const char* name = "memory";
+};
+struct Sqlite {
+  static constexpr const char* name = "sqlite";
+};
+struct Redis {
+  static constexpr const char* name = "redis";
+};
+
+// Waits for the one callback of an asynchronous call and returns what it was given.
+template <typename T>
+T await_callback(std::function<void(std::function<void(T)>)> call) {
+  std::promise<T> p;
+  auto f = p.get_future();
+  call([&p](T value) { p.set_value(std::move(value)); });
+  return f.get();
+}
+
 }  // namespace budget_test
