@@ -85,28 +85,6 @@ std::int64_t random_time(std::mt19937& random, std::int64_t from, std::int64_t s
   }
 }
 
-budget::CostRecord random_record(std::mt19937& random, std::int64_t at) {
-  static const char* models[] = {"gpt-4o", "gpt-4o-mini", "claude-haiku"};
-  static const char* clients[] = {"team-a", "team-b", ""};
-  budget::CostRecord r;
-  r.id = budget::new_record_id();
-  r.at = at;
-  r.provider = random() % 4 ? "openai" : "anthropic";
-  r.endpoint = random() % 3 ? "chat" : "responses";
-  r.model = models[random() % 3];
-  r.client = clients[random() % 3];
-  r.credential = random() % 2 ? "k1" : "k2";
-  const int budgets = static_cast<int>(random() % 3);
-  if (budgets > 0) r.budgets.push_back("daily");
-  if (budgets > 1) r.budgets.push_back("per-client/" + r.client);
-  r.currency = random() % 5 ? "usd" : "eur";
-  r.estimate = 1000 + random() % 5000;
-  r.outcome = random() % 6 ? budget::RecordOutcome::complete : budget::RecordOutcome::refused;
-  r.actual = r.outcome == budget::RecordOutcome::refused ? 0 : random() % 4000;
-  r.usage = {{"input", random() % 900}, {"output", random() % 100}};
-  return r;
-}
-
 // Records over 3 days and some hours either side, in no particular order of time.
 std::vector<budget::CostRecord> random_records(std::mt19937& random, int n) {
   std::vector<budget::CostRecord> out;

@@ -18,28 +18,6 @@ namespace {
 constexpr std::int64_t k_hour = 3'600'000;
 const std::int64_t k_start = 1'795'000'000'000;  // 2026-11-18T11:06:40Z
 
-budget::CostRecord random_record(std::mt19937& random, std::int64_t at) {
-  static const char* models[] = {"gpt-4o", "gpt-4o-mini", "claude-haiku"};
-  static const char* clients[] = {"team-a", "team-b", ""};
-  budget::CostRecord r;
-  r.id = budget::new_record_id();
-  r.at = at;
-  r.provider = random() % 4 ? "openai" : "anthropic";
-  r.endpoint = "chat";
-  r.model = models[random() % 3];
-  r.client = clients[random() % 3];
-  r.credential = random() % 2 ? "k1" : "k2";
-  const int budgets = static_cast<int>(random() % 3);
-  if (budgets > 0) r.budgets.push_back("daily");
-  if (budgets > 1) r.budgets.push_back("per-client/" + r.client);
-  r.currency = random() % 5 ? "usd" : "eur";
-  r.estimate = 1000 + random() % 5000;
-  r.outcome = random() % 6 ? budget::RecordOutcome::complete : budget::RecordOutcome::refused;
-  r.actual = r.outcome == budget::RecordOutcome::refused ? 0 : random() % 4000;
-  r.usage = {{"input", random() % 900}, {"output", random() % 100}};
-  return r;
-}
-
 bool same(const std::vector<budget::SpendGroup>& a, const std::vector<budget::SpendGroup>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)

@@ -12,24 +12,15 @@
 #include "rules/commands.hpp"
 #include "rules/config_loader.hpp"
 #include "rules/credential.hpp"
+#include "rules_catalog_support.hpp"
+
+using rules_test::catalog;
+using rules_test::provider;
 
 namespace fs = std::filesystem;
 using namespace std::chrono;
 
 namespace {
-
-const rules::Config& catalog() {
-  static const auto result = rules::load_embedded_defaults("/tmp");
-  REQUIRE(result.errors.empty());
-  return *result.config;
-}
-
-const rules::Provider& provider(const char* name) {
-  for (const auto& p : catalog().providers)
-    if (p.name == name) return p;
-  FAIL("no provider " << name);
-  throw;
-}
 
 const rules::ModelPrice& model(const char* provider_name, const char* name) {
   const auto& models = provider(provider_name).models;

@@ -9,6 +9,10 @@
 
 #include "rules/config_loader.hpp"
 #include "rules/estimator.hpp"
+#include "rules_catalog_support.hpp"
+
+using rules_test::catalog;
+using rules_test::provider;
 
 namespace {
 
@@ -26,12 +30,6 @@ struct Row {
   std::int64_t tokens;
   bool streaming;
 };
-
-const rules::Config& catalog() {
-  static const auto result = rules::load_embedded_defaults("/tmp");
-  REQUIRE(result.errors.empty());
-  return *result.config;
-}
 
 rules::Priced price(const rules::Config& config, const char* method, const char* host,
                     const char* path, const char* query, const std::string& body) {

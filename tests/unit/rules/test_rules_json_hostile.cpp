@@ -9,7 +9,11 @@
 #include "rules/estimator.hpp"
 #include "rules/json_reader.hpp"
 #include "rules/stream_usage.hpp"
+#include "rules_catalog_support.hpp"
 #include "rules_usage_support.hpp"
+
+using rules_test::catalog;
+using rules_test::provider;
 
 namespace {
 
@@ -30,12 +34,6 @@ rules::JsonReadResult read(const std::string& text, rules::JsonReadOptions optio
   auto result = rules::read_json(doc, text, options);
   if (!result.ok()) CHECK(doc.IsNull());
   return result;
-}
-
-const rules::Config& catalog() {
-  static const auto result = rules::load_embedded_defaults("/tmp");
-  REQUIRE(result.errors.empty());
-  return *result.config;
 }
 
 rules::Priced price_chat(const std::string& body) {

@@ -7,21 +7,12 @@
 
 #include "rules/config_loader.hpp"
 #include "rules/estimator.hpp"
+#include "rules_catalog_support.hpp"
+
+using rules_test::catalog;
+using rules_test::provider;
 
 namespace {
-
-const rules::Config& catalog() {
-  static const auto result = rules::load_embedded_defaults("/tmp");
-  REQUIRE(result.errors.empty());
-  return *result.config;
-}
-
-const rules::Provider& provider(const char* name) {
-  for (const auto& p : catalog().providers)
-    if (p.name == name) return p;
-  FAIL("no provider " << name);
-  throw;
-}
 
 std::optional<std::string> resolve(const char* provider_name, const char* model) {
   return provider(provider_name).resolve_model(model);

@@ -9,14 +9,12 @@
 #include "rules/config_loader.hpp"
 #include "rules/estimator.hpp"
 #include "rules/usage_reader.hpp"
+#include "rules_catalog_support.hpp"
+
+using rules_test::catalog;
+using rules_test::provider;
 
 namespace {
-
-const rules::Config& catalog() {
-  static const auto result = rules::load_embedded_defaults("/tmp");
-  REQUIRE(result.errors.empty());
-  return *result.config;
-}
 
 rules::Priced price(const std::string& host, const std::string& path, const std::string& body,
                     const rules::HeaderList& headers = {}) {

@@ -11,21 +11,12 @@
 #include "rules/json_prefix.hpp"
 #include "rules/json_reader.hpp"
 #include "rules/realtime_cost.hpp"
+#include "rules_catalog_support.hpp"
+
+using rules_test::catalog;
+using rules_test::provider;
 
 namespace {
-
-const rules::Config& catalog() {
-  static const auto result = rules::load_embedded_defaults("/tmp");
-  REQUIRE(result.errors.empty());
-  return *result.config;
-}
-
-const rules::Provider& provider(const char* name) {
-  for (const auto& p : catalog().providers)
-    if (p.name == name) return p;
-  FAIL("no provider " << name);
-  throw;
-}
 
 const rules::ModelPrice& model(const char* provider_name, const char* name) {
   const auto* price = provider(provider_name).price_for_model(name);

@@ -16,11 +16,13 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "budget/enforcer.hpp"
 #include "budget/period_window.hpp"
+#include "budget/store/cost_record.hpp"
 #include "budget/store/journal.hpp"
 #include "budget/store_enforcer.hpp"
 
@@ -345,6 +347,30 @@ T await_callback(std::function<void(std::function<void(T)>)> call) {
   auto f = p.get_future();
   call([&p](T value) { p.set_value(std::move(value)); });
   return f.get();
+}
+
+// A cost record of random provider, endpoint, model, client, key, budgets, currency, outcome and
+// amounts at `at`, for reports checked against a sum over the records.
+inline budget::CostRecord random_record(std::mt19937& random, std::int64_t at) {
+  static const char* models[] = {"gpt-4o", "gpt-4o-mini", "claude-haiku"};
+  static const char* clients[] = {"team-a", "team-b", ""};
+  budget::CostRecord r;
+  r.id = budget::new_record_id();
+  r.at = at;
+  r.provider = random() % 4 ? "openai" : "anthropic";
+  r.endpoint = random() % 3 ? "chat" : "responses";
+  r.model = models[random() % 3];
+  r.client = clients[random() % 3];
+  r.credential = random() % 2 ? "k1" : "k2";
+  const int budgets = static_cast<int>(random() % 3);
+  if (budgets > 0) r.budgets.push_back("daily");
+  if (budgets > 1) r.budgets.push_back("per-client/" + r.client);
+  r.currency = random() % 5 ? "usd" : "eur";
+  r.estimate = 1000 + random() % 5000;
+  r.outcome = random() % 6 ? budget::RecordOutcome::complete : budget::RecordOutcome::refused;
+  r.actual = r.outcome == budget::RecordOutcome::refused ? 0 : random() % 4000;
+  r.usage = {{"input", random() % 900}, {"output", random() % 100}};
+  return r;
 }
 
 }  // namespace budget_test
