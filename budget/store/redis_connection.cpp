@@ -28,6 +28,20 @@ bool is_error(const redisReply* r, std::string_view prefix = {}) {
   return r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with(prefix);
 }
 
+// RESP, written straight into the wire: an array header, a bulk string.
+void resp_array(std::string& wire, std::size_t n) {
+  wire += '*';
+  wire += std::to_string(n);
+  wire += "\r\n";
+}
+void resp_bulk(std::string& wire, std::string_view s) {
+  wire += '$';
+  wire += std::to_string(s.size());
+  wire += "\r\n";
+  wire += s;
+  wire += "\r\n";
+}
+
 std::string wire_command(const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<std::size_t> lens;
@@ -229,11 +243,15 @@ void RedisConnection::disconnect() {
   reader_ = nullptr;
 }
 
-std::string RedisConnection::format(const Command& command) const {
-  if (command.script < 0) return wire_command(command.args);
-  std::vector<std::string> args{"EVALSHA", shas_.at(static_cast<std::size_t>(command.script))};
-  args.insert(args.end(), command.args.begin(), command.args.end());
-  return wire_command(args);
+void RedisConnection::format(const Command& command, std::string& wire) const {
+  if (command.script < 0) {
+    wire += wire_command(command.args);
+    return;
+  }
+  resp_array(wire, 2 + command.args.size());
+  resp_bulk(wire, "EVALSHA");
+  resp_bulk(wire, shas_.at(static_cast<std::size_t>(command.script)));
+  for (const auto& a : command.args) resp_bulk(wire, a);
 }
 
 int RedisConnection::batch_op(const Command& command) const {
@@ -242,34 +260,40 @@ int RedisConnection::batch_op(const Command& command) const {
   return i < batching_.op.size() ? batching_.op[i] : -1;
 }
 
-std::string RedisConnection::format_batch(const std::vector<Command>& batch, std::size_t first,
-                                          std::size_t count) const {
-  std::vector<std::string> args{"EVALSHA", shas_.at(static_cast<std::size_t>(batching_.script)), "",
-                                std::to_string(count)};
-  std::size_t keys = 0;
+void RedisConnection::format_batch(const std::vector<Command>& batch, std::size_t first,
+                                   std::size_t count, std::string& wire) const {
+  // Each command's args: its key count, its keys, its arguments.
+  const auto keys_of = [&](std::size_t i) -> std::size_t {
+    const auto& a = batch[i].args;
+    return a.empty() ? 0 : std::stoul(a[0]);
+  };
+  std::size_t keys = 0, args = 0;
+  for (std::size_t i = first; i < first + count; ++i) {
+    keys += keys_of(i);
+    args += batch[i].args.empty() ? 0 : batch[i].args.size() - 1;
+  }
+  // EVALSHA sha numkeys, the keys, then m, (op, key count, argument count) per command, and
+  // every command's arguments: KEYS go before ARGV.
+  resp_array(wire, 4 + args + 3 * count);
+  resp_bulk(wire, "EVALSHA");
+  resp_bulk(wire, shas_.at(static_cast<std::size_t>(batching_.script)));
+  resp_bulk(wire, std::to_string(keys));
   for (std::size_t i = first; i < first + count; ++i) {
     const auto& a = batch[i].args;
-    const std::size_t nk = a.empty() ? 0 : std::stoul(a[0]);
-    args.push_back(std::to_string(batch_op(batch[i])));
-    args.push_back(std::to_string(nk));
-    args.push_back(std::to_string(a.empty() ? 0 : a.size() - 1 - nk));
-    keys += nk;
+    for (std::size_t k = 1; k <= keys_of(i); ++k) resp_bulk(wire, a[k]);
   }
-  args[2] = std::to_string(keys);
-  // KEYS go before ARGV: every command's keys, then every command's arguments.
-  std::vector<std::string> wire(args.begin(), args.begin() + 3);
+  resp_bulk(wire, std::to_string(count));
+  for (std::size_t i = first; i < first + count; ++i) {
+    const std::size_t nk = keys_of(i);
+    const std::size_t na = batch[i].args.empty() ? 0 : batch[i].args.size() - 1 - nk;
+    resp_bulk(wire, std::to_string(batch_op(batch[i])));
+    resp_bulk(wire, std::to_string(nk));
+    resp_bulk(wire, std::to_string(na));
+  }
   for (std::size_t i = first; i < first + count; ++i) {
     const auto& a = batch[i].args;
-    const std::size_t nk = a.empty() ? 0 : std::stoul(a[0]);
-    wire.insert(wire.end(), a.begin() + 1, a.begin() + 1 + static_cast<std::ptrdiff_t>(nk));
+    for (std::size_t k = 1 + keys_of(i); k < a.size(); ++k) resp_bulk(wire, a[k]);
   }
-  wire.insert(wire.end(), args.begin() + 3, args.end());
-  for (std::size_t i = first; i < first + count; ++i) {
-    const auto& a = batch[i].args;
-    const std::size_t nk = a.empty() ? 0 : std::stoul(a[0]);
-    wire.insert(wire.end(), a.begin() + 1 + static_cast<std::ptrdiff_t>(nk), a.end());
-  }
-  return wire_command(wire);
 }
 
 bool RedisConnection::exchange(const std::string& wire, std::size_t count,
@@ -307,7 +331,10 @@ void RedisConnection::process(std::vector<Command>& batch, bool reload_scripts) 
       while (i + n < batch.size() && n < batching_.max_ops && batch_op(batch[i + n]) >= 0) ++n;
     const bool batched = n > 1;
     calls.push_back({i, n, batched});
-    wire += batched ? format_batch(batch, i, n) : format(batch[i]);
+    if (batched)
+      format_batch(batch, i, n, wire);
+    else
+      format(batch[i], wire);
     i += n;
   }
   std::vector<ReplyPtr> replies;

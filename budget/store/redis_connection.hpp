@@ -93,12 +93,13 @@ class RedisConnection {
   bool exchange(const std::string& wire, std::size_t count,
                 std::vector<std::unique_ptr<redisReply, void (*)(void*)>>& replies);
   bool load_scripts();
-  std::string format(const Command& command) const;
+  // Appends `command` to `wire` (RESP).
+  void format(const Command& command, std::string& wire) const;
   // The op number of `command` in the batch script, or -1.
   int batch_op(const Command& command) const;
-  // One call of the batch script for batch[first, first + count).
-  std::string format_batch(const std::vector<Command>& batch, std::size_t first,
-                           std::size_t count) const;
+  // Appends one call of the batch script for batch[first, first + count) to `wire`.
+  void format_batch(const std::vector<Command>& batch, std::size_t first, std::size_t count,
+                    std::string& wire) const;
   void deliver(Command& command, const Result& result);
   void report(const std::string& problem);
 

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <future>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "budget/store/redis_connection.hpp"
 #include "budget/store/redis_outbox.hpp"
@@ -69,16 +70,23 @@ class RedisLedger final : public SharedLedger {
 
   void reserve(std::uint64_t hold, const std::vector<Part>& parts, std::int64_t estimate,
                std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) override {
-    const std::string id = std::to_string(hold);
-    std::vector<std::string> args{std::to_string(parts.size() + 3)};
-    for (const auto& p : parts) args.push_back(counter_key(p.budget, p.key, p.period));
+    PendingClose open = pending_close(hold, parts);
+    open.estimate = std::to_string(estimate);
+    // The hold as its member in the deadline set carries it: "ID\nESTIMATE\nROLLS\nKEY1\nKEY2..."
+    open.member = std::to_string(hold) + '\n' + open.estimate + '\n';
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (i) open.member += ' ';
+      open.member += std::to_string(parts[i].window) + ':' + std::to_string(parts[i].bucket);
+    }
+    for (const auto& k : open.keys) open.member += '\n' + k;
+    std::vector<std::string> args{std::to_string(parts.size() + 2)};
+    args.insert(args.end(), open.keys.begin(), open.keys.end());
     args.push_back(prefix_ + "holds");
-    args.push_back(prefix_ + "hold:" + id);
-    args.push_back(prefix_ + "seen:" + id);
-    args.push_back(std::to_string(estimate));
+    args.push_back(prefix_ + "seen:" + std::to_string(hold));
+    args.push_back(open.estimate);
     args.push_back(std::to_string(hold_ttl_ms));
     args.push_back(std::to_string(parts.size()));
-    args.push_back(id);
+    args.push_back(open.member);
     for (const auto& p : parts) {
       args.push_back(std::to_string(p.limit));
       args.push_back(p.enforce ? "1" : "0");
@@ -86,38 +94,43 @@ class RedisLedger final : public SharedLedger {
       args.push_back(std::to_string(p.window));
       args.push_back(std::to_string(p.bucket));
     }
-    connection_->send(
-        {"reserve", scripts::reserve, std::move(args), [done = std::move(done)](const Result& r) {
-           Reservation out;
-           if (!is_array(r.reply, 2)) {
-             out.maybe_reserved = r.sent && !is_array(r.reply);
-             return done(std::move(out));
-           }
-           const auto status = to_int(r.reply->element[0]);
-           out.outcome = status == 1   ? Reservation::Outcome::admitted
-                         : status == 0 ? Reservation::Outcome::refused
-                                       : Reservation::Outcome::failed;
-           if (status == 0)
-             out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
-           for (std::size_t i = 2; i + 2 < r.reply->elements; i += 3)
-             out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1]),
-                                     to_int(r.reply->element[i + 2])});
-           done(std::move(out));
-         }});
+    {
+      std::lock_guard lock(open_mutex_);
+      open_[hold] = std::move(open);
+    }
+    connection_->send({"reserve", scripts::reserve, std::move(args),
+                       [this, hold, done = std::move(done)](const Result& r) {
+                         Reservation out = reservation(r);
+                         // Refused, or never sent: no close will name it (one that might have
+                         // been made is released, and needs its member).
+                         if (out.outcome == Reservation::Outcome::refused ||
+                             (out.outcome == Reservation::Outcome::failed && !out.maybe_reserved)) {
+                           std::lock_guard lock(open_mutex_);
+                           open_.erase(hold);
+                         }
+                         done(std::move(out));
+                       }});
   }
 
   void close(std::uint64_t hold, std::optional<std::int64_t> actual,
              const std::vector<Part>& unreserved,
              std::function<void(std::optional<std::vector<std::int64_t>>)> done) override {
     PendingClose c;
+    {
+      std::lock_guard lock(open_mutex_);
+      if (auto found = open_.find(hold); found != open_.end()) {
+        c = std::move(found->second);
+        open_.erase(found);
+      }
+    }
+    // Admitted while Redis could not be reached: charged to its counters unless a reservation
+    // was made after all (then closed as one).
+    if (!unreserved.empty()) {
+      if (c.member.empty()) c = pending_close(hold, unreserved);
+      c.unreserved = true;
+    }
     c.hold = hold;
     c.actual = actual ? std::to_string(*actual) : "-1";
-    for (const auto& p : unreserved) {
-      c.keys.push_back(counter_key(p.budget, p.key, p.period));
-      c.key_ttls.push_back(p.ttl);
-      c.key_windows.push_back(p.window);
-      c.key_buckets.push_back(p.bucket);
-    }
     auto args = close_args(c);
     connection_->send({"close", scripts::close, std::move(args),
                        [this, c = std::move(c), done = std::move(done)](const Result& r) mutable {
@@ -221,6 +234,36 @@ class RedisLedger final : public SharedLedger {
     std::function<void(std::optional<std::vector<std::int64_t>>)> done;
   };
 
+  static Reservation reservation(const Result& r) {
+    Reservation out;
+    if (!is_array(r.reply, 2)) {
+      out.maybe_reserved = r.sent && !is_array(r.reply);
+      return out;
+    }
+    const auto status = to_int(r.reply->element[0]);
+    out.outcome = status == 1   ? Reservation::Outcome::admitted
+                  : status == 0 ? Reservation::Outcome::refused
+                                : Reservation::Outcome::failed;
+    if (status == 0) out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
+    for (std::size_t i = 2; i + 2 < r.reply->elements; i += 3)
+      out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1]),
+                              to_int(r.reply->element[i + 2])});
+    return out;
+  }
+
+  // A close of `hold` over the counters of `parts` (its member, estimate and actual to be set).
+  PendingClose pending_close(std::uint64_t hold, const std::vector<Part>& parts) const {
+    PendingClose c;
+    c.hold = hold;
+    for (const auto& p : parts) {
+      c.keys.push_back(counter_key(p.budget, p.key, p.period));
+      c.key_ttls.push_back(p.ttl);
+      c.key_windows.push_back(p.window);
+      c.key_buckets.push_back(p.bucket);
+    }
+    return c;
+  }
+
   static std::optional<Runtime> parse_runtime(const redisReply* r) {
     if (!is_array(r, 2) || !is_array(r->element[0]) || !is_array(r->element[1]))
       return std::nullopt;
@@ -251,14 +294,17 @@ class RedisLedger final : public SharedLedger {
 
   std::vector<std::string> close_args(const PendingClose& c) const {
     const std::string id = std::to_string(c.hold);
-    std::vector<std::string> args{std::to_string(3 + c.keys.size()), prefix_ + "holds",
-                                  prefix_ + "hold:" + id, prefix_ + "seen:" + id};
+    std::vector<std::string> args{std::to_string(2 + c.keys.size()), prefix_ + "holds",
+                                  prefix_ + "seen:" + id};
     args.insert(args.end(), c.keys.begin(), c.keys.end());
-    args.push_back(id);
+    // A hold never sent has no member: the bare id, which names no hold.
+    args.push_back(c.member.empty() ? id : c.member);
     args.push_back(c.actual);
     args.push_back(std::to_string(k_seen_ttl_s));
-    for (std::size_t i = 0; i < c.key_ttls.size(); ++i) {
-      args.push_back(std::to_string(c.key_ttls[i]));
+    args.push_back(c.estimate.empty() ? "0" : c.estimate);
+    args.push_back(c.unreserved ? "1" : "0");
+    for (std::size_t i = 0; i < c.keys.size(); ++i) {
+      args.push_back(std::to_string(i < c.key_ttls.size() ? c.key_ttls[i] : 0));
       args.push_back(std::to_string(i < c.key_windows.size() ? c.key_windows[i] : 0));
       args.push_back(std::to_string(i < c.key_buckets.size() ? c.key_buckets[i] : 0));
     }
@@ -311,6 +357,9 @@ class RedisLedger final : public SharedLedger {
 
   const std::string prefix_;
   RedisOutbox outbox_;
+  // The holds reserved and not closed yet, as their closes will name them.
+  std::mutex open_mutex_;
+  std::unordered_map<std::uint64_t, PendingClose> open_;
   std::vector<Keep> to_keep_;            // the connection's thread only
   std::vector<std::uint64_t> replayed_;  // the connection's thread only
   std::mutex listener_mutex_;

@@ -20,6 +20,15 @@ CREATE TABLE IF NOT EXISTS closes (
 );
 )sql";
 
+// Columns added since: the hold's member in the deadline set, its estimate, and whether it was
+// admitted without a reservation (NULL in an earlier version's rows: keys were then given only
+// for such a hold).
+constexpr const char* k_columns[] = {
+    "ALTER TABLE closes ADD COLUMN member TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE closes ADD COLUMN estimate TEXT NOT NULL DEFAULT '0'",
+    "ALTER TABLE closes ADD COLUMN unreserved INTEGER",
+};
+
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) {
@@ -62,6 +71,9 @@ RedisOutbox::RedisOutbox(const std::string& path) {
   }
   try {
     exec(db_, k_schema);
+    for (const char* column : k_columns)
+      // "duplicate column name": the file has it already.
+      sqlite3_exec(db_, column, nullptr, nullptr, nullptr);
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     throw std::runtime_error("cannot open " + file + ": " + e.what());
@@ -77,7 +89,9 @@ bool RedisOutbox::add(const std::vector<PendingClose>& closes) {
   if (closes.empty()) return true;
   try {
     exec(db_, "BEGIN");
-    SqliteStatement insert(db_, "INSERT OR REPLACE INTO closes VALUES (?, ?, ?, ?)");
+    SqliteStatement insert(db_,
+                           "INSERT OR REPLACE INTO closes (hold, actual, keys, ttls, member, "
+                           "estimate, unreserved) VALUES (?, ?, ?, ?, ?, ?, ?)");
     for (const auto& c : closes) {
       std::string ttls;
       // "ttl" per key, "ttl:window:bucket" for a rolling window (rows from before windows were
@@ -92,6 +106,9 @@ bool RedisOutbox::add(const std::vector<PendingClose>& closes) {
           .bind(2, c.actual)
           .bind(3, join(c.keys))
           .bind(4, ttls)
+          .bind(5, c.member)
+          .bind(6, c.estimate)
+          .bind(7, static_cast<std::int64_t>(c.unreserved))
           .run();
     }
     exec(db_, "COMMIT");
@@ -126,7 +143,9 @@ std::size_t RedisOutbox::count() {
 
 std::vector<PendingClose> RedisOutbox::all() {
   std::vector<PendingClose> out;
-  SqliteStatement select(db_, "SELECT hold, actual, keys, ttls FROM closes ORDER BY rowid");
+  SqliteStatement select(db_,
+                         "SELECT hold, actual, keys, ttls, member, estimate, "
+                         "coalesce(unreserved, keys != '') FROM closes ORDER BY rowid");
   while (select.step()) {
     PendingClose c;
     c.hold = static_cast<std::uint64_t>(select.integer(0));
@@ -138,6 +157,9 @@ std::vector<PendingClose> RedisOutbox::all() {
       c.key_windows.push_back(f.size() == 3 ? std::stoll(f[1]) : 0);
       c.key_buckets.push_back(f.size() == 3 ? std::stoll(f[2]) : 0);
     }
+    c.member = select.text(4);
+    c.estimate = select.text(5);
+    c.unreserved = select.integer(6) != 0;
     out.push_back(std::move(c));
   }
   return out;

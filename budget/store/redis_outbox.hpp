@@ -17,8 +17,13 @@ namespace budget {
 // One close, as the close script takes it.
 struct PendingClose {
   std::uint64_t hold = 0;
-  std::string actual;                  // micro-units, or "-1" for a release
-  std::vector<std::string> keys;       // counters to charge when Redis holds no reservation
+  std::string member;    // the hold's member in the deadline set ("" when it was never sent)
+  std::string estimate;  // micro-units reserved
+  std::string actual;    // micro-units, or "-1" for a release
+  // The hold was admitted while Redis could not be reached: its counters are charged when Redis
+  // holds no reservation of it.
+  bool unreserved = false;
+  std::vector<std::string> keys;       // the hold's counters
   std::vector<std::int64_t> key_ttls;  // their TTLs (seconds; 0 = none)
   // Their rolling windows and buckets (seconds; 0 = a calendar period): as many as keys, or none.
   std::vector<std::int64_t> key_windows, key_buckets;

@@ -4,13 +4,23 @@
 // Lua numbers are doubles: amounts are exact up to 2^53 micro-units (9 billion in the currency);
 // hold ids (64-bit) stay strings. Every expiry is relative and every deadline is read from Redis's
 // own clock (TIME): a sidecar whose clock runs ahead must never make Redis drop counters or settle
-// other sidecars' holds. Keys: counters PREFIX{budget}:KEY:PERIOD (hash: s spent, r reserved),
-// rolling windows PREFIX{budget}:KEY:rolling (below), holds PREFIX hold:ID (hash: est, keys, and
-// roll when a key is a window), their deadlines in the sorted set PREFIX holds, and PREFIX seen:ID,
-// the mark a hold closed without its reservation leaves for two days, so that a close sent again
-// (after a lost reply, from the outbox) or a reservation arriving after its own release does
-// nothing. (A hold closed with its reservation needs no mark: it is gone, and a close sent again
-// finds nothing to close.)
+// other sidecars' holds.
+// Keys:
+// - PREFIX{budget}:KEY:PERIOD — a calendar period's counters: a string of two signed 64-bit
+//   fields, s (spent) at #0 and r (reserved) at #1, each read and changed with one BITFIELD (one
+//   command per budget for a reservation and one for a close);
+// - PREFIX{budget}:KEY:rolling — a rolling window (a hash, below);
+// - PREFIX holds — the open holds: a sorted set by deadline (ms, Redis's clock) whose member
+//   carries the hold itself, "ID\nESTIMATE\nROLLS\nKEY1\nKEY2...", ROLLS being "window:bucket"
+//   per key (0:0 for a calendar period); the close names the member, so that one ZREM both finds
+//   the hold and ends it;
+// - PREFIX seen:ID — the mark a hold closed without its reservation leaves for two days, so that a
+//   close sent again (after a lost reply, from the outbox) or a reservation arriving after its own
+//   release does nothing. (A hold closed with its reservation needs no mark: it is gone, and a
+//   close sent again finds nothing to close.)
+// Earlier versions kept a calendar counter as a hash (fields s and r) and a hold as a hash
+// (PREFIX hold:ID, its member in `holds` the bare id): a counter becomes a string the first time a
+// script touches it, and the sweep settles such a hold as it did.
 
 #include <string>
 
@@ -27,6 +37,33 @@ namespace budget::redis_scripts {
 // roll_trim: drops what left; returns the sum within the window and the seconds until the oldest
 // amount leaves it (0: nothing in it). roll_charge: adds an amount at `now`; returns the sum.
 inline constexpr const char* k_window = R"lua(
+-- Redis's clock, read once per call (a batch's operations share it: a call is atomic).
+local time_now
+local function time()
+  if not time_now then time_now = redis.call('TIME') end
+  return time_now
+end
+local function seconds()
+  return tonumber(time()[1])
+end
+local function millis()
+  local t = time()
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- A calendar counter's BITFIELD; one kept as a hash by an earlier version becomes a string first
+-- (its TTL kept).
+local function counter(k, ...)
+  local v = redis.pcall('BITFIELD', k, ...)
+  if type(v) == 'table' and v.err then
+    local old = redis.call('HMGET', k, 's', 'r')
+    local ttl = redis.call('PTTL', k)
+    redis.call('DEL', k)
+    redis.call('BITFIELD', k, 'SET', 'i64', '#0', old[1] or '0', 'SET', 'i64', '#1', old[2] or '0')
+    if ttl > 0 then redis.call('PEXPIRE', k, ttl) end
+    v = redis.call('BITFIELD', k, ...)
+  end
+  return v
+end
 local function roll_trim(k, w, now)
   local f = redis.call('HMGET', k, 's', 'lo')
   local s = tonumber(f[1] or '0')
@@ -74,128 +111,96 @@ local function roll_of(hold, i)
   end
   return 0, 0
 end
-local function seconds()
-  return tonumber(redis.call('TIME')[1])
-end
 )lua";
 
-// KEYS: one counter per part, then the deadline set, the hold, its seen mark.
-// ARGV: estimate, hold ttl (ms), part count, hold id, then per part: limit, enforce, ttl (s),
-// window (s; 0: a calendar period), bucket (s).
+// KEYS: one counter per part, then the deadline set and the hold's seen mark.
+// ARGV: estimate, hold ttl (ms), part count, the hold's member in the deadline set, then per part:
+// limit, enforce, ttl (s), window (s; 0: a calendar period), bucket (s).
 // Returns {1, 0, s1, r1, l1, ...} reserved; {0, i, s1, r1, l1, ...} part i refused (counters as
 // found up to it); {2} the hold was closed before it arrived. l: seconds until a window's oldest
 // amount leaves it (0 for a calendar period).
+// Each part is reserved as it is checked; a part that does not fit undoes those before it.
 inline constexpr const char* k_reserve_body = R"lua(
 local est = tonumber(ARGV[1])
 local n = tonumber(ARGV[3])
-if redis.call('EXISTS', KEYS[n + 3]) == 1 then return {2} end
-local t = redis.call('TIME')
-local now = tonumber(t[1])
-local found = {}
-local fresh = {}
-for i = 1, n do
-  local base = 4 + (i - 1) * 5
-  local w = tonumber(ARGV[base + 4])
-  local c = redis.call('HMGET', KEYS[i], 's', 'r')
-  fresh[i] = not c[1] and not c[2]
-  local s = tonumber(c[1] or '0')
-  local r = tonumber(c[2] or '0')
-  local left = 0
-  if w > 0 then s, left = roll_trim(KEYS[i], w, now) end
-  found[#found + 1] = s
-  found[#found + 1] = r
-  found[#found + 1] = left
-  if ARGV[base + 2] == '1' and s + r + est > tonumber(ARGV[base + 1]) then
-    local out = {0, i}
-    for _, v in ipairs(found) do out[#out + 1] = v end
-    return out
-  end
-end
+if redis.call('EXISTS', KEYS[n + 2]) == 1 then return {2} end
+local minus = est == 0 and '0' or '-' .. ARGV[1]
 local out = {1, 0}
-local rolls = {}
-local rolling = false
 for i = 1, n do
   local base = 4 + (i - 1) * 5
   local w = tonumber(ARGV[base + 4])
-  out[#out + 1] = found[3 * i - 2]
-  out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'r', ARGV[1])
-  out[#out + 1] = found[3 * i]
+  local s, r, left
   if w > 0 then
+    s, left = roll_trim(KEYS[i], w, seconds())
+    r = redis.call('HINCRBY', KEYS[i], 'r', ARGV[1])
     -- A window lives a day past its last use.
     redis.call('HSET', KEYS[i], 'w', w, 'g', ARGV[base + 5])
     redis.call('EXPIRE', KEYS[i], w + 86400)
-    rolling = true
   else
-    -- The TTL ends a day after the period: set once, when the counter is made.
+    local c = counter(KEYS[i], 'GET', 'i64', '#0', 'INCRBY', 'i64', '#1', ARGV[1])
+    s, r, left = c[1], c[2], 0
+    -- The TTL ends a day after the period: set when the counter is (again) empty.
     local ttl = tonumber(ARGV[base + 3])
-    if fresh[i] and ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    if s == 0 and r == est and ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   end
-  rolls[#rolls + 1] = ARGV[base + 4] .. ':' .. ARGV[base + 5]
+  out[#out + 1] = s
+  out[#out + 1] = r
+  out[#out + 1] = left
+  if ARGV[base + 2] == '1' and s + r > tonumber(ARGV[base + 1]) then
+    out[1] = 0
+    out[2] = i
+    for j = 1, i do
+      if tonumber(ARGV[4 + (j - 1) * 5 + 4]) > 0 then
+        redis.call('HINCRBY', KEYS[j], 'r', minus)
+      else
+        counter(KEYS[j], 'INCRBY', 'i64', '#1', minus)
+      end
+      out[3 * j + 1] = out[3 * j + 1] - est
+    end
+    return out
+  end
 end
-redis.call('HSET', KEYS[n + 2], 'est', ARGV[1], 'keys', table.concat(KEYS, '\n', 1, n))
-if rolling then redis.call('HSET', KEYS[n + 2], 'roll', table.concat(rolls, '\n')) end
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[n + 1], string.format('%d', now_ms + tonumber(ARGV[2])), ARGV[4])
+redis.call('ZADD', KEYS[n + 1], string.format('%d', millis() + tonumber(ARGV[2])), ARGV[4])
 return out
 )lua";
 inline const std::string k_reserve = std::string(k_window) + k_reserve_body;
 
-// KEYS: the deadline set, the hold, its seen mark, then the counters to charge when Redis holds
-// no reservation (the hold was admitted while Redis could not be reached).
-// ARGV: hold id, actual ("-1": release), seen mark ttl (s), then per counter its ttl (s), window
-// (s; 0: a calendar period) and bucket (s). A window is charged at the close's time (TIME).
-// Returns {0} when the hold was closed already, else {1, s1, s2, ...}: spent after the close.
+// KEYS: the deadline set, the hold's seen mark, then its counters.
+// ARGV: the hold's member in the deadline set, actual ("-1": release), seen mark ttl (s),
+// estimate, unreserved ("1": the hold was admitted while Redis could not be reached, so its
+// counters are charged when Redis holds no reservation of it), then per counter its ttl (s),
+// window (s; 0: a calendar period) and bucket (s). A window is charged at the close's time (TIME).
+// Returns {0} when the hold was closed already (or is unknown), else {1, s1, s2, ...}: spent after
+// the close.
 inline constexpr const char* k_close_body = R"lua(
-if redis.call('EXISTS', KEYS[3]) == 1 then return {0} end
+local unreserved = ARGV[5] == '1'
+if unreserved and redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
+local held = redis.call('ZREM', KEYS[1], ARGV[1]) == 1
+if not held and not unreserved then
+  -- Closed already, or not reserved yet: a reservation that arrives later must not stand.
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+  return {0}
+end
 local actual = tonumber(ARGV[2])
--- Redis's clock, read only when a window is charged.
-local now
-local function clock()
-  now = now or seconds()
-  return now
-end
+local charge = actual > 0 and ARGV[2] or '0'
+-- Amounts go to Redis as the strings they came in (a number would be formatted again).
+local minus = (not held or tonumber(ARGV[4]) == 0) and '0' or '-' .. ARGV[4]
 local out = {1}
-local hold = redis.call('HMGET', KEYS[2], 'est', 'keys', 'roll')
-if hold[1] then
-  -- Amounts go to Redis as the strings they came in (a number would be formatted again).
-  local minus = tonumber(hold[1]) == 0 and '0' or '-' .. hold[1]
-  local i = 0
-  for k in string.gmatch(hold[2], '[^\n]+') do
-    i = i + 1
-    local w, g = roll_of(hold[3], i)
-    redis.call('HINCRBY', k, 'r', minus)
-    if w > 0 then
-      out[#out + 1] = roll_charge(k, math.max(actual, 0), w, g, clock())
-    elseif actual >= 0 then
-      out[#out + 1] = redis.call('HINCRBY', k, 's', ARGV[2])
-    else
-      out[#out + 1] = tonumber(redis.call('HGET', k, 's') or '0')
-    end
-  end
-  redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  -- Gone with the hold, it cannot close twice; a close that may be charged without one (its
-  -- counters given) marks it.
-  if #KEYS == 3 then return out end
-else
-  for i = 4, #KEYS do
-    local base = 4 + (i - 4) * 3
-    local w = tonumber(ARGV[base + 1] or '0')
-    local s
-    if w > 0 then
-      s = roll_charge(KEYS[i], math.max(actual, 0), w, tonumber(ARGV[base + 2]), clock())
-    else
-      s = tonumber(redis.call('HGET', KEYS[i], 's') or '0')
-      if actual > 0 then
-        s = redis.call('HINCRBY', KEYS[i], 's', ARGV[2])
-        local ttl = tonumber(ARGV[base])
-        if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
-      end
-    end
-    out[#out + 1] = s
+for i = 3, #KEYS do
+  local base = 6 + (i - 3) * 3
+  local w = tonumber(ARGV[base + 1] or '0')
+  if w > 0 then
+    if held then redis.call('HINCRBY', KEYS[i], 'r', minus) end
+    out[#out + 1] = roll_charge(KEYS[i], math.max(actual, 0), w, tonumber(ARGV[base + 2]), seconds())
+  else
+    local c = counter(KEYS[i], 'INCRBY', 'i64', '#1', minus, 'INCRBY', 'i64', '#0', charge)
+    out[#out + 1] = c[2]
+    local ttl = tonumber(ARGV[base] or '0')
+    if not held and actual > 0 and ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   end
 end
-redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
+-- Charged without its reservation, it must not be charged again.
+if unreserved then redis.call('SET', KEYS[2], '1', 'EX', ARGV[3]) end
 return out
 )lua";
 inline const std::string k_close = std::string(k_window) + k_close_body;
@@ -232,49 +237,58 @@ end
 return out
 )lua";
 
-// KEYS: the deadline set. ARGV: hold key prefix, seen mark prefix, seen mark ttl (s).
-// Settles at their estimate up to 1000 holds whose deadline has passed; returns how many.
+// KEYS: the deadline set. ARGV: an earlier version's hold key prefix, seen mark prefix, seen mark
+// ttl (s). Settles at their estimate up to 1000 holds whose deadline has passed; returns how many.
 inline const std::string k_expire = std::string(k_window) + R"lua(
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local now_s = tonumber(now[1])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, 1000)
-for _, id in ipairs(ids) do
-  local hk = ARGV[1] .. id
-  local hold = redis.call('HMGET', hk, 'est', 'keys', 'roll')
-  if hold[1] then
-    local est = tonumber(hold[1])
-    local i = 0
-    for k in string.gmatch(hold[2], '[^\n]+') do
-      i = i + 1
-      local w, g = roll_of(hold[3], i)
+local now_s = seconds()
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', millis(), 'LIMIT', 0, 1000)
+local function settle(est, rolls, keys)
+  local i = 0
+  for k in string.gmatch(keys, '[^\n]+') do
+    i = i + 1
+    local w, g = roll_of(rolls, i)
+    if w > 0 then
       redis.call('HINCRBY', k, 'r', -est)
-      if w > 0 then
-        roll_charge(k, est, w, g, now_s)
-      else
-        redis.call('HINCRBY', k, 's', est)
-      end
+      roll_charge(k, est, w, g, now_s)
+    else
+      counter(k, 'INCRBY', 'i64', '#1', -est, 'INCRBY', 'i64', '#0', est)
     end
-    redis.call('DEL', hk)
   end
-  redis.call('ZREM', KEYS[1], id)
+end
+for _, m in ipairs(members) do
+  local id, est, rolls, keys = string.match(m, '^([^\n]*)\n([^\n]*)\n([^\n]*)\n(.*)$')
+  if id then
+    settle(tonumber(est), rolls, keys)
+  else
+    -- An earlier version's hold: the member is its id, the hold a hash.
+    id = m
+    local hold = redis.call('HMGET', ARGV[1] .. id, 'est', 'keys', 'roll')
+    if hold[1] then settle(tonumber(hold[1]), hold[3], hold[2]) end
+    redis.call('DEL', ARGV[1] .. id)
+  end
+  redis.call('ZREM', KEYS[1], m)
   redis.call('SET', ARGV[2] .. id, '1', 'EX', ARGV[3])
 end
-return #ids
+return #members
 )lua";
 
 // KEYS: counters. ARGV: per counter its window (s; 0: a calendar period).
 // Returns {s1, r1, l1, s2, r2, l2, ...} (l as for k_reserve).
 inline const std::string k_read = std::string(k_window) + R"lua(
-local now = seconds()
 local out = {}
 for i = 1, #KEYS do
   local w = tonumber(ARGV[i] or '0')
-  local s, left = tonumber(redis.call('HGET', KEYS[i], 's') or '0'), 0
-  if w > 0 then s, left = roll_trim(KEYS[i], w, now) end
-  out[#out + 1] = s
-  out[#out + 1] = tonumber(redis.call('HGET', KEYS[i], 'r') or '0')
-  out[#out + 1] = left
+  if w > 0 then
+    local s, left = roll_trim(KEYS[i], w, seconds())
+    out[#out + 1] = s
+    out[#out + 1] = tonumber(redis.call('HGET', KEYS[i], 'r') or '0')
+    out[#out + 1] = left
+  else
+    local c = counter(KEYS[i], 'GET', 'i64', '#0', 'GET', 'i64', '#1')
+    out[#out + 1] = c[1]
+    out[#out + 1] = c[2]
+    out[#out + 1] = 0
+  end
 end
 return out
 )lua";

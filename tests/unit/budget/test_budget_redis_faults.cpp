@@ -2,9 +2,12 @@
 // flushed; and what a close must survive: an outage (the outbox) and being sent twice.
 #include <doctest/doctest.h>
 #include <hiredis/hiredis.h>
+#include <sqlite3.h>
 
+#include <filesystem>
 #include <thread>
 
+#include "budget/store/redis_outbox.hpp"
 #include "budget/store/shared_ledger.hpp"
 #include "budget_test_support.hpp"
 
@@ -229,8 +232,8 @@ TEST_CASE("Redis ledger, operations queued together go as one call, each decided
   part.limit = 10 * k_usd;
   budget::SharedLedger::Part broken = part;
   broken.budget = "broken";
-  // A counter of the wrong type: the script of the operation that touches it fails.
-  CHECK(redis_command(port, {"SET", prefix + "{broken}::1", "x"}) == "OK");
+  // A counter of the wrong type (a list): the script of the operation that touches it fails.
+  CHECK(redis_command(port, {"RPUSH", prefix + "{broken}::1", "x"}) == "1");
   // Connected first, so that what follows is queued while Redis is paused.
   REQUIRE(eventually([&] { return ledger->healthy(); }));
   const auto evalsha_calls = [&] {
@@ -286,4 +289,98 @@ TEST_CASE("Redis ledger, operations queued together go as one call, each decided
   CHECK((*counters)[0].reserved == 5 * k_usd);  // holds 6..10
   // 33 operations; all but the first (sent before the pause held it) went as a few calls.
   CHECK(evalsha_calls() - calls_before <= 4);
+}
+
+TEST_CASE("Redis ledger, what an earlier version left in Redis is taken over") {
+  const int port = RedisServer::shared().port();
+  static int run = 0;  // each subcase on keys of its own
+  const std::string prefix =
+      "earlier" + std::to_string(::getpid()) + "-" + std::to_string(run++) + ":";
+  auto ledger = budget::make_redis_ledger(RedisServer::shared().url(), prefix);
+  budget::SharedLedger::Part part;
+  part.budget = "daily";
+  part.period = 1;
+  part.limit = 10 * k_usd;
+  const std::string counter = prefix + "{daily}::1";
+
+  SUBCASE("a calendar counter kept as a hash becomes a string, its amounts and TTL kept") {
+    CHECK(redis_command(port, {"HSET", counter, "s", "2000000", "r", "1000000"}) == "2");
+    CHECK(redis_command(port, {"EXPIRE", counter, "5000"}) == "1");
+    const auto r = await_callback<budget::SharedLedger::Reservation>(
+        [&](auto done) { ledger->reserve(1, {part}, k_usd, 60'000, done); });
+    REQUIRE(r.outcome == budget::SharedLedger::Reservation::Outcome::admitted);
+    REQUIRE(r.counters.size() == 1);
+    CHECK(r.counters[0].spent == 2 * k_usd);
+    CHECK(r.counters[0].reserved == 2 * k_usd);
+    CHECK(redis_command(port, {"TYPE", counter}) == "string");
+    const auto ttl = std::stol(redis_command(port, {"TTL", counter}));
+    CHECK(ttl > 4900);
+    CHECK(ttl <= 5000);
+    using Spent = std::optional<std::vector<std::int64_t>>;
+    CHECK(await_callback<Spent>([&](auto done) { ledger->close(1, 400'000, {}, done); }) ==
+          Spent(std::vector<std::int64_t>{2'400'000}));
+    const auto counters = ledger->read({part});
+    REQUIRE(counters);
+    CHECK((*counters)[0].spent == 2'400'000);
+    CHECK((*counters)[0].reserved == k_usd);  // the earlier version's own hold
+  }
+  SUBCASE("an expired hold kept as a hash is settled at its estimate, once") {
+    CHECK(redis_command(port, {"HSET", counter, "s", "0", "r", "1000000"}) == "2");
+    CHECK(redis_command(port, {"HSET", prefix + "hold:5", "est", "1000000", "keys", counter}) ==
+          "2");
+    CHECK(redis_command(port, {"ZADD", prefix + "holds", "1", "5"}) == "1");  // long past
+    ledger->settle_expired();
+    const auto counters = ledger->read({part});  // queued behind the sweep
+    REQUIRE(counters);
+    CHECK((*counters)[0].spent == k_usd);
+    CHECK((*counters)[0].reserved == 0);
+    CHECK(redis_command(port, {"ZCARD", prefix + "holds"}) == "0");
+    CHECK(redis_command(port, {"EXISTS", prefix + "hold:5"}) == "0");
+    // Its close, arriving late, finds it settled.
+    using Spent = std::optional<std::vector<std::int64_t>>;
+    CHECK(await_callback<Spent>([&](auto done) { ledger->close(5, 1, {part}, done); }) ==
+          Spent(std::vector<std::int64_t>{}));
+    CHECK((*ledger->read({part}))[0].spent == k_usd);
+  }
+}
+
+TEST_CASE("Redis outbox, rows an earlier version kept are replayed as it meant them") {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("tollgate-outbox-" + std::to_string(::getpid()) + ".db");
+  std::filesystem::remove(path);
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TABLE closes (hold INTEGER PRIMARY KEY, actual TEXT NOT NULL, "
+                         "keys TEXT NOT NULL, ttls TEXT NOT NULL);"
+                         "INSERT INTO closes VALUES (1, '500000', 'x:{daily}::1', '100');"
+                         "INSERT INTO closes VALUES (2, '-1', '', '');",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  budget::RedisOutbox outbox(path.string());
+  auto rows = outbox.all();
+  REQUIRE(rows.size() == 2);
+  // Keys were given only for a hold admitted without Redis.
+  CHECK(rows[0].unreserved);
+  CHECK(rows[0].keys == std::vector<std::string>{"x:{daily}::1"});
+  CHECK(rows[0].member.empty());
+  CHECK_FALSE(rows[1].unreserved);
+  budget::PendingClose c;
+  c.hold = 3;
+  c.member = "3\n1000000\n0:0\nx:{daily}::1";
+  c.estimate = "1000000";
+  c.actual = "250000";
+  c.keys = {"x:{daily}::1"};
+  c.key_ttls = {100};
+  c.key_windows = {0};
+  c.key_buckets = {0};
+  REQUIRE(outbox.add({c}));
+  rows = outbox.all();
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[2].member == c.member);
+  CHECK(rows[2].estimate == "1000000");
+  CHECK_FALSE(rows[2].unreserved);
+  std::filesystem::remove(path);
 }
