@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "rules/multipart.hpp"
+#include "rules/usage_fields.hpp"
 
 namespace rules {
 namespace {
@@ -87,9 +88,7 @@ std::optional<std::string> RequestValues::body_refusal() {
 
 const rapidjson::Value* RequestValues::json(const std::string& pointer) {
   if (!body_is_json()) return nullptr;
-  rapidjson::Pointer p(pointer.c_str());
-  if (!p.IsValid()) return nullptr;
-  const auto* value = p.Get(body_);
+  const auto* value = json_at(body_, pointer);
   return value && !value->IsNull() ? value : nullptr;
 }
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string>
+#include <unordered_map>
 
 #include "rules/money.hpp"
 
@@ -87,9 +89,23 @@ std::optional<std::int64_t> json_micros(const rapidjson::Value* v) {
 
 const rapidjson::Value* json_at(const rapidjson::Value& doc, std::string_view pointer) {
   if (pointer.empty()) return &doc;
-  const rapidjson::Pointer p(pointer.data(), pointer.size());
-  if (!p.IsValid()) return nullptr;
-  return p.Get(doc);
+  // Parsed once per thread and text: the pointers come from the config and the catalog (a few
+  // hundred at most), and parsing one allocates its tokens. Should texts keep coming (reloads
+  // over weeks), the cache starts again past k_max.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  static constexpr std::size_t k_max = 4096;
+  thread_local std::unordered_map<std::string, rapidjson::Pointer, Hash, std::equal_to<>> parsed;
+  auto found = parsed.find(pointer);
+  if (found == parsed.end()) {
+    if (parsed.size() >= k_max) parsed.clear();
+    found = parsed.emplace(std::string(pointer), rapidjson::Pointer(pointer.data(), pointer.size()))
+                .first;
+  }
+  if (!found->second.IsValid()) return nullptr;
+  return found->second.Get(doc);
 }
 
 bool has_token_pointers(const UsageSpec& spec) {

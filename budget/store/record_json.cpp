@@ -61,26 +61,44 @@ const rapidjson::Value* member(const rapidjson::Value& object, const char* name)
   return it == object.MemberEnd() ? nullptr : &it->value;
 }
 
+// A record is written for every exchange: the buffer and the writer's stack are this thread's,
+// kept from one record to the next (their memory grows to the largest record once).
+struct RecordWriter {
+  rapidjson::StringBuffer buffer;
+  Writer out{buffer};
+  Writer& start() {
+    buffer.Clear();
+    out.Reset(buffer);
+    return out;
+  }
+  std::string text() const { return {buffer.GetString(), buffer.GetSize()}; }
+};
+
+RecordWriter& record_writer() {
+  thread_local RecordWriter writer;
+  return writer;
+}
+
 }  // namespace
 
 std::string canonical_json(const CostRecord& record) {
-  rapidjson::StringBuffer buffer;
-  Writer out(buffer);
+  RecordWriter& writer = record_writer();
+  Writer& out = writer.start();
   out.StartObject();
   write_fields(out, record);
   out.EndObject();
-  return {buffer.GetString(), buffer.GetSize()};
+  return writer.text();
 }
 
 std::string record_json(const CostRecord& record) {
-  rapidjson::StringBuffer buffer;
-  Writer out(buffer);
+  RecordWriter& writer = record_writer();
+  Writer& out = writer.start();
   out.StartObject();
   write_fields(out, record);
   put(out, "hash", record.hash);
   put(out, "sig", record.sig);
   out.EndObject();
-  return {buffer.GetString(), buffer.GetSize()};
+  return writer.text();
 }
 
 std::optional<CostRecord> parse_record_json(std::string_view text, std::string* error) {

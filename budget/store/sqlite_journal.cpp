@@ -354,8 +354,8 @@ class SqliteJournal final : public Journal {
     if (records_only_) return;
     insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
         .bind(2, m.hold.deadline)
-        .bind(3, encode_parts(m.hold.parts))
-        .bind(4, record_json(m.hold.record))
+        .bind_view(3, encode_parts(m.hold.parts))
+        .bind_view(4, record_json(m.hold.record))
         .run();
   }
   void apply(const CloseHold& m) {
@@ -364,8 +364,8 @@ class SqliteJournal final : public Journal {
     if (!records_only_) {
       delete_hold_->bind(1, static_cast<std::int64_t>(m.hold)).run();
       for (const auto& row : m.charged)
-        add_spent_->bind(1, row.budget)
-            .bind(2, row.key)
+        add_spent_->bind_view(1, row.budget)
+            .bind_view(2, row.key)
             .bind(3, row.period_start)
             .bind(4, row.amount)
             .run();

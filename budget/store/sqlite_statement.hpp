@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace budget {
 
@@ -30,6 +31,12 @@ class SqliteStatement {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  // Binds text without copying it: it must outlive the statement's run, so bind it in the very
+  // expression that runs it (stmt.bind_view(1, s).run()). run() clears every binding after.
+  SqliteStatement& bind_view(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
   bool step() {  // true while a row is available
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
@@ -38,6 +45,11 @@ class SqliteStatement {
     return false;
   }
   void run() {
+    // Cleared even when a step throws: no binding outlives the text it points to.
+    struct Clear {
+      sqlite3_stmt* stmt;
+      ~Clear() { sqlite3_clear_bindings(stmt); }
+    } clear{stmt_};
     while (step()) {
     }
   }
