@@ -1,5 +1,6 @@
 #include "proxy/forward.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
 
@@ -98,6 +99,8 @@ asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_flat(Stream& s
   beast::error_code ec;
   while (!sr.is_done() && !(head_only && sr.is_header_done())) {
     sr.next(ec, [&](beast::error_code&, const auto& buffers) {
+      // One allocation for a small message (a head and its body), not one per doubling.
+      scratch.reserve(std::max<std::size_t>(scratch.size() + beast::buffer_bytes(buffers), 4096));
       for (const auto b : beast::buffers_range_ref(buffers))
         scratch.append(static_cast<const char*>(b.data()), b.size());
       sr.consume(beast::buffer_bytes(buffers));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -159,9 +160,10 @@ bool is_secret_header(std::string_view name) {
          util::iequals(name, "cookie") || util::iequals(name, "sec-websocket-protocol");
 }
 
-std::string json_quote(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
+namespace {
+
+// Appends `s` to `out` as a JSON string.
+void append_quoted(std::string& out, std::string_view s) {
   out += '"';
   for (const char c : s) {
     switch (c) {
@@ -191,36 +193,70 @@ std::string json_quote(std::string_view s) {
     }
   }
   out += '"';
+}
+
+// Appends ,"key":"value".
+void append_field(std::string& out, std::string_view key, std::string_view value) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+  append_quoted(out, value);
+}
+
+void append_number(std::string& out, std::string_view key, std::int64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out += ",\"";
+  out += key;
+  out += "\":";
+  out.append(digits, end);
+}
+
+}  // namespace
+
+std::string json_quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_quoted(out, s);
   return out;
 }
 
+// One line per exchange, written into one string (reserved once: a line is a few hundred bytes).
 std::string access_json(const AccessRecord& r) {
   char ms[32];
   std::snprintf(ms, sizeof ms, "%.3f", r.ms);
-  std::string out = "{\"ts\":" + json_quote(now_iso8601()) + ",\"client\":" + json_quote(r.client);
-  out += ",\"user\":" + json_quote(r.user) + ",\"mode\":" + json_quote(r.mode);
-  out += ",\"method\":" + json_quote(r.method) + ",\"host\":" + json_quote(r.host);
-  out += ",\"path\":" + json_quote(redact_target(r.target));
-  out += ",\"status\":" + std::to_string(r.status);
-  out += ",\"bytes_in\":" + std::to_string(r.bytes_in);
-  out += ",\"bytes_out\":" + std::to_string(r.bytes_out);
+  std::string out;
+  out.reserve(512);
+  out += "{\"ts\":";
+  append_quoted(out, now_iso8601());
+  append_field(out, "client", r.client);
+  append_field(out, "user", r.user);
+  append_field(out, "mode", r.mode);
+  append_field(out, "method", r.method);
+  append_field(out, "host", r.host);
+  append_field(out, "path", redact_target(r.target));
+  append_number(out, "status", r.status);
+  append_number(out, "bytes_in", static_cast<std::int64_t>(r.bytes_in));
+  append_number(out, "bytes_out", static_cast<std::int64_t>(r.bytes_out));
   out += ",\"ms\":";
   out += ms;
-  if (!r.error.empty()) out += ",\"error\":" + json_quote(r.error);
+  if (!r.error.empty()) append_field(out, "error", r.error);
   if (!r.provider.empty()) {
-    out += ",\"provider\":" + json_quote(r.provider) + ",\"endpoint\":" + json_quote(r.endpoint);
-    out += ",\"model\":" + json_quote(r.model) + ",\"currency\":" + json_quote(r.currency);
+    append_field(out, "provider", r.provider);
+    append_field(out, "endpoint", r.endpoint);
+    append_field(out, "model", r.model);
+    append_field(out, "currency", r.currency);
     // Decimal strings, as every amount tollgate writes: exact, whatever the reader's floats.
-    if (r.estimate) out += ",\"estimate\":" + json_quote(rules::format_micros(*r.estimate));
-    if (r.cost) out += ",\"cost\":" + json_quote(rules::format_micros(*r.cost));
+    if (r.estimate) append_field(out, "estimate", rules::format_micros(*r.estimate));
+    if (r.cost) append_field(out, "cost", rules::format_micros(*r.cost));
     out += ",\"budgets\":[";
     for (std::size_t i = 0; i < r.budgets.size(); ++i) {
       if (i > 0) out += ',';
-      out += json_quote(r.budgets[i]);
+      append_quoted(out, r.budgets[i]);
     }
     out += ']';
-    if (!r.refused_by.empty()) out += ",\"refused_by\":" + json_quote(r.refused_by);
-    if (!r.record.empty()) out += ",\"record\":" + json_quote(r.record);
+    if (!r.refused_by.empty()) append_field(out, "refused_by", r.refused_by);
+    if (!r.record.empty()) append_field(out, "record", r.record);
   }
   out += '}';
   return out;
