@@ -20,7 +20,6 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // Completion token: errors as values, `auto [ec, n] = co_await op(..., use_tuple)`.
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
@@ -36,3 +35,5 @@ beast::tcp_stream& lowest(Stream& s) {
 }
 
 }  // namespace proxy::net
+
+#include "proxy/tls_stream.hpp"
