@@ -1,11 +1,17 @@
 #include "app/app.hpp"
 
+#include <algorithm>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 #include <vector>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "proxy/cert_store.hpp"
 #include "proxy/network_policy.hpp"
@@ -99,17 +105,42 @@ int App::run() {
   for (auto& s : impl_->services)
     if (s.start) s.start();
 
+  // The memory a burst of connections took goes back to the system once they have closed (glibc
+  // keeps freed heap pages otherwise): the open connections are looked at every second, and the
+  // heap is trimmed when they fell to half of their peak since the last trim, by 256 or more.
+  asio::steady_timer trim_timer(signals_io);
+  std::size_t peak = 0;
+  std::function<void()> watch_memory = [&] {
+    trim_timer.expires_after(std::chrono::seconds(1));
+    trim_timer.async_wait([&](const error_code& ec) {
+      if (ec) return;
+      std::size_t open = 0;
+      for (auto& w : workers) open += w->connections();
+      peak = std::max(peak, open);
+      if (peak >= open + 256 && open <= peak / 2) {
+#ifdef __GLIBC__
+        ::malloc_trim(0);
+#endif
+        peak = open;
+      }
+      watch_memory();
+    });
+  };
+  watch_memory();
+
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const error_code& ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
         if (impl_->reload) impl_->reload();
         wait_signal();
+        return;
       }
+      trim_timer.cancel();  // nothing left to wait for: run() returns
     });
   };
   wait_signal();
-  signals_io.run();  // returns after SIGINT or SIGTERM (nothing left to wait for)
+  signals_io.run();  // returns after SIGINT or SIGTERM (the trim timer cancelled)
 
   impl_->draining = true;
   shared.draining = true;
