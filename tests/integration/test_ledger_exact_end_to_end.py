@@ -84,6 +84,7 @@ budgets:
             self.assertEqual(r.status_code, 200, r.text)
             estimate = micros(r.headers["x-tollgate-cost"])
         settled = h.fake.charged["usd_micros"]
+        wait_for(lambda: micros(h.instance("daily")["spent"]) == settled, timeout=10)
         self.assertEqual(micros(h.instance("daily")["spent"]), settled)
 
         # 50 requests the provider holds for 8 s; tollgate dies while they are in flight.
@@ -124,8 +125,11 @@ budgets:
         # And the ledger keeps working after the restart.
         r = h.chat(req_id="after", usage="1,1")
         self.assertEqual(r.status_code, 200, r.text)
-        self.assertEqual(micros(h.instance("daily")["spent"]),
-                         settled + 50 * estimate + h.fake.state.billed[-1][1])
+        # The settlement follows the answer (the client is not kept waiting for the ledger's
+        # commit): it is in the books moments later.
+        expected = settled + 50 * estimate + h.fake.state.billed[-1][1]
+        wait_for(lambda: micros(h.instance("daily")["spent"]) == expected, timeout=10)
+        self.assertEqual(micros(h.instance("daily")["spent"]), expected)
 
 
 if __name__ == "__main__":
