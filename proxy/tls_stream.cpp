@@ -202,10 +202,10 @@ void TlsStream::flush_now() {
 void TlsStream::settle_input() {
   if (in_at_ != in_end_) return;
   in_at_ = in_end_ = nullptr;
-  if (big_ && !more_coming_) {
-    big_.reset();
-    big_size_ = 0;
-  }
+  // Drained: the big buffer goes (a connection that waits next must not hold it); while more
+  // keeps coming, the next read makes it again.
+  big_.reset();
+  big_size_ = 0;
 }
 
 }  // namespace proxy::net
