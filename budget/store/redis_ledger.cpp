@@ -73,16 +73,30 @@ class RedisLedger final : public SharedLedger {
     PendingClose open = pending_close(hold, parts);
     open.estimate = std::to_string(estimate);
     // The hold as its member in the deadline set carries it: "ID\nESTIMATE\nROLLS\nKEY1\nKEY2..."
-    open.member = std::to_string(hold) + '\n' + open.estimate + '\n';
+    const std::string id = std::to_string(hold);
+    std::size_t size = id.size() + open.estimate.size() + 2 + 8 * parts.size();
+    for (const auto& k : open.keys) size += k.size() + 1;
+    open.member.reserve(size);
+    open.member += id;
+    open.member += '\n';
+    open.member += open.estimate;
+    open.member += '\n';
     for (std::size_t i = 0; i < parts.size(); ++i) {
       if (i) open.member += ' ';
-      open.member += std::to_string(parts[i].window) + ':' + std::to_string(parts[i].bucket);
+      open.member += std::to_string(parts[i].window);
+      open.member += ':';
+      open.member += std::to_string(parts[i].bucket);
     }
-    for (const auto& k : open.keys) open.member += '\n' + k;
-    std::vector<std::string> args{std::to_string(parts.size() + 2)};
+    for (const auto& k : open.keys) {
+      open.member += '\n';
+      open.member += k;
+    }
+    std::vector<std::string> args;
+    args.reserve(8 + 6 * parts.size());
+    args.push_back(std::to_string(parts.size() + 2));
     args.insert(args.end(), open.keys.begin(), open.keys.end());
     args.push_back(prefix_ + "holds");
-    args.push_back(prefix_ + "seen:" + std::to_string(hold));
+    args.push_back(prefix_ + "seen:" + id);
     args.push_back(open.estimate);
     args.push_back(std::to_string(hold_ttl_ms));
     args.push_back(std::to_string(parts.size()));
@@ -255,6 +269,10 @@ class RedisLedger final : public SharedLedger {
   PendingClose pending_close(std::uint64_t hold, const std::vector<Part>& parts) const {
     PendingClose c;
     c.hold = hold;
+    c.keys.reserve(parts.size());
+    c.key_ttls.reserve(parts.size());
+    c.key_windows.reserve(parts.size());
+    c.key_buckets.reserve(parts.size());
     for (const auto& p : parts) {
       c.keys.push_back(counter_key(p.budget, p.key, p.period));
       c.key_ttls.push_back(p.ttl);
@@ -351,8 +369,16 @@ class RedisLedger final : public SharedLedger {
   // window is one key per instance, whatever the time: PREFIX{budget}:KEY:rolling.
   std::string counter_key(const std::string& budget, const std::string& key,
                           std::int64_t period) const {
-    return prefix_ + "{" + budget + "}:" + key + ":" +
-           (period == k_rolling ? std::string("rolling") : std::to_string(period));
+    std::string k;
+    k.reserve(prefix_.size() + budget.size() + key.size() + 24);
+    k += prefix_;
+    k += '{';
+    k += budget;
+    k += "}:";
+    k += key;
+    k += ':';
+    k += period == k_rolling ? std::string("rolling") : std::to_string(period);
+    return k;
   }
 
   const std::string prefix_;
