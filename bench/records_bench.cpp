@@ -187,17 +187,6 @@ int main(int argc, char** argv) {
       std::printf("| `%s` | %zu | %.1f |\n", cases[i].name, results[i].size(), ms);
     }
   };
-  const auto same = [](const std::vector<budget::SpendGroup>& a,
-                       const std::vector<budget::SpendGroup>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      if (a[i].keys != b[i].keys || a[i].currency != b[i].currency ||
-          a[i].requests != b[i].requests || a[i].refused != b[i].refused ||
-          a[i].spent != b[i].spent || a[i].estimated != b[i].estimated ||
-          a[i].input_tokens != b[i].input_tokens || a[i].output_tokens != b[i].output_tokens)
-        return false;
-    return true;
-  };
   const auto exec = [db](const char* sql) { sqlite3_exec(db, sql, nullptr, nullptr, nullptr); };
   const auto count = [db](const char* sql) {
     budget::SqliteStatement s(db, sql);
@@ -233,8 +222,7 @@ int main(int argc, char** argv) {
   exec("BEGIN IMMEDIATE; DELETE FROM spend_sums; UPDATE spend_rolled SET seq = 0; COMMIT");
   run_reports("**Nothing rolled up** (watermark 0, no sums: records only)", std::min(runs, 3));
   bool identical = true;
-  for (std::size_t i = 0; i < cases.size(); ++i)
-    identical = identical && same(results[i], rolled[i]);
+  for (std::size_t i = 0; i < cases.size(); ++i) identical = identical && results[i] == rolled[i];
   std::printf("\nsame groups and sums as when rolled up: %s\n", identical ? "yes" : "NO");
 
   // 3. The roll-up again, batch by batch.
@@ -256,8 +244,7 @@ int main(int argc, char** argv) {
         batch_ms[batch_ms.size() * 99 / 100], batch_ms.back());
   run_reports("**Rolled up again**", runs);
   identical = true;
-  for (std::size_t i = 0; i < cases.size(); ++i)
-    identical = identical && same(results[i], rolled[i]);
+  for (std::size_t i = 0; i < cases.size(); ++i) identical = identical && results[i] == rolled[i];
   std::printf("\nsame groups and sums as before: %s\n", identical ? "yes" : "NO");
 
   store.reset();

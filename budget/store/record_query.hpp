@@ -56,6 +56,8 @@ struct SpendGroup {
 
   // Adds one record's share.
   void add(const CostRecord& record);
+
+  bool operator==(const SpendGroup&) const = default;
 };
 
 // The value of `key` for the hour starting at unix second `hour` ("day" and "hour" keys only).

@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from budget_support import BudgetHarness, BudgetTestCase, micros, wait_for  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+from budget_support import TwoSidecarsTestCase, micros, wait_for  # noqa: E402
 
 WINDOW_S = 4
 LIMIT_MICROS = 2000
@@ -33,19 +32,9 @@ def chat(side, budget, i=0, session=None):
                      model=MODELS[budget], session=session)
 
 
-class RollingWindowTwoSidecarsTest(BudgetTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = RedisServer()
-        store = "redis, redis: { url: \"%s\", prefix: \"{roll}:\" }" % cls.redis.url
-        cls.h = BudgetHarness(store=store, rules=RULES)
-        cls.h2 = BudgetHarness(store=store, rules=RULES)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h2.close(keep_logs=cls._failed)
-        super().tearDownClass()
-        cls.redis.stop()
+class RollingWindowTwoSidecarsTest(TwoSidecarsTestCase):
+    RULES = RULES
+    PREFIX = "{roll}:"
 
     def charged(self):
         return self.h.fake.charged["usd_micros"] + self.h2.fake.charged["usd_micros"]

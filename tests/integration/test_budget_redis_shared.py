@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from budget_support import BudgetHarness, BudgetTestCase, micros  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+from budget_support import TwoSidecarsTestCase, micros  # noqa: E402
 
 RULES = """
 budgets:
@@ -17,20 +16,8 @@ budgets:
 """
 
 
-class SharedRedisBudgetTest(BudgetTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = RedisServer()
-        store = "redis, redis: { url: \"%s\", prefix: \"t:\" }" % cls.redis.url
-        cls.h = BudgetHarness(store=store, rules=RULES)
-        # The second sidecar: its own process, data dir and fake provider, the same Redis budget.
-        cls.h2 = BudgetHarness(store=store, rules=RULES)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h2.close(keep_logs=cls._failed)
-        super().tearDownClass()
-        cls.redis.stop()
+class SharedRedisBudgetTest(TwoSidecarsTestCase):
+    RULES = RULES
 
     def test_two_sidecars_never_overrun_a_shared_budget(self):
         results = {}

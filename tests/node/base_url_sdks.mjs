@@ -5,10 +5,10 @@
 // tests/integration/test_node_base_url.py, which reads the one JSON object printed on stdout:
 // for each SDK a JSON call, a streamed call and a call the budget refuses (the SDK's own error,
 // and how many fetches the SDK made for it). Env: TOLLGATE_BASE (http://127.0.0.1:PORT).
-import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
+import { sdkVersions } from './sdk_versions.mjs';
 
 const base = process.env.TOLLGATE_BASE;
 if (!base) throw new Error('TOLLGATE_BASE is not set');
@@ -113,11 +113,9 @@ async function geminiStream() {
   return out;
 }
 
-const version = (name) =>
-  JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url))).version;
 const result = {
   node: process.version,
-  versions: { openai: version('openai'), anthropic: version('@anthropic-ai/sdk'), genai: version('@google/genai') },
+  versions: sdkVersions(),
 };
 const step = async (name, fn) => {
   try {

@@ -10,10 +10,10 @@
 // openai-responses, anthropic, anthropic-stream, gemini, gemini-stream, and headers are sent to
 // the stand-in provider (x-fake-usage and friends, tests/integration/support/fake_provider.py).
 // Env: TOLLGATE_PROXY (proxy URL), NODE_EXTRA_CA_CERTS (read by Node at start), CASES.
-import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
+import { sdkVersions } from './sdk_versions.mjs';
 import { fetch as undiciFetch, ProxyAgent } from 'undici';
 
 const proxy = process.env.TOLLGATE_PROXY;
@@ -113,11 +113,9 @@ const calls = {
   },
 };
 
-const version = (name) =>
-  JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url))).version;
 const result = {
   node: process.version,
-  versions: { openai: version('openai'), anthropic: version('@anthropic-ai/sdk'), genai: version('@google/genai') },
+  versions: sdkVersions(),
   cases: {},
 };
 for (const c of cases) {

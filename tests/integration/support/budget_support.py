@@ -104,3 +104,24 @@ class BudgetTestCase(HarnessTestCase):
             self.assertGreaterEqual(int(r.headers["retry-after"]), 0)
         self.assertTrue(r.headers["content-type"].startswith("application/json"))
         return json.loads(r.text)
+
+
+class TwoSidecarsTestCase(BudgetTestCase):
+    """Two tollgates (`h`, `h2`: each its own process, data dir and fake provider) sharing the
+    budgets of RULES through one real redis-server, under keys that start with PREFIX."""
+    RULES = ""
+    PREFIX = "t:"
+
+    @classmethod
+    def setUpClass(cls):
+        from redis_server import RedisServer  # here: redis_server imports this module
+        cls.redis = RedisServer()
+        store = "redis, redis: { url: \"%s\", prefix: \"%s\" }" % (cls.redis.url, cls.PREFIX)
+        cls.h = BudgetHarness(store=store, rules=cls.RULES)
+        cls.h2 = BudgetHarness(store=store, rules=cls.RULES)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h2.close(keep_logs=cls._failed)
+        super().tearDownClass()
+        cls.redis.stop()

@@ -94,17 +94,6 @@ std::vector<budget::CostRecord> random_records(std::mt19937& random, int n) {
   return out;
 }
 
-bool same(const std::vector<budget::SpendGroup>& a, const std::vector<budget::SpendGroup>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].keys != b[i].keys || a[i].currency != b[i].currency ||
-        a[i].requests != b[i].requests || a[i].refused != b[i].refused ||
-        a[i].spent != b[i].spent || a[i].estimated != b[i].estimated ||
-        a[i].input_tokens != b[i].input_tokens || a[i].output_tokens != b[i].output_tokens)
-      return false;
-  return true;
-}
-
 using K = budget::SpendKey;
 const std::vector<std::vector<K>> k_groupings = {{},
                                                  {K::model},
@@ -139,7 +128,7 @@ void check_reports(const Store& store, std::mt19937& random, int rounds) {
     INFO("round " << round << " since " << q.range.since << " until " << q.range.until << " groups "
                   << q.group_by.size() << " currency " << q.currency << " watermark "
                   << store.watermark() << " kept " << kept.size());
-    REQUIRE(same(got, expected));
+    REQUIRE((got == expected));
   }
 }
 

@@ -18,17 +18,6 @@ namespace {
 constexpr std::int64_t k_hour = 3'600'000;
 const std::int64_t k_start = 1'795'000'000'000;  // 2026-11-18T11:06:40Z
 
-bool same(const std::vector<budget::SpendGroup>& a, const std::vector<budget::SpendGroup>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].keys != b[i].keys || a[i].currency != b[i].currency ||
-        a[i].requests != b[i].requests || a[i].refused != b[i].refused ||
-        a[i].spent != b[i].spent || a[i].estimated != b[i].estimated ||
-        a[i].input_tokens != b[i].input_tokens || a[i].output_tokens != b[i].output_tokens)
-      return false;
-  return true;
-}
-
 void write(budget::Journal& journal, budget::Mutation mutation) {
   std::promise<bool> p;
   auto f = p.get_future();
@@ -72,7 +61,7 @@ TEST_CASE("SQLite records, spend from hourly sums equals spend counted record by
     const auto expected = std::move(tally).groups();
     const auto got = journal->spend(q);
     INFO("round " << round << " since " << q.range.since << " until " << q.range.until);
-    CHECK(same(got, expected));
+    CHECK((got == expected));
   }
   SUBCASE("records come back as written, in the order kept") {
     const auto back = journal->records({});

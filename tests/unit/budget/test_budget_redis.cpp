@@ -19,14 +19,9 @@ TEST_CASE("Redis store, two sidecars share one budget exactly") {
 
   SUBCASE("8 threads on each, against one limit") {
     std::atomic<int> admitted{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 16; ++t)
-      threads.emplace_back([&, t] {
-        budget::Enforcer& e = t % 2 ? *a : *b;
-        for (int i = 0; i < 20; ++i)
-          if (admit(e, openai(estimate)).admitted) ++admitted;
-      });
-    for (auto& th : threads) th.join();
+    on_two_sidecars(*a, *b, [&](budget::Enforcer& e, int) {
+      if (admit(e, openai(estimate)).admitted) ++admitted;
+    });
     CHECK(admitted.load() == limit / estimate);  // floor(2 / 0.03015) = 66
   }
   SUBCASE("one sidecar's spend refuses the other's request") {

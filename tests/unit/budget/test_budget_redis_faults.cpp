@@ -14,28 +14,6 @@
 using namespace budget_test;
 using Kind = rules::Period::Kind;
 
-namespace {
-
-// One command on a connection of the test's own.
-std::string redis_command(int port, const std::vector<std::string>& args) {
-  redisContext* c = redisConnect("127.0.0.1", port);
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto* r = static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-  std::string out = r && r->str ? std::string(r->str, r->len) : "";
-  if (r && r->type == REDIS_REPLY_INTEGER) out = std::to_string(r->integer);
-  if (r) freeReplyObject(r);
-  redisFree(c);
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("Redis store, started before Redis: unhealthy, then connects by itself") {
   ManualClock clock;
   RedisServer server;

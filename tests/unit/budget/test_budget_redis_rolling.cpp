@@ -22,31 +22,6 @@ rules::BudgetConfig rolling(const std::string& name, std::int64_t limit,
   return b;
 }
 
-// The reply to one command on a connection of the test's own: its string, integer or elements.
-std::vector<std::string> redis_reply(const std::vector<std::string>& args) {
-  redisContext* c = redisConnect("127.0.0.1", RedisServer::shared().port());
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto* r = static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-  std::vector<std::string> out;
-  const auto text = [](const redisReply* e) {
-    return e->type == REDIS_REPLY_INTEGER ? std::to_string(e->integer)
-                                          : std::string(e->str ? e->str : "", e->len);
-  };
-  if (r && r->type == REDIS_REPLY_ARRAY)
-    for (std::size_t i = 0; i < r->elements; ++i) out.push_back(text(r->element[i]));
-  else if (r)
-    out.push_back(text(r));
-  if (r) freeReplyObject(r);
-  redisFree(c);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("SharedLedger::rolling_bucket, a second up to ten minutes, then 1/600 window") {
@@ -68,18 +43,12 @@ TEST_CASE("Redis store, two sidecars share a rolling window exactly") {
 
   SUBCASE("8 threads on each, against one limit") {
     std::atomic<int> admitted{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 16; ++t)
-      threads.emplace_back([&, t] {
-        budget::Enforcer& e = t % 2 ? *a : *b;
-        for (int i = 0; i < 20; ++i) {
-          const auto got = admit(e, openai(estimate));
-          if (!got.admitted) continue;
-          ++admitted;
-          settle(e, got.hold, i % 2 ? estimate : estimate - 1);  // spent, not reserved
-        }
-      });
-    for (auto& th : threads) th.join();
+    on_two_sidecars(*a, *b, [&](budget::Enforcer& e, int i) {
+      const auto got = admit(e, openai(estimate));
+      if (!got.admitted) return;
+      ++admitted;
+      settle(e, got.hold, i % 2 ? estimate : estimate - 1);  // spent, not reserved
+    });
     CHECK(admitted.load() >= limit / estimate);  // settled below the estimate: a few more fit
     const auto seen = standing(*a, "recent");
     CHECK(seen.spent <= limit);
@@ -176,19 +145,19 @@ TEST_CASE("Redis store, a rolling window's keys: one hash per instance, buckets,
   settle(*e, admit(*e, openai(k_usd)).hold, 200'000);
 
   const std::string& prefix = config->store.redis.prefix;
-  const auto keys = redis_reply({"KEYS", prefix + "{hourly}:*"});
+  const auto keys = redis_reply(RedisServer::shared().port(), {"KEYS", prefix + "{hourly}:*"});
   REQUIRE(keys.size() == 1);
   CHECK(keys[0] == prefix + "{hourly}::rolling");
-  const auto ttl = std::stoll(redis_reply({"TTL", keys[0]}).at(0));
+  const auto ttl = std::stoll(redis_reply(RedisServer::shared().port(), {"TTL", keys[0]}).at(0));
   CHECK(ttl > 3600 + 86'400 - 60);  // a day past the window, counted by Redis
   CHECK(ttl <= 3600 + 86'400);
-  CHECK(redis_reply({"HMGET", keys[0], "w", "g", "s", "r"}) ==
+  CHECK(redis_reply(RedisServer::shared().port(), {"HMGET", keys[0], "w", "g", "s", "r"}) ==
         std::vector<std::string>{"3600", "6", "500000", "0"});
   // Both charges in one 6-second bucket (or two, when they straddle its end), named by its last
   // second on Redis's clock.
-  const auto now = std::stoll(redis_reply({"TIME"}).at(0));
+  const auto now = std::stoll(redis_reply(RedisServer::shared().port(), {"TIME"}).at(0));
   std::int64_t in_buckets = 0;
-  const auto fields = redis_reply({"HGETALL", keys[0]});
+  const auto fields = redis_reply(RedisServer::shared().port(), {"HGETALL", keys[0]});
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     if (fields[i][0] != 'b') continue;
     const auto last = std::stoll(fields[i].substr(1));

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "budget/enforcer.hpp"
@@ -287,6 +289,51 @@ bool eventually(Predicate ready) {
     usleep(10'000);
   }
   return ready();
+}
+
+// The reply to one command sent to the Redis on `port` over a connection of the test's own: its
+// string or integer, or its elements.
+inline std::vector<std::string> redis_reply(int port, const std::vector<std::string>& args) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  std::vector<std::string> out;
+  const auto text = [](const redisReply* e) {
+    return e->type == REDIS_REPLY_INTEGER ? std::to_string(e->integer)
+                                          : std::string(e->str ? e->str : "", e->len);
+  };
+  if (r && r->type == REDIS_REPLY_ARRAY)
+    for (std::size_t i = 0; i < r->elements; ++i) out.push_back(text(r->element[i]));
+  else if (r)
+    out.push_back(text(r));
+  if (r) freeReplyObject(r);
+  redisFree(c);
+  return out;
+}
+
+// The string or integer a command answers ("" for none).
+inline std::string redis_command(int port, const std::vector<std::string>& args) {
+  auto reply = redis_reply(port, args);
+  return reply.empty() ? std::string() : reply.front();
+}
+
+// 8 threads on each of two sidecars (enforcers sharing a budget), each calling f(enforcer, i)
+// for i in 0..19; returns once all are done.
+template <typename F>
+void on_two_sidecars(budget::Enforcer& a, budget::Enforcer& b, F f) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t)
+    threads.emplace_back([&, t] {
+      budget::Enforcer& e = t % 2 ? a : b;
+      for (int i = 0; i < 20; ++i) f(e, i);
+    });
+  for (auto& th : threads) th.join();
 }
 
 inline std::shared_ptr<rules::Config> redis_config(std::shared_ptr<rules::Config> config,
