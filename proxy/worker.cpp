@@ -16,7 +16,8 @@ namespace proxy {
 using namespace net;
 
 Worker::Worker(SharedEnv& shared)
-    : acceptor_(io_), env_{shared, UpstreamPool(io_.get_executor(), shared.upstream_tls), {}, {}} {}
+    : acceptor_(accept_io_),
+      env_{shared, UpstreamPool(io_.get_executor(), shared.upstream_tls), {}, {}} {}
 
 Worker::~Worker() {
   stop();
@@ -37,10 +38,11 @@ std::uint16_t Worker::listen(const std::string& address, std::uint16_t port) {
 }
 
 void Worker::start() {
-  asio::co_spawn(io_, accept_loop(), [](std::exception_ptr e) {
+  asio::co_spawn(accept_io_, accept_loop(), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });
   asio::co_spawn(io_, trim_loop(), asio::detached);
+  accept_thread_ = std::thread([this] { accept_io_.run(); });
   thread_ = std::thread([this] {
     // One turn = the handlers ready now (at most k_turn, so that a busy loop cannot hold a
     // wake-up back for long). The ledger writes they make share one wake-up of the SQLite
@@ -58,21 +60,25 @@ void Worker::start() {
 
 asio::awaitable<void> Worker::accept_loop() {
   while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+    // The socket belongs to the worker's io_context; its reactor state is allocated here.
+    auto [ec, socket] = co_await acceptor_.async_accept(io_, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // Out of descriptors and the like: back off instead of spinning.
-      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      asio::steady_timer pause(accept_io_, std::chrono::milliseconds(50));
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    asio::co_spawn(io_, serve_client(std::move(socket), env_), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        log_warning(std::string("connection ended by an exception: ") + x.what());
-      }
+    // The connection's coroutine frame is made on the worker thread, with the rest of it.
+    asio::post(io_, [this, socket = std::move(socket)]() mutable {
+      asio::co_spawn(io_, serve_client(std::move(socket), env_), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          log_warning(std::string("connection ended by an exception: ") + x.what());
+        }
+      });
     });
   }
 }
@@ -92,7 +98,7 @@ asio::awaitable<void> Worker::trim_loop() {
   constexpr auto k_trim_every = std::chrono::seconds(2);
   asio::steady_timer timer(io_);
   std::size_t free_after_trim = 0;
-  while (acceptor_.is_open()) {
+  while (accepting_) {
     timer.expires_after(k_trim_every);
     auto [ec] = co_await timer.async_wait(use_tuple);
     if (ec) co_return;
@@ -107,9 +113,13 @@ asio::awaitable<void> Worker::trim_loop() {
 }
 
 void Worker::drain() {
-  asio::post(io_, [this] {
+  accepting_ = false;
+  asio::post(accept_io_, [this] {
     error_code ignored;
     acceptor_.close(ignored);
+  });
+  asio::post(io_, [this] {
+    error_code ignored;
     for (auto* stream : env_.idle) stream->socket().close(ignored);
     env_.idle.clear();
     env_.pool.clear();
@@ -117,6 +127,8 @@ void Worker::drain() {
 }
 
 void Worker::stop() {
+  accept_io_.stop();
+  if (accept_thread_.joinable()) accept_thread_.join();
   io_.stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -1,6 +1,11 @@
 #pragma once
 // One worker thread: its own io_context, its own SO_REUSEPORT acceptor, its own upstream pool.
 // A connection lives on one worker from accept to close, so nothing in it needs a lock.
+// The acceptor runs on a small thread of its own, which registers each accepted socket with the
+// worker's reactor and hands it over: Asio keeps a socket's reactor state (about 170 bytes) for
+// the life of the process once it has been allocated, and allocated on the worker thread these
+// states would sit between the connections' memory in its heap and keep the pages a burst used
+// from being given back once it is over.
 
 #include <atomic>
 #include <cstdint>
@@ -35,9 +40,12 @@ class Worker {
   net::asio::awaitable<void> trim_loop();
 
   net::asio::io_context io_{1};
-  net::tcp::acceptor acceptor_;
+  net::asio::io_context accept_io_{1};
+  net::tcp::acceptor acceptor_;  // used on accept_thread_ once started
+  std::atomic<bool> accepting_{true};
   WorkerEnv env_;
   std::thread thread_;
+  std::thread accept_thread_;
 };
 
 }  // namespace proxy
