@@ -1,6 +1,5 @@
 #include "admin/reloader.hpp"
 
-#include <openssl/evp.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
@@ -10,22 +9,10 @@
 
 #include "admin/config_watcher.hpp"
 #include "rules/config_loader.hpp"
+#include "util/sha256.hpp"
 
 namespace proxy {
 namespace {
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < size; ++i) {
-    out += k_hex[digest[i] >> 4];
-    out += k_hex[digest[i] & 15];
-  }
-  return out;
-}
 
 std::string host_port(const rules::HostPort& hp) {
   return hp.host + ":" + std::to_string(hp.port);
@@ -79,7 +66,7 @@ std::map<std::string, std::string> Reloader::hash_files(
     }
     std::ostringstream text;
     text << in.rdbuf();
-    hashes[file] = sha256_hex(text.str());
+    hashes[file] = util::sha256_hex(text.str());
   }
   return hashes;
 }
@@ -190,7 +177,7 @@ std::string Reloader::digest() const {
   std::lock_guard lock(mutex_);
   std::string all;
   for (const auto& [file, hash] : hashes_) all += file + "\n" + hash + "\n";
-  return sha256_hex(all);
+  return util::sha256_hex(all);
 }
 
 std::uint64_t Reloader::successful_reloads() const {

@@ -1,9 +1,8 @@
 #include "rules/credential.hpp"
 
-#include <openssl/evp.h>
-
 #include "rules/matcher.hpp"
 #include "rules/request_values.hpp"
+#include "util/sha256.hpp"
 
 namespace rules {
 namespace {
@@ -32,17 +31,8 @@ std::string key_id(std::string_view key) {
   // header: the scheme is how the key travels, not part of it.
   if (starts_with_bearer(key)) key = trim(key.substr(6));
   if (key.empty()) return {};
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(key.data(), key.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
   // 64 bits are plenty to tell a team's keys apart and reveal nothing usable.
-  for (unsigned i = 0; i < 8 && i < length; ++i) {
-    out += k_hex[digest[i] >> 4];
-    out += k_hex[digest[i] & 0xf];
-  }
-  return out;
+  return util::sha256_hex(key, 8);
 }
 
 std::string credential_id(const Provider& provider, const RequestView& request) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace rules {
@@ -90,6 +92,45 @@ JsonReadResult populate(rapidjson::Document& doc, std::string_view text) {
 }
 
 }  // namespace
+
+namespace {
+
+constexpr std::size_t k_parse_stack_buffer = 4096;
+alignas(16) thread_local char parse_stack_buffer[k_parse_stack_buffer];
+thread_local bool parse_stack_taken = false;
+
+}  // namespace
+
+void* ParseStackAllocator::Realloc(void* p, std::size_t old_size, std::size_t new_size) {
+  if (new_size == 0) {
+    Free(p);
+    return nullptr;
+  }
+  if (p == nullptr) {
+    if (!parse_stack_taken && new_size <= k_parse_stack_buffer) {
+      parse_stack_taken = true;
+      return parse_stack_buffer;
+    }
+    return std::malloc(new_size);
+  }
+  if (p == parse_stack_buffer) {
+    if (new_size <= k_parse_stack_buffer) return p;
+    void* grown = std::malloc(new_size);
+    if (grown) {
+      std::memcpy(grown, p, old_size);
+      parse_stack_taken = false;
+    }
+    return grown;
+  }
+  return std::realloc(p, new_size);
+}
+
+void ParseStackAllocator::Free(void* p) {
+  if (p == parse_stack_buffer)
+    parse_stack_taken = false;
+  else
+    std::free(p);
+}
 
 std::string json_too_deep_message() {
   return "JSON nested deeper than " + std::to_string(k_json_max_depth) + " levels";

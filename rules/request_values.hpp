@@ -56,7 +56,8 @@ class RequestValues {
   const Captures& captures_;
   bool parsed_ = false;
   JsonReadResult body_read_;
-  rapidjson::Document body_;
+  ScratchDocument<> body_scratch_;
+  rapidjson::Document& body_ = *body_scratch_;
 };
 
 }  // namespace rules

@@ -169,7 +169,8 @@ void UsageReader::on_event(const SseEvent& e) {
   std::string_view name = e.event;
   if (name.empty()) name = json_type(e.data);
   if (name == "message_start" || name == "message_delta") {
-    rapidjson::Document doc;
+    ScratchDocument<> scratch;
+    rapidjson::Document& doc = *scratch;
     if (!parse(doc, e.data)) return;
     UsageConvention ignored{};
     if (name == "message_start") {
@@ -191,7 +192,8 @@ void UsageReader::on_event(const SseEvent& e) {
     return;
   }
   if (name == "response.completed" || name == "response.incomplete" || name == "response.failed") {
-    rapidjson::Document doc;
+    ScratchDocument<> scratch;
+    rapidjson::Document& doc = *scratch;
     if (!parse(doc, e.data)) return;
     const rapidjson::Value* response = json_at(doc, "/response");
     if (!response) return;
@@ -210,7 +212,8 @@ void UsageReader::on_event(const SseEvent& e) {
 
 bool UsageReader::on_gemini_chunk(const SseEvent& e) {
   if (!tools_.empty() && e.data.find("\"groundingMetadata\"") != std::string_view::npos) {
-    rapidjson::Document doc;
+    ScratchDocument<> scratch;
+    rapidjson::Document& doc = *scratch;
     if (parse(doc, e.data)) observe_tools(doc);
   }
   if (e.data.find("\"usageMetadata\"") == std::string_view::npos) return false;
@@ -222,7 +225,8 @@ bool UsageReader::on_gemini_chunk(const SseEvent& e) {
 
 void UsageReader::on_chat_chunk(const SseEvent& e) {
   if (json_key_has_object(e.data, "\"usage\"")) {
-    rapidjson::Document doc;
+    ScratchDocument<> scratch;
+    rapidjson::Document& doc = *scratch;
     if (!parse(doc, e.data)) return;
     UsageFields found;
     take_usage(doc, found, convention_);
@@ -253,7 +257,8 @@ void UsageReader::read_json_body(UsageResult& r) {
     read_json_tail(r);
     return;
   }
-  rapidjson::Document doc;
+  ScratchDocument<> scratch;
+  rapidjson::Document& doc = *scratch;
   if (!parse(doc, body_)) return;
   const rapidjson::Value* root = &doc;
   if (doc.IsArray()) {
@@ -439,7 +444,8 @@ UsageResult UsageReader::finish() {
   result_ = UsageResult{};
   if (mode_ == Mode::sse) {
     if (!last_gemini_.empty() && !final_usage_) {
-      rapidjson::Document doc;
+      ScratchDocument<> scratch;
+      rapidjson::Document& doc = *scratch;
       if (parse(doc, last_gemini_)) {
         take_usage(doc, fields_, convention_);
         final_usage_ = gemini_finished_ && fields_.any();

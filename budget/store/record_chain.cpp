@@ -1,12 +1,12 @@
 #include "budget/store/record_chain.hpp"
 
-#include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "budget/store/record_json.hpp"
 #include "rules/json_reader.hpp"
+#include "util/sha256.hpp"
 
 namespace budget {
 namespace {
@@ -20,16 +20,7 @@ std::string string_member(const rapidjson::Value& object, const char* name) {
 }  // namespace
 
 std::string sha256_hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out(2 * size, '0');
-  for (unsigned i = 0; i < size; ++i) {
-    out[2 * i] = k_hex[digest[i] >> 4];
-    out[2 * i + 1] = k_hex[digest[i] & 15];
-  }
-  return out;
+  return util::sha256_hex(text);
 }
 
 void RecordChain::link(CostRecord& record) {

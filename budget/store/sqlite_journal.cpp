@@ -261,6 +261,7 @@ class SqliteJournal final : public Journal {
       return;
     }
     sqlite3_busy_timeout(db, 200);
+    auto statements = std::make_unique<SqliteStatementCache>(db);  // finalized before the close
     auto next_prune = std::chrono::steady_clock::now();
     std::unique_lock lock(mutex_);
     bool behind = false;  // the last round's roll-up ran out of time: no pause before the next
@@ -271,14 +272,15 @@ class SqliteJournal final : public Journal {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
       if (log_frames > k_restart_frames)
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
-      behind = !roll_up(db);
+      behind = !roll_up(*statements);
       if (std::chrono::steady_clock::now() >= next_prune) {
         next_prune = std::chrono::steady_clock::now() + options_.prune_every;
-        prune(db);
+        prune(*statements);
       }
       lock.lock();
     }
     lock.unlock();
+    statements.reset();
     sqlite3_close(db);
   }
 
@@ -312,14 +314,14 @@ class SqliteJournal final : public Journal {
 
   // Behind (more than a round's worth of new records), the next round starts at once: the
   // roll-up keeps up with any rate of commits, each commit still waiting for one batch at most.
-  bool roll_up(sqlite3* db) {
-    return in_batches(250, [db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
+  bool roll_up(SqliteStatementCache& db) {
+    return in_batches(250, [&db](std::int64_t n) { return SqliteRecords::roll_up(db, n); });
   }
 
-  void prune(sqlite3* db) {
+  void prune(SqliteStatementCache& db) {
     const auto now = options_.clock ? options_.clock->now() : std::chrono::system_clock::now();
     const std::int64_t oldest = util::unix_millis(now - options_.retention);
-    in_batches(500, [db, oldest](std::int64_t n) { return SqliteRecords::prune(db, oldest, n); });
+    in_batches(500, [&db, oldest](std::int64_t n) { return SqliteRecords::prune(db, oldest, n); });
   }
 
   // True when the batch is committed; false when nothing of it is (rolled back as a whole).

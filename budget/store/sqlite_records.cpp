@@ -335,8 +335,8 @@ namespace {
 // at both levels and in both halves (by_budget 0 and 1). A sum whose requests come to 0 has no
 // record left in it; the caller deletes it.
 template <typename A, typename B>
-void add_to_sums(sqlite3* db, std::int64_t sign, const std::string& where, const A& p4,
-                 const B& p5) {
+void add_to_sums(SqliteStatementCache& cache, std::int64_t sign, const std::string& where,
+                 const A& p4, const B& p5) {
   for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
     for (const int by_budget : {0, 1}) {
       const std::string start =
@@ -359,15 +359,15 @@ void add_to_sums(sqlite3* db, std::int64_t sign, const std::string& where, const
           "estimated = estimated + excluded.estimated, "
           "input_tokens = input_tokens + excluded.input_tokens, "
           "output_tokens = output_tokens + excluded.output_tokens";
-      SqliteStatement add(db, sql.c_str());
+      SqliteStatement& add = cache.get(sql);
       add.bind(1, std::int64_t{level}).bind(2, std::int64_t{by_budget}).bind(3, sign);
       add.bind(4, p4).bind(5, p5).run();
     }
   }
 }
 
-std::int64_t watermark(sqlite3* db) {
-  SqliteStatement rolled(db, "SELECT seq FROM spend_rolled WHERE id = 1");
+std::int64_t watermark(SqliteStatementCache& cache) {
+  SqliteStatement& rolled = cache.get("SELECT seq FROM spend_rolled WHERE id = 1");
   std::int64_t seq = 0;
   if (rolled.step()) seq = rolled.integer(0);
   while (rolled.step()) {
@@ -377,15 +377,14 @@ std::int64_t watermark(sqlite3* db) {
 
 // BEGIN IMMEDIATE ... COMMIT around `work`; ROLLBACK when it throws.
 template <typename F>
-auto in_transaction(sqlite3* db, F&& work) {
-  SqliteStatement begin(db, "BEGIN IMMEDIATE"), commit(db, "COMMIT");
-  begin.run();
+auto in_transaction(SqliteStatementCache& cache, F&& work) {
+  cache.get("BEGIN IMMEDIATE").run();
   try {
     auto result = work();
-    commit.run();
+    cache.get("COMMIT").run();
     return result;
   } catch (const std::exception&) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(cache.db(), "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
 }
@@ -393,29 +392,41 @@ auto in_transaction(sqlite3* db, F&& work) {
 }  // namespace
 
 std::int64_t SqliteRecords::roll_up(sqlite3* db, std::int64_t batch) {
-  return in_transaction(db, [&] {
-    const std::int64_t from = watermark(db);
-    SqliteStatement last(db,
-                         "SELECT count(*), max(seq) FROM (SELECT seq FROM records WHERE seq > ?1 "
-                         "ORDER BY seq LIMIT ?2)");
+  SqliteStatementCache cache(db);
+  return roll_up(cache, batch);
+}
+
+std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest, std::int64_t batch) {
+  SqliteStatementCache cache(db);
+  return prune(cache, oldest, batch);
+}
+
+std::int64_t SqliteRecords::roll_up(SqliteStatementCache& cache, std::int64_t batch) {
+  return in_transaction(cache, [&] {
+    const std::int64_t from = watermark(cache);
+    SqliteStatement& last = cache.get(
+        "SELECT count(*), max(seq) FROM (SELECT seq FROM records WHERE seq > ?1 "
+        "ORDER BY seq LIMIT ?2)");
     last.bind(1, from).bind(2, batch);
     std::int64_t count = 0, to = from;
     if (last.step() && (count = last.integer(0)) > 0) to = last.integer(1);
     while (last.step()) {
     }
     if (count > 0) {
-      add_to_sums(db, 1, "seq > ?4 AND seq <= ?5", from, to);
-      SqliteStatement mark(db, "UPDATE spend_rolled SET seq = ?1 WHERE id = 1");
+      add_to_sums(cache, 1, "seq > ?4 AND seq <= ?5", from, to);
+      SqliteStatement& mark = cache.get("UPDATE spend_rolled SET seq = ?1 WHERE id = 1");
       mark.bind(1, to).run();
     }
     return count;
   });
 }
 
-std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest, std::int64_t batch) {
-  return in_transaction(db, [&] {
+std::int64_t SqliteRecords::prune(SqliteStatementCache& cache, std::int64_t oldest,
+                                  std::int64_t batch) {
+  return in_transaction(cache, [&] {
     // The batch: its seqs (as a JSON array, for json_each) and the span of its times.
-    SqliteStatement pick(db, "SELECT seq, at FROM records WHERE at < ?1 ORDER BY at LIMIT ?2");
+    SqliteStatement& pick =
+        cache.get("SELECT seq, at FROM records WHERE at < ?1 ORDER BY at LIMIT ?2");
     pick.bind(1, oldest).bind(2, batch);
     std::string seqs = "[";
     std::int64_t count = 0, first_at = 0, last_at = 0;
@@ -429,11 +440,11 @@ std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest, std::int64_t
     seqs += ']';
     if (count == 0) return count;
     // The rolled-up ones leave the sums as they leave the records (the others never entered).
-    const std::int64_t rolled = watermark(db);
-    add_to_sums(db, -1, "seq IN (SELECT value FROM json_each(?4)) AND seq <= ?5", seqs, rolled);
-    SqliteStatement empty(db,
-                          "DELETE FROM spend_sums WHERE level = ?1 AND by_budget IN (0, 1) AND "
-                          "start >= ?2 AND start <= ?3 AND requests = 0");
+    const std::int64_t rolled = watermark(cache);
+    add_to_sums(cache, -1, "seq IN (SELECT value FROM json_each(?4)) AND seq <= ?5", seqs, rolled);
+    SqliteStatement& empty = cache.get(
+        "DELETE FROM spend_sums WHERE level = ?1 AND by_budget IN (0, 1) AND "
+        "start >= ?2 AND start <= ?3 AND requests = 0");
     for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
       const std::int64_t unit_ms = std::int64_t{unit} * 1000;
       empty.bind(1, std::int64_t{level})
@@ -441,15 +452,16 @@ std::int64_t SqliteRecords::prune(sqlite3* db, std::int64_t oldest, std::int64_t
           .bind(3, last_at / unit_ms * unit)
           .run();
     }
-    SqliteStatement drop(db, "DELETE FROM records WHERE seq IN (SELECT value FROM json_each(?1))");
+    SqliteStatement& drop =
+        cache.get("DELETE FROM records WHERE seq IN (SELECT value FROM json_each(?1))");
     drop.bind(1, seqs).run();
     // A new record takes the seq after the largest left (1 in an empty table): with the newest
     // pruned, the watermark comes down to it, so that a seq used again is counted again. Every
     // record left at or below it was rolled up (it was below the old watermark).
-    SqliteStatement lower(db,
-                          "UPDATE spend_rolled SET seq = (SELECT coalesce(max(seq), 0) FROM "
-                          "records) WHERE id = 1 AND seq > (SELECT coalesce(max(seq), 0) FROM "
-                          "records)");
+    SqliteStatement& lower = cache.get(
+        "UPDATE spend_rolled SET seq = (SELECT coalesce(max(seq), 0) FROM "
+        "records) WHERE id = 1 AND seq > (SELECT coalesce(max(seq), 0) FROM "
+        "records)");
     lower.run();
     return count;
   });

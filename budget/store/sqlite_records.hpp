@@ -49,8 +49,12 @@ class SqliteRecords {
   // lowers the watermark to the largest seq left when it is above it (SQLite gives a new row the
   // largest seq + 1, so a pruned seq can come again); returns how many it deleted. So a report
   // over a pruned range counts exactly the records still kept in it: none, once pruning is done.
+  // The forms taking a cache keep their statements prepared from one call to the next.
   static std::int64_t roll_up(sqlite3* db, std::int64_t batch = 250);
   static std::int64_t prune(sqlite3* db, std::int64_t oldest, std::int64_t batch = 500);
+  static std::int64_t roll_up(SqliteStatementCache& cache, std::int64_t batch = 250);
+  static std::int64_t prune(SqliteStatementCache& cache, std::int64_t oldest,
+                            std::int64_t batch = 500);
 
  private:
   sqlite3* reader() const;  // under read_mutex_

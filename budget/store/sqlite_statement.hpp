@@ -7,9 +7,12 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace budget {
 
@@ -53,6 +56,11 @@ class SqliteStatement {
     while (step()) {
     }
   }
+  // Ready for a new use: no row pending, no binding.
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   std::string text(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
@@ -61,6 +69,33 @@ class SqliteStatement {
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
+};
+
+// The statements of one connection's background work, each prepared the first time its text is
+// asked for and kept until the cache goes (before its connection closes): preparing the
+// roll-up's statements again for every batch cost more allocations than the requests whose
+// records it rolled up.
+class SqliteStatementCache {
+ public:
+  explicit SqliteStatementCache(sqlite3* db) : db_(db) {}
+  sqlite3* db() const { return db_; }
+
+  // The statement for `sql`, reset and without bindings.
+  SqliteStatement& get(std::string_view sql) {
+    for (auto& [text, statement] : statements_)
+      if (text == sql) {
+        statement->reset();
+        return *statement;
+      }
+    std::string text(sql);
+    auto statement = std::make_unique<SqliteStatement>(db_, text.c_str());
+    statements_.emplace_back(std::move(text), std::move(statement));
+    return *statements_.back().second;
+  }
+
+ private:
+  sqlite3* db_;
+  std::vector<std::pair<std::string, std::unique_ptr<SqliteStatement>>> statements_;
 };
 
 }  // namespace budget
