@@ -12,6 +12,7 @@
 #include "proxy/websocket_relay.hpp"
 #include "rules/body_decoder.hpp"
 #include "telemetry/metrics.hpp"
+#include "util/text.hpp"
 
 namespace proxy {
 namespace {
@@ -115,18 +116,49 @@ asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_flat(Stream& s
   co_return co_await asio::async_write(stream, asio::buffer(scratch), use_tuple);
 }
 
-template <typename Conn>
-asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
-                                             std::chrono::nanoseconds& upstream_time) {
-  Upstream<Conn> up;
+// Whether the forwarded request states its body's length: it has a body, or its method is one
+// whose empty body an upstream may wait for.
+bool states_length(const Exchange& ex) {
+  return !ex.request_body.empty() || ex.method == "POST" || ex.method == "PUT" ||
+         ex.method == "PATCH";
+}
+
+// The request as Beast sends a large one (its body in pieces).
+http::request<http::buffer_body> beast_request(const Exchange& ex) {
   http::request<http::buffer_body> req;
   req.method_string(ex.method);
   req.target(ex.target);
   req.version(11);
   for (const auto& [name, value] : ex.request_headers) req.insert(name, value);
   req.erase(http::field::content_length);
-  const bool body_method = ex.method == "POST" || ex.method == "PUT" || ex.method == "PATCH";
-  if (!ex.request_body.empty() || body_method) req.content_length(ex.request_body.size());
+  if (states_length(ex)) req.content_length(ex.request_body.size());
+  req.body().data = const_cast<char*>(ex.request_body.data());
+  req.body().size = ex.request_body.size();
+  req.body().more = false;
+  return req;
+}
+
+// A request of ordinary size as it goes out in one write: head and body, the head written
+// straight from the exchange's list (the same bytes Beast writes, without a heap allocation for
+// every field of a Beast head made first).
+void flat_request(const Exchange& ex, std::string& out) {
+  std::size_t size = ex.method.size() + ex.target.size() + 64 + ex.request_body.size();
+  for (const auto& [name, value] : ex.request_headers) size += name.size() + value.size() + 4;
+  out.clear();
+  out.reserve(std::max<std::size_t>(size, 4096));
+  out.append(ex.method).append(" ").append(ex.target).append(" HTTP/1.1\r\n");
+  for (const auto& [name, value] : ex.request_headers)
+    if (!util::iequals(name, "content-length"))
+      out.append(name).append(": ").append(value).append("\r\n");
+  if (states_length(ex))
+    out.append("Content-Length: ").append(std::to_string(ex.request_body.size())).append("\r\n");
+  out.append("\r\n").append(ex.request_body);
+}
+
+template <typename Conn>
+asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
+                                             std::chrono::nanoseconds& upstream_time) {
+  Upstream<Conn> up;
 
   const auto new_parser = [&] {
     up.parser = std::make_unique<http::response_parser<http::buffer_body>>();
@@ -146,9 +178,6 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
       co_return up;
     }
     auto& stream = stream_of(*up.conn);
-    req.body().data = const_cast<char*>(ex.request_body.data());
-    req.body().size = ex.request_body.size();
-    req.body().more = false;
     FailedAttempt failed{up.conn->reused, ex.method, 0, false, {}};
     const auto t1 = Clock::now();
     lowest(stream).expires_after(k_write_timeout);
@@ -156,9 +185,10 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
     beast::error_code wec;
     std::size_t wn = 0;
     if (ex.request_body.size() <= k_flat_request) {
-      http::request_serializer<http::buffer_body> sr{req};
-      std::tie(wec, wn) = co_await write_flat(stream, sr, scratch, false);
+      flat_request(ex, scratch);
+      std::tie(wec, wn) = co_await asio::async_write(stream, asio::buffer(scratch), use_tuple);
     } else {
+      auto req = beast_request(ex);
       std::tie(wec, wn) = co_await http::async_write(stream, req, use_tuple);
     }
     if (wn > 0) ex.request_sent = true;
@@ -222,12 +252,31 @@ std::string take_response_head(Exchange& ex, http::response<http::buffer_body>& 
     ex.response_headers.emplace_back(field.name_string(), field.value());
   std::string content_encoding(rules::find_header(ex.response_headers, "content-encoding"));
   remove_hop_by_hop(ex.response_headers, upgraded);
+  const std::size_t kept = ex.response_headers.size();
   ex.response_headers.emplace_back("Via", "1.1 tollgate");
   hooks.on_response_head(ex);
   if (ex.mode == ExchangeMode::base_url)  // after the hooks: their x-tollgate-* are exposed too
     CorsPolicy(ex.config->base_url).mark(ex.cors_origin, ex.response_headers);
-  res.clear();
-  for (const auto& [name, value] : ex.response_headers) res.insert(name, value);
+  // The head goes out as the list now says. Usually that is the upstream's fields less the
+  // hop-by-hop ones, then ours: those are dropped from the parsed head and ours added, instead of
+  // every field being allocated again; when the hooks changed any upstream field, it is rebuilt.
+  std::size_t matched = 0;
+  const auto& list = ex.response_headers;
+  for (auto it = res.begin(); it != res.end();) {
+    if (matched < kept && matched < list.size() &&
+        util::iequals(it->name_string(), list[matched].first) &&
+        it->value() == list[matched].second) {
+      ++it;
+      ++matched;
+    } else {
+      it = res.erase(it);
+    }
+  }
+  if (matched < kept) {
+    res.clear();
+    matched = 0;
+  }
+  for (std::size_t i = matched; i < list.size(); ++i) res.insert(list[i].first, list[i].second);
   res.version(11);
   return content_encoding;
 }

@@ -325,13 +325,14 @@ class SqliteJournal final : public Journal {
   }
 
   // True when the batch is committed; false when nothing of it is (rolled back as a whole).
-  bool commit(const std::vector<Pending>& batch) {
+  // The batch's records are moved into the ledger: nothing reads them after the commit.
+  bool commit(std::vector<Pending>& batch) {
     std::lock_guard db_lock(db_mutex_);
     records_->begin();
     const auto started = std::chrono::steady_clock::now();
     try {
       begin_->run();
-      for (const auto& pending : batch) apply(pending.mutation);
+      for (auto& pending : batch) apply(pending.mutation);
       commit_->run();
       healthy_ = true;
     } catch (const std::exception&) {
@@ -349,8 +350,8 @@ class SqliteJournal final : public Journal {
     return healthy_;
   }
 
-  void apply(const Mutation& mutation) {
-    std::visit([this](const auto& m) { apply(m); }, mutation);
+  void apply(Mutation& mutation) {
+    std::visit([this](auto& m) { apply(m); }, mutation);
   }
   void apply(const OpenHold& m) {
     if (records_only_) return;
@@ -360,7 +361,7 @@ class SqliteJournal final : public Journal {
         .bind_view(4, record_json(m.hold.record))
         .run();
   }
-  void apply(const CloseHold& m) {
+  void apply(CloseHold& m) {
     // Deleting the hold, adding its cost and keeping its record share one transaction: never
     // lost, never twice, never one without the other.
     if (!records_only_) {
@@ -372,9 +373,9 @@ class SqliteJournal final : public Journal {
             .bind(4, row.amount)
             .run();
     }
-    if (m.record) records_->insert(*m.record);
+    if (m.record) records_->insert(std::move(*m.record));
   }
-  void apply(const AddRecord& m) { records_->insert(m.record); }
+  void apply(AddRecord& m) { records_->insert(std::move(m.record)); }
   void apply(const Reset& m) {
     if (records_only_) return;
     if (m.key.empty())
