@@ -76,6 +76,41 @@ class ProxyRelayTest(unittest.TestCase):
         self.assertEqual(seen["headers"]["host"], "api.openai.com")
         self.assertEqual(seen["headers"]["via"], "1.1 tollgate")
 
+    def test_response_head_loses_hop_by_hop_fields_and_keeps_the_rest_in_order(self):
+        fields = ["Keep-Alive: timeout=5", "Connection: X-Hop", "X-Hop: secret",
+                  "Set-Cookie: a=1", "X-Kept: yes", "Set-Cookie: b=2"]
+        # One x-fake-header per field (requests cannot send a header twice): by hand.
+        sock, status = connect_through(self.h, "api.openai.com")
+        self.assertTrue(status.startswith("HTTP/1.1 200"), status)
+        ctx = ssl.create_default_context(cafile=self.h.ca_bundle)
+        body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+                           "max_tokens": 10}).encode()
+        with ctx.wrap_socket(sock, server_hostname="api.openai.com") as tls:
+            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\n"
+            head += "content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
+            head += "".join("x-fake-header: %s\r\n" % f for f in fields)
+            head += "connection: close\r\n\r\n"
+            tls.sendall(head.encode() + body)
+            answer = b""
+            while True:
+                data = tls.recv(65536)
+                if not data:
+                    break
+                answer += data
+        head, _, rest = answer.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        self.assertTrue(lines[0].startswith("HTTP/1.1 200"), lines[0])
+        got = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+        names = [name.lower() for name, _ in got]
+        self.assertNotIn("keep-alive", names)
+        self.assertNotIn("x-hop", names)
+        self.assertEqual([v for n, v in got if n.lower() == "set-cookie"], ["a=1", "b=2"])
+        self.assertIn(("x-kept", "yes"), [(n.lower(), v) for n, v in got])
+        self.assertLess(names.index("set-cookie"), names.index("x-kept"))
+        self.assertIn(("via", "1.1 tollgate"), [(n.lower(), v) for n, v in got])
+        self.assertTrue(any(n.startswith("x-tollgate-cost") for n in names), got)
+        self.assertEqual(json.loads(rest)["choices"][0]["message"]["content"], "hello")
+
     def test_intercepted_certificate_is_issued_by_tollgate_with_http11(self):
         issuer, alpn = peer_issuer(self.h, "api.openai.com", self.h.ca_bundle)
         self.assertEqual(issuer["commonName"], "tollgate local CA")
