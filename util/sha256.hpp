@@ -1,10 +1,9 @@
 #pragma once
-// SHA-256 as lowercase hex, for key ids, receipt hashes and config digests. OpenSSL's one-shot
-// SHA256() hashes on the stack; EVP_Digest, the non-deprecated way, allocates and frees a
-// context (and its provider's) on every call, which made hashing a few dozen bytes cost heap
-// allocations on every request.
+// SHA-256 as lowercase hex, for key ids, receipt hashes and config digests. OpenSSL 3's
+// SHA256_Init/Update/Final hash in a context on the stack; EVP_Digest (and, in OpenSSL 3, the
+// one-shot SHA256(), which goes through it) fetches the algorithm and allocates and frees a
+// context for every call: heap allocations on every request for a few dozen bytes hashed.
 
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
 #include <cstddef>
@@ -16,7 +15,14 @@ namespace util {
 // The first `bytes` bytes (at most 32) of SHA-256(text), as 2 * bytes hex digits.
 inline std::string sha256_hex(std::string_view text, std::size_t bytes = SHA256_DIGEST_LENGTH) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  // Deprecated since OpenSSL 3.0 in favour of EVP, and still the way to hash without the heap.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  SHA256_CTX context;
+  SHA256_Init(&context);
+  SHA256_Update(&context, text.data(), text.size());
+  SHA256_Final(digest, &context);
+#pragma GCC diagnostic pop
   static constexpr char k_hex[] = "0123456789abcdef";
   if (bytes > SHA256_DIGEST_LENGTH) bytes = SHA256_DIGEST_LENGTH;
   std::string out(2 * bytes, '0');
