@@ -1,5 +1,7 @@
 #include "proxy/exchange_request.hpp"
 
+#include <iterator>
+
 #include "pipeline/cors_policy.hpp"
 #include "pipeline/head_stage.hpp"
 #include "pipeline/header_filter.hpp"
@@ -164,6 +166,7 @@ std::optional<Refusal> route(Exchange& ex, const http::request_header<>& req,
 
 // The request headers as forwarded: hop-by-hop, Host and Expect removed, tollgate's Host and Via.
 void forwarded_headers(Exchange& ex, const http::request_header<>& req, bool websocket) {
+  ex.request_headers.reserve(std::distance(req.begin(), req.end()) + 4);  // with Host and Via
   for (const auto& field : req) ex.request_headers.emplace_back(field.name_string(), field.value());
   remove_hop_by_hop(ex.request_headers, websocket);
   std::erase_if(ex.request_headers, [](const auto& f) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
+#include <iterator>
 
 #include "pipeline/cors_policy.hpp"
 #include "pipeline/header_filter.hpp"
@@ -248,6 +249,8 @@ std::string take_response_head(Exchange& ex, http::response<http::buffer_body>& 
                                ExchangeHooks& hooks, bool upgraded) {
   ex.status = res.result_int();
   ex.response_headers.clear();
+  // Room for the upstream's fields and the few the hooks add (Via, x-tollgate-*): one allocation.
+  ex.response_headers.reserve(std::distance(res.begin(), res.end()) + 8);
   for (const auto& field : res)
     ex.response_headers.emplace_back(field.name_string(), field.value());
   std::string content_encoding(rules::find_header(ex.response_headers, "content-encoding"));

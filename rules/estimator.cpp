@@ -1,8 +1,5 @@
 #include "rules/estimator.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
 
 #include "rules/cost.hpp"
@@ -42,13 +39,6 @@ bool asks_for(const rapidjson::Value& element, const ToolCharge& tool) {
   for (auto it = element.MemberBegin(); it != element.MemberEnd(); ++it)
     if (names_tool(tool.types, {it->name.GetString(), it->name.GetStringLength()})) return true;
   return false;
-}
-
-std::string json_text(const rapidjson::Value& value) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  value.Accept(writer);
-  return {buffer.GetString(), buffer.GetSize()};
 }
 
 class Estimate {

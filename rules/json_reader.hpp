@@ -52,6 +52,10 @@ const rapidjson::Value* json_member(const rapidjson::Value* obj, const char* nam
 // The text of a JSON string; "" for anything else, and for nullptr.
 std::string json_string(const rapidjson::Value* value);
 
+// `value` as compact JSON text, written through a buffer of this thread's (kept between calls up
+// to 64 KiB): a writer and a buffer made for each call cost four heap allocations.
+std::string json_text(const rapidjson::Value& value);
+
 // RapidJSON's English description of a parse error.
 std::string syntax_error_text(rapidjson::ParseErrorCode code);
 

@@ -1,8 +1,6 @@
 #include "rules/request_values.hpp"
 
 #include <rapidjson/pointer.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <charconv>
 
@@ -145,10 +143,7 @@ std::optional<std::string> RequestValues::text(const ValueRef& ref) {
       const auto* value = json(ref.key);
       if (!value) return form_field(ref.key);
       if (value->IsString()) return std::string(value->GetString(), value->GetStringLength());
-      rapidjson::StringBuffer buffer;
-      rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-      value->Accept(writer);
-      return std::string(buffer.GetString(), buffer.GetSize());
+      return json_text(*value);
     }
   }
   return std::nullopt;
