@@ -1,5 +1,7 @@
 #include "budget/store/redis_connection.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <future>
 
 #include "budget/store/store_metrics.hpp"
@@ -23,6 +25,68 @@ constexpr auto k_backoff_max = 2000ms;
 constexpr auto k_idle_ping = 1000ms;
 // Commands per batch: bounds a batch's latency and the memory of its replies.
 constexpr std::size_t k_batch_max = 1024;
+
+// Replies are built in an arena that the next exchange starts over (nothing reads a reply after
+// the batch it answered has been delivered): hiredis's reply functions, with its allocations
+// replaced by bump allocation in chunks of 16 KiB that are kept, and nothing freed one by one.
+constexpr std::size_t k_arena_chunk = 16384;
+
+void* arena_allocate(void* privdata, std::size_t size) {
+  return static_cast<RedisConnection::ReplyArena*>(privdata)->allocate(size);
+}
+
+redisReply* arena_reply(const redisReadTask* task, int type) {
+  auto* r = static_cast<redisReply*>(arena_allocate(task->privdata, sizeof(redisReply)));
+  if (!r) return nullptr;
+  std::memset(r, 0, sizeof *r);
+  r->type = type;
+  if (task->parent) static_cast<redisReply*>(task->parent->obj)->element[task->idx] = r;
+  return r;
+}
+
+void* arena_string(const redisReadTask* task, char* str, std::size_t len) {
+  auto* text = static_cast<char*>(arena_allocate(task->privdata, len + 1));
+  if (!text) return nullptr;
+  std::memcpy(text, str, len);
+  text[len] = '\0';
+  redisReply* r = arena_reply(task, task->type);
+  if (!r) return nullptr;
+  r->str = text;
+  r->len = len;
+  return r;
+}
+
+void* arena_array(const redisReadTask* task, int elements) {
+  redisReply** element = nullptr;
+  if (elements > 0) {
+    const std::size_t bytes = sizeof(redisReply*) * static_cast<std::size_t>(elements);
+    element = static_cast<redisReply**>(arena_allocate(task->privdata, bytes));
+    if (!element) return nullptr;
+    std::memset(element, 0, bytes);
+  }
+  redisReply* r = arena_reply(task, REDIS_REPLY_ARRAY);
+  if (!r) return nullptr;
+  r->element = element;
+  r->elements = static_cast<std::size_t>(elements > 0 ? elements : 0);
+  return r;
+}
+
+void* arena_integer(const redisReadTask* task, long long value) {
+  redisReply* r = arena_reply(task, REDIS_REPLY_INTEGER);
+  if (r) r->integer = value;
+  return r;
+}
+
+void* arena_nil(const redisReadTask* task) {
+  return arena_reply(task, REDIS_REPLY_NIL);
+}
+
+void arena_free(void*) {}  // the arena starts over as a whole
+
+redisReplyObjectFunctions k_arena_functions = {arena_string, arena_array, arena_integer, arena_nil,
+                                               arena_free};
+
+void no_free(void*) {}
 
 bool is_error(const redisReply* r, std::string_view prefix = {}) {
   return r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with(prefix);
@@ -180,6 +244,35 @@ void RedisConnection::report(const std::string& problem) {
   if (hooks_.failed) hooks_.failed(problem);
 }
 
+void* RedisConnection::ReplyArena::allocate(std::size_t size) {
+  size = (size + 15) & ~std::size_t{15};
+  while (chunk_ < chunks_.size()) {
+    if (used_ + size <= sizes_[chunk_]) {
+      void* p = chunks_[chunk_].get() + used_;
+      used_ += size;
+      return p;
+    }
+    ++chunk_;
+    used_ = 0;
+  }
+  const std::size_t bytes = std::max(size, k_arena_chunk);
+  chunks_.push_back(std::make_unique<char[]>(bytes));
+  sizes_.push_back(bytes);
+  chunk_ = chunks_.size() - 1;
+  used_ = size;
+  return chunks_.back().get();
+}
+
+void RedisConnection::ReplyArena::reset() {
+  // A chunk made for one large reply is not kept.
+  while (chunks_.size() > 1 && sizes_.back() > k_arena_chunk) {
+    chunks_.pop_back();
+    sizes_.pop_back();
+  }
+  chunk_ = 0;
+  used_ = 0;
+}
+
 bool RedisConnection::connect() {
   socket_ = std::make_unique<RedisSocket>();
   if (auto problem = socket_->connect(endpoint_, Clock::now() + k_connect_timeout)) {
@@ -187,7 +280,8 @@ bool RedisConnection::connect() {
     report(*problem);
     return false;
   }
-  reader_ = redisReaderCreate();
+  reader_ = redisReaderCreateWithFunctions(&k_arena_functions);
+  reader_->privdata = &arena_;
   std::string wire;
   std::size_t count = 0;
   if (!endpoint_.password.empty()) {
@@ -298,6 +392,9 @@ void RedisConnection::format_batch(const std::vector<Command>& batch, std::size_
 
 bool RedisConnection::exchange(const std::string& wire, std::size_t count,
                                std::vector<ReplyPtr>& replies) {
+  // The replies of the previous exchange are no longer read; a reply half read (a failed
+  // exchange on a connection kept) keeps the arena as it is.
+  if (reader_->ridx < 0) arena_.reset();
   auto deadline = Clock::now() + k_reply_timeout;
   if (!socket_->write(wire, deadline)) return false;
   char buffer[16384];
@@ -305,7 +402,7 @@ bool RedisConnection::exchange(const std::string& wire, std::size_t count,
     void* reply = nullptr;
     if (redisReaderGetReply(reader_, &reply) != REDIS_OK) return false;
     if (reply) {
-      replies.emplace_back(static_cast<redisReply*>(reply), freeReplyObject);
+      replies.emplace_back(static_cast<redisReply*>(reply), no_free);
       continue;
     }
     const std::size_t n = socket_->read(buffer, sizeof buffer, deadline);

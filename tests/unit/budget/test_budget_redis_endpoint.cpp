@@ -2,9 +2,12 @@
 // with a password or an ACL user, and TLS checked against a CA.
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
+#include "budget/store/redis_connection.hpp"
 #include "budget/store/redis_socket.hpp"
 #include "budget_test_support.hpp"
 
@@ -149,4 +152,27 @@ TEST_CASE("Redis store, TLS (rediss://) checked against a CA") {
   SUBCASE("plain redis:// to a TLS port gets nowhere") {
     CHECK_FALSE(store_connects(url_with(server, "")));
   }
+}
+
+TEST_CASE("the reply arena hands out aligned, separate blocks and starts over") {
+  budget::RedisConnection::ReplyArena arena;
+  std::vector<char*> blocks;
+  for (std::size_t size : {1, 24, 7, 40, 16000, 3}) {
+    auto* p = static_cast<char*>(arena.allocate(size));
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<std::uintptr_t>(p) % 16 == 0);
+    std::memset(p, static_cast<int>(blocks.size()) + 1, size);
+    blocks.push_back(p);
+  }
+  // What was written into each block is still there: no two overlap.
+  CHECK(blocks[1][23] == 2);
+  CHECK(blocks[3][0] == 4);
+  CHECK(blocks[4][15999] == 5);
+  // A reply larger than a chunk gets a chunk of its own.
+  auto* big = static_cast<char*>(arena.allocate(100000));
+  std::memset(big, 9, 100000);
+  CHECK(blocks[5][0] == 6);
+  // Started over, the first block comes from the start of the first chunk again.
+  arena.reset();
+  CHECK(arena.allocate(8) == blocks[0]);
 }
