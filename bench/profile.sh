@@ -4,10 +4,12 @@
 # `perf record` — and the proxy's RSS and context switches around it. Quicker than the
 # side-by-side run when measuring one change before and after.
 #
-# usage: bench/profile.sh [--workload post|get|seq|idle] [-n N] [-c N] [--perf FILE]
+# usage: bench/profile.sh [--workload post|get|seq|idle|tunnel] [-n N] [-c N] [--perf FILE]
 #                         [--repeat N] [--mode intercept|base-url|both] [--tollgate BIN] [--keep]
 #   post|get: -c keep-alive connections (32), -n requests (20000); seq: one connection;
 #   idle: -c idle intercepted connections (1000), RSS before/with/after.
+#   tunnel: GETs of a 512-byte file from nginx through a blind tunnel (CONNECT, TLS end to end),
+#   -c keep-alive connections (32), -n requests.
 #   --mode: how the client reaches the provider: intercepted (CONNECT + TLS, the default), in
 #   base-URL mode (plain HTTP, POST /openai/v1/...), or both, one after the other in every
 #   repeat on the same tollgate, so that a busy machine slows both alike (post|get|seq only).
@@ -99,6 +101,8 @@ for _ in $(seq 100); do grep -q "proxy listening on" "$DIR/tollgate/stdout" 2>/d
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null && break; sleep 0.1; done
 LG=("$LOADGEN" --via connect --dial "127.0.0.1:$TOLLGATE_PORT" --target api.openai.com:443
     --sni api.openai.com --cafile "$DIR/tollgate/data/ca/ca.crt")
+LG_TUNNEL=("$LOADGEN" --via connect --dial "127.0.0.1:$TOLLGATE_PORT" --target tunnel.bench.test:443
+    --sni tunnel.bench.test --cafile "$DIR/ca/ca.crt")
 LG_BASE_URL=("$LOADGEN" --base-url "http://127.0.0.1:$TOLLGATE_PORT/openai")
 POST=(--method POST --path /v1/chat/completions --body-file "$DIR/chat.json")
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$TG/status"; }
@@ -108,16 +112,18 @@ allocs() { sleep 0.1; tr -d ' \n' <"$DIR/allocs"; }
 
 "${LG[@]}" -n 200 -c 4 "${POST[@]}" >/dev/null  # warm up: leaf minted, pool filled
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); tollgate RSS after warm-up: $(rss) KiB"
-[ "$WORKLOAD" = idle ] && MODES=(intercept)
+case "$WORKLOAD" in idle|tunnel) MODES=(intercept) ;; esac
 for r in $(seq "$REPEAT"); do
   for mode in "${MODES[@]}"; do
     sw0=$(switches); t0=$(cpu_ticks)
     client=("${LG[@]}")
     [ "$mode" = base-url ] && client=("${LG_BASE_URL[@]}")
     [ "${#MODES[@]}" -gt 1 ] && printf 'mode=%s ' "$mode"
+    [ "$WORKLOAD" = tunnel ] && client=("${LG_TUNNEL[@]}")
     case "$WORKLOAD" in
-      post|seq|get)
+      post|seq|get|tunnel)
         args=("${POST[@]}"); [ "$WORKLOAD" = get ] && args=(--method GET --path /v1/chat/completions)
+        [ "$WORKLOAD" = tunnel ] && args=(--method GET --path /files/512.bin)
         if [ -n "$PERF_OUT" ] && [ "$r" = 1 ] && [ "$mode" = "${MODES[0]}" ]; then
           perf record -q -g -F 1999 -o "$PERF_OUT" -p "$TG" 2>/dev/null &
           PERF=$!; sleep 0.5
