@@ -33,7 +33,7 @@ constexpr std::int64_t k_g711_bytes_per_token = 800;
 constexpr std::int64_t k_default_output_max = 4096;
 
 std::int64_t json_bytes(const rapidjson::Value& v) {
-  return static_cast<std::int64_t>(rules::json_text(v).size());
+  return static_cast<std::int64_t>(rules::json_size(v));
 }
 
 // Base64 audio strings anywhere in an item ("audio": "..."), in bytes of base64.

@@ -97,6 +97,14 @@ JsonReadResult populate(rapidjson::Document& doc, std::string_view text) {
 
 namespace {
 
+// A RapidJSON output stream that only counts what is written to it.
+struct Counter {
+  using Ch = char;
+  std::size_t n = 0;
+  void Put(char) { ++n; }
+  void Flush() {}
+};
+
 constexpr std::size_t k_parse_stack_buffer = 4096;
 alignas(16) thread_local char parse_stack_buffer[k_parse_stack_buffer];
 thread_local bool parse_stack_taken = false;
@@ -149,6 +157,18 @@ std::string json_text(const rapidjson::Value& value) {
     writer.buffer.ShrinkToFit();
   }
   return text;
+}
+
+std::size_t json_size(const rapidjson::Value& value) {
+  struct SizeWriter {
+    Counter counter;
+    rapidjson::Writer<Counter> out{counter};
+  };
+  thread_local SizeWriter writer;
+  writer.counter.n = 0;
+  writer.out.Reset(writer.counter);
+  value.Accept(writer.out);
+  return writer.counter.n;
 }
 
 std::string json_too_deep_message() {

@@ -56,6 +56,9 @@ std::string json_string(const rapidjson::Value* value);
 // to 64 KiB): a writer and a buffer made for each call cost four heap allocations.
 std::string json_text(const rapidjson::Value& value);
 
+// The length of json_text(value), counted without writing the text anywhere.
+std::size_t json_size(const rapidjson::Value& value);
+
 // RapidJSON's English description of a parse error.
 std::string syntax_error_text(rapidjson::ParseErrorCode code);
 

@@ -199,8 +199,12 @@ std::optional<std::int64_t> RequestValues::count(const ValueRef& ref, const std:
 std::optional<std::int64_t> RequestValues::bytes(const ValueRef& ref, std::int64_t& elements) {
   elements = 0;
   if (ref.source == ValueRef::Source::body) {
-    const auto* value = json(ref.key);
-    if (value && value->IsArray()) elements = static_cast<std::int64_t>(value->Size());
+    if (const auto* value = json(ref.key)) {
+      if (value->IsArray()) elements = static_cast<std::int64_t>(value->Size());
+      // As text() would give it, without making the text.
+      return static_cast<std::int64_t>(value->IsString() ? value->GetStringLength()
+                                                         : json_size(*value));
+    }
   }
   const auto t = text(ref);
   if (!t) return std::nullopt;
