@@ -4,6 +4,7 @@
 
 #include "rules/cost.hpp"
 #include "rules/matcher.hpp"
+#include "rules/money.hpp"
 #include "rules/request_values.hpp"
 #include "rules/usage_fields.hpp"
 
@@ -204,7 +205,7 @@ class Estimate {
     TokenCounts counts;
     counts.input = input;
     counts.output = output;
-    out_.estimated_tokens = input + output;
+    out_.estimated_tokens = saturating_add(input, output);
     out_.estimate.micros = token_cost(*price_, counts);
     // The tier token_cost applied, by the prompt it saw.
     const EffectivePrices tier = effective_prices(*price_, counts.prompt());

@@ -1,6 +1,9 @@
 // Acceptance numbers of the estimator on the shipped catalog (embedded defaults).
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "rules/config_loader.hpp"
 #include "rules/estimator.hpp"
 
@@ -49,4 +52,15 @@ TEST_CASE("price_request, acceptance on the shipped catalog") {
     CHECK(p.estimate.micros == 30'072);
     CHECK(p.estimated_tokens == 2024);
   }
+}
+
+TEST_CASE("price_request, an absurd choice count saturates instead of wrapping negative") {
+  // n multiplies the output; a huge one must never make the estimate or its token count
+  // negative (a negative estimate would be a hold that gives money back).
+  const std::string body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],)"
+                           R"("max_tokens":533,"n":9000000000000000000})";
+  const auto p = price("POST", "api.openai.com", "/v1/chat/completions", "", body);
+  REQUIRE_FALSE(p.error);
+  CHECK(p.estimated_tokens == std::numeric_limits<std::int64_t>::max());
+  CHECK(p.estimate.micros > 0);
 }
