@@ -1,8 +1,6 @@
 #include "rules/json_reader.hpp"
 
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -143,15 +141,9 @@ void ParseStackAllocator::Free(void* p) {
 }
 
 std::string json_text(const rapidjson::Value& value) {
-  struct TextWriter {
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> out{buffer};
-  };
-  thread_local TextWriter writer;
-  writer.buffer.Clear();
-  writer.out.Reset(writer.buffer);
-  value.Accept(writer.out);
-  std::string text(writer.buffer.GetString(), writer.buffer.GetSize());
+  thread_local ReusableJsonWriter writer;
+  value.Accept(writer.start());
+  std::string text = writer.text();
   if (writer.buffer.GetSize() > 65536) {  // a large body's text is not kept for the thread's life
     writer.buffer.Clear();
     writer.buffer.ShrinkToFit();

@@ -8,6 +8,8 @@
 #include <rapidjson/document.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +53,22 @@ std::string json_too_deep_message();
 const rapidjson::Value* json_member(const rapidjson::Value* obj, const char* name);
 // The text of a JSON string; "" for anything else, and for nullptr.
 std::string json_string(const rapidjson::Value* value);
+
+// A JSON writer and its buffer made once and used again for every text (keep one per thread
+// per use: thread_local): a writer and a buffer made for each text cost four heap allocations,
+// and their memory grows once to the largest text instead.
+struct ReusableJsonWriter {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> out{buffer};
+
+  // The writer, emptied for a new text.
+  rapidjson::Writer<rapidjson::StringBuffer>& start() {
+    buffer.Clear();
+    out.Reset(buffer);
+    return out;
+  }
+  std::string text() const { return {buffer.GetString(), buffer.GetSize()}; }
+};
 
 // `value` as compact JSON text, written through a buffer of this thread's (kept between calls up
 // to 64 KiB): a writer and a buffer made for each call cost four heap allocations.

@@ -63,26 +63,15 @@ const rapidjson::Value* member(const rapidjson::Value& object, const char* name)
 
 // A record is written for every exchange: the buffer and the writer's stack are this thread's,
 // kept from one record to the next (their memory grows to the largest record once).
-struct RecordWriter {
-  rapidjson::StringBuffer buffer;
-  Writer out{buffer};
-  Writer& start() {
-    buffer.Clear();
-    out.Reset(buffer);
-    return out;
-  }
-  std::string text() const { return {buffer.GetString(), buffer.GetSize()}; }
-};
-
-RecordWriter& record_writer() {
-  thread_local RecordWriter writer;
+rules::ReusableJsonWriter& record_writer() {
+  thread_local rules::ReusableJsonWriter writer;
   return writer;
 }
 
 }  // namespace
 
 std::string canonical_json(const CostRecord& record) {
-  RecordWriter& writer = record_writer();
+  rules::ReusableJsonWriter& writer = record_writer();
   Writer& out = writer.start();
   out.StartObject();
   write_fields(out, record);
@@ -91,7 +80,7 @@ std::string canonical_json(const CostRecord& record) {
 }
 
 std::string record_json(const CostRecord& record) {
-  RecordWriter& writer = record_writer();
+  rules::ReusableJsonWriter& writer = record_writer();
   Writer& out = writer.start();
   out.StartObject();
   write_fields(out, record);

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "rules/json_reader.hpp"
+
 namespace budget {
 namespace {
 
@@ -48,27 +50,14 @@ constexpr std::int64_t k_hour_ms = 3'600'000;
 // Far enough for any record, small enough that hour arithmetic cannot overflow.
 constexpr std::int64_t k_far_ms = std::int64_t{1} << 52;
 
-// A JSON writer into a buffer of this thread's, kept from one row to the next: a writer and a
-// buffer made for each column of each row cost four heap allocations a column.
-struct ColumnWriter {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> out{buffer};
-
-  rapidjson::Writer<rapidjson::StringBuffer>& start() {
-    buffer.Clear();
-    out.Reset(buffer);
-    return out;
-  }
-  std::string text() const { return {buffer.GetString(), buffer.GetSize()}; }
-};
-
-ColumnWriter& column_writer() {
-  thread_local ColumnWriter writer;
+// The columns' JSON, written through a writer of this thread's kept from one row to the next.
+rules::ReusableJsonWriter& column_writer() {
+  thread_local rules::ReusableJsonWriter writer;
   return writer;
 }
 
 std::string budgets_text(const std::vector<std::string>& budgets) {
-  ColumnWriter& writer = column_writer();
+  rules::ReusableJsonWriter& writer = column_writer();
   auto& out = writer.start();
   out.StartArray();
   for (const auto& b : budgets) out.String(b.data(), static_cast<rapidjson::SizeType>(b.size()));
@@ -77,7 +66,7 @@ std::string budgets_text(const std::vector<std::string>& budgets) {
 }
 
 std::string usage_text(const Usage& usage) {
-  ColumnWriter& writer = column_writer();
+  rules::ReusableJsonWriter& writer = column_writer();
   auto& out = writer.start();
   out.StartObject();
   for (const auto& [name, count] : usage) {
