@@ -20,6 +20,13 @@ inline std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
   return out;
 }
 
+// a * b, clamped to int64's range instead of wrapping (a price times a huge count).
+inline std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
+  std::int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
+  return out;
+}
+
 struct Money {
   std::int64_t micros = 0;
   std::string currency;  // "usd", "keepa_token", or any name the config defines

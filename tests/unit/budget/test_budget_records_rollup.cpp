@@ -161,16 +161,19 @@ TEST_CASE("SQLite records roll-up: pruning keeps the sums equal to the records k
   Store store;
   std::mt19937 random(5);
   store.insert(random_records(random, 1200));
-  budget::SqliteRecords::roll_up(store.background, 700);  // part rolled up, part not
+  // One set of prepared statements for every call, as the checkpoint thread keeps them: each
+  // statement is used again, by roll-ups and prunes in turn.
+  budget::SqliteStatementCache cache(store.background);
+  budget::SqliteRecords::roll_up(cache, 700);  // part rolled up, part not
   // Retention moving forward a few hours at a time, in small batches, interleaved with roll-ups
   // and new records: after every transaction the reports match what is kept.
   std::int64_t oldest = k_midnight - 6 * k_hour;
   for (int step = 0; step < 12; ++step) {
     oldest += static_cast<std::int64_t>(random() % (7 * k_hour));
     if (step % 3 == 0) oldest = oldest / k_hour * k_hour;
-    while (budget::SqliteRecords::prune(store.background, oldest, 60 + step) > 0) {
+    while (budget::SqliteRecords::prune(cache, oldest, 60 + step) > 0) {
       check_reports(store, random, 3);
-      if (random() % 3 == 0) budget::SqliteRecords::roll_up(store.background, 50);
+      if (random() % 3 == 0) budget::SqliteRecords::roll_up(cache, 50);
     }
     for (const auto& r : store.kept()) REQUIRE(r.at >= oldest);
     store.insert(random_records(random, 20));
@@ -180,7 +183,7 @@ TEST_CASE("SQLite records roll-up: pruning keeps the sums equal to the records k
   // A report over a pruned range counts what is still kept in it: nothing, once pruned.
   budget::SpendQuery before;
   before.range.until = k_midnight - 6 * k_hour;
-  while (budget::SqliteRecords::prune(store.background, k_midnight - 6 * k_hour, 100) > 0) {
+  while (budget::SqliteRecords::prune(cache, k_midnight - 6 * k_hour, 100) > 0) {
   }
   CHECK(store.records->spend(before).empty());
 }
