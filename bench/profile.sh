@@ -14,7 +14,8 @@
 #   base-URL mode (plain HTTP, POST /openai/v1/...), or both, one after the other in every
 #   repeat on the same tollgate, so that a busy machine slows both alike (post|get|seq only).
 #   --perf FILE: perf record -g of tollgate during the workload (perf report -i FILE).
-#   --strace FILE: strace -c -f of tollgate during the workload (system calls per request).
+#   --strace FILE: strace -c -f of tollgate during the workload (system calls per request);
+#   STRACE_FLAGS replaces -c (STRACE_FLAGS='-ttt -T' writes every call with its time instead).
 #   --allocs: tollgate runs with the allocation counter (liballoc_count.so, LD_PRELOAD) and each
 #   post|get|seq workload prints its heap allocations per request (warm-up excluded).
 set -euo pipefail
@@ -129,7 +130,7 @@ for r in $(seq "$REPEAT"); do
           PERF=$!; sleep 0.5
         fi
         if [ -n "$STRACE_OUT" ] && [ "$r" = 1 ] && [ "$mode" = "${MODES[0]}" ]; then
-          strace -c -f -o "$STRACE_OUT" -p "$TG" 2>/dev/null &
+          strace ${STRACE_FLAGS:--c} -f -o "$STRACE_OUT" -p "$TG" 2>/dev/null &
           PERF=$!; sleep 0.5
         fi
         [ "$ALLOCS" = 1 ] && a0=$(allocs)

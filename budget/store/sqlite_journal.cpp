@@ -15,6 +15,7 @@
 #include "budget/store/record_json.hpp"
 #include "budget/store/sqlite_records.hpp"
 #include "budget/store/sqlite_statement.hpp"
+#include "budget/store/sqlite_wal_vfs.hpp"
 #include "budget/store/sqlite_write_queue.hpp"
 #include "budget/store/store_metrics.hpp"
 #include "util/time.hpp"
@@ -83,9 +84,10 @@ class SqliteJournal final : public Journal {
  public:
   SqliteJournal(const std::string& path, RecordOptions options, bool records_only)
       : options_(std::move(options)), records_only_(records_only) {
+    // Through wal_write_vfs: each commit reaches the WAL in one write (sqlite_wal_vfs.hpp).
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
+                        wal_write_vfs()) != SQLITE_OK) {
       const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       throw std::runtime_error("cannot open ledger " + path + ": " + message);
@@ -255,8 +257,9 @@ class SqliteJournal final : public Journal {
   void run_checkpointer(const std::string& path) {
     constexpr int k_restart_frames = 16384;  // 16 MiB of WAL with 1 KiB pages
     sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-        SQLITE_OK) {
+    // Its roll-ups and prunes write many pages per transaction: gathered too.
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        wal_write_vfs()) != SQLITE_OK) {
       sqlite3_close(db);
       return;
     }
