@@ -12,6 +12,7 @@
 #include "app/receipts_command.hpp"
 #include "app/runtime.hpp"
 #include "proxy/cert_store.hpp"
+#include "proxy/openssl_buffers.hpp"
 #include "rules/commands.hpp"
 #include "rules/config_loader.hpp"
 #include "rules/config_values.hpp"
@@ -294,6 +295,8 @@ void add_version_and_defaults(CLI::App& app, Commands& commands) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything allocates through OpenSSL (proxy/openssl_buffers.hpp).
+  proxy::install_openssl_buffer_cache();
   CLI::App app{"tollgate: a budget-enforcing forward proxy for paid APIs"};
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("tollgate ") + TOLLGATE_VERSION);
