@@ -13,23 +13,40 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t k_chunk = 16 * 1024;
 
+tcp::socket& socket_of(tcp::socket& s) {
+  return s;
+}
+template <typename S>
+tcp::socket& socket_of(S& s) {
+  return lowest(s).socket();
+}
+
+// What the bytes are read from and written to: a plain TCP stream's socket itself (its timeouts
+// are never set here, the watchdog below keeps the time, and Beast's wrapper of every operation
+// costs a blind tunnel's small exchanges), a TLS stream as it is.
+tcp::socket& io_of(beast::tcp_stream& s) {
+  return s.socket();
+}
+TlsStream& io_of(TlsStream& s) {
+  return s;
+}
+
 template <typename S>
 void shutdown_send(S& s) {
   error_code ignored;
-  lowest(s).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  socket_of(s).shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 template <typename S>
 void close(S& s) {
   error_code ignored;
-  lowest(s).socket().close(ignored);
+  socket_of(s).close(ignored);
 }
 
 template <typename From, typename To, typename Other>
 asio::awaitable<void> pump(From& from, To& to, Other& other_close, bool half_close,
                            Clock::time_point& last_activity, std::uint64_t& total) {
   std::array<char, k_chunk> buf;
-  lowest(from).expires_never();
   while (true) {
     auto [rec, n] = co_await from.async_read_some(asio::buffer(buf), use_tuple);
     if (n > 0) {
@@ -67,8 +84,12 @@ template <typename A, typename B>
 asio::awaitable<SpliceBytes> splice(A& a, B& b, bool half_close, std::chrono::milliseconds idle) {
   auto last_activity = Clock::now();
   SpliceBytes bytes;
-  co_await ((pump(a, b, b, half_close, last_activity, bytes.a_to_b) &&
-             pump(b, a, a, half_close, last_activity, bytes.b_to_a)) ||
+  lowest(a).expires_never();
+  lowest(b).expires_never();
+  auto& a_io = io_of(a);
+  auto& b_io = io_of(b);
+  co_await ((pump(a_io, b_io, b_io, half_close, last_activity, bytes.a_to_b) &&
+             pump(b_io, a_io, a_io, half_close, last_activity, bytes.b_to_a)) ||
             watchdog(last_activity, idle));
   close(a);
   close(b);
