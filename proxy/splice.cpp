@@ -43,15 +43,44 @@ void close(S& s) {
   socket_of(s).close(ignored);
 }
 
+using ReadResult = std::tuple<error_code, std::size_t>;
+
+// Asio reads a socket without the system call that finds nothing once a read took all there was
+// (it then waits for the next readiness event); waiting here first would cost an epoll_ctl each.
+template <typename S>
+asio::awaitable<ReadResult> read_some(S& s, asio::mutable_buffer b) {
+  co_return co_await s.async_read_some(b, use_tuple);
+}
+
+// Writes all of `b` to a socket in non-blocking mode, waiting only while its send buffer is full:
+// the usual write completes without a pass through the event loop.
+asio::awaitable<ReadResult> write_all(tcp::socket& s, asio::const_buffer b) {
+  std::size_t done = 0;
+  while (done < b.size()) {
+    error_code ec;
+    done += s.write_some(b + done, ec);
+    if (ec == asio::error::would_block) {
+      auto [wec] = co_await s.async_wait(tcp::socket::wait_write, use_tuple);
+      if (wec) co_return ReadResult{wec, done};
+    } else if (ec) {
+      co_return ReadResult{ec, done};
+    }
+  }
+  co_return ReadResult{error_code{}, done};
+}
+asio::awaitable<ReadResult> write_all(TlsStream& s, asio::const_buffer b) {
+  co_return co_await asio::async_write(s, b, use_tuple);
+}
+
 template <typename From, typename To, typename Other>
 asio::awaitable<void> pump(From& from, To& to, Other& other_close, bool half_close,
                            Clock::time_point& last_activity, std::uint64_t& total) {
   std::array<char, k_chunk> buf;
   while (true) {
-    auto [rec, n] = co_await from.async_read_some(asio::buffer(buf), use_tuple);
+    auto [rec, n] = co_await read_some(from, asio::buffer(buf));
     if (n > 0) {
       last_activity = Clock::now();
-      auto [wec, w] = co_await asio::async_write(to, asio::buffer(buf.data(), n), use_tuple);
+      auto [wec, w] = co_await write_all(to, asio::buffer(buf.data(), n));
       total += w;
       if (wec) break;
     }
@@ -86,6 +115,10 @@ asio::awaitable<SpliceBytes> splice(A& a, B& b, bool half_close, std::chrono::mi
   SpliceBytes bytes;
   lowest(a).expires_never();
   lowest(b).expires_never();
+  // Non-blocking for the writes above (a TLS stream's socket already is).
+  error_code ignored;
+  socket_of(a).non_blocking(true, ignored);
+  socket_of(b).non_blocking(true, ignored);
   auto& a_io = io_of(a);
   auto& b_io = io_of(b);
   co_await ((pump(a_io, b_io, b_io, half_close, last_activity, bytes.a_to_b) &&
