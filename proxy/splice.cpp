@@ -43,32 +43,32 @@ void close(S& s) {
   socket_of(s).close(ignored);
 }
 
-using ReadResult = std::tuple<error_code, std::size_t>;
+using IoResult = std::tuple<error_code, std::size_t>;
 
 // Asio reads a socket without the system call that finds nothing once a read took all there was
 // (it then waits for the next readiness event); waiting here first would cost an epoll_ctl each.
 template <typename S>
-asio::awaitable<ReadResult> read_some(S& s, asio::mutable_buffer b) {
+asio::awaitable<IoResult> read_some(S& s, asio::mutable_buffer b) {
   co_return co_await s.async_read_some(b, use_tuple);
 }
 
 // Writes all of `b` to a socket in non-blocking mode, waiting only while its send buffer is full:
 // the usual write completes without a pass through the event loop.
-asio::awaitable<ReadResult> write_all(tcp::socket& s, asio::const_buffer b) {
+asio::awaitable<IoResult> write_all(tcp::socket& s, asio::const_buffer b) {
   std::size_t done = 0;
   while (done < b.size()) {
     error_code ec;
     done += s.write_some(b + done, ec);
     if (ec == asio::error::would_block) {
       auto [wec] = co_await s.async_wait(tcp::socket::wait_write, use_tuple);
-      if (wec) co_return ReadResult{wec, done};
+      if (wec) co_return IoResult{wec, done};
     } else if (ec) {
-      co_return ReadResult{ec, done};
+      co_return IoResult{ec, done};
     }
   }
-  co_return ReadResult{error_code{}, done};
+  co_return IoResult{error_code{}, done};
 }
-asio::awaitable<ReadResult> write_all(TlsStream& s, asio::const_buffer b) {
+asio::awaitable<IoResult> write_all(TlsStream& s, asio::const_buffer b) {
   co_return co_await asio::async_write(s, b, use_tuple);
 }
 
