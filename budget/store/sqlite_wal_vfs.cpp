@@ -69,14 +69,17 @@ int wal_write(File* f, const void* data, int n, sqlite3_int64 offset) {
     std::memcpy(b.data.data() + (offset - b.start), data, static_cast<std::size_t>(n));
     return SQLITE_OK;
   }
+  // Before a flush below forgets it: this write is the page of a commit frame.
+  const bool commit_page = b.commit_page_at == offset;
   if (b.data.empty() || offset != end ||
       b.data.size() + static_cast<std::size_t>(n) > k_max_write) {
     if (const int rc = flush(f); rc != SQLITE_OK) return rc;
     b.start = offset;
-    if (static_cast<std::size_t>(n) > k_max_write)  // never from SQLite (pages are <= 64 KiB)
+    if (static_cast<std::size_t>(n) > k_max_write) {  // never from SQLite (pages <= 64 KiB)
+      g_wal_writes.fetch_add(1, std::memory_order_relaxed);
       return real_methods(f)->xWrite(f->real, data, n, offset);
+    }
   }
-  const bool commit_page = b.commit_page_at == offset;
   b.data.append(static_cast<const char*>(data), static_cast<std::size_t>(n));
   if (n == k_frame_header) {
     const auto* h = static_cast<const unsigned char*>(data);
