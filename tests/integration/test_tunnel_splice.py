@@ -10,7 +10,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from harness import Harness  # noqa: E402
+from harness import Harness, HarnessTestCase  # noqa: E402
 
 
 class Upstream:
@@ -71,7 +71,7 @@ def banner_then_close(conn):
     conn.sendall(b"hello from upstream\n" * 1000)
 
 
-class TunnelSpliceTest(unittest.TestCase):
+class TunnelSpliceTest(HarnessTestCase):
     @classmethod
     def setUpClass(cls):
         cls.upstreams = {"eof.test": Upstream(answer_after_eof), "echo.test": Upstream(echo),
@@ -81,17 +81,9 @@ class TunnelSpliceTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.h.close(keep_logs=cls._failed)
+        super().tearDownClass()
         for u in cls.upstreams.values():
             u.close()
-
-    _failed = False
-
-    def run(self, result=None):
-        result = super().run(result)
-        if result and (result.failures or result.errors):
-            type(self)._failed = True
-        return result
 
     def tunnel(self, host):
         sock = socket.create_connection(("127.0.0.1", self.h.port), timeout=20)
