@@ -82,7 +82,6 @@ class RedisConnection {
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
   const RedisEndpoint& endpoint() const { return endpoint_; }
 
- public:
   // Where the reader builds replies: hiredis's own reply functions make one heap allocation per
   // reply and per string and array in it (about 23 per reserve + settle). Bump allocation in
   // chunks kept from one exchange to the next, started over by reset().
