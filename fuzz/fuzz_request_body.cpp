@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "proxy/body_read.hpp"
 #include "proxy/request_head.hpp"
 #include "rules/config.hpp"
 
@@ -32,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // checked against the length; its string_body would reserve all of it.)
   if (const auto length = head.content_length(); length && *length > config.max_body_bytes)
     return 0;
-  http::request_parser<http::string_body> body{std::move(head)};
+  proxy::BodyParser body{head.parser()};
   body.body_limit(config.max_body_bytes);
   body.eager(true);  // as http::async_read sets it
   // As async_read does: offer what is buffered, keep what the parser did not take, add a piece

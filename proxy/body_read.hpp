@@ -5,11 +5,13 @@
 
 #include <chrono>
 
+#include "proxy/arena_parser.hpp"
 #include "proxy/net.hpp"
 
 namespace proxy {
 
-using BodyParser = net::http::request_parser<net::http::string_body>;
+// Takes the head of a RequestHead (its fields stay in that head's arena).
+using BodyParser = net::http::parser<true, net::http::string_body, HeadAllocator>;
 
 // Reads into `parser` until the message is complete; beast::error::timeout when `gap` passed
 // without a byte (the socket is then still open), else the read's own error.

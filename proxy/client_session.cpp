@@ -129,9 +129,10 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
 }
 
 asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buffer& buffer,
-                                     RequestHead& head, ClientInfo& info, WorkerEnv& env) {
+                                     std::unique_ptr<RequestHead> head, ClientInfo& info,
+                                     WorkerEnv& env) {
   const auto config = env.shared.config.get();
-  const auto& req = head.get();
+  const auto& req = head->get();
   AccessRecord log;
   log.client = info.address;
   log.mode = "tunnel";
@@ -151,6 +152,9 @@ asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buff
     co_return co_await refuse_connect(client, log, verdict.refusal->status,
                                       std::move(verdict.refusal->message),
                                       std::move(verdict.refusal->headers));
+  // The head is not needed past here: an intercepted or tunneled connection may stay open for
+  // hours, and need not hold its CONNECT head's arena all that time.
+  head.reset();
   info.user = verdict.user;
   log.user = verdict.user;
   info.connect_host = target->host;
@@ -181,7 +185,7 @@ asio::awaitable<void> serve_client(tcp::socket socket, WorkerEnv& env) {
   beast::tcp_stream client(std::move(socket));
   beast::flat_buffer buffer;
   auto connect = co_await exchange_loop(client, buffer, info, env);
-  if (connect) co_await handle_connect(client, buffer, *connect, info, env);
+  if (connect) co_await handle_connect(client, buffer, std::move(connect), info, env);
 }
 
 }  // namespace proxy

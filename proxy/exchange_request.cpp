@@ -93,7 +93,7 @@ asio::awaitable<AfterExchange> answer_preflight(Stream& client, beast::flat_buff
 // Step 0 (DESIGN §1): where the request goes — host, port, origin-form target, provider, resolved
 // once here for the whole exchange — and whether it may go there (pipeline/head_stage). Sets
 // ex.host/port/target/provider/client_user; a refusal when it may not.
-std::optional<Refusal> route(Exchange& ex, const http::request_header<>& req,
+std::optional<Refusal> route(Exchange& ex, const http::request_header<HeadFields>& req,
                              const ClientInfo& info) {
   const auto& config = *ex.config;
   HeadRequest head;
@@ -165,7 +165,7 @@ std::optional<Refusal> route(Exchange& ex, const http::request_header<>& req,
 }
 
 // The request headers as forwarded: hop-by-hop, Host and Expect removed, tollgate's Host and Via.
-void forwarded_headers(Exchange& ex, const http::request_header<>& req, bool websocket) {
+void forwarded_headers(Exchange& ex, const http::request_header<HeadFields>& req, bool websocket) {
   ex.request_headers.reserve(std::distance(req.begin(), req.end()) + 4);  // with Host and Via
   for (const auto& field : req) ex.request_headers.emplace_back(field.name_string(), field.value());
   remove_hop_by_hop(ex.request_headers, websocket);
@@ -200,7 +200,7 @@ asio::awaitable<BodyRead> read_request_body(ClientStream& client, beast::flat_bu
     auto [ec, n] = co_await asio::async_write(client, asio::buffer(k_continue), use_tuple);
     if (ec) co_return BodyRead{std::nullopt, true};
   }
-  BodyParser body_parser{std::move(*head)};
+  BodyParser body_parser{head->parser()};
   body_parser.body_limit(config.max_body_bytes);
   const auto ec = co_await read_body(client, buffer, body_parser, config.clients.read_timeout);
   // A stalled body is answered, not just closed: a client (or the load balancer before it) then

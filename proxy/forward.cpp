@@ -77,8 +77,8 @@ std::string describe(const error_code& ec) {
 template <typename Conn>
 struct Upstream {
   std::unique_ptr<Conn> conn;
-  std::unique_ptr<http::response_parser<http::buffer_body>> parser;  // parsers do not move
-  std::string error;                                                 // what failed, for the 502
+  std::unique_ptr<ArenaParser<false, http::buffer_body>> parser;  // parsers do not move
+  std::string error;                                              // what failed, for the 502
   bool denied = false;
 };
 
@@ -121,7 +121,7 @@ asio::awaitable<Upstream<Conn>> send_request(Exchange& ex, ForwardContext& ctx,
   Upstream<Conn> up;
 
   const auto new_parser = [&] {
-    up.parser = std::make_unique<http::response_parser<http::buffer_body>>();
+    up.parser = std::make_unique<ArenaParser<false, http::buffer_body>>();
     up.parser->header_limit(k_max_upstream_header);
     up.parser->body_limit(boost::none);
     if (ctx.head_request) up.parser->skip(true);
@@ -272,7 +272,7 @@ asio::awaitable<Relayed> relay_body(ClientStream& client, Upstream<Conn>& up, Ex
   auto& upstream = stream_of(*up.conn);
   auto& parser = *up.parser;
   auto& res = parser.get();
-  http::response_serializer<http::buffer_body> serializer{res};
+  http::response_serializer<http::buffer_body, HeadFields> serializer{res};
   Relayed out;
   GoneClient gone;
   std::string scratch;

@@ -44,7 +44,7 @@ void flat_request(const Exchange& ex, std::string& out) {
   out.append("\r\n").append(ex.request_body);
 }
 
-std::string take_response_head(Exchange& ex, http::response<http::buffer_body>& res,
+std::string take_response_head(Exchange& ex, http::response<http::buffer_body, HeadFields>& res,
                                ExchangeHooks& hooks, bool upgraded) {
   ex.status = res.result_int();
   ex.response_headers.clear();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "pipeline/exchange_hooks.hpp"
+#include "proxy/arena_parser.hpp"
 #include "proxy/net.hpp"
 
 namespace proxy {
@@ -25,7 +26,8 @@ void flat_request(const Exchange& ex, std::string& out);
 
 // Step 5, the response head: into `ex` (hop-by-hop fields removed, Via added), through the
 // hooks, and back into `res` as the client gets it. Returns the upstream's Content-Encoding.
-std::string take_response_head(Exchange& ex, net::http::response<net::http::buffer_body>& res,
+std::string take_response_head(Exchange& ex,
+                               net::http::response<net::http::buffer_body, HeadFields>& res,
                                ExchangeHooks& hooks, bool upgraded);
 
 }  // namespace proxy

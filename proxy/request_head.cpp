@@ -15,7 +15,8 @@ constexpr auto k_idle_timeout = 75s;
 
 }  // namespace
 
-std::string framing_problem(const http::request_header<>& head) {
+template <typename Fields>
+std::string framing_problem(const http::request_header<Fields>& head) {
   const auto cl = head.count(http::field::content_length);
   const auto te = head.count(http::field::transfer_encoding);
   if (cl > 1) return "more than one Content-Length";
@@ -37,6 +38,9 @@ std::string framing_problem(const http::request_header<>& head) {
   }
   return "";
 }
+
+template std::string framing_problem(const http::request_header<>&);
+template std::string framing_problem(const http::request_header<HeadFields>&);
 
 template <typename Stream>
 asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,

@@ -4,12 +4,14 @@
 
 #include <memory>
 
+#include "proxy/arena_parser.hpp"
 #include "proxy/net.hpp"
 #include "proxy/session_env.hpp"
 
 namespace proxy {
 
-using RequestHead = net::http::request_parser<net::http::empty_body>;
+// A client's request head, its fields in an arena of its own (arena_parser.hpp).
+using RequestHead = ArenaParser<true, net::http::empty_body>;
 
 inline constexpr std::size_t k_header_limit = 64 * 1024;
 inline constexpr std::size_t k_max_fields = 100;
@@ -17,7 +19,8 @@ inline constexpr std::size_t k_max_fields = 100;
 // The framing problem of a parsed head ("" when fine): more than one Content-Length, both
 // Content-Length and Transfer-Encoding, Transfer-Encoding in HTTP/1.0, a Transfer-Encoding that
 // does not end in chunked.
-std::string framing_problem(const net::http::request_header<>& head);
+template <typename Fields>
+std::string framing_problem(const net::http::request_header<Fields>& head);
 
 // The next request head, or nullptr when the connection is to be closed (peer gone, idle
 // timeout, draining, or a bad head that was answered). While waiting for the first byte the
