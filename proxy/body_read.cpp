@@ -16,19 +16,22 @@ asio::awaitable<error_code> read_body(Stream& stream, beast::flat_buffer& buffer
   while (!parser.is_done()) {
     // Shared with the timer's handler, which may run after this read (and this frame) ended:
     // it touches the socket only while the read it guards is still pending.
-    auto pending = std::make_shared<bool>(true);
-    auto fired = std::make_shared<bool>(false);
+    struct Guard {
+      bool pending = true;
+      bool fired = false;
+    };
+    auto guard = std::make_shared<Guard>();
     timer.expires_after(gap);
-    timer.async_wait([pending, fired, &socket_layer](error_code ec) {
-      if (ec || !*pending) return;
-      *fired = true;
+    timer.async_wait([guard, &socket_layer](error_code ec) {
+      if (ec || !guard->pending) return;
+      guard->fired = true;
       error_code ignored;
       socket_layer.socket().cancel(ignored);  // the read ends with operation_aborted
     });
     auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
-    *pending = false;
+    guard->pending = false;
     timer.cancel();
-    if (*fired) co_return beast::error::timeout;
+    if (guard->fired) co_return beast::error::timeout;
     if (ec) co_return ec;
   }
   co_return error_code{};

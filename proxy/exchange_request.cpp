@@ -248,9 +248,14 @@ asio::awaitable<AfterExchange> answer_locally(ClientStream& client, LocalReply r
 }  // namespace
 
 std::string host_field(const std::string& host, std::uint16_t port, bool tls) {
-  const auto authority = authority_string({host, port});
-  if (port == (tls ? 443 : 80)) return authority.substr(0, authority.rfind(':'));
-  return authority;
+  const bool v6 = host.find(':') != std::string::npos;
+  std::string out;
+  out.reserve(host.size() + 8);  // brackets, ':' and five digits: one allocation at most
+  if (v6) out += '[';
+  out += host;
+  if (v6) out += ']';
+  if (port != (tls ? 443 : 80)) out.append(":").append(std::to_string(port));
+  return out;
 }
 
 template <typename ClientStream>

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/exchange_request.hpp"
 #include "proxy/forwarded_heads.hpp"
 
 namespace asio = boost::asio;
@@ -164,4 +165,13 @@ TEST_CASE("take_response_head, the head a client gets") {
     expected.erase(expected.begin() + 3);
     CHECK(fields(res) == expected);
   }
+}
+
+TEST_CASE("host_field, the Host a forwarded request carries") {
+  CHECK(proxy::host_field("api.openai.com", 443, true) == "api.openai.com");
+  CHECK(proxy::host_field("api.openai.com", 8443, true) == "api.openai.com:8443");
+  CHECK(proxy::host_field("example.test", 80, false) == "example.test");
+  CHECK(proxy::host_field("example.test", 443, false) == "example.test:443");
+  CHECK(proxy::host_field("::1", 443, true) == "[::1]");
+  CHECK(proxy::host_field("2001:db8::7", 65535, true) == "[2001:db8::7]:65535");
 }
