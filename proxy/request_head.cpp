@@ -54,9 +54,10 @@ asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,
   head->body_limit(boost::none);
   auto& socket_layer = lowest(stream);
   socket_layer.expires_after(k_idle_timeout);
-  env.idle.insert(&socket_layer);
+  IdleMark idle(socket_layer);
+  env.idle.push_back(idle);
   auto [ec, n] = co_await http::async_read_header(stream, buffer, *head, use_tuple);
-  env.idle.erase(&socket_layer);
+  idle.unlink();
   int status = 0;
   std::string problem;
   if (ec == http::error::header_limit) {

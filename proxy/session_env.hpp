@@ -4,8 +4,8 @@
 // (upstream pool, idle connections to close on drain). Networking translation units only.
 
 #include <atomic>
+#include <boost/intrusive/list.hpp>
 #include <memory>
-#include <set>
 
 #include "pipeline/config_holder.hpp"
 #include "pipeline/exchange_hooks.hpp"
@@ -24,11 +24,21 @@ struct SharedEnv {
   std::atomic<bool> draining{false};
 };
 
+// A client connection waiting for its next request, listed in its worker's WorkerEnv::idle for
+// as long as the mark lives (it is a local of the wait: no allocation per request). The mark
+// leaves the list by itself when it goes, the coroutine that holds it destroyed included.
+struct IdleMark
+    : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+  explicit IdleMark(net::beast::tcp_stream& s) : stream(&s) {}
+  net::beast::tcp_stream* stream;
+};
+using IdleList = boost::intrusive::list<IdleMark, boost::intrusive::constant_time_size<false>>;
+
 struct WorkerEnv {
   SharedEnv& shared;
   UpstreamPool pool;
   // Client connections waiting for their next request: closed at once when draining starts.
-  std::set<net::beast::tcp_stream*> idle;
+  IdleList idle;
   std::atomic<std::size_t> connections{0};  // read by the drain from the main thread
 };
 

@@ -120,7 +120,7 @@ void Worker::drain() {
   });
   asio::post(io_, [this] {
     error_code ignored;
-    for (auto* stream : env_.idle) stream->socket().close(ignored);
+    for (auto& mark : env_.idle) mark.stream->socket().close(ignored);
     env_.idle.clear();
     env_.pool.clear();
   });
