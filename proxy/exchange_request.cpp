@@ -248,14 +248,7 @@ asio::awaitable<AfterExchange> answer_locally(ClientStream& client, LocalReply r
 }  // namespace
 
 std::string host_field(const std::string& host, std::uint16_t port, bool tls) {
-  const bool v6 = host.find(':') != std::string::npos;
-  std::string out;
-  out.reserve(host.size() + 8);  // brackets, ':' and five digits: one allocation at most
-  if (v6) out += '[';
-  out += host;
-  if (v6) out += ']';
-  if (port != (tls ? 443 : 80)) out.append(":").append(std::to_string(port));
-  return out;
+  return authority_string({host, port}, port != (tls ? 443 : 80));
 }
 
 template <typename ClientStream>

@@ -62,9 +62,15 @@ std::optional<BaseUrlTarget> parse_base_url_target(std::string_view target) {
   return out;
 }
 
-std::string authority_string(const rules::HostPort& hp) {
+std::string authority_string(const rules::HostPort& hp, bool with_port) {
   const bool v6 = hp.host.find(':') != std::string::npos;
-  return (v6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
+  std::string out;
+  out.reserve(hp.host.size() + 8);  // brackets, ':' and five digits: one allocation at most
+  if (v6) out += '[';
+  out += hp.host;
+  if (v6) out += ']';
+  if (with_port) out.append(":").append(std::to_string(hp.port));
+  return out;
 }
 
 }  // namespace proxy

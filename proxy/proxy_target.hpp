@@ -33,7 +33,7 @@ struct BaseUrlTarget {
 // "/v1/models?x=1" ("/openai" alone -> "/"); nullopt when it does not start with '/'.
 std::optional<BaseUrlTarget> parse_base_url_target(std::string_view target);
 
-// "host:port", with brackets around IPv6 literals.
-std::string authority_string(const rules::HostPort& hp);
+// "host:port", with brackets around IPv6 literals; "host" alone with `with_port` false.
+std::string authority_string(const rules::HostPort& hp, bool with_port = true);
 
 }  // namespace proxy
