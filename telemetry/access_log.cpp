@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -31,6 +32,7 @@ class LineBuffer {
  public:
   static constexpr auto k_batch = std::chrono::milliseconds(100);
   static constexpr std::size_t k_max_pending = 4 << 20;
+  static constexpr std::size_t k_keep = 1 << 20;  // a buffer's capacity kept between batches
 
   LineBuffer() : thread_([this] { run(); }) {}
   ~LineBuffer() {
@@ -56,16 +58,20 @@ class LineBuffer {
     if (wake) wake_.notify_one();
   }
 
-  // Writes every line appended so far before returning.
+  // Writes every line appended so far before returning. The two strings trade places: each
+  // keeps its capacity, so that appending lines does not grow a fresh string every batch (the
+  // reallocations, and freeing large blocks on this thread that the workers allocated, cost
+  // the workers' allocator more than the lines themselves).
   void flush() {
     std::lock_guard write_lock(write_mutex_);
-    std::string out;
     {
       std::lock_guard lock(mutex_);
-      out.swap(pending_);
+      writing_.swap(pending_);
     }
     drained_.notify_all();
-    write_all(out);
+    write_all(writing_);
+    writing_.clear();
+    if (writing_.capacity() > k_keep) std::string().swap(writing_);
   }
 
  private:
@@ -96,6 +102,7 @@ class LineBuffer {
   std::mutex write_mutex_;  // keeps the order of lines across concurrent flushes
   std::condition_variable wake_, drained_;
   std::string pending_;
+  std::string writing_;  // write_mutex_: the batch being written, then empty with its capacity
   bool stopping_ = false;
   std::thread thread_;
 };
@@ -104,9 +111,9 @@ LineBuffer* g_lines = nullptr;
 std::shared_ptr<spdlog::logger> g_diag;
 std::once_flag g_init;
 
-// The ISO 8601 timestamp of now with milliseconds; the part up to the seconds is formatted once
-// per second and thread.
-std::string now_iso8601() {
+// Writes the ISO 8601 timestamp of now with milliseconds into `buf` (24 characters, no NUL) and
+// returns its length; the part up to the seconds is formatted once per second and thread.
+std::size_t now_iso8601(char (&buf)[32]) {
   const auto now = std::chrono::system_clock::now();
   const auto secs = std::chrono::system_clock::to_time_t(now);
   const auto ms =
@@ -120,9 +127,13 @@ std::string now_iso8601() {
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     cached_secs = secs;
   }
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%s.%03dZ", cached, static_cast<int>(ms));
-  return buf;
+  const int n = std::snprintf(buf, sizeof buf, "%s.%03dZ", cached, static_cast<int>(ms));
+  return static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1));
+}
+
+std::string now_iso8601() {
+  char buf[32];
+  return std::string(buf, now_iso8601(buf));
 }
 
 }  // namespace
@@ -221,20 +232,23 @@ std::string json_quote(std::string_view s) {
   return out;
 }
 
-// One line per exchange, written into one string (reserved once: a line is a few hundred bytes).
-std::string access_json(const AccessRecord& r) {
+// One line per exchange, appended to `out` (a worker reuses one string: no allocation per line).
+void append_access_json(std::string& out, const AccessRecord& r) {
   char ms[32];
   std::snprintf(ms, sizeof ms, "%.3f", r.ms);
-  std::string out;
-  out.reserve(512);
+  char ts[32];
   out += "{\"ts\":";
-  append_quoted(out, now_iso8601());
+  append_quoted(out, std::string_view(ts, now_iso8601(ts)));
   append_field(out, "client", r.client);
   append_field(out, "user", r.user);
   append_field(out, "mode", r.mode);
   append_field(out, "method", r.method);
   append_field(out, "host", r.host);
-  append_field(out, "path", redact_target(r.target));
+  // Only a query can carry a key: a path without one is written as it is, without a copy.
+  if (r.target.find('?') == std::string_view::npos)
+    append_field(out, "path", r.target);
+  else
+    append_field(out, "path", redact_target(r.target));
   append_number(out, "status", r.status);
   append_number(out, "bytes_in", static_cast<std::int64_t>(r.bytes_in));
   append_number(out, "bytes_out", static_cast<std::int64_t>(r.bytes_out));
@@ -259,6 +273,12 @@ std::string access_json(const AccessRecord& r) {
     if (!r.record.empty()) append_field(out, "record", r.record);
   }
   out += '}';
+}
+
+std::string access_json(const AccessRecord& r) {
+  std::string out;
+  out.reserve(512);
+  append_access_json(out, r);
   return out;
 }
 
@@ -317,7 +337,13 @@ void init_logging() {
 }
 
 void log_access(const AccessRecord& record) {
-  if (g_lines) g_lines->append(access_json(record));
+  if (!g_lines) return;
+  thread_local std::string line;
+  line.clear();
+  append_access_json(line, record);
+  g_lines->append(line);
+  // A rare huge line (a long error) does not stay with the thread.
+  if (line.capacity() > 16384) std::string().swap(line);
 }
 
 void log_line(std::string_view json_line) {

@@ -1,6 +1,7 @@
 // Plain-data rules of the proxy engine: hop-by-hop headers, Accept-Encoding, proxy credentials,
 // request targets, deny_networks and log redaction. No sockets.
 #include <doctest/doctest.h>
+#include <rapidjson/document.h>
 
 #include <stdexcept>
 
@@ -220,5 +221,19 @@ TEST_CASE("redact_target, secrets in logs") {
     CHECK(line.find("s3cret") == std::string::npos);
     CHECK(line.find(R"("path":"/product?key=REDACTED")") != std::string::npos);
     CHECK(line.find(R"("error":"say \"hi\"")") != std::string::npos);
+  }
+  SUBCASE("access_json: a path without a query as it is, a timestamp to the millisecond") {
+    proxy::AccessRecord r;
+    r.target = "/v1/chat/completions/with-a-long-name\"q";
+    r.status = 200;
+    const auto line = proxy::access_json(r);
+    CHECK(line.find(R"("path":"/v1/chat/completions/with-a-long-name\"q")") != std::string::npos);
+    rapidjson::Document doc;
+    REQUIRE_FALSE(doc.Parse(line.c_str()).HasParseError());
+    const std::string ts = doc["ts"].GetString();
+    CHECK(ts.size() == 24);  // 2026-12-03T01:30:00.123Z
+    CHECK(ts[10] == 'T');
+    CHECK(ts[19] == '.');
+    CHECK(ts.back() == 'Z');
   }
 }
