@@ -18,6 +18,7 @@
 #include "admin/admin_http.hpp"
 #include "admin/event_streamer.hpp"
 #include "telemetry/budget_metrics.hpp"
+#include "util/thread_name.hpp"
 
 namespace proxy {
 namespace {
@@ -143,7 +144,11 @@ std::uint16_t AdminServer::start() {
   install_budget_metrics(Metrics::instance(), impl.enforcer,
                          [&holder = impl.holder] { return holder.get(); });
   asio::co_spawn(impl.io, impl.accept_loop(), asio::detached);
-  for (int i = 0; i < k_threads; ++i) impl.threads.emplace_back([&impl] { impl.io.run(); });
+  for (int i = 0; i < k_threads; ++i)
+    impl.threads.emplace_back([&impl] {
+      util::name_thread("tg-admin");
+      impl.io.run();
+    });
   return impl.acceptor.local_endpoint().port();
 }
 

@@ -12,6 +12,8 @@
 #include <set>
 #include <system_error>
 
+#include "util/thread_name.hpp"
+
 namespace proxy {
 namespace {
 
@@ -42,7 +44,10 @@ void ConfigWatcher::start() {
   }
   stopping_ = false;
   refresh_watches();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    util::name_thread("tg-config");
+    run();
+  });
 }
 
 void ConfigWatcher::stop() {

@@ -10,6 +10,7 @@
 #include "budget/store/sqlite_journal.hpp"
 #include "proxy/client_session.hpp"
 #include "telemetry/access_log.hpp"
+#include "util/thread_name.hpp"
 
 namespace proxy {
 
@@ -42,8 +43,12 @@ void Worker::start() {
     if (e) std::rethrow_exception(e);
   });
   asio::co_spawn(io_, trim_loop(), asio::detached);
-  accept_thread_ = std::thread([this] { accept_io_.run(); });
+  accept_thread_ = std::thread([this] {
+    util::name_thread("tg-accept");
+    accept_io_.run();
+  });
   thread_ = std::thread([this] {
+    util::name_thread("tg-worker");
     // One turn = the handlers ready now (at most k_turn, so that a busy loop cannot hold a
     // wake-up back for long). The ledger writes they make share one wake-up of the SQLite
     // journal's writer thread, and so one commit, instead of one wake-up per write.

@@ -19,6 +19,7 @@
 
 #include "rules/money.hpp"
 #include "util/text.hpp"
+#include "util/thread_name.hpp"
 
 namespace proxy {
 namespace {
@@ -34,7 +35,11 @@ class LineBuffer {
   static constexpr std::size_t k_max_pending = 4 << 20;
   static constexpr std::size_t k_keep = 1 << 20;  // a buffer's capacity kept between batches
 
-  LineBuffer() : thread_([this] { run(); }) {}
+  LineBuffer()
+      : thread_([this] {
+          util::name_thread("tg-log");
+          run();
+        }) {}
   ~LineBuffer() {
     {
       std::lock_guard lock(mutex_);

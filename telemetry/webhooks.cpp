@@ -13,6 +13,7 @@
 
 #include "telemetry/access_log.hpp"
 #include "telemetry/http_client.hpp"
+#include "util/thread_name.hpp"
 
 namespace proxy {
 namespace {
@@ -102,7 +103,10 @@ struct WebhookSender::Impl {
     auto& c = channels.emplace_back(std::make_unique<Channel>());
     c->url = url;
     Channel* raw = c.get();
-    c->thread = std::thread([this, raw] { raw->loop(*client, delivered, dropped); });
+    c->thread = std::thread([this, raw] {
+      util::name_thread("tg-webhook");
+      raw->loop(*client, delivered, dropped);
+    });
     return *raw;
   }
 };

@@ -18,6 +18,7 @@
 #include "budget/store/sqlite_wal_vfs.hpp"
 #include "budget/store/sqlite_write_queue.hpp"
 #include "budget/store/store_metrics.hpp"
+#include "util/thread_name.hpp"
 #include "util/time.hpp"
 
 namespace budget {
@@ -122,8 +123,14 @@ class SqliteJournal final : public Journal {
       for (auto& pending : batch)
         if (pending.done) pending.done(durable);
     };
-    writer_ = std::thread([this] { run_writer(); });
-    checkpointer_ = std::thread([this, path] { run_checkpointer(path); });
+    writer_ = std::thread([this] {
+      util::name_thread("tg-ledger");
+      run_writer();
+    });
+    checkpointer_ = std::thread([this, path] {
+      util::name_thread("tg-checkpoint");
+      run_checkpointer(path);
+    });
   }
 
   ~SqliteJournal() override {
