@@ -18,6 +18,8 @@
 #   STRACE_FLAGS replaces -c (STRACE_FLAGS='-ttt -T' writes every call with its time instead).
 #   --allocs: tollgate runs with the allocation counter (liballoc_count.so, LD_PRELOAD) and each
 #   post|get|seq workload prints its heap allocations per request (warm-up excluded).
+#   --store sqlite|redis: the ledger store (sqlite, the default; redis starts a redis-server of
+#   its own on a free port and puts the budget there, as bench/store_bench.sh does).
 set -euo pipefail
 . "$(dirname "$0")/pki.sh"
 
@@ -32,6 +34,7 @@ PERF_OUT=
 STRACE_OUT=
 REPEAT=1
 ALLOCS=0
+STORE=sqlite
 MODES=(intercept)
 KEEP=0
 while [ $# -gt 0 ]; do
@@ -52,6 +55,9 @@ while [ $# -gt 0 ]; do
     --tollgate) TOLLGATE=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --allocs) ALLOCS=1; shift ;;
+    --store)
+      case "$2" in sqlite|redis) STORE=$2 ;; *) echo "profile.sh: --store sqlite|redis" >&2; exit 2 ;; esac
+      shift 2 ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -69,9 +75,9 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" || true
 
-read -r NGINX_PORT TOLLGATE_PORT ADMIN_PORT < <("$PY" -c '
+read -r NGINX_PORT TOLLGATE_PORT ADMIN_PORT REDIS_PORT < <("$PY" -c '
 import socket
-s = [socket.socket() for _ in range(3)]
+s = [socket.socket() for _ in range(4)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(" ".join(str(x.getsockname()[1]) for x in s))')
 mkdir -p "$DIR"/{ca,nginx,www/files,tollgate/data}
@@ -91,6 +97,16 @@ text = re.sub(r"@([A-Z_]+)@", lambda m: os.environ[names.get(m.group(1), m.group
 open(sys.argv[2], "w").write(text)
 EOF
 done
+if [ "$STORE" = redis ]; then
+  mkdir -p "$DIR/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR/redis" \
+    >"$DIR/redis/stdout" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break; sleep 0.1; done
+  sed -i "s|^  type: sqlite$|  type: redis\n  redis: { url: \"redis://127.0.0.1:$REDIS_PORT/0\", prefix: \"profile:\" }|" \
+    "$DIR/tollgate/tollgate.yaml"
+  grep -q "type: redis" "$DIR/tollgate/tollgate.yaml" || { echo "profile.sh: no store block to change" >&2; exit 1; }
+fi
 
 nginx -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/error.log" >"$DIR/nginx/stdout" 2>&1 &
 PIDS+=($!)

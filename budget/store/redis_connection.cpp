@@ -1,10 +1,12 @@
 #include "budget/store/redis_connection.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <future>
 
 #include "budget/store/store_metrics.hpp"
+#include "util/thread_name.hpp"
 
 namespace budget {
 namespace {
@@ -92,18 +94,29 @@ bool is_error(const redisReply* r, std::string_view prefix = {}) {
   return r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with(prefix);
 }
 
+// Appends the decimal digits of `v`.
+void append_number(std::string& wire, std::int64_t v) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  wire.append(digits, end);
+}
 // RESP, written straight into the wire: an array header, a bulk string.
 void resp_array(std::string& wire, std::size_t n) {
   wire += '*';
-  wire += std::to_string(n);
+  append_number(wire, static_cast<std::int64_t>(n));
   wire += "\r\n";
 }
 void resp_bulk(std::string& wire, std::string_view s) {
   wire += '$';
-  wire += std::to_string(s.size());
+  append_number(wire, static_cast<std::int64_t>(s.size()));
   wire += "\r\n";
   wire += s;
   wire += "\r\n";
+}
+void resp_bulk(std::string& wire, std::int64_t v) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  resp_bulk(wire, std::string_view(digits, static_cast<std::size_t>(end - digits)));
 }
 
 std::string wire_command(const std::vector<std::string>& args) {
@@ -123,13 +136,44 @@ std::string wire_command(const std::vector<std::string>& args) {
 
 }  // namespace
 
+RedisConnection::ScriptArgs::ScriptArgs(const std::vector<std::string>& numkeys_keys_args) {
+  const std::size_t keys = numkeys_keys_args.empty() ? 0 : std::stoul(numkeys_keys_args[0]);
+  for (std::size_t i = 1; i < numkeys_keys_args.size(); ++i)
+    if (i <= keys)
+      key(numkeys_keys_args[i]);
+    else
+      arg(numkeys_keys_args[i]);
+}
+
+RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::key(std::string_view k) {
+  resp_bulk(wire_, k);
+  ++keys_;
+  keys_bytes_ = wire_.size();
+  return *this;
+}
+
+RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::arg(std::string_view a) {
+  resp_bulk(wire_, a);
+  ++args_;
+  return *this;
+}
+
+RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::arg(std::int64_t v) {
+  resp_bulk(wire_, v);
+  ++args_;
+  return *this;
+}
+
 RedisConnection::RedisConnection(RedisEndpoint endpoint, std::vector<std::string> scripts,
                                  Hooks hooks, Batching batching)
     : endpoint_(std::move(endpoint)),
       scripts_(std::move(scripts)),
       hooks_(std::move(hooks)),
       batching_(std::move(batching)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    util::name_thread("tg-redis");
+    run();
+  });
 }
 
 RedisConnection::~RedisConnection() {
@@ -205,7 +249,7 @@ void RedisConnection::run() {
       if (!connected()) wake_.wait_until(lock, next_attempt_, ready);
       waiting_ = false;
       if (stopping_) return;
-      if (pinged) batch.push_back({"ping", -1, {"PING"}, nullptr, Clock::now()});
+      if (pinged) batch.push_back({"ping", -1, {"PING"}, {}, nullptr, Clock::now()});
       while (!queue_.empty() && batch.size() < k_batch_max) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -342,10 +386,13 @@ void RedisConnection::format(const Command& command, std::string& wire) const {
     wire += wire_command(command.args);
     return;
   }
-  resp_array(wire, 2 + command.args.size());
+  const ScriptArgs& a = command.script_args;
+  resp_array(wire, 3 + a.keys() + a.args());
   resp_bulk(wire, "EVALSHA");
   resp_bulk(wire, shas_.at(static_cast<std::size_t>(command.script)));
-  for (const auto& a : command.args) resp_bulk(wire, a);
+  resp_bulk(wire, static_cast<std::int64_t>(a.keys()));
+  wire += a.keys_wire();
+  wire += a.args_wire();
 }
 
 int RedisConnection::batch_op(const Command& command) const {
@@ -356,38 +403,25 @@ int RedisConnection::batch_op(const Command& command) const {
 
 void RedisConnection::format_batch(const std::vector<Command>& batch, std::size_t first,
                                    std::size_t count, std::string& wire) const {
-  // Each command's args: its key count, its keys, its arguments.
-  const auto keys_of = [&](std::size_t i) -> std::size_t {
-    const auto& a = batch[i].args;
-    return a.empty() ? 0 : std::stoul(a[0]);
-  };
   std::size_t keys = 0, args = 0;
   for (std::size_t i = first; i < first + count; ++i) {
-    keys += keys_of(i);
-    args += batch[i].args.empty() ? 0 : batch[i].args.size() - 1;
+    keys += batch[i].script_args.keys();
+    args += batch[i].script_args.args();
   }
   // EVALSHA sha numkeys, the keys, then m, (op, key count, argument count) per command, and
   // every command's arguments: KEYS go before ARGV.
-  resp_array(wire, 4 + args + 3 * count);
+  resp_array(wire, 4 + keys + args + 3 * count);
   resp_bulk(wire, "EVALSHA");
   resp_bulk(wire, shas_.at(static_cast<std::size_t>(batching_.script)));
-  resp_bulk(wire, std::to_string(keys));
+  resp_bulk(wire, static_cast<std::int64_t>(keys));
+  for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.keys_wire();
+  resp_bulk(wire, static_cast<std::int64_t>(count));
   for (std::size_t i = first; i < first + count; ++i) {
-    const auto& a = batch[i].args;
-    for (std::size_t k = 1; k <= keys_of(i); ++k) resp_bulk(wire, a[k]);
+    resp_bulk(wire, static_cast<std::int64_t>(batch_op(batch[i])));
+    resp_bulk(wire, static_cast<std::int64_t>(batch[i].script_args.keys()));
+    resp_bulk(wire, static_cast<std::int64_t>(batch[i].script_args.args()));
   }
-  resp_bulk(wire, std::to_string(count));
-  for (std::size_t i = first; i < first + count; ++i) {
-    const std::size_t nk = keys_of(i);
-    const std::size_t na = batch[i].args.empty() ? 0 : batch[i].args.size() - 1 - nk;
-    resp_bulk(wire, std::to_string(batch_op(batch[i])));
-    resp_bulk(wire, std::to_string(nk));
-    resp_bulk(wire, std::to_string(na));
-  }
-  for (std::size_t i = first; i < first + count; ++i) {
-    const auto& a = batch[i].args;
-    for (std::size_t k = 1 + keys_of(i); k < a.size(); ++k) resp_bulk(wire, a[k]);
-  }
+  for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.args_wire();
 }
 
 bool RedisConnection::exchange(const std::string& wire, std::size_t count,

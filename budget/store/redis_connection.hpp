@@ -37,10 +37,32 @@ class RedisConnection {
     const redisReply* reply = nullptr;
     bool sent = false;
   };
+  // A script's keys, then its arguments, written as RESP bulk strings into one string where the
+  // command is made: one allocation instead of one per argument, copied to the wire whole.
+  class ScriptArgs {
+   public:
+    ScriptArgs() = default;
+    // From a key count followed by the keys and the arguments (as EVALSHA takes them).
+    explicit ScriptArgs(const std::vector<std::string>& numkeys_keys_args);
+    void reserve(std::size_t bytes) { wire_.reserve(bytes); }
+    // Every key goes before the first argument.
+    ScriptArgs& key(std::string_view k);
+    ScriptArgs& arg(std::string_view a);
+    ScriptArgs& arg(std::int64_t v);
+    std::size_t keys() const { return keys_; }
+    std::size_t args() const { return args_; }
+    std::string_view keys_wire() const { return std::string_view(wire_).substr(0, keys_bytes_); }
+    std::string_view args_wire() const { return std::string_view(wire_).substr(keys_bytes_); }
+
+   private:
+    std::string wire_;
+    std::size_t keys_ = 0, args_ = 0, keys_bytes_ = 0;
+  };
   struct Command {
-    const char* op = "";  // for the store metrics: reserve, close, ...
-    int script = -1;      // an index into the scripts: EVALSHA <sha> followed by `args`
-    std::vector<std::string> args;
+    const char* op = "";            // for the store metrics: reserve, close, ...
+    int script = -1;                // an index into the scripts: EVALSHA <sha> <script_args>
+    std::vector<std::string> args;  // a plain command (script < 0): its words
+    ScriptArgs script_args;         // a script's
     std::function<void(const Result&)> done;  // on the connection's thread
     std::chrono::steady_clock::time_point queued{};
   };

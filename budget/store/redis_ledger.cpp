@@ -2,6 +2,7 @@
 // batches), so no caller waits on Redis; closes Redis could not take wait in a RedisOutbox and
 // are sent again once it is back.
 #include <charconv>
+#include <cstring>
 #include <future>
 #include <stdexcept>
 #include <unordered_map>
@@ -28,6 +29,12 @@ constexpr std::size_t k_batch_max_ops = 128;
 // Separates the fields of an override record: budget names and HTTP header values never hold
 // ASCII control characters.
 constexpr char k_field = '\x1f';
+
+void append_int(std::string& out, std::int64_t v) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  out.append(digits, end);
+}
 
 std::int64_t to_int(const redisReply* r) {
   if (r->type == REDIS_REPLY_INTEGER) return r->integer;
@@ -73,7 +80,9 @@ class RedisLedger final : public SharedLedger {
     PendingClose open = pending_close(hold, parts);
     open.estimate = std::to_string(estimate);
     // The hold as its member in the deadline set carries it: "ID\nESTIMATE\nROLLS\nKEY1\nKEY2..."
-    const std::string id = std::to_string(hold);
+    char digits[24];
+    const auto id_end = std::to_chars(digits, digits + sizeof digits, hold).ptr;
+    const std::string_view id(digits, static_cast<std::size_t>(id_end - digits));
     std::size_t size = id.size() + open.estimate.size() + 2 + 8 * parts.size();
     for (const auto& k : open.keys) size += k.size() + 1;
     open.member.reserve(size);
@@ -83,36 +92,32 @@ class RedisLedger final : public SharedLedger {
     open.member += '\n';
     for (std::size_t i = 0; i < parts.size(); ++i) {
       if (i) open.member += ' ';
-      open.member += std::to_string(parts[i].window);
+      append_int(open.member, parts[i].window);
       open.member += ':';
-      open.member += std::to_string(parts[i].bucket);
+      append_int(open.member, parts[i].bucket);
     }
     for (const auto& k : open.keys) {
       open.member += '\n';
       open.member += k;
     }
-    std::vector<std::string> args;
-    args.reserve(8 + 6 * parts.size());
-    args.push_back(std::to_string(parts.size() + 2));
-    args.insert(args.end(), open.keys.begin(), open.keys.end());
-    args.push_back(prefix_ + "holds");
-    args.push_back(prefix_ + "seen:" + id);
-    args.push_back(open.estimate);
-    args.push_back(std::to_string(hold_ttl_ms));
-    args.push_back(std::to_string(parts.size()));
-    args.push_back(open.member);
-    for (const auto& p : parts) {
-      args.push_back(std::to_string(p.limit));
-      args.push_back(p.enforce ? "1" : "0");
-      args.push_back(std::to_string(p.ttl));
-      args.push_back(std::to_string(p.window));
-      args.push_back(std::to_string(p.bucket));
-    }
+    RedisConnection::ScriptArgs args;
+    std::size_t bytes = 2 * open.member.size() + prefix_.size() * 2 + 64 + 48 * parts.size();
+    args.reserve(bytes);
+    for (const auto& k : open.keys) args.key(k);
+    args.key(holds_key_);
+    seen_key(args, id);
+    args.arg(open.estimate).arg(hold_ttl_ms).arg(static_cast<std::int64_t>(parts.size()));
+    args.arg(open.member);
+    for (const auto& p : parts)
+      args.arg(p.limit).arg(p.enforce ? "1" : "0").arg(p.ttl).arg(p.window).arg(p.bucket);
     {
       std::lock_guard lock(open_mutex_);
       open_[hold] = std::move(open);
     }
-    connection_->send({"reserve", scripts::reserve, std::move(args),
+    connection_->send({"reserve",
+                       scripts::reserve,
+                       {},
+                       std::move(args),
                        [this, hold, done = std::move(done)](const Result& r) {
                          Reservation out = reservation(r);
                          // Refused, or never sent: no close will name it (one that might have
@@ -146,7 +151,10 @@ class RedisLedger final : public SharedLedger {
     c.hold = hold;
     c.actual = actual ? std::to_string(*actual) : "-1";
     auto args = close_args(c);
-    connection_->send({"close", scripts::close, std::move(args),
+    connection_->send({"close",
+                       scripts::close,
+                       {},
+                       std::move(args),
                        [this, c = std::move(c), done = std::move(done)](const Result& r) mutable {
                          if (is_array(r.reply, 1)) {
                            std::vector<std::int64_t> spent;
@@ -165,27 +173,28 @@ class RedisLedger final : public SharedLedger {
   }
 
   void settle_expired() override {
-    connection_->send({"expire",
-                       scripts::expire,
-                       {"1", prefix_ + "holds",
-                        prefix_ + "hold:", prefix_ + "seen:", std::to_string(k_seen_ttl_s)},
-                       nullptr});
+    RedisConnection::ScriptArgs args;
+    args.key(holds_key_).arg(prefix_ + "hold:").arg(prefix_ + "seen:").arg(k_seen_ttl_s);
+    connection_->send({"expire", scripts::expire, {}, std::move(args), nullptr});
   }
 
   void runtime(std::function<void(std::optional<Runtime>)> done) override {
+    RedisConnection::ScriptArgs args;
+    args.key(prefix_ + "limits").key(prefix_ + "overrides");
     connection_->send(
         {"runtime",
          scripts::runtime,
-         {"2", prefix_ + "limits", prefix_ + "overrides"},
+         {},
+         std::move(args),
          [done = std::move(done)](const Result& r) { done(parse_runtime(r.reply)); }});
   }
 
   std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) override {
-    std::vector<std::string> args{std::to_string(parts.size())};
-    for (const auto& p : parts) args.push_back(counter_key(p.budget, p.key, p.period));
-    for (const auto& p : parts) args.push_back(std::to_string(p.window));
+    RedisConnection::ScriptArgs args;
+    for (const auto& p : parts) args.key(counter_key(p.budget, p.key, p.period));
+    for (const auto& p : parts) args.arg(p.window);
     std::optional<std::vector<Counters>> out;
-    connection_->call({"read", scripts::read, std::move(args), [&](const Result& r) {
+    connection_->call({"read", scripts::read, {}, std::move(args), [&](const Result& r) {
                          if (!is_array(r.reply)) return;
                          out.emplace();
                          for (std::size_t i = 0; i + 2 < r.reply->elements; i += 3)
@@ -206,6 +215,7 @@ class RedisLedger final : public SharedLedger {
       connection_->call({"reset",
                          -1,
                          {"SCAN", cursor, "MATCH", prefix_ + "{" + budget + "}:*", "COUNT", "1000"},
+                         {},
                          [&](const Result& r) {
                            if (!is_array(r.reply, 2)) return;
                            ok = true;
@@ -310,23 +320,41 @@ class RedisLedger final : public SharedLedger {
     return out;
   }
 
-  std::vector<std::string> close_args(const PendingClose& c) const {
-    const std::string id = std::to_string(c.hold);
-    std::vector<std::string> args{std::to_string(2 + c.keys.size()), prefix_ + "holds",
-                                  prefix_ + "seen:" + id};
-    args.insert(args.end(), c.keys.begin(), c.keys.end());
+  RedisConnection::ScriptArgs close_args(const PendingClose& c) const {
+    char digits[24];
+    const auto id_end = std::to_chars(digits, digits + sizeof digits, c.hold).ptr;
+    const std::string_view id(digits, static_cast<std::size_t>(id_end - digits));
+    RedisConnection::ScriptArgs args;
+    std::size_t bytes = c.member.size() + prefix_.size() * 2 + 96 + 24 * c.keys.size();
+    for (const auto& k : c.keys) bytes += k.size() + 8;
+    args.reserve(bytes);
+    args.key(holds_key_);
+    seen_key(args, id);
+    for (const auto& k : c.keys) args.key(k);
     // A hold never sent has no member: the bare id, which names no hold.
-    args.push_back(c.member.empty() ? id : c.member);
-    args.push_back(c.actual);
-    args.push_back(std::to_string(k_seen_ttl_s));
-    args.push_back(c.estimate.empty() ? "0" : c.estimate);
-    args.push_back(c.unreserved ? "1" : "0");
+    args.arg(c.member.empty() ? id : std::string_view(c.member));
+    args.arg(c.actual).arg(k_seen_ttl_s);
+    args.arg(c.estimate.empty() ? std::string_view("0") : std::string_view(c.estimate));
+    args.arg(c.unreserved ? "1" : "0");
     for (std::size_t i = 0; i < c.keys.size(); ++i) {
-      args.push_back(std::to_string(i < c.key_ttls.size() ? c.key_ttls[i] : 0));
-      args.push_back(std::to_string(i < c.key_windows.size() ? c.key_windows[i] : 0));
-      args.push_back(std::to_string(i < c.key_buckets.size() ? c.key_buckets[i] : 0));
+      args.arg(i < c.key_ttls.size() ? c.key_ttls[i] : 0);
+      args.arg(i < c.key_windows.size() ? c.key_windows[i] : 0);
+      args.arg(i < c.key_buckets.size() ? c.key_buckets[i] : 0);
     }
     return args;
+  }
+
+  // PREFIX seen:ID, the mark of a closed hold, as a key of `args`.
+  void seen_key(RedisConnection::ScriptArgs& args, std::string_view id) const {
+    char key[256];
+    const std::size_t size = seen_prefix_.size() + id.size();
+    if (size > sizeof key) {
+      args.key(seen_prefix_ + std::string(id));
+      return;
+    }
+    std::memcpy(key, seen_prefix_.data(), seen_prefix_.size());
+    std::memcpy(key + seen_prefix_.size(), id.data(), id.size());
+    args.key(std::string_view(key, size));
   }
 
   // On the connection's thread, first on a new connection: the closes the outbox keeps.
@@ -334,7 +362,7 @@ class RedisLedger final : public SharedLedger {
     std::vector<RedisConnection::Command> out;
     for (auto& c : outbox_.all())
       out.push_back(
-          {"replay", scripts::close, close_args(c), [this, hold = c.hold](const Result& r) {
+          {"replay", scripts::close, {}, close_args(c), [this, hold = c.hold](const Result& r) {
              if (is_array(r.reply, 1)) replayed_.push_back(hold);
            }});
     return out;
@@ -358,7 +386,7 @@ class RedisLedger final : public SharedLedger {
   // A plain command, waited for; false when it failed.
   bool command(std::vector<std::string> args) {
     bool ok = false;
-    connection_->call({"admin", -1, std::move(args), [&](const Result& r) {
+    connection_->call({"admin", -1, std::move(args), {}, [&](const Result& r) {
                          ok = r.reply && r.reply->type != REDIS_REPLY_ERROR;
                        }});
     return ok;
@@ -382,6 +410,8 @@ class RedisLedger final : public SharedLedger {
   }
 
   const std::string prefix_;
+  const std::string holds_key_ = prefix_ + "holds";
+  const std::string seen_prefix_ = prefix_ + "seen:";
   RedisOutbox outbox_;
   // The holds reserved and not closed yet, as their closes will name them.
   std::mutex open_mutex_;
