@@ -21,7 +21,7 @@ FROM debian:bookworm-slim AS runtime
 # package and fails when one is missing here; the ldd check below catches it again at build time.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libssl3 zlib1g libyaml-cpp0.7 libsqlite3-0 libhiredis0.14 \
+      libssl3 zlib1g libyaml-cpp0.7 libsqlite3-0 libhiredis0.14 libjemalloc2 \
       libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 libdate-tz3 \
       ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/*

@@ -9,15 +9,12 @@
 #include <thread>
 #include <vector>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include "proxy/cert_store.hpp"
 #include "proxy/network_policy.hpp"
 #include "proxy/tls_contexts.hpp"
 #include "proxy/worker.hpp"
 #include "telemetry/access_log.hpp"
+#include "util/heap.hpp"
 
 namespace proxy {
 
@@ -106,8 +103,9 @@ int App::run() {
     if (s.start) s.start();
 
   // The memory a burst of connections took goes back to the system once they have closed (glibc
-  // keeps freed heap pages otherwise): the open connections are looked at every second, and the
-  // heap is trimmed when they fell to half of their peak since the last trim, by 256 or more.
+  // keeps freed heap pages otherwise; jemalloc would purge them within a second by itself): the
+  // open connections are looked at every second, and the heap's free pages are released when
+  // they fell to half of their peak since the last release, by 256 or more.
   asio::steady_timer trim_timer(signals_io);
   std::size_t peak = 0;
   std::function<void()> watch_memory = [&] {
@@ -118,9 +116,7 @@ int App::run() {
       for (auto& w : workers) open += w->connections();
       peak = std::max(peak, open);
       if (peak >= open + 256 && open <= peak / 2) {
-#ifdef __GLIBC__
-        ::malloc_trim(0);
-#endif
+        util::release_free_memory();
         peak = open;
       }
       watch_memory();

@@ -10,6 +10,7 @@
 #include "budget/store/sqlite_journal.hpp"
 #include "proxy/client_session.hpp"
 #include "telemetry/access_log.hpp"
+#include "util/heap.hpp"
 #include "util/thread_name.hpp"
 
 namespace proxy {
@@ -98,7 +99,11 @@ asio::awaitable<void> Worker::accept_loop() {
 // every k_trim_every. Tuning M_TRIM_THRESHOLD would not help (fragmentation, not the top chunk,
 // keeps the pages), and capping M_ARENA_MAX would make workers contend for arenas without
 // lowering the peak.
+// jemalloc (the tollgate binary's heap) gives free pages back by itself, its background thread
+// purging them a second after they are freed (app/main.cpp, malloc_conf): the loop then only
+// waits. (It also keeps the worker's io_context running until drain(), as before.)
 asio::awaitable<void> Worker::trim_loop() {
+  const bool trims = !util::jemalloc_heap();
   constexpr std::size_t k_trim_growth = std::size_t{32} << 20;
   constexpr auto k_trim_every = std::chrono::seconds(2);
   asio::steady_timer timer(io_);
@@ -107,9 +112,10 @@ asio::awaitable<void> Worker::trim_loop() {
     timer.expires_after(k_trim_every);
     auto [ec] = co_await timer.async_wait(use_tuple);
     if (ec) co_return;
+    if (!trims) continue;
     const std::size_t free_now = ::mallinfo2().fordblks;
     if (free_now > free_after_trim + k_trim_growth) {
-      ::malloc_trim(0);
+      util::release_free_memory();
       free_after_trim = ::mallinfo2().fordblks;
     } else {
       free_after_trim = std::min(free_after_trim, free_now);

@@ -28,6 +28,21 @@ class ProxyLifecycleTest(unittest.TestCase):
         key = os.path.join(self.h.dir, "data", "ca", "ca.key")
         self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
 
+    def test_threads_are_named_and_the_heap_gives_memory_back_by_itself(self):
+        # top -H and perf name each thread; the binary's jemalloc runs with the options main.cpp
+        # compiles in (its background thread returns freed pages), which a lost malloc_conf
+        # symbol would silently drop.
+        task = "/proc/%d/task" % self.h.proc.pid
+        names = set()
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.add(f.read().strip())
+        self.assertIn("tg-worker", names)
+        with open("/proc/%d/maps" % self.h.proc.pid) as f:
+            jemalloc = "libjemalloc" in f.read()
+        if jemalloc:
+            self.assertIn("jemalloc_bg_thd", names)
+
     def test_sigterm_with_a_request_in_flight_still_answers_it(self):
         result = {}
 
