@@ -209,7 +209,8 @@ void RedisConnection::call(Command command) {
     command.queued = Clock::now();
     std::vector<Command> one;
     one.push_back(std::move(command));
-    if (connected())
+    // With the next batch on the wire, its replies come first: not answerable here.
+    if (connected() && !in_flight_)
       process(one);
     else
       fail(one, 0, false);
@@ -426,11 +427,15 @@ void RedisConnection::format_batch(const std::vector<Command>& batch, std::size_
 
 bool RedisConnection::exchange(const std::string& wire, std::size_t count,
                                std::vector<ReplyPtr>& replies) {
-  // The replies of the previous exchange are no longer read; a reply half read (a failed
-  // exchange on a connection kept) keeps the arena as it is.
+  if (!socket_->write(wire, Clock::now() + k_reply_timeout)) return false;
+  return read_replies(count, replies);
+}
+
+bool RedisConnection::read_replies(std::size_t count, std::vector<ReplyPtr>& replies) {
+  // The replies of the previous batch are no longer read; a reply half read (a failed exchange
+  // on a connection kept) keeps the arena as it is.
   if (reader_->ridx < 0) arena_.reset();
   auto deadline = Clock::now() + k_reply_timeout;
-  if (!socket_->write(wire, deadline)) return false;
   char buffer[16384];
   while (replies.size() < count) {
     void* reply = nullptr;
@@ -447,15 +452,10 @@ bool RedisConnection::exchange(const std::string& wire, std::size_t count,
   return true;
 }
 
-void RedisConnection::process(std::vector<Command>& batch, bool reload_scripts) {
+void RedisConnection::prepare(const std::vector<Command>& batch, std::vector<Call>& calls,
+                              std::string& wire) const {
   // What goes on the wire: one command, or a run of consecutive commands the batch script can
   // run (in the order they were queued), as one call of it.
-  struct Call {
-    std::size_t first, count;
-    bool batched;
-  };
-  std::vector<Call> calls;
-  std::string wire;
   for (std::size_t i = 0; i < batch.size();) {
     std::size_t n = 1;
     if (batch_op(batch[i]) >= 0)
@@ -468,8 +468,62 @@ void RedisConnection::process(std::vector<Command>& batch, bool reload_scripts) 
       format(batch[i], wire);
     i += n;
   }
-  std::vector<ReplyPtr> replies;
-  const bool ok = exchange(wire, calls.size(), replies);
+}
+
+void RedisConnection::take_queued(std::vector<Command>& into) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  while (!queue_.empty() && into.size() < k_batch_max) {
+    into.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+}
+
+void RedisConnection::process(std::vector<Command>& first, bool reload_scripts) {
+  std::vector<Command> batch = std::move(first);
+  first.clear();
+  std::vector<Call> calls;
+  std::string wire;
+  prepare(batch, calls, wire);
+  bool written = socket_->write(wire, Clock::now() + k_reply_timeout);
+  for (;;) {
+    std::vector<ReplyPtr> replies;
+    const bool ok = written && read_replies(calls.size(), replies);
+    // Pipelined: the commands queued while Redis answered go out now, before these replies are
+    // delivered, so that Redis runs them while the callbacks run (and the callers queue more).
+    // Not when a script has to be loaded again: its commands go again first.
+    std::vector<Command> next;
+    std::vector<Call> next_calls;
+    bool next_written = false;
+    if (ok && reload_scripts && !refused_script(batch, calls, replies)) {
+      take_queued(next);
+      if (!next.empty()) {
+        wire.clear();
+        prepare(next, next_calls, wire);
+        next_written = socket_->write(wire, Clock::now() + k_reply_timeout);
+        in_flight_ = true;
+      }
+    }
+    finish(batch, calls, replies, ok, reload_scripts);
+    in_flight_ = false;
+    if (next.empty()) return;
+    if (hooks_.after_batch) hooks_.after_batch();
+    batch = std::move(next);
+    calls = std::move(next_calls);
+    written = next_written;
+  }
+}
+
+bool RedisConnection::refused_script(const std::vector<Command>& batch,
+                                     const std::vector<Call>& calls,
+                                     const std::vector<ReplyPtr>& replies) const {
+  for (std::size_t c = 0; c < replies.size(); ++c)
+    if (batch[calls[c].first].script >= 0 && is_error(replies[c].get(), "NOSCRIPT")) return true;
+  return false;
+}
+
+void RedisConnection::finish(std::vector<Command>& batch, const std::vector<Call>& calls,
+                             std::vector<ReplyPtr>& replies, bool ok, bool reload_scripts) {
   std::vector<Command> again;
   for (std::size_t c = 0; c < replies.size(); ++c) {
     const Call& call = calls[c];

@@ -123,7 +123,30 @@ class RedisConnection {
   void run();
   bool connect();
   void disconnect();
+  // Consecutive commands of a batch as they go out: one command, or a run of them as one call
+  // of the batch script.
+  struct Call {
+    std::size_t first, count;
+    bool batched;
+  };
+  // Sends `batch` and delivers its replies; then, as long as commands were queued meanwhile,
+  // the next batch, each written before the replies of the one before are delivered.
   void process(std::vector<Command>& batch, bool reload_scripts = true);
+  void prepare(const std::vector<Command>& batch, std::vector<Call>& calls,
+               std::string& wire) const;
+  void take_queued(std::vector<Command>& into);
+  // True when a reply says the server does not know a script (NOSCRIPT).
+  bool refused_script(
+      const std::vector<Command>& batch, const std::vector<Call>& calls,
+      const std::vector<std::unique_ptr<redisReply, void (*)(void*)>>& replies) const;
+  // Delivers the replies, fails what has none (disconnecting when `ok` is false) and sends
+  // again, once the scripts are loaded, what NOSCRIPT refused.
+  void finish(std::vector<Command>& batch, const std::vector<Call>& calls,
+              std::vector<std::unique_ptr<redisReply, void (*)(void*)>>& replies, bool ok,
+              bool reload_scripts);
+  // Reads `count` replies (the bytes before them having been written).
+  bool read_replies(std::size_t count,
+                    std::vector<std::unique_ptr<redisReply, void (*)(void*)>>& replies);
   void fail(std::vector<Command>& batch, std::size_t from, bool sent);
   // Writes `wire` and reads `count` replies into `replies`; false when the connection failed
   // (replies then holds those that came).
@@ -148,7 +171,8 @@ class RedisConnection {
   std::unique_ptr<RedisSocket> socket_;
   redisReader* reader_ = nullptr;
   ReplyArena arena_;
-  bool failing_ = false;  // a failure was reported and no connection made since
+  bool failing_ = false;    // a failure was reported and no connection made since
+  bool in_flight_ = false;  // the next batch is written while this one's callbacks run
   std::atomic<bool> connected_{false};
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point next_attempt_{};
