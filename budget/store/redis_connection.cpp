@@ -489,6 +489,7 @@ void RedisConnection::process(std::vector<Command>& first, bool reload_scripts) 
   for (;;) {
     std::vector<ReplyPtr> replies;
     const bool ok = written && read_replies(calls.size(), replies);
+    in_flight_ = false;  // nothing else is on the wire now
     // Pipelined: the commands queued while Redis answered go out now, before these replies are
     // delivered, so that Redis runs them while the callbacks run (and the callers queue more).
     // Not when a script has to be loaded again: its commands go again first.
@@ -504,8 +505,9 @@ void RedisConnection::process(std::vector<Command>& first, bool reload_scripts) 
         in_flight_ = true;
       }
     }
+    // With the next batch on the wire (in_flight_), the callbacks here and in after_batch cannot
+    // make a call() of their own.
     finish(batch, calls, replies, ok, reload_scripts);
-    in_flight_ = false;
     if (next.empty()) return;
     if (hooks_.after_batch) hooks_.after_batch();
     batch = std::move(next);
