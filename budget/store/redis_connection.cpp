@@ -1,15 +1,16 @@
 #include "budget/store/redis_connection.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <cstring>
 #include <future>
 
+#include "budget/store/redis_wire.hpp"
 #include "budget/store/store_metrics.hpp"
 #include "util/thread_name.hpp"
 
 namespace budget {
 namespace {
+
+using redis_wire::wire_command;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -28,141 +29,13 @@ constexpr auto k_idle_ping = 1000ms;
 // Commands per batch: bounds a batch's latency and the memory of its replies.
 constexpr std::size_t k_batch_max = 1024;
 
-// Replies are built in an arena that the next exchange starts over (nothing reads a reply after
-// the batch it answered has been delivered): hiredis's reply functions, with its allocations
-// replaced by bump allocation in chunks of 16 KiB that are kept, and nothing freed one by one.
-constexpr std::size_t k_arena_chunk = 16384;
-
-void* arena_allocate(void* privdata, std::size_t size) {
-  return static_cast<RedisConnection::ReplyArena*>(privdata)->allocate(size);
-}
-
-redisReply* arena_reply(const redisReadTask* task, int type) {
-  auto* r = static_cast<redisReply*>(arena_allocate(task->privdata, sizeof(redisReply)));
-  if (!r) return nullptr;
-  std::memset(r, 0, sizeof *r);
-  r->type = type;
-  if (task->parent) static_cast<redisReply*>(task->parent->obj)->element[task->idx] = r;
-  return r;
-}
-
-void* arena_string(const redisReadTask* task, char* str, std::size_t len) {
-  auto* text = static_cast<char*>(arena_allocate(task->privdata, len + 1));
-  if (!text) return nullptr;
-  std::memcpy(text, str, len);
-  text[len] = '\0';
-  redisReply* r = arena_reply(task, task->type);
-  if (!r) return nullptr;
-  r->str = text;
-  r->len = len;
-  return r;
-}
-
-void* arena_array(const redisReadTask* task, int elements) {
-  redisReply** element = nullptr;
-  if (elements > 0) {
-    const std::size_t bytes = sizeof(redisReply*) * static_cast<std::size_t>(elements);
-    element = static_cast<redisReply**>(arena_allocate(task->privdata, bytes));
-    if (!element) return nullptr;
-    std::memset(element, 0, bytes);
-  }
-  redisReply* r = arena_reply(task, REDIS_REPLY_ARRAY);
-  if (!r) return nullptr;
-  r->element = element;
-  r->elements = static_cast<std::size_t>(elements > 0 ? elements : 0);
-  return r;
-}
-
-void* arena_integer(const redisReadTask* task, long long value) {
-  redisReply* r = arena_reply(task, REDIS_REPLY_INTEGER);
-  if (r) r->integer = value;
-  return r;
-}
-
-void* arena_nil(const redisReadTask* task) {
-  return arena_reply(task, REDIS_REPLY_NIL);
-}
-
-void arena_free(void*) {}  // the arena starts over as a whole
-
-redisReplyObjectFunctions k_arena_functions = {arena_string, arena_array, arena_integer, arena_nil,
-                                               arena_free};
-
 void no_free(void*) {}
 
 bool is_error(const redisReply* r, std::string_view prefix = {}) {
   return r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with(prefix);
 }
 
-// Appends the decimal digits of `v`.
-void append_number(std::string& wire, std::int64_t v) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  wire.append(digits, end);
-}
-// RESP, written straight into the wire: an array header, a bulk string.
-void resp_array(std::string& wire, std::size_t n) {
-  wire += '*';
-  append_number(wire, static_cast<std::int64_t>(n));
-  wire += "\r\n";
-}
-void resp_bulk(std::string& wire, std::string_view s) {
-  wire += '$';
-  append_number(wire, static_cast<std::int64_t>(s.size()));
-  wire += "\r\n";
-  wire += s;
-  wire += "\r\n";
-}
-void resp_bulk(std::string& wire, std::int64_t v) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  resp_bulk(wire, std::string_view(digits, static_cast<std::size_t>(end - digits)));
-}
-
-std::string wire_command(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  char* cmd = nullptr;
-  const int n =
-      redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
-  std::string out(cmd, n < 0 ? 0 : static_cast<std::size_t>(n));
-  redisFreeCommand(cmd);
-  return out;
-}
-
 }  // namespace
-
-RedisConnection::ScriptArgs::ScriptArgs(const std::vector<std::string>& numkeys_keys_args) {
-  const std::size_t keys = numkeys_keys_args.empty() ? 0 : std::stoul(numkeys_keys_args[0]);
-  for (std::size_t i = 1; i < numkeys_keys_args.size(); ++i)
-    if (i <= keys)
-      key(numkeys_keys_args[i]);
-    else
-      arg(numkeys_keys_args[i]);
-}
-
-RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::key(std::string_view k) {
-  resp_bulk(wire_, k);
-  ++keys_;
-  keys_bytes_ = wire_.size();
-  return *this;
-}
-
-RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::arg(std::string_view a) {
-  resp_bulk(wire_, a);
-  ++args_;
-  return *this;
-}
-
-RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::arg(std::int64_t v) {
-  resp_bulk(wire_, v);
-  ++args_;
-  return *this;
-}
 
 RedisConnection::RedisConnection(RedisEndpoint endpoint, std::vector<std::string> scripts,
                                  Hooks hooks, Batching batching)
@@ -289,35 +162,6 @@ void RedisConnection::report(const std::string& problem) {
   if (hooks_.failed) hooks_.failed(problem);
 }
 
-void* RedisConnection::ReplyArena::allocate(std::size_t size) {
-  size = (size + 15) & ~std::size_t{15};
-  while (chunk_ < chunks_.size()) {
-    if (used_ + size <= sizes_[chunk_]) {
-      void* p = chunks_[chunk_].get() + used_;
-      used_ += size;
-      return p;
-    }
-    ++chunk_;
-    used_ = 0;
-  }
-  const std::size_t bytes = std::max(size, k_arena_chunk);
-  chunks_.push_back(std::make_unique<char[]>(bytes));
-  sizes_.push_back(bytes);
-  chunk_ = chunks_.size() - 1;
-  used_ = size;
-  return chunks_.back().get();
-}
-
-void RedisConnection::ReplyArena::reset() {
-  // A chunk made for one large reply is not kept.
-  while (chunks_.size() > 1 && sizes_.back() > k_arena_chunk) {
-    chunks_.pop_back();
-    sizes_.pop_back();
-  }
-  chunk_ = 0;
-  used_ = 0;
-}
-
 bool RedisConnection::connect() {
   socket_ = std::make_unique<RedisSocket>();
   if (auto problem = socket_->connect(endpoint_, Clock::now() + k_connect_timeout)) {
@@ -325,7 +169,7 @@ bool RedisConnection::connect() {
     report(*problem);
     return false;
   }
-  reader_ = redisReaderCreateWithFunctions(&k_arena_functions);
+  reader_ = redis_wire::arena_reader();
   reader_->privdata = &arena_;
   std::string wire;
   std::size_t count = 0;
@@ -380,49 +224,6 @@ void RedisConnection::disconnect() {
   socket_.reset();
   if (reader_) redisReaderFree(reader_);
   reader_ = nullptr;
-}
-
-void RedisConnection::format(const Command& command, std::string& wire) const {
-  if (command.script < 0) {
-    wire += wire_command(command.args);
-    return;
-  }
-  const ScriptArgs& a = command.script_args;
-  resp_array(wire, 3 + a.keys() + a.args());
-  resp_bulk(wire, "EVALSHA");
-  resp_bulk(wire, shas_.at(static_cast<std::size_t>(command.script)));
-  resp_bulk(wire, static_cast<std::int64_t>(a.keys()));
-  wire += a.keys_wire();
-  wire += a.args_wire();
-}
-
-int RedisConnection::batch_op(const Command& command) const {
-  if (batching_.script < 0 || command.script < 0) return -1;
-  const auto i = static_cast<std::size_t>(command.script);
-  return i < batching_.op.size() ? batching_.op[i] : -1;
-}
-
-void RedisConnection::format_batch(const std::vector<Command>& batch, std::size_t first,
-                                   std::size_t count, std::string& wire) const {
-  std::size_t keys = 0, args = 0;
-  for (std::size_t i = first; i < first + count; ++i) {
-    keys += batch[i].script_args.keys();
-    args += batch[i].script_args.args();
-  }
-  // EVALSHA sha numkeys, the keys, then m, (op, key count, argument count) per command, and
-  // every command's arguments: KEYS go before ARGV.
-  resp_array(wire, 4 + keys + args + 3 * count);
-  resp_bulk(wire, "EVALSHA");
-  resp_bulk(wire, shas_.at(static_cast<std::size_t>(batching_.script)));
-  resp_bulk(wire, static_cast<std::int64_t>(keys));
-  for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.keys_wire();
-  resp_bulk(wire, static_cast<std::int64_t>(count));
-  for (std::size_t i = first; i < first + count; ++i) {
-    resp_bulk(wire, static_cast<std::int64_t>(batch_op(batch[i])));
-    resp_bulk(wire, static_cast<std::int64_t>(batch[i].script_args.keys()));
-    resp_bulk(wire, static_cast<std::int64_t>(batch[i].script_args.args()));
-  }
-  for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.args_wire();
 }
 
 bool RedisConnection::exchange(const std::string& wire, std::size_t count,
