@@ -88,8 +88,10 @@ void* realloc(void* p, size_t n) {
   resolve();
   count();
   if (from_bootstrap(p)) {
-    void* q = next_malloc(n);
-    if (q) memcpy(q, p, n);  // a bootstrap block is never larger than the buffer's rest
+    // The block's own size is not kept: copy what the buffer holds from it on, at most n.
+    const size_t rest = (size_t)(bootstrap + sizeof bootstrap - (const char*)p);
+    void* q = next_malloc ? next_malloc(n) : bootstrap_alloc(n);
+    if (q) memcpy(q, p, n < rest ? n : rest);
     return q;
   }
   return next_realloc(p, n);

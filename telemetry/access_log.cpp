@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -220,12 +219,10 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 }
 
 void append_number(std::string& out, std::string_view key, std::int64_t value) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
   out += ",\"";
   out += key;
   out += "\":";
-  out.append(digits, end);
+  util::append_decimal(out, value);
 }
 
 }  // namespace

@@ -76,17 +76,13 @@ void RedisConnection::send(Command command) {
 }
 
 void RedisConnection::call(Command command) {
-  // From a callback (which may call straight back in): the batch's replies have all been read,
-  // so the command goes out and is answered here and now.
+  // From a callback, on the connection's thread: refused at once. The batch being delivered
+  // still reads its replies from the connection's arena, and the next batch may be on the wire
+  // already, whose replies would come first.
   if (std::this_thread::get_id() == thread_.get_id()) {
-    command.queued = Clock::now();
     std::vector<Command> one;
     one.push_back(std::move(command));
-    // With the next batch on the wire, its replies come first: not answerable here.
-    if (connected() && !in_flight_)
-      process(one);
-    else
-      fail(one, 0, false);
+    fail(one, 0, false);
     return;
   }
   {
@@ -290,7 +286,6 @@ void RedisConnection::process(std::vector<Command>& first, bool reload_scripts) 
   for (;;) {
     std::vector<ReplyPtr> replies;
     const bool ok = written && read_replies(calls.size(), replies);
-    in_flight_ = false;  // nothing else is on the wire now
     // Pipelined: the commands queued while Redis answered go out now, before these replies are
     // delivered, so that Redis runs them while the callbacks run (and the callers queue more).
     // Not when a script has to be loaded again: its commands go again first.
@@ -303,11 +298,8 @@ void RedisConnection::process(std::vector<Command>& first, bool reload_scripts) 
         wire.clear();
         prepare(next, next_calls, wire);
         next_written = socket_->write(wire, Clock::now() + k_reply_timeout);
-        in_flight_ = true;
       }
     }
-    // With the next batch on the wire (in_flight_), the callbacks here and in after_batch cannot
-    // make a call() of their own.
     finish(batch, calls, replies, ok, reload_scripts);
     if (next.empty()) return;
     if (hooks_.after_batch) hooks_.after_batch();

@@ -41,12 +41,10 @@ class RedisConnection {
   // command is made: one allocation instead of one per argument, copied to the wire whole.
   class ScriptArgs {
    public:
-    ScriptArgs() = default;
-    // From a key count followed by the keys and the arguments (as EVALSHA takes them).
-    explicit ScriptArgs(const std::vector<std::string>& numkeys_keys_args);
     void reserve(std::size_t bytes) { wire_.reserve(bytes); }
-    // Every key goes before the first argument.
-    ScriptArgs& key(std::string_view k);
+    // A key, written as `k` followed by `more` (a prefix and the rest, without joining them
+    // first). Every key goes before the first argument (std::logic_error otherwise).
+    ScriptArgs& key(std::string_view k, std::string_view more = {});
     ScriptArgs& arg(std::string_view a);
     ScriptArgs& arg(std::int64_t v);
     std::size_t keys() const { return keys_; }
@@ -97,8 +95,8 @@ class RedisConnection {
   // Queues a command; safe from any thread, never blocks on Redis.
   void send(Command command);
 
-  // Sends `command` and returns once its callback has run. Never from a callback, nor under a
-  // lock that a callback takes.
+  // Sends `command` and returns once its callback has run. Not under a lock that a callback
+  // takes; from a callback (the connection's thread) it fails at once, unsent.
   void call(Command command);
 
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
@@ -171,8 +169,7 @@ class RedisConnection {
   std::unique_ptr<RedisSocket> socket_;
   redisReader* reader_ = nullptr;
   ReplyArena arena_;
-  bool failing_ = false;    // a failure was reported and no connection made since
-  bool in_flight_ = false;  // the next batch is written while this one's callbacks run
+  bool failing_ = false;  // a failure was reported and no connection made since
   std::atomic<bool> connected_{false};
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point next_attempt_{};

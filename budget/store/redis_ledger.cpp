@@ -2,7 +2,6 @@
 // batches), so no caller waits on Redis; closes Redis could not take wait in a RedisOutbox and
 // are sent again once it is back.
 #include <charconv>
-#include <cstring>
 #include <future>
 #include <stdexcept>
 #include <unordered_map>
@@ -11,6 +10,7 @@
 #include "budget/store/redis_outbox.hpp"
 #include "budget/store/redis_scripts.hpp"
 #include "budget/store/shared_ledger.hpp"
+#include "util/text.hpp"
 
 namespace budget {
 namespace {
@@ -29,12 +29,6 @@ constexpr std::size_t k_batch_max_ops = 128;
 // Separates the fields of an override record: budget names and HTTP header values never hold
 // ASCII control characters.
 constexpr char k_field = '\x1f';
-
-void append_int(std::string& out, std::int64_t v) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  out.append(digits, end);
-}
 
 std::int64_t to_int(const redisReply* r) {
   if (r->type == REDIS_REPLY_INTEGER) return r->integer;
@@ -80,9 +74,8 @@ class RedisLedger final : public SharedLedger {
     PendingClose open = pending_close(hold, parts);
     open.estimate = std::to_string(estimate);
     // The hold as its member in the deadline set carries it: "ID\nESTIMATE\nROLLS\nKEY1\nKEY2..."
-    char digits[24];
-    const auto id_end = std::to_chars(digits, digits + sizeof digits, hold).ptr;
-    const std::string_view id(digits, static_cast<std::size_t>(id_end - digits));
+    const util::Decimal digits(hold);
+    const std::string_view id = digits.view();
     std::size_t size = id.size() + open.estimate.size() + 2 + 8 * parts.size();
     for (const auto& k : open.keys) size += k.size() + 1;
     open.member.reserve(size);
@@ -92,9 +85,9 @@ class RedisLedger final : public SharedLedger {
     open.member += '\n';
     for (std::size_t i = 0; i < parts.size(); ++i) {
       if (i) open.member += ' ';
-      append_int(open.member, parts[i].window);
+      util::append_decimal(open.member, parts[i].window);
       open.member += ':';
-      append_int(open.member, parts[i].bucket);
+      util::append_decimal(open.member, parts[i].bucket);
     }
     for (const auto& k : open.keys) {
       open.member += '\n';
@@ -105,7 +98,7 @@ class RedisLedger final : public SharedLedger {
     args.reserve(bytes);
     for (const auto& k : open.keys) args.key(k);
     args.key(holds_key_);
-    seen_key(args, id);
+    args.key(seen_prefix_, id);  // PREFIX seen:ID
     args.arg(open.estimate).arg(hold_ttl_ms).arg(static_cast<std::int64_t>(parts.size()));
     args.arg(open.member);
     for (const auto& p : parts)
@@ -321,15 +314,14 @@ class RedisLedger final : public SharedLedger {
   }
 
   RedisConnection::ScriptArgs close_args(const PendingClose& c) const {
-    char digits[24];
-    const auto id_end = std::to_chars(digits, digits + sizeof digits, c.hold).ptr;
-    const std::string_view id(digits, static_cast<std::size_t>(id_end - digits));
+    const util::Decimal digits(c.hold);
+    const std::string_view id = digits.view();
     RedisConnection::ScriptArgs args;
     std::size_t bytes = c.member.size() + prefix_.size() * 2 + 96 + 24 * c.keys.size();
     for (const auto& k : c.keys) bytes += k.size() + 8;
     args.reserve(bytes);
     args.key(holds_key_);
-    seen_key(args, id);
+    args.key(seen_prefix_, id);  // PREFIX seen:ID
     for (const auto& k : c.keys) args.key(k);
     // A hold never sent has no member: the bare id, which names no hold.
     args.arg(c.member.empty() ? id : std::string_view(c.member));
@@ -342,19 +334,6 @@ class RedisLedger final : public SharedLedger {
       args.arg(i < c.key_buckets.size() ? c.key_buckets[i] : 0);
     }
     return args;
-  }
-
-  // PREFIX seen:ID, the mark of a closed hold, as a key of `args`.
-  void seen_key(RedisConnection::ScriptArgs& args, std::string_view id) const {
-    char key[256];
-    const std::size_t size = seen_prefix_.size() + id.size();
-    if (size > sizeof key) {
-      args.key(seen_prefix_ + std::string(id));
-      return;
-    }
-    std::memcpy(key, seen_prefix_.data(), seen_prefix_.size());
-    std::memcpy(key + seen_prefix_.size(), id.data(), id.size());
-    args.key(std::string_view(key, size));
   }
 
   // On the connection's thread, first on a new connection: the closes the outbox keeps.

@@ -7,8 +7,10 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 
 #include "budget/store/redis_connection.hpp"
+#include "util/text.hpp"
 
 namespace budget {
 namespace redis_wire {
@@ -74,31 +76,22 @@ void arena_free(void*) {}  // the arena starts over as a whole
 redisReplyObjectFunctions k_arena_functions = {arena_string, arena_array, arena_integer, arena_nil,
                                                arena_free};
 
-// Appends the decimal digits of `v`.
-void append_number(std::string& wire, std::int64_t v) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  wire.append(digits, end);
-}
-
 }  // namespace
 
 void resp_array(std::string& wire, std::size_t n) {
   wire += '*';
-  append_number(wire, static_cast<std::int64_t>(n));
+  util::append_decimal(wire, n);
   wire += "\r\n";
 }
 void resp_bulk(std::string& wire, std::string_view s) {
   wire += '$';
-  append_number(wire, static_cast<std::int64_t>(s.size()));
+  util::append_decimal(wire, s.size());
   wire += "\r\n";
   wire += s;
   wire += "\r\n";
 }
 void resp_bulk(std::string& wire, std::int64_t v) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-  resp_bulk(wire, std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  resp_bulk(wire, util::Decimal(v).view());
 }
 
 std::string wire_command(const std::vector<std::string>& args) {
@@ -127,17 +120,16 @@ using redis_wire::resp_array;
 using redis_wire::resp_bulk;
 using redis_wire::wire_command;
 
-RedisConnection::ScriptArgs::ScriptArgs(const std::vector<std::string>& numkeys_keys_args) {
-  const std::size_t keys = numkeys_keys_args.empty() ? 0 : std::stoul(numkeys_keys_args[0]);
-  for (std::size_t i = 1; i < numkeys_keys_args.size(); ++i)
-    if (i <= keys)
-      key(numkeys_keys_args[i]);
-    else
-      arg(numkeys_keys_args[i]);
-}
-
-RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::key(std::string_view k) {
-  resp_bulk(wire_, k);
+RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::key(std::string_view k,
+                                                              std::string_view more) {
+  // The keys are the string's first part: one after an argument would be read as an argument.
+  if (args_ > 0) throw std::logic_error("ScriptArgs: a key after an argument");
+  wire_ += '$';
+  util::append_decimal(wire_, k.size() + more.size());
+  wire_ += "\r\n";
+  wire_ += k;
+  wire_ += more;
+  wire_ += "\r\n";
   ++keys_;
   keys_bytes_ = wire_.size();
   return *this;

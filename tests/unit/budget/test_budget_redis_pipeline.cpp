@@ -1,11 +1,12 @@
 // One RedisConnection under load from several threads: every command gets its own reply, in the
 // order Redis ran them, while the next batch goes out before the callbacks of the one before
 // run (pipelining); a call() from such a callback is refused rather than answered with a reply
-// that belongs to another command.
+// that belongs to another command (or read into the arena the batch's replies are still in).
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,7 +79,7 @@ return out
   CHECK(wrong == 0);
 }
 
-TEST_CASE("Redis connection: a call() from a callback with a batch on the wire is refused") {
+TEST_CASE("Redis connection: a call() from a callback is refused, and the next batch is answered") {
   budget::RedisConnection connection(endpoint_of(RedisServer::shared()), {}, {}, {});
   // Commands queued while the first is answered go out as the next batch before its callback
   // runs; the callback's own call() must not read that batch's replies.
@@ -117,4 +118,15 @@ TEST_CASE("Redis connection: a call() from a callback with a batch on the wire i
   std::lock_guard lock(m);
   // The inner call was refused (no reply) and "second" got its own reply.
   CHECK(seen == std::vector<std::string>{"inner=<none>", "second=second"});
+}
+
+TEST_CASE("Redis connection: a script's keys and arguments as RESP") {
+  budget::RedisConnection::ScriptArgs a;
+  a.key("p:holds").key("p:seen:", "42").arg("x").arg(std::int64_t{-7});
+  CHECK(a.keys() == 2);
+  CHECK(a.args() == 2);
+  CHECK(a.keys_wire() == "$7\r\np:holds\r\n$9\r\np:seen:42\r\n");
+  CHECK(a.args_wire() == "$1\r\nx\r\n$2\r\n-7\r\n");
+  // A key after an argument would be sent as an argument: refused.
+  CHECK_THROWS_AS(a.key("late"), std::logic_error);
 }
