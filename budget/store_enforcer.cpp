@@ -315,6 +315,7 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, Record
   Completed completed;
   SharedCalls calls;
   bool waits = false, waits_shared = false;
+  const bool await_shared = detail.await_shared;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
@@ -325,7 +326,9 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, Record
       waits_shared = !it->second.shared.empty();
       close(id, it->second, actual, std::move(detail), now, events, write);
       holds_.erase(it);
-      // Done once the journal has the change and its record, and the shared ledger has answered.
+      // Done once the journal has the change and its record, and the shared ledger has answered
+      // (or, without await_shared, has the close queued: never before, so that nothing the
+      // caller sends next can reach the ledger ahead of it).
       done = after_all(1 + int{waits_shared}, std::move(done));
       waits = true;
       auto waiting = std::make_unique<Waiting>();
@@ -338,7 +341,8 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, Record
   }
   publish(events);
   complete(completed);
-  call_shared(std::move(calls), nullptr, waits_shared ? done : nullptr);
+  call_shared(std::move(calls), nullptr, waits_shared && await_shared ? done : nullptr);
+  if (waits_shared && !await_shared && done) done();  // the close is queued
   if (!waits && !waits_shared && done) done();
 }
 

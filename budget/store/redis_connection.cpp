@@ -118,7 +118,9 @@ void RedisConnection::run() {
       const bool pinged = connected() && !wake_.wait_until(lock, Clock::now() + k_idle_ping, ready);
       if (!connected()) wake_.wait_until(lock, next_attempt_, ready);
       waiting_ = false;
-      if (stopping_) return;
+      // Stopping, what is queued still goes out while the server answers (closes an exchange
+      // did not wait for among it); what cannot, fails (closes to the outbox).
+      if (stopping_ && (queue_.empty() || !connected())) return;
       if (pinged) batch.push_back({"ping", -1, {"PING"}, {}, nullptr, Clock::now()});
       while (!queue_.empty() && batch.size() < k_batch_max) {
         batch.push_back(std::move(queue_.front()));

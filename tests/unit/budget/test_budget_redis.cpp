@@ -172,3 +172,81 @@ TEST_CASE("Redis store, expiry is relative to Redis's clock, whatever the sideca
     redisFree(c);
   }
 }
+
+// A proxied exchange goes on to the client's next request once its close is queued to Redis
+// (RecordDetail::await_shared = false), a round trip sooner; the ledger's one connection still
+// runs that close before the next reservation this process sends.
+TEST_CASE(
+    "Redis store, a close not awaited: done while Redis is held, the next reservation after it") {
+  using namespace std::chrono;
+  RedisServer server;
+  ManualClock clock;
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 2 * k_usd, Kind::day)};
+  auto e = budget::make_enforcer(config, clock);
+  const auto first = admit(*e, openai(1'500'000));
+  REQUIRE(first.admitted);
+  const auto hold_redis = [&] {
+    REQUIRE(redis_command(server.port(), {"CLIENT", "PAUSE", "500", "ALL"}) == "OK");
+    return steady_clock::now();
+  };
+
+  SUBCASE("not awaited") {
+    const auto t0 = hold_redis();
+    std::promise<void> settled;
+    budget::RecordDetail detail;
+    detail.await_shared = false;
+    e->settle(first.hold, 400'000, std::move(detail), [&] { settled.set_value(); });
+    REQUIRE(settled.get_future().wait_for(2s) == std::future_status::ready);
+    CHECK(steady_clock::now() - t0 < 300ms);  // Redis answers nothing for 500 ms
+    // $1.50 more fits in the $2 only once the close has replaced the $1.50 hold by $0.40 spent.
+    const auto next = admit(*e, openai(1'500'000));
+    CHECK(steady_clock::now() - t0 >= 400ms);  // the reservation, though, waited for Redis
+    CHECK(next.admitted);
+    CHECK(standing(*e, "daily").spent == 400'000);
+    CHECK(standing(*e, "daily").reserved == 1'500'000);
+  }
+  SUBCASE("awaited (the default)") {
+    const auto t0 = hold_redis();
+    settle(*e, first.hold, 400'000);
+    CHECK(steady_clock::now() - t0 >= 400ms);
+    CHECK(standing(*e, "daily").spent == 400'000);
+    CHECK(standing(*e, "daily").reserved == 0);
+  }
+}
+
+// A close the exchange did not wait for may still be queued (or on the wire) when tollgate
+// stops: it reaches Redis before the connection closes, not the outbox of a process that may
+// not start again soon.
+TEST_CASE("Redis store, closes still queued when the store stops reach Redis") {
+  RedisServer server;
+  ManualClock clock;
+  TempDir first_dir, second_dir;
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 2 * k_usd, Kind::day)};
+  config->data_dir = first_dir.path.string();
+  {
+    auto e = budget::make_enforcer(config, clock);
+    const auto held = admit(*e, openai(k_usd));
+    REQUIRE(held.admitted);
+    REQUIRE(redis_command(server.port(), {"CLIENT", "PAUSE", "300", "ALL"}) == "OK");
+    // A reservation on the wire, which Redis holds, and the close queued behind it.
+    std::promise<budget::Admission> second;
+    e->admit(openai(500'000), [&](budget::Admission a) { second.set_value(std::move(a)); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::promise<void> settled;
+    budget::RecordDetail detail;
+    detail.await_shared = false;
+    e->settle(held.hold, 400'000, std::move(detail), [&] { settled.set_value(); });
+    settled.get_future().wait();
+    e.reset();  // stops while Redis holds both
+    CHECK(second.get_future().get().admitted);
+  }
+  // Another process, with an outbox of its own (empty), reads what Redis has: the close, and the
+  // second hold still open.
+  auto other = std::make_shared<rules::Config>(*config);
+  other->data_dir = second_dir.path.string();
+  auto e = budget::make_enforcer(other, clock);
+  CHECK(standing(*e, "daily").spent == 400'000);
+  CHECK(standing(*e, "daily").reserved == 500'000);
+}
