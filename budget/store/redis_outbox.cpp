@@ -7,8 +7,9 @@
 namespace budget {
 namespace {
 
-// Every close is committed before its settle is reported done (synchronous=FULL: a close that
-// waits here is money that Redis has not counted yet). Writes happen only while Redis is away.
+// A close that failed is committed here before its callback runs, so before a settle that
+// awaits Redis is reported done (synchronous=FULL: a close that waits here is money that Redis
+// has not counted yet). Writes happen only while Redis is away.
 constexpr const char* k_schema = R"sql(
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
