@@ -138,7 +138,8 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 LOAD_AT_END=$(cut -d' ' -f1-3 /proc/loadavg)
-# Store latency as the exchanges waited for it (tollgate_store_seconds from the Redis sidecar).
+# Store latency, queued to answered (tollgate_store_seconds from the Redis sidecar): what an
+# exchange waits for its reservation; its close it no longer waits for.
 curl -s "http://127.0.0.1:$REDIS_ADMIN/metrics" | grep '^tollgate_store_seconds' >"$DIR/store_seconds.txt" || true
 LEDGER=$(TOLLGATE_BENCH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" timeout 600 "$BUILD/ledger_bench" \
   --benchmark_filter='^(sqlite|redis)/' --benchmark_min_time=1 2>&1 | grep -E '^(sqlite|redis)/|Load Average' || true)
@@ -178,7 +179,7 @@ for op in ("reserve", "close"):
     total = b[-1][1]
     p = next(le for le, n in b if n >= 0.99 * total)
     q = next(le for le, n in b if n >= 0.5 * total)
-    print("Redis %s as the exchanges waited for it (tollgate_store_seconds, %d calls): p50 <= %g ms, p99 <= %g ms" % (op, total, q * 1000, p * 1000))
+    print("Redis %s, queued to answered (tollgate_store_seconds, %d calls): p50 <= %g ms, p99 <= %g ms" % (op, total, q * 1000, p * 1000))
 PYEOF
 {
   echo
