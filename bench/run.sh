@@ -79,6 +79,7 @@ if [ "$DO_BUILD" = 1 ]; then
   cmake --build "$BUILD" -j2 --target loadgen >/dev/null
   cmake --build "$BUILD" -j2 --target tollgate >/dev/null 2>&1 || log "tollgate did not build: benchmarked without it"
   cmake --build "$BUILD" -j2 --target ledger_bench >/dev/null 2>&1 || log "no ledger_bench target"
+  cmake --build "$BUILD" -j2 --target wakeup_rtt >/dev/null 2>&1 || log "no wakeup_rtt target"
 fi
 LOADGEN=$BUILD/loadgen
 TOLLGATE=${TOLLGATE_BIN:-$BUILD/tollgate}  # TOLLGATE_BIN benchmarks another build
@@ -259,6 +260,8 @@ for round in $(seq "$ROUNDS"); do
     curl_load "curl_get_$t" "$round" "$t" GET /v1/chat/completions
     loadgen "seq_post_$t" "$round" "$t" -c 1 -n "$SEQUENTIAL" "${POST[@]}"
   done
+  # What one hop between two processes costs here: the floor under the added latency.
+  [ -x "$BUILD/wakeup_rtt" ] && record hop "$round" "$("$BUILD/wakeup_rtt" 5000) errors=0 non200=0"
   # Two sizes: tinyproxy leaves Nagle on, and a 16 KiB answer then waits for a delayed ACK.
   for t in "${TUNNELS[@]}"; do
     for size in 512 16k; do

@@ -152,6 +152,12 @@ def main():
           f"{fmt(median(c, k, 'p999_us'), 1)} | "
           f"{fmt(added(c, k, 'seq_post_direct', 'p50_us'), 1) if path != 'direct' else '—'} | "
           f"{fmt(added(c, k, 'seq_post_direct', 'p99_us'), 1) if path != 'direct' else '—'} |")
+    if "hop" in c:
+        w("\nThe floor on this machine (bench/wakeup_rtt, each round: two processes passing one byte "
+          "over loopback TCP, each asleep in epoll_wait): one hop between processes "
+          f"p50 {fmt(median(c, 'hop', 'hop_p50_us'), 1)} µs, p99 {fmt(median(c, 'hop', 'hop_p99_us'), 1)} µs. "
+          "A proxy adds two hops to every request (client → proxy, proxy → client), whatever it does "
+          "inside.")
 
     w("\n### SSE: upstream write to client read, per event (µs, median over rounds)\n")
     w("40 streams × 50 events, 2 ms apart, over 8 connections; the upstream (bench/sse_upstream.py) "
