@@ -28,14 +28,52 @@ std::string key_text(const std::string& key) {
   return key.empty() ? "" : " (key \"" + key + "\")";
 }
 
+// A request that asks more tokens than the limit gives in a whole window: never admitted.
+Admission too_many(const rules::RateLimitConfig& limit, const std::string& key,
+                   const AdmitRequest& request) {
+  Admission refusal;
+  refusal.admitted = false;
+  refusal.refused_by = RefusedBy::rate;
+  refusal.name = limit.name;
+  refusal.message = "rate limit \"" + limit.name + "\"" + key_text(key) + ": request of " +
+                    std::to_string(request.estimated_tokens) + " tokens exceeds " +
+                    std::to_string(limit.tokens.value_or(0)) + " tokens per " +
+                    format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window));
+  return refusal;
+}
+
 }  // namespace
 
+Admission rate_refusal(const rules::RateLimitConfig& limit, const std::string& key, bool tokens,
+                       std::int64_t wait_ms) {
+  const std::int64_t wait_s = std::max<std::int64_t>(1, (wait_ms + 999) / 1000);
+  const std::string what = tokens ? std::to_string(limit.tokens.value_or(0)) + " tokens"
+                                  : std::to_string(limit.requests.value_or(0)) + " requests";
+  Admission refusal;
+  refusal.admitted = false;
+  refusal.refused_by = RefusedBy::rate;
+  refusal.name = limit.name;
+  refusal.message = "rate limit \"" + limit.name + "\"" + key_text(key) + " reached: " + what +
+                    " per " +
+                    format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window)) +
+                    "; next request allowed in " + format_span(std::chrono::seconds(wait_s));
+  refusal.retry_after_s = wait_s;
+  refusal.should_retry = true;
+  return refusal;
+}
+
 std::optional<Admission> RateLimiter::check(const rules::Config& config,
-                                            const AdmitRequest& request, TimePoint now,
-                                            Plan& plan) {
+                                            const AdmitRequest& request, TimePoint now, Plan& plan,
+                                            std::vector<SharedLimit>* shared) {
   for (const auto& limit : config.rate_limits) {
     if (!matches(limit.match, request) || !in_scope(limit.per, request)) continue;
     const std::string key = scope_key(limit.per, request);
+    if (limit.shared && shared) {
+      if (limit.tokens && request.estimated_tokens > *limit.tokens)
+        return too_many(limit, key, request);
+      shared->push_back({&limit, key});
+      continue;
+    }
     Bucket& bucket = buckets_[limit.name][key];
     const std::int64_t window_ms = std::max<std::int64_t>(1, limit.window.count());
     if (bucket.fresh || bucket.window.count() != window_ms) {
@@ -50,44 +88,20 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config,
     bucket.at = std::max(bucket.at, now);
     bucket.config = &limit;
     std::int64_t wait = 0;
-    std::string what;
+    bool tokens = false;
     if (limit.requests) {
       bucket.requests = refilled(bucket.requests, *limit.requests, window_ms, elapsed);
       const std::int64_t w = wait_ms(bucket.requests, window_ms, *limit.requests);
-      if (w > wait) wait = w, what = std::to_string(*limit.requests) + " requests";
+      if (w > wait) wait = w;
     }
     if (limit.tokens) {
       bucket.tokens = refilled(bucket.tokens, *limit.tokens, window_ms, elapsed);
       const std::int64_t need = request.estimated_tokens * window_ms;
-      if (request.estimated_tokens > *limit.tokens) {
-        Admission refusal;
-        refusal.admitted = false;
-        refusal.refused_by = RefusedBy::rate;
-        refusal.name = limit.name;
-        refusal.message =
-            "rate limit \"" + limit.name + "\"" + key_text(key) + ": request of " +
-            std::to_string(request.estimated_tokens) + " tokens exceeds " +
-            std::to_string(*limit.tokens) + " tokens per " +
-            format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window));
-        return refusal;
-      }
+      if (request.estimated_tokens > *limit.tokens) return too_many(limit, key, request);
       const std::int64_t w = wait_ms(bucket.tokens, need, *limit.tokens);
-      if (w > wait) wait = w, what = std::to_string(*limit.tokens) + " tokens";
+      if (w > wait) wait = w, tokens = true;
     }
-    if (wait > 0) {
-      const std::int64_t wait_s = (wait + 999) / 1000;
-      Admission refusal;
-      refusal.admitted = false;
-      refusal.refused_by = RefusedBy::rate;
-      refusal.name = limit.name;
-      refusal.message =
-          "rate limit \"" + limit.name + "\"" + key_text(key) + " reached: " + what + " per " +
-          format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window)) +
-          "; next request allowed in " + format_span(std::chrono::seconds(wait_s));
-      refusal.retry_after_s = wait_s;
-      refusal.should_retry = true;
-      return refusal;
-    }
+    if (wait > 0) return rate_refusal(limit, key, tokens, wait);
     plan.buckets.push_back(&bucket);
   }
   return std::nullopt;

@@ -16,12 +16,19 @@ namespace budget {
 class RateLimiter {
  public:
   // Checks every matching limit without taking anything: a refusal, or the buckets to take from.
+  // With `shared`, a limit marked shared is not checked here (its buckets are the shared
+  // store's) but listed there with its instance key, once the request is known to fit it at all.
   struct Bucket;
   struct Plan {
     std::vector<Bucket*> buckets;
   };
+  struct SharedLimit {
+    const rules::RateLimitConfig* config = nullptr;
+    std::string key;
+  };
   std::optional<Admission> check(const rules::Config& config, const AdmitRequest& request,
-                                 TimePoint now, Plan& plan);
+                                 TimePoint now, Plan& plan,
+                                 std::vector<SharedLimit>* shared = nullptr);
 
   // Takes one request (and the request's estimated tokens) from every bucket of `plan`.
   void take(const Plan& plan, const AdmitRequest& request);
@@ -42,5 +49,10 @@ class RateLimiter {
  private:
   std::map<std::string, std::unordered_map<std::string, Bucket>> buckets_;
 };
+
+// The refusal of a limit whose bucket `key` has too little of requests (or, `tokens`, of tokens)
+// for `wait_ms` more milliseconds: retried after that.
+Admission rate_refusal(const rules::RateLimitConfig& limit, const std::string& key, bool tokens,
+                       std::int64_t wait_ms);
 
 }  // namespace budget

@@ -161,13 +161,15 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
 
   std::vector<std::string> trials;
   RateLimiter::Plan plan;
+  std::vector<RateLimiter::SharedLimit> shared_rates;
   auto undo_trial = [&] {
     if (!trials.empty()) breakers_.trial_done(trials, false, now, events);
   };
   if (!request.force) {
     if (auto refusal = breakers_.check(request.estimate.currency, request.host, now, trials))
       return refuse(*refusal);
-    if (auto refusal = rates_.check(*config_, request, now, plan)) {
+    if (auto refusal =
+            rates_.check(*config_, request, now, plan, shared_ ? &shared_rates : nullptr)) {
       undo_trial();
       return refuse(*refusal);
     }
@@ -252,7 +254,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   for (const auto& [budget, instance] : hold.parts)
     write.hold.parts.push_back({budget->config.name, instance->key, estimate});
   if (!write.hold.parts.empty()) write.hold.record = record;
-  if (!hold.shared.empty()) {
+  if (!hold.shared.empty() || !shared_rates.empty()) {
     auto pending = std::make_unique<SharedReserve>();
     pending->id = id;
     pending->estimate = estimate;
@@ -260,6 +262,13 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
     pending->provider = request.provider;
     pending->endpoint = request.endpoint;
     pending->parts = shared_parts(hold, now, request.force);
+    for (auto& [limit, key] : shared_rates) {
+      pending->rates.push_back(
+          {limit->name, std::move(key), limit->requests.value_or(0), limit->tokens.value_or(0),
+           std::max<std::int64_t>(1, limit->window.count()), request.estimated_tokens});
+      pending->rate_limits.push_back(limit);
+    }
+    if (!shared_rates.empty()) pending->config = config_;
     pending->shadow_over = std::move(shadow_over);
     shared_calls_.reserve = std::move(pending);
   }

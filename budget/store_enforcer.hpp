@@ -102,6 +102,10 @@ class StoreEnforcer final : public Enforcer {
     std::int64_t estimate = 0, hold_ttl_ms = 0;
     std::string provider, endpoint;
     std::vector<SharedLedger::Part> parts;
+    std::vector<SharedLedger::RatePart> rates;  // shared rate limits, checked by the store
+    // Their limits, for a refusal's message (in `config`, kept while Redis answers).
+    std::vector<const rules::RateLimitConfig*> rate_limits;
+    std::shared_ptr<const rules::Config> config;
     std::vector<BudgetState*> shadow_over;  // local shadow budgets the request exceeds
     Admission admission;
   };

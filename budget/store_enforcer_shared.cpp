@@ -81,7 +81,7 @@ void StoreEnforcer::call_shared(SharedCalls calls, std::function<void(Admission)
   }
   if (calls.reserve) {
     SharedReserve& r = *calls.reserve;
-    shared_->reserve(r.id, r.parts, r.estimate, r.hold_ttl_ms,
+    shared_->reserve(r.id, r.parts, r.rates, r.estimate, r.hold_ttl_ms,
                      [this, pending = std::shared_ptr<SharedReserve>(std::move(calls.reserve)),
                       admitted = std::move(admitted)](SharedLedger::Reservation reservation) {
                        reserved(*pending, std::move(reservation), admitted);
@@ -157,6 +157,11 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
         if (reservation.outcome == Outcome::refused) {
           auto& [budget, instance] = hold.shared.at(reservation.refused_part);
           refusal = budget_refusal(book_.standing(*budget, *instance, now), pending.estimate, now);
+        } else if (reservation.outcome == Outcome::rate_refused &&
+                   reservation.refused_part < pending.rates.size()) {
+          refusal = rate_refusal(*pending.rate_limits[reservation.refused_part],
+                                 pending.rates[reservation.refused_part].key,
+                                 reservation.rate_tokens, reservation.rate_wait_ms);
         }
         undo(hold, now, events);
         holds_.erase(pending.id);

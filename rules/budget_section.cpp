@@ -132,7 +132,7 @@ std::optional<BudgetConfig> parse_budget(YamlReader& r, const YAML::Node& node) 
 
 std::optional<RateLimitConfig> parse_rate_limit(YamlReader& r, const YAML::Node& node) {
   if (!r.expect_map(node, "rate limit",
-                    {"name", "match", "per", "key", "requests", "tokens", "window"}))
+                    {"name", "match", "per", "key", "requests", "tokens", "window", "shared"}))
     return std::nullopt;
   auto name = required_name(r, node, "rate limit");
   if (!name) return std::nullopt;
@@ -156,6 +156,8 @@ std::optional<RateLimitConfig> parse_rate_limit(YamlReader& r, const YAML::Node&
   if (node["tokens"]) l.tokens = r.integer(node["tokens"], "tokens", 1);
   if (!node["requests"] && !node["tokens"])
     r.error(node, "rate limit '" + l.name + "' needs 'requests' or 'tokens'");
+  if (node["shared"])
+    if (auto shared = r.boolean(node["shared"], "shared")) l.shared = *shared;
   return l;
 }
 

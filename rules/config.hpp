@@ -227,6 +227,9 @@ struct RateLimitConfig {
   std::optional<std::int64_t> requests;  // per window
   std::optional<std::int64_t> tokens;    // per window (estimated tokens)
   Duration window = std::chrono::minutes(1);
+  // Kept in the shared store (store.type: redis), so that every sidecar on it draws from the
+  // same buckets; otherwise each process keeps its own.
+  bool shared = false;
   Mark mark;
 };
 

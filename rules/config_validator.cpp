@@ -154,8 +154,13 @@ void validate_config(const Config& c, std::vector<Diagnostic>& errors) {
         !std::filesystem::exists("/usr/share/zoneinfo/" + b.timezone))
       report(errors, b.mark, "budget '" + b.name + "' has unknown timezone '" + b.timezone + "'");
   }
-  for (const auto& l : c.rate_limits)
+  for (const auto& l : c.rate_limits) {
     check_match(c, l.match, l.mark, "rate limit '" + l.name + "'", errors);
+    if (l.shared && c.store.type != StoreConfig::Type::redis)
+      report(errors, l.mark,
+             "rate limit '" + l.name + "' is shared, which needs store.type: redis (a store " +
+                 "several tollgates share)");
+  }
   for (const auto& b : c.breakers)
     if (b.kind == BreakerConfig::Kind::spend && !b.currency.empty() &&
         !currencies.count(b.currency))

@@ -69,8 +69,9 @@ class RedisLedger final : public SharedLedger {
   // The connection goes first: what it still holds fails, and closes among it reach the outbox.
   ~RedisLedger() override { connection_.reset(); }
 
-  void reserve(std::uint64_t hold, const std::vector<Part>& parts, std::int64_t estimate,
-               std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) override {
+  void reserve(std::uint64_t hold, const std::vector<Part>& parts,
+               const std::vector<RatePart>& rates, std::int64_t estimate, std::int64_t hold_ttl_ms,
+               std::function<void(Reservation)> done) override {
     PendingClose open = pending_close(hold, parts);
     open.estimate = std::to_string(estimate);
     // The hold as its member in the deadline set carries it: "ID\nESTIMATE\nROLLS\nKEY1\nKEY2..."
@@ -99,11 +100,17 @@ class RedisLedger final : public SharedLedger {
     for (const auto& k : open.keys) args.key(k);
     args.key(holds_key_);
     args.key(seen_prefix_, id);  // PREFIX seen:ID
+    for (const auto& r : rates) args.key(rate_key(r.name, r.key));
     args.arg(open.estimate).arg(hold_ttl_ms).arg(static_cast<std::int64_t>(parts.size()));
     args.arg(open.member);
     for (const auto& p : parts)
       args.arg(p.limit).arg(p.enforce ? "1" : "0").arg(p.ttl).arg(p.window).arg(p.bucket);
-    {
+    if (!rates.empty()) {
+      args.arg(static_cast<std::int64_t>(rates.size()));
+      for (const auto& r : rates) args.arg(r.requests).arg(r.tokens).arg(r.window_ms).arg(r.need);
+    }
+    // A rate check alone (no parts) leaves nothing to close.
+    if (!parts.empty()) {
       std::lock_guard lock(open_mutex_);
       open_[hold] = std::move(open);
     }
@@ -116,6 +123,7 @@ class RedisLedger final : public SharedLedger {
                          // Refused, or never sent: no close will name it (one that might have
                          // been made is released, and needs its member).
                          if (out.outcome == Reservation::Outcome::refused ||
+                             out.outcome == Reservation::Outcome::rate_refused ||
                              (out.outcome == Reservation::Outcome::failed && !out.maybe_reserved)) {
                            std::lock_guard lock(open_mutex_);
                            open_.erase(hold);
@@ -260,8 +268,19 @@ class RedisLedger final : public SharedLedger {
     const auto status = to_int(r.reply->element[0]);
     out.outcome = status == 1   ? Reservation::Outcome::admitted
                   : status == 0 ? Reservation::Outcome::refused
+                  : status == 3 ? Reservation::Outcome::rate_refused
                                 : Reservation::Outcome::failed;
-    if (status == 0) out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
+    if (status == 0 || status == 3)
+      out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
+    if (status == 3) {
+      if (r.reply->elements < 4) {
+        out.outcome = Reservation::Outcome::failed;
+        return out;
+      }
+      out.rate_wait_ms = to_int(r.reply->element[2]);
+      out.rate_tokens = to_int(r.reply->element[3]) == 2;
+      return out;
+    }
     for (std::size_t i = 2; i + 2 < r.reply->elements; i += 3)
       out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1]),
                               to_int(r.reply->element[i + 2])});
@@ -374,6 +393,18 @@ class RedisLedger final : public SharedLedger {
   // Keys of one budget carry its name as a {hash tag}: one Redis Cluster slot per budget (unless
   // the prefix has a hash tag of its own, which then puts every key in one slot). A rolling
   // window is one key per instance, whatever the time: PREFIX{budget}:KEY:rolling.
+  // A shared rate limit's buckets: PREFIX rate{NAME}:KEY (a hash, redis_scripts.hpp).
+  std::string rate_key(const std::string& name, const std::string& key) const {
+    std::string k;
+    k.reserve(prefix_.size() + name.size() + key.size() + 8);
+    k += prefix_;
+    k += "rate{";
+    k += name;
+    k += "}:";
+    k += key;
+    return k;
+  }
+
   std::string counter_key(const std::string& budget, const std::string& key,
                           std::int64_t period) const {
     std::string k;

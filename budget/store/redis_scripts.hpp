@@ -113,17 +113,57 @@ local function roll_of(hold, i)
 end
 )lua";
 
-// KEYS: one counter per part, then the deadline set and the hold's seen mark.
+// KEYS: one counter per part, then the deadline set and the hold's seen mark, then one key per
+// shared rate limit bucket.
 // ARGV: estimate, hold ttl (ms), part count, the hold's member in the deadline set, then per part:
-// limit, enforce, ttl (s), window (s; 0: a calendar period), bucket (s).
+// limit, enforce, ttl (s), window (s; 0: a calendar period), bucket (s); then the rate bucket
+// count (absent: 0) and per bucket: requests and tokens per window (0: not limited), the window
+// (ms), this request's tokens.
 // Returns {1, 0, s1, r1, l1, ...} reserved; {0, i, s1, r1, l1, ...} part i refused (counters as
-// found up to it); {2} the hold was closed before it arrived. l: seconds until a window's oldest
-// amount leaves it (0 for a calendar period).
-// Each part is reserved as it is checked; a part that does not fit undoes those before it.
+// found up to it); {2} the hold was closed before it arrived; {3, j, ms, unit} rate bucket j has
+// too little for ms more milliseconds (unit 1: requests, 2: tokens), nothing taken. l: seconds
+// until a window's oldest amount leaves it (0 for a calendar period).
+// Rate buckets are checked first and all taken from if all have enough (a hash: r and t, the
+// levels scaled by the window in ms so that refill stays in integers, at (ms, Redis's clock) and
+// w). Then each part is reserved as it is checked; a part that does not fit undoes those before
+// it. A hold with no parts (a rate check only) is not put in the deadline set.
 inline constexpr const char* k_reserve_body = R"lua(
 local est = tonumber(ARGV[1])
 local n = tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[n + 2]) == 1 then return {2} end
+local m = tonumber(ARGV[5 + 5 * n] or '0')
+if m > 0 then
+  local now = millis()
+  local levels = {}
+  for j = 1, m do
+    local b = 5 + 5 * n + (j - 1) * 4
+    local cr, ct = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
+    local w, need = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+    local f = redis.call('HMGET', KEYS[n + 2 + j], 'r', 't', 'at', 'w')
+    local r, t, at = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
+    if not at or tonumber(f[4]) ~= w then r, t, at = cr * w, ct * w, now end
+    local elapsed = math.max(0, now - at)
+    r = math.min(cr * w, r + cr * elapsed)
+    t = math.min(ct * w, t + ct * elapsed)
+    local wait, unit = 0, 0
+    if cr > 0 and r < w then wait, unit = math.ceil((w - r) / cr), 1 end
+    if ct > 0 and t < need * w then
+      local x = math.ceil((need * w - t) / ct)
+      if x > wait then wait, unit = x, 2 end
+    end
+    if wait > 0 then return {3, j, wait, unit} end
+    if cr > 0 then r = r - w end
+    if ct > 0 then t = t - need * w end
+    levels[j] = {r, t, math.max(at, now), w}
+  end
+  for j = 1, m do
+    local l = levels[j]
+    redis.call('HSET', KEYS[n + 2 + j], 'r', string.format('%d', l[1]), 't',
+               string.format('%d', l[2]), 'at', string.format('%d', l[3]), 'w', l[4])
+    -- A bucket left alone for two windows is full again: the same as none.
+    redis.call('PEXPIRE', KEYS[n + 2 + j], 2 * l[4])
+  end
+end
 local minus = est == 0 and '0' or '-' .. ARGV[1]
 local out = {1, 0}
 for i = 1, n do
@@ -160,7 +200,9 @@ for i = 1, n do
     return out
   end
 end
-redis.call('ZADD', KEYS[n + 1], string.format('%d', millis() + tonumber(ARGV[2])), ARGV[4])
+if n > 0 then
+  redis.call('ZADD', KEYS[n + 1], string.format('%d', millis() + tonumber(ARGV[2])), ARGV[4])
+end
 return out
 )lua";
 inline const std::string k_reserve = std::string(k_window) + k_reserve_body;

@@ -47,12 +47,24 @@ class SharedLedger {
     std::int64_t spent = 0, reserved = 0;
     std::int64_t leaves_in = 0;  // a rolling window: seconds until its oldest amount leaves it
   };
+  // A shared rate limit's bucket pair (rate_limits with `shared: true`): token buckets kept in
+  // the store, refilled by its clock. Capacities per window (0: not limited in that unit); a
+  // reservation takes one request and `tokens` from each.
+  struct RatePart {
+    std::string name, key;
+    std::int64_t requests = 0, tokens = 0, window_ms = 0;
+    std::int64_t need = 0;  // this request's estimated tokens
+  };
   struct Reservation {
-    enum class Outcome { admitted, refused, failed };
+    // rate_refused: a rate part had too little left; nothing was taken from any part.
+    enum class Outcome { admitted, refused, failed, rate_refused };
     Outcome outcome = Outcome::failed;
     bool maybe_reserved = false;     // failed after the request was sent: it may have run
-    std::size_t refused_part = 0;    // when refused: the part that did not fit
+    std::size_t refused_part = 0;    // when refused: the part (or rate part) that did not fit
     std::vector<Counters> counters;  // per part, after reserving (or as found, when refused)
+    // rate_refused: when the bucket will have enough (ms), and in which unit it ran short.
+    std::int64_t rate_wait_ms = 0;
+    bool rate_tokens = false;  // false: requests
   };
   // The operator's runtime changes, as every process applies them.
   struct Runtime {
@@ -63,8 +75,17 @@ class SharedLedger {
   // Reserves `estimate` in every part or in none under `hold`, an id unique across processes
   // (the caller's). The hold expires `hold_ttl_ms` milliseconds from now by the store's clock,
   // never by this process's. A hold closed before its reservation arrives is not reserved.
-  virtual void reserve(std::uint64_t hold, const std::vector<Part>& parts, std::int64_t estimate,
+  // Shared rate limits (`rates`) are checked first, by the store's clock, in the same atomic
+  // step: one that is short refuses before anything is taken; otherwise each gives its request
+  // and tokens, even when a budget part then refuses (as a process's own buckets do). A hold
+  // with no parts is only a rate check: nothing to close.
+  virtual void reserve(std::uint64_t hold, const std::vector<Part>& parts,
+                       const std::vector<RatePart>& rates, std::int64_t estimate,
                        std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) = 0;
+  void reserve(std::uint64_t hold, const std::vector<Part>& parts, std::int64_t estimate,
+               std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) {
+    reserve(hold, parts, {}, estimate, hold_ttl_ms, std::move(done));
+  }
 
   // Closes a hold: charges `actual` (nullopt: release). `unreserved`: the parts a hold admitted
   // while the store could not be reached is charged to (a reservation made after all is closed

@@ -50,5 +50,35 @@ class SharedRedisBudgetTest(TwoSidecarsTestCase):
             self.assertEqual(micros(inst["spent"]), charged)
 
 
+RATE_RULES = """
+budgets:
+  - { name: roomy, currency: usd, limit: 100, period: day, match: { provider: [openai] } }
+rate_limits:
+  - { name: shared-rpm, match: { provider: openai }, requests: 3, per: 1m, shared: true }
+"""
+
+
+class SharedRedisRateLimitTest(TwoSidecarsTestCase):
+    """A rate limit marked shared: the two sidecars draw from one bucket in Redis."""
+    RULES = RATE_RULES
+
+    def test_a_shared_rate_limit_counts_both_sidecars(self):
+        answers = [(side, side.chat(req_id=i)) for i in range(4) for side in (self.h, self.h2)]
+        ok = [r for _, r in answers if r.status_code == 200]
+        self.assertEqual(len(ok), 3, [r.status_code for _, r in answers])
+        refused = [r for _, r in answers if r.status_code != 200]
+        for r in refused:
+            body = self.assert_refusal(r, "rate", should_retry="true")
+            self.assertEqual(body["error"]["type"], "budget_exceeded")  # OpenAI's shape, DESIGN §7
+            self.assertIn('rate limit "shared-rpm" reached: 3 requests per 1m', body["error"]["message"])
+            self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+            self.assertLessEqual(int(r.headers["retry-after"]), 20)
+        # Refused requests never reached the provider; the three that did are in the shared books.
+        self.assertEqual(sum(1 for side in (self.h, self.h2) for x in side.fake.requests
+                             if x["path"] == "/v1/chat/completions"), 3)
+        for side in (self.h, self.h2):
+            self.assertIsNotNone(side.settled("roomy"))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -250,3 +250,100 @@ TEST_CASE("Redis store, closes still queued when the store stops reach Redis") {
   CHECK(standing(*e, "daily").spent == 400'000);
   CHECK(standing(*e, "daily").reserved == 500'000);
 }
+
+// rate_limits with `shared: true` on the Redis store: one bucket pair in Redis for every sidecar,
+// refilled by Redis's clock, checked in the reservation's own script.
+TEST_CASE("Redis store, a shared rate limit holds across sidecars") {
+  ManualClock clock;
+  auto config = redis_config(base_config(), RedisServer::shared().url());
+  config->budgets = {budget_config("daily", 100 * k_usd, Kind::day)};
+  rules::RateLimitConfig rpm;
+  rpm.name = "rpm";
+  rpm.requests = 5;
+  rpm.window = std::chrono::minutes(1);
+  rpm.shared = true;
+  const auto admitted_of = [&](budget::Enforcer& a, budget::Enforcer& b, int each,
+                               const budget::AdmitRequest& r) {
+    int admitted = 0;
+    for (int i = 0; i < each; ++i)
+      for (budget::Enforcer* e : {&a, &b}) {
+        const auto answer = admit(*e, r);
+        if (answer.admitted) {
+          ++admitted;
+          settle(*e, answer.hold, 1);
+        }
+      }
+    return admitted;
+  };
+
+  SUBCASE("5 per minute for both together") {
+    config->rate_limits = {rpm};
+    auto a = budget::make_enforcer(config, clock);
+    auto b = budget::make_enforcer(config, clock);
+    CHECK(admitted_of(*a, *b, 4, openai(1)) == 5);
+    const auto refused = admit(*b, openai(1));
+    CHECK_FALSE(refused.admitted);
+    CHECK(refused.refused_by == budget::RefusedBy::rate);
+    CHECK(refused.name == "rpm");
+    // One request comes back every 12 s; some of the first 12 have passed on Redis's clock.
+    CHECK(
+        refused.message.starts_with("rate limit \"rpm\" reached: 5 requests per 1m; next "
+                                    "request allowed in "));
+    CHECK(refused.retry_after_s >= 1);
+    CHECK(refused.retry_after_s <= 12);
+    CHECK(refused.should_retry);
+    // A refused request took nothing from the budget.
+    CHECK(standing(*a, "daily").spent == 5);
+    CHECK(standing(*a, "daily").reserved == 0);
+  }
+  SUBCASE("not shared: 5 per minute in each") {
+    rpm.shared = false;
+    config->rate_limits = {rpm};
+    auto a = budget::make_enforcer(config, clock);
+    auto b = budget::make_enforcer(config, clock);
+    CHECK(admitted_of(*a, *b, 6, openai(1)) == 10);
+  }
+  SUBCASE("a request in no budget is still counted, and leaves no hold in Redis") {
+    config->rate_limits = {rpm};  // keepa falls in no budget here
+    auto a = budget::make_enforcer(config, clock);
+    auto b = budget::make_enforcer(config, clock);
+    CHECK(admitted_of(*a, *b, 4, keepa(1)) == 5);
+    CHECK(redis_command(RedisServer::shared().port(),
+                        {"ZCARD", config->store.redis.prefix + "holds"}) == "0");
+  }
+  SUBCASE("tokens, per client, refilled by Redis's clock") {
+    rules::RateLimitConfig tps;
+    tps.name = "tps";
+    tps.per = "client";
+    tps.tokens = 1000;
+    tps.window = std::chrono::seconds(1);
+    tps.shared = true;
+    config->rate_limits = {tps};
+    auto a = budget::make_enforcer(config, clock);
+    auto b = budget::make_enforcer(config, clock);
+    auto r = openai(1, "team-a");
+    r.estimated_tokens = 400;
+    CHECK(admitted_of(*a, *b, 2, r) == 2);
+    const auto refused = admit(*a, r);
+    CHECK_FALSE(refused.admitted);
+    CHECK(refused.message ==
+          "rate limit \"tps\" (key \"team-a\") reached: 1000 tokens per 1s; "
+          "next request allowed in 1s");
+    r.client = "team-b";  // a bucket of its own
+    CHECK(admit(*b, r).admitted);
+    r.client = "team-a";
+    std::this_thread::sleep_for(std::chrono::milliseconds(450));  // 400 tokens in 400 ms
+    CHECK(admit(*b, r).admitted);
+    r.estimated_tokens = 1001;  // more than a whole window: refused here, Redis not asked
+    CHECK(admit(*a, r).message ==
+          "rate limit \"tps\" (key \"team-a\"): request of 1001 tokens exceeds 1000 tokens per 1s");
+  }
+  SUBCASE("a budget that refuses still takes the request from the bucket") {
+    config->budgets = {budget_config("tiny", 2, Kind::day)};
+    config->rate_limits = {rpm};
+    auto a = budget::make_enforcer(config, clock);
+    for (int i = 0; i < 5; ++i) CHECK_FALSE(admit(*a, openai(3)).admitted);
+    const auto refused = admit(*a, openai(1));
+    CHECK(refused.refused_by == budget::RefusedBy::rate);
+  }
+}

@@ -341,6 +341,13 @@ alerts: { webhooks: [ { url: "https://h.test", events: [threshold, paid] } ] }
             "t.yaml:11:51: 'window' must be a duration like 500ms, 30s, 10m, 1h or 7d, got 'soon'",
             "t.yaml:11:5: rate limit 'r' needs 'requests' or 'tokens'"});
   }
+  SUBCASE("a shared rate limit without a shared store") {
+    CHECK(errors_of(with_provider("rate_limits:\n  - { name: r, requests: 5, shared: true }\n")) ==
+          Lines{"t.yaml:11:5: rate limit 'r' is shared, which needs store.type: redis (a store "
+                "several tollgates share)"});
+    CHECK(errors_of(with_provider("rate_limits:\n  - { name: r, requests: 5, shared: maybe }\n"))
+              .size() == 1);
+  }
   SUBCASE("a breaker that is both kinds, and a spend breaker in an unknown currency") {
     CHECK(errors_of(with_provider(R"(breakers:
   - { name: both, currency: usd, limit: 1, failures: 3 }
