@@ -30,13 +30,13 @@ std::string key_text(const std::string& key) {
 
 // A request that asks more tokens than the limit gives in a whole window: never admitted.
 Admission too_many(const rules::RateLimitConfig& limit, const std::string& key,
-                   const AdmitRequest& request) {
+                   std::int64_t tokens) {
   Admission refusal;
   refusal.admitted = false;
   refusal.refused_by = RefusedBy::rate;
   refusal.name = limit.name;
   refusal.message = "rate limit \"" + limit.name + "\"" + key_text(key) + ": request of " +
-                    std::to_string(request.estimated_tokens) + " tokens exceeds " +
+                    std::to_string(tokens) + " tokens exceeds " +
                     std::to_string(limit.tokens.value_or(0)) + " tokens per " +
                     format_span(std::chrono::duration_cast<std::chrono::seconds>(limit.window));
   return refusal;
@@ -70,48 +70,58 @@ std::optional<Admission> RateLimiter::check(const rules::Config& config,
     const std::string key = scope_key(limit.per, request);
     if (limit.shared && shared) {
       if (limit.tokens && request.estimated_tokens > *limit.tokens)
-        return too_many(limit, key, request);
+        return too_many(limit, key, request.estimated_tokens);
       shared->push_back({&limit, key});
       continue;
     }
-    Bucket& bucket = buckets_[limit.name][key];
-    const std::int64_t window_ms = std::max<std::int64_t>(1, limit.window.count());
-    if (bucket.fresh || bucket.window.count() != window_ms) {
-      bucket.requests = limit.requests.value_or(0) * window_ms;
-      bucket.tokens = limit.tokens.value_or(0) * window_ms;
-      bucket.at = now;
-      bucket.window = milliseconds(window_ms);
-      bucket.fresh = false;
-    }
-    const std::int64_t elapsed = std::max<std::int64_t>(
-        0, std::chrono::duration_cast<milliseconds>(now - bucket.at).count());
-    bucket.at = std::max(bucket.at, now);
-    bucket.config = &limit;
-    std::int64_t wait = 0;
-    bool tokens = false;
-    if (limit.requests) {
-      bucket.requests = refilled(bucket.requests, *limit.requests, window_ms, elapsed);
-      const std::int64_t w = wait_ms(bucket.requests, window_ms, *limit.requests);
-      if (w > wait) wait = w;
-    }
-    if (limit.tokens) {
-      bucket.tokens = refilled(bucket.tokens, *limit.tokens, window_ms, elapsed);
-      const std::int64_t need = request.estimated_tokens * window_ms;
-      if (request.estimated_tokens > *limit.tokens) return too_many(limit, key, request);
-      const std::int64_t w = wait_ms(bucket.tokens, need, *limit.tokens);
-      if (w > wait) wait = w, tokens = true;
-    }
-    if (wait > 0) return rate_refusal(limit, key, tokens, wait);
-    plan.buckets.push_back(&bucket);
+    if (auto refusal = check_one(limit, key, request.estimated_tokens, now, plan)) return refusal;
   }
   return std::nullopt;
 }
 
+std::optional<Admission> RateLimiter::check_one(const rules::RateLimitConfig& limit,
+                                                const std::string& key, std::int64_t need_tokens,
+                                                TimePoint now, Plan& plan) {
+  Bucket& bucket = buckets_[limit.name][key];
+  const std::int64_t window_ms = std::max<std::int64_t>(1, limit.window.count());
+  if (bucket.fresh || bucket.window.count() != window_ms) {
+    bucket.requests = limit.requests.value_or(0) * window_ms;
+    bucket.tokens = limit.tokens.value_or(0) * window_ms;
+    bucket.at = now;
+    bucket.window = milliseconds(window_ms);
+    bucket.fresh = false;
+  }
+  const std::int64_t elapsed =
+      std::max<std::int64_t>(0, std::chrono::duration_cast<milliseconds>(now - bucket.at).count());
+  bucket.at = std::max(bucket.at, now);
+  bucket.config = &limit;
+  std::int64_t wait = 0;
+  bool tokens = false;
+  if (limit.requests) {
+    bucket.requests = refilled(bucket.requests, *limit.requests, window_ms, elapsed);
+    const std::int64_t w = wait_ms(bucket.requests, window_ms, *limit.requests);
+    if (w > wait) wait = w;
+  }
+  if (limit.tokens) {
+    bucket.tokens = refilled(bucket.tokens, *limit.tokens, window_ms, elapsed);
+    if (need_tokens > *limit.tokens) return too_many(limit, key, need_tokens);
+    const std::int64_t w = wait_ms(bucket.tokens, need_tokens * window_ms, *limit.tokens);
+    if (w > wait) wait = w, tokens = true;
+  }
+  if (wait > 0) return rate_refusal(limit, key, tokens, wait);
+  plan.buckets.push_back(&bucket);
+  return std::nullopt;
+}
+
 void RateLimiter::take(const Plan& plan, const AdmitRequest& request) {
+  take(plan, request.estimated_tokens);
+}
+
+void RateLimiter::take(const Plan& plan, std::int64_t tokens) {
   for (Bucket* bucket : plan.buckets) {
     const std::int64_t window_ms = bucket->window.count();
     if (bucket->config->requests) bucket->requests -= window_ms;
-    if (bucket->config->tokens) bucket->tokens -= request.estimated_tokens * window_ms;
+    if (bucket->config->tokens) bucket->tokens -= tokens * window_ms;
   }
 }
 

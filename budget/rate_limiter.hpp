@@ -33,6 +33,13 @@ class RateLimiter {
   // Takes one request (and the request's estimated tokens) from every bucket of `plan`.
   void take(const Plan& plan, const AdmitRequest& request);
 
+  // One limit's bucket for instance `key` checked here, whether the limit is shared or not (a
+  // shared limit while the shared store cannot be reached, on_error: allow): a refusal, or the
+  // bucket added to `plan`; then take(plan, tokens).
+  std::optional<Admission> check_one(const rules::RateLimitConfig& limit, const std::string& key,
+                                     std::int64_t tokens, TimePoint now, Plan& plan);
+  void take(const Plan& plan, std::int64_t tokens);
+
   // Forgets buckets that have been full for a while (same as absent).
   void expire_idle(TimePoint now);
 

@@ -125,8 +125,18 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
         instance->reserved = c.reserved;
       }
       const bool fail_open = config_->store.redis.fail_open;
-      if (reservation.outcome == Outcome::admitted ||
-          (reservation.outcome == Outcome::failed && fail_open)) {
+      // Admitted without Redis (on_error: allow), a shared rate limit falls back to this
+      // process's own bucket for it: a loop is still held back while Redis is away.
+      std::optional<Admission> local_rate;
+      if (reservation.outcome == Outcome::failed && fail_open && !pending.rates.empty()) {
+        RateLimiter::Plan plan;
+        for (std::size_t j = 0; j < pending.rates.size() && !local_rate; ++j)
+          local_rate = rates_.check_one(*pending.rate_limits[j], pending.rates[j].key,
+                                        pending.rates[j].need, now, plan);
+        if (!local_rate) rates_.take(plan, pending.rates.front().need);
+      }
+      if (!local_rate && (reservation.outcome == Outcome::admitted ||
+                          (reservation.outcome == Outcome::failed && fail_open))) {
         if (reservation.outcome == Outcome::failed)
           hold.unreserved = std::move(pending.parts);  // on_error: allow, charged when it settles
         else
@@ -157,6 +167,8 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
         if (reservation.outcome == Outcome::refused) {
           auto& [budget, instance] = hold.shared.at(reservation.refused_part);
           refusal = budget_refusal(book_.standing(*budget, *instance, now), pending.estimate, now);
+        } else if (local_rate) {
+          refusal = std::move(*local_rate);
         } else if (reservation.outcome == Outcome::rate_refused &&
                    reservation.refused_part < pending.rates.size()) {
           refusal = rate_refusal(*pending.rate_limits[reservation.refused_part],

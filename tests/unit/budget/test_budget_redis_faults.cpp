@@ -362,3 +362,35 @@ TEST_CASE("Redis outbox, rows an earlier version kept are replayed as it meant t
   CHECK_FALSE(rows[2].unreserved);
   std::filesystem::remove(path);
 }
+
+// A shared rate limit while Redis is away, with on_error: allow: not dropped, but held by this
+// process's own bucket until Redis is back.
+TEST_CASE("Redis store, a shared rate limit falls back to the process's bucket in an outage") {
+  ManualClock clock;
+  RedisServer server;
+  auto config = redis_config(base_config(), server.url());
+  config->store.redis.fail_open = true;
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+  rules::RateLimitConfig rpm;
+  rpm.name = "rpm";
+  rpm.requests = 3;
+  rpm.window = std::chrono::minutes(1);
+  rpm.shared = true;
+  config->rate_limits = {rpm};
+  auto e = budget::make_enforcer(config, clock);
+  REQUIRE(eventually([&] { return e->store_healthy(); }));
+  server.stop();
+  REQUIRE(eventually([&] { return !e->store_healthy(); }));
+  for (int i = 0; i < 3; ++i) {
+    const auto a = admit(*e, openai(1));
+    CHECK(a.admitted);
+    settle(*e, a.hold, 1);
+  }
+  const auto refused = admit(*e, openai(1));
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.refused_by == budget::RefusedBy::rate);
+  CHECK(refused.message ==
+        "rate limit \"rpm\" reached: 3 requests per 1m; next request allowed in 20s");
+  clock.advance(20s);  // the process's bucket refills by the process's clock
+  CHECK(admit(*e, openai(1)).admitted);
+}
