@@ -395,14 +395,7 @@ class RedisLedger final : public SharedLedger {
   // window is one key per instance, whatever the time: PREFIX{budget}:KEY:rolling.
   // A shared rate limit's buckets: PREFIX rate{NAME}:KEY (a hash, redis_scripts.hpp).
   std::string rate_key(const std::string& name, const std::string& key) const {
-    std::string k;
-    k.reserve(prefix_.size() + name.size() + key.size() + 8);
-    k += prefix_;
-    k += "rate{";
-    k += name;
-    k += "}:";
-    k += key;
-    return k;
+    return prefix_ + "rate{" + name + "}:" + key;
   }
 
   std::string counter_key(const std::string& budget, const std::string& key,

@@ -257,11 +257,7 @@ TEST_CASE("Redis store, a shared rate limit holds across sidecars") {
   ManualClock clock;
   auto config = redis_config(base_config(), RedisServer::shared().url());
   config->budgets = {budget_config("daily", 100 * k_usd, Kind::day)};
-  rules::RateLimitConfig rpm;
-  rpm.name = "rpm";
-  rpm.requests = 5;
-  rpm.window = std::chrono::minutes(1);
-  rpm.shared = true;
+  auto rpm = rate_limit("rpm", 5, std::chrono::minutes(1), true);
   const auto admitted_of = [&](budget::Enforcer& a, budget::Enforcer& b, int each,
                                const budget::AdmitRequest& r) {
     int admitted = 0;
@@ -312,12 +308,9 @@ TEST_CASE("Redis store, a shared rate limit holds across sidecars") {
                         {"ZCARD", config->store.redis.prefix + "holds"}) == "0");
   }
   SUBCASE("tokens, per client, refilled by Redis's clock") {
-    rules::RateLimitConfig tps;
-    tps.name = "tps";
+    auto tps = rate_limit("tps", 0, std::chrono::seconds(1), true);
     tps.per = "client";
     tps.tokens = 1000;
-    tps.window = std::chrono::seconds(1);
-    tps.shared = true;
     config->rate_limits = {tps};
     auto a = budget::make_enforcer(config, clock);
     auto b = budget::make_enforcer(config, clock);

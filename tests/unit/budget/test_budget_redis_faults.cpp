@@ -371,12 +371,7 @@ TEST_CASE("Redis store, a shared rate limit falls back to the process's bucket i
   auto config = redis_config(base_config(), server.url());
   config->store.redis.fail_open = true;
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
-  rules::RateLimitConfig rpm;
-  rpm.name = "rpm";
-  rpm.requests = 3;
-  rpm.window = std::chrono::minutes(1);
-  rpm.shared = true;
-  config->rate_limits = {rpm};
+  config->rate_limits = {rate_limit("rpm", 3, std::chrono::minutes(1), true)};
   auto e = budget::make_enforcer(config, clock);
   REQUIRE(eventually([&] { return e->store_healthy(); }));
   server.stop();

@@ -336,6 +336,17 @@ void on_two_sidecars(budget::Enforcer& a, budget::Enforcer& b, F f) {
   for (auto& th : threads) th.join();
 }
 
+// A rate limit of `requests` per `window` (tokens: set .tokens on the result instead).
+inline rules::RateLimitConfig rate_limit(const std::string& name, std::int64_t requests,
+                                         std::chrono::milliseconds window, bool shared = false) {
+  rules::RateLimitConfig l;
+  l.name = name;
+  if (requests > 0) l.requests = requests;
+  l.window = window;
+  l.shared = shared;
+  return l;
+}
+
 inline std::shared_ptr<rules::Config> redis_config(std::shared_ptr<rules::Config> config,
                                                    const std::string& url) {
   static std::atomic<int> n{0};
