@@ -18,6 +18,11 @@
 #   STRACE_FLAGS replaces -c (STRACE_FLAGS='-ttt -T' writes every call with its time instead).
 #   --allocs: tollgate runs with the allocation counter (liballoc_count.so, LD_PRELOAD) and each
 #   post|get|seq workload prints its heap allocations per request (warm-up excluded).
+#   --heaptrack FILE: tollgate runs under heaptrack (FILE.zst; the whole run, warm-up included);
+#   bench/alloc_sources.py FILE.zst --requests N then splits its allocations per request by
+#   library and by tollgate's own functions. Build tollgate with -DTOLLGATE_JEMALLOC=OFF for it:
+#   jemalloc's own operator new is out of heaptrack's sight. (RSS and CPU figures are then not
+#   the proxy's alone.)
 #   --store sqlite|redis: the ledger store (sqlite, the default; redis starts a redis-server of
 #   its own on a free port and puts the budget there, as bench/store_bench.sh does).
 set -euo pipefail
@@ -32,6 +37,7 @@ N=20000
 C=
 PERF_OUT=
 STRACE_OUT=
+HEAPTRACK_OUT=
 REPEAT=1
 ALLOCS=0
 STORE=sqlite
@@ -44,6 +50,7 @@ while [ $# -gt 0 ]; do
     -c) C=$2; shift 2 ;;
     --perf) PERF_OUT=$2; shift 2 ;;
     --strace) STRACE_OUT=$2; shift 2 ;;
+    --heaptrack) HEAPTRACK_OUT=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --mode)
       case "$2" in
@@ -112,9 +119,13 @@ nginx -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/error.log" >"$DIR/nginx/stdout" 
 PIDS+=($!)
 PRELOAD=()
 [ "$ALLOCS" = 1 ] && PRELOAD=(env LD_PRELOAD="$BUILD/liballoc_count.so" ALLOC_COUNT_FILE="$DIR/allocs")
+[ -n "$HEAPTRACK_OUT" ] && PRELOAD=(heaptrack -o "$HEAPTRACK_OUT")
 "${PRELOAD[@]}" "$TOLLGATE" run --config "$DIR/tollgate/tollgate.yaml" >"$DIR/tollgate/stdout" 2>"$DIR/tollgate/stderr" &
-TG=$!; PIDS+=($!)
+TG=$!; LAUNCHED=$!; PIDS+=($!)
 for _ in $(seq 100); do grep -q "proxy listening on" "$DIR/tollgate/stdout" 2>/dev/null && break; sleep 0.1; done
+# Under heaptrack, $! is heaptrack's script: the proxy is its child (signals go to it directly;
+# the script ends once the recording is written).
+[ -n "$HEAPTRACK_OUT" ] && TG=$(pgrep -n -f "^$TOLLGATE run --config $DIR/") && PIDS+=("$TG")
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null && break; sleep 0.1; done
 LG=("$LOADGEN" --via connect --dial "127.0.0.1:$TOLLGATE_PORT" --target api.openai.com:443
     --sni api.openai.com --cafile "$DIR/tollgate/data/ca/ca.crt")
@@ -174,7 +185,7 @@ for r in $(seq "$REPEAT"); do
   done
 done
 echo "tollgate RSS at end: $(rss) KiB"
-kill -TERM "$TG"; wait "$TG" || true  # every access-log line must be out after SIGTERM
+kill -TERM "$TG"; wait "$LAUNCHED" || true  # every access-log line must be out after SIGTERM
 echo "access log lines after SIGTERM: $(grep -c '"mode":"\(intercept\|base_url\)"' "$DIR/tollgate/stdout" || true)"
 [ "$KEEP" = 1 ] && echo "kept $DIR"
 exit 0
