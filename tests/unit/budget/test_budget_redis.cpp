@@ -292,6 +292,20 @@ TEST_CASE("Redis store, a shared rate limit holds across sidecars") {
     CHECK(standing(*a, "daily").spent == 5);
     CHECK(standing(*a, "daily").reserved == 0);
   }
+  SUBCASE("exact under 16 threads on two sidecars (reservations batched together)") {
+    config->rate_limits = {rate_limit("rpm", 37, std::chrono::minutes(1), true)};
+    auto a = budget::make_enforcer(config, clock);
+    auto b = budget::make_enforcer(config, clock);
+    std::atomic<int> admitted{0};
+    on_two_sidecars(*a, *b, [&](budget::Enforcer& e, int) {
+      const auto answer = admit(e, openai(1));
+      if (!answer.admitted) return;
+      ++admitted;
+      settle(e, answer.hold, 1);
+    });
+    CHECK(admitted.load() == 37);  // of 320
+    CHECK(standing(*a, "daily").spent == 37);
+  }
   SUBCASE("not shared: 5 per minute in each") {
     rpm.shared = false;
     config->rate_limits = {rpm};
