@@ -248,7 +248,7 @@ asio::awaitable<AfterExchange> answer_locally(ClientStream& client, LocalReply r
 }  // namespace
 
 std::string host_field(const std::string& host, std::uint16_t port, bool tls) {
-  return authority_string({host, port}, port != (tls ? 443 : 80));
+  return authority_string(host, port, port != (tls ? 443 : 80));
 }
 
 template <typename ClientStream>

@@ -1,6 +1,7 @@
 #include "proxy/proxy_target.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include "rules/host_name.hpp"
 #include "util/url.hpp"
@@ -62,15 +63,27 @@ std::optional<BaseUrlTarget> parse_base_url_target(std::string_view target) {
   return out;
 }
 
-std::string authority_string(const rules::HostPort& hp, bool with_port) {
-  const bool v6 = hp.host.find(':') != std::string::npos;
-  std::string out;
-  out.reserve(hp.host.size() + 8);  // brackets, ':' and five digits: one allocation at most
+void append_authority(std::string& out, std::string_view host, std::uint16_t port, bool with_port) {
+  const bool v6 = host.find(':') != std::string_view::npos;
+  char digits[8];
+  const auto end = std::to_chars(digits, digits + sizeof digits, port).ptr;
+  // Exactly the size it will have: a short one stays in the string's own buffer.
+  out.reserve(out.size() + host.size() + (v6 ? 2 : 0) +
+              (with_port ? 1 + static_cast<std::size_t>(end - digits) : 0));
   if (v6) out += '[';
-  out += hp.host;
+  out += host;
   if (v6) out += ']';
-  if (with_port) out.append(":").append(std::to_string(hp.port));
+  if (with_port) out.append(":").append(digits, end);
+}
+
+std::string authority_string(std::string_view host, std::uint16_t port, bool with_port) {
+  std::string out;
+  append_authority(out, host, port, with_port);
   return out;
+}
+
+std::string authority_string(const rules::HostPort& hp, bool with_port) {
+  return authority_string(hp.host, hp.port, with_port);
 }
 
 }  // namespace proxy

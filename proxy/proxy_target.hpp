@@ -35,5 +35,9 @@ std::optional<BaseUrlTarget> parse_base_url_target(std::string_view target);
 
 // "host:port", with brackets around IPv6 literals; "host" alone with `with_port` false.
 std::string authority_string(const rules::HostPort& hp, bool with_port = true);
+std::string authority_string(std::string_view host, std::uint16_t port, bool with_port = true);
+// The same, appended to `out` (a buffer kept by the caller: no allocation once it is grown).
+void append_authority(std::string& out, std::string_view host, std::uint16_t port,
+                      bool with_port = true);
 
 }  // namespace proxy

@@ -83,10 +83,14 @@ asio::awaitable<AcquireResult> UpstreamPool::acquire(const rules::Config& config
                                                      const std::string& host, std::uint16_t port,
                                                      bool fresh) {
   AcquireResult result;
-  const auto key = authority_string({host, port});
   evict_expired();
   if (!fresh) {
-    if (auto it = idle_.find(key); it != idle_.end()) {
+    // The pool's key in a per-thread buffer: a reused connection costs no allocation. (Read
+    // before the first co_await: another exchange on this thread may write it after.)
+    thread_local std::string lookup;
+    lookup.clear();
+    append_authority(lookup, host, port);
+    if (auto it = idle_.find(std::string_view(lookup)); it != idle_.end()) {
       while (!it->second.empty()) {
         auto conn = std::move(it->second.back().conn);
         it->second.pop_back();
@@ -104,7 +108,7 @@ asio::awaitable<AcquireResult> UpstreamPool::acquire(const rules::Config& config
     co_return result;
   }
   auto conn = std::make_unique<UpstreamConn>();
-  conn->key = key;
+  conn->key = authority_string(host, port);
   conn->stream = std::make_unique<TlsStream>(std::move(*dialed.stream), tls_);
   if (!prepare_upstream_ssl(conn->stream->native_handle(), host)) {
     result.error = "tls: cannot set the server name " + host;

@@ -82,7 +82,7 @@ class UpstreamPool {
 
   net::asio::any_io_executor executor_;
   net::ssl::context& tls_;
-  std::map<std::string, std::vector<Idle>> idle_;
+  std::map<std::string, std::vector<Idle>, std::less<>> idle_;  // by "host:port"
 };
 
 }  // namespace proxy
