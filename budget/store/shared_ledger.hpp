@@ -77,8 +77,9 @@ class SharedLedger {
   // never by this process's. A hold closed before its reservation arrives is not reserved.
   // Shared rate limits (`rates`) are checked first, by the store's clock, in the same atomic
   // step: one that is short refuses before anything is taken; otherwise each gives its request
-  // and tokens, even when a budget part then refuses (as a process's own buckets do). A hold
-  // with no parts is only a rate check: nothing to close.
+  // and tokens, and keeps them even when a budget part then refuses (a process's own buckets,
+  // checked after its local budgets, give nothing then; a shared budget's refusal comes too late
+  // for that). A hold with no parts is only a rate check: nothing to close.
   virtual void reserve(std::uint64_t hold, const std::vector<Part>& parts,
                        const std::vector<RatePart>& rates, std::int64_t estimate,
                        std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) = 0;
