@@ -38,9 +38,23 @@ Event breaker_event(TimePoint now, const std::string& name, const std::string& s
           EventDetail().str("breaker", name).str("state", state).done()};
 }
 
+Event opened_event(const rules::BreakerConfig& c, std::int64_t sum, TimePoint now) {
+  return breaker_event(now, c.name, "open",
+                       "breaker \"" + c.name + "\" opened: " + rules::format_micros(sum) + " " +
+                           c.currency + " spent within " +
+                           format_span(std::chrono::duration_cast<seconds>(c.window)) + " (limit " +
+                           rules::format_micros(c.limit) + ")");
+}
+
+std::string open_message(const rules::BreakerConfig& c, const std::string& closes) {
+  return "breaker \"" + c.name + "\" is open: spend over " + rules::format_micros(c.limit) + " " +
+         c.currency + " within " + format_span(std::chrono::duration_cast<seconds>(c.window)) +
+         "; closes " + closes;
+}
+
 }  // namespace
 
-void Breakers::apply(const rules::Config& config) {
+void Breakers::apply(const rules::Config& config, bool shared_store) {
   std::vector<Spend> next;
   upstream_config_.reset();
   for (const auto& b : config.breakers) {
@@ -53,6 +67,7 @@ void Breakers::apply(const rules::Config& config) {
                             [&](const Spend& s) { return s.config.name == b.name; });
     Spend s = old != spend_.end() ? std::move(*old) : Spend{};
     s.config = b;
+    s.remote = b.shared && shared_store;
     next.push_back(std::move(s));
   }
   spend_ = std::move(next);
@@ -69,15 +84,12 @@ std::optional<Admission> Breakers::check(const std::string& currency, const std:
     return refusal;
   };
   for (auto& s : spend_) {
-    if (s.config.currency != currency || !s.open) continue;
+    if (s.config.currency != currency || !s.open || s.remote) continue;
     const std::string closes =
         s.open_until > now ? format_utc(s.open_until) + " (in " +
                                  format_span(seconds(seconds_until(s.open_until, now))) + ")"
                            : "after a trial request";
-    std::string message = "breaker \"" + s.config.name + "\" is open: spend over " +
-                          rules::format_micros(s.config.limit) + " " + currency + " within " +
-                          format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
-                          "; closes " + closes;
+    std::string message = open_message(s.config, closes);
     if (now < s.open_until)
       return refuse(
           breaker_refusal(s.config.name, message, seconds_until(s.open_until, now), false));
@@ -116,7 +128,7 @@ void Breakers::trial_done(const std::vector<std::string>& trials, bool settled, 
 void Breakers::spent(const std::string& currency, std::int64_t amount, TimePoint now,
                      std::vector<Event>& events) {
   for (auto& s : spend_) {
-    if (s.config.currency != currency) continue;
+    if (s.config.currency != currency || s.remote) continue;
     while (!s.charges.empty() && s.charges.front().first <= now - s.config.window) {
       s.sum -= s.charges.front().second;
       s.charges.pop_front();
@@ -126,12 +138,7 @@ void Breakers::spent(const std::string& currency, std::int64_t amount, TimePoint
     if (s.open || s.sum <= s.config.limit) continue;
     s.open = true;
     s.open_until = now + s.config.cooldown;
-    events.push_back(
-        breaker_event(now, s.config.name, "open",
-                      "breaker \"" + s.config.name + "\" opened: " + rules::format_micros(s.sum) +
-                          " " + currency + " spent within " +
-                          format_span(std::chrono::duration_cast<seconds>(s.config.window)) +
-                          " (limit " + rules::format_micros(s.config.limit) + ")"));
+    events.push_back(opened_event(s.config, s.sum, now));
     // The spike that tripped it is accounted for: after the cooldown the window starts afresh.
     s.charges.clear();
     s.sum = 0;
@@ -166,6 +173,57 @@ void Breakers::upstream_result(const std::string& host, bool ok, TimePoint now,
                                      "breaker \"" + c.name + "\" opened for " + host + " after " +
                                          std::to_string(u.failures) + " consecutive failures"));
   }
+}
+
+Breakers::Spend* Breakers::find(const std::string& name) {
+  for (auto& s : spend_)
+    if (s.config.name == name) return &s;
+  return nullptr;
+}
+
+std::vector<SharedLedger::BreakerPart> Breakers::shared_parts(const std::string& currency) const {
+  std::vector<SharedLedger::BreakerPart> out;
+  for (const auto& s : spend_) {
+    if (!s.remote || s.config.currency != currency) continue;
+    const std::int64_t window =
+        std::max<std::int64_t>(1, std::chrono::duration_cast<seconds>(s.config.window).count());
+    out.push_back(
+        {s.config.name, s.config.limit, window, SharedLedger::rolling_bucket(window),
+         std::max<std::int64_t>(
+             1, std::chrono::duration_cast<std::chrono::milliseconds>(s.config.cooldown).count())});
+  }
+  return out;
+}
+
+Admission Breakers::shared_refusal(const std::string& name, std::int64_t wait_ms, bool trial_out,
+                                   TimePoint now) {
+  Spend* s = find(name);
+  const std::int64_t wait_s = std::max<std::int64_t>(1, (wait_ms + 999) / 1000);
+  if (!s) return breaker_refusal(name, "breaker \"" + name + "\" is open", wait_s, trial_out);
+  s->open = true;
+  const auto until = now + std::chrono::milliseconds(wait_ms);
+  return breaker_refusal(
+      name,
+      open_message(s->config,
+                   trial_out ? std::string("after a trial request")
+                             : format_utc(until) + " (in " + format_span(seconds(wait_s)) + ")"),
+      wait_s, trial_out);
+}
+
+void Breakers::mirror(const std::string& name, bool open) {
+  if (Spend* s = find(name)) s->open = open;
+}
+
+void Breakers::shared_change(const std::string& name, SharedLedger::BreakerChange change,
+                             TimePoint now, std::vector<Event>& events) {
+  using Kind = SharedLedger::BreakerChange::Kind;
+  Spend* s = find(name);
+  if (!s || change.kind == Kind::none) return;
+  s->open = change.kind == Kind::opened;
+  if (change.kind == Kind::opened)
+    events.push_back(opened_event(s->config, change.spent, now));
+  else
+    events.push_back(breaker_event(now, name, "closed", "breaker \"" + name + "\" closed"));
 }
 
 std::vector<BreakerStanding> Breakers::standings(TimePoint now) const {

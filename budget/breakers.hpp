@@ -4,6 +4,9 @@
 // one trial request through (half-open) and closes once it settles. An upstream-failure breaker
 // (per provider host) opens after `failures` consecutive failures for `open_for`, then lets
 // requests through and closes after `successes` consecutive successes (a failure re-opens it).
+// A spend breaker marked `shared` on a shared store is decided by the store instead
+// (SharedLedger::BreakerPart): check() and spent() pass it by, and this class only mirrors what
+// the store tells of it, for standings, refusals and events.
 // Not thread-safe: the enforcer calls it under its one mutex.
 
 #include <deque>
@@ -13,12 +16,26 @@
 #include <vector>
 
 #include "budget/enforcer.hpp"
+#include "budget/store/shared_ledger.hpp"
 
 namespace budget {
 
 class Breakers {
  public:
-  void apply(const rules::Config& config);
+  // `shared_store`: the store is shared (redis), so breakers marked `shared` are decided there.
+  void apply(const rules::Config& config, bool shared_store = false);
+
+  // The shared breakers covering `currency`, as the shared store takes them.
+  std::vector<SharedLedger::BreakerPart> shared_parts(const std::string& currency) const;
+  // The refusal of shared breaker `name`, open for `wait_ms` more (trial_out: its cooldown is
+  // over and another request is its trial); mirrors it as open.
+  Admission shared_refusal(const std::string& name, std::int64_t wait_ms, bool trial_out,
+                           TimePoint now);
+  // What the store said of shared breaker `name`: open (or half-open) or not.
+  void mirror(const std::string& name, bool open);
+  // A change a close of this process made to shared breaker `name`: its event, and the mirror.
+  void shared_change(const std::string& name, SharedLedger::BreakerChange change, TimePoint now,
+                     std::vector<Event>& events);
 
   // A refusal when a breaker covering this currency or host is open. `trials` gets the spend
   // breakers whose half-open trial this request becomes (to pass to trial_done).
@@ -40,6 +57,7 @@ class Breakers {
  private:
   struct Spend {
     rules::BreakerConfig config;
+    bool remote = false;  // decided by the shared store; `open` mirrors it
     std::deque<std::pair<TimePoint, std::int64_t>> charges;
     std::int64_t sum = 0;
     TimePoint open_until{};
@@ -51,6 +69,7 @@ class Breakers {
     bool open = false;
     TimePoint open_until{};
   };
+  Spend* find(const std::string& name);
   std::vector<Spend> spend_;
   std::optional<rules::BreakerConfig> upstream_config_;
   std::map<std::string, Upstream> hosts_;

@@ -44,7 +44,7 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
       clock_(clock),
       receipts_key_(std::move(receipts_key)) {
   book_.apply(*config_);
-  breakers_.apply(*config_);
+  breakers_.apply(*config_, shared_ != nullptr);
   const JournalSnapshot snapshot = journal_->load();
   book_.load(snapshot);
   if (shared_) {
@@ -61,6 +61,14 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
           {0, clock_.now(), EventType::error, "", "",
            "the shared budget store cannot be reached: " + problem + " (reconnecting with backoff)",
            "{}"});
+    });
+    shared_->on_breaker_change([this](const std::string& name, SharedLedger::BreakerChange change) {
+      std::vector<Event> events;
+      {
+        std::lock_guard lock(mutex_);
+        breakers_.shared_change(name, change, clock_.now(), events);
+      }
+      publish(events);
     });
   }
   const TimePoint now = clock_.now();
@@ -92,7 +100,7 @@ void StoreEnforcer::apply_config(std::shared_ptr<const rules::Config> config) {
   std::lock_guard lock(mutex_);
   config_ = std::move(config);
   book_.apply(*config_);
-  breakers_.apply(*config_);
+  breakers_.apply(*config_, shared_ != nullptr);
 }
 
 const rules::Provider* StoreEnforcer::provider(const std::string& name) const {
@@ -254,7 +262,9 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   for (const auto& [budget, instance] : hold.parts)
     write.hold.parts.push_back({budget->config.name, instance->key, estimate});
   if (!write.hold.parts.empty()) write.hold.record = record;
-  if (!hold.shared.empty() || !shared_rates.empty()) {
+  if (shared_) hold.shared_breakers = breakers_.shared_parts(hold.currency);
+  if (!hold.shared.empty() || !shared_rates.empty() ||
+      (!request.force && !hold.shared_breakers.empty())) {
     auto pending = std::make_unique<SharedReserve>();
     pending->id = id;
     pending->estimate = estimate;
@@ -269,6 +279,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
       pending->rate_limits.push_back(limit);
     }
     if (!shared_rates.empty()) pending->config = config_;
+    if (!request.force) pending->breakers = hold.shared_breakers;
     pending->shadow_over = std::move(shadow_over);
     shared_calls_.reserve = std::move(pending);
   }
@@ -297,7 +308,8 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
     instance->last_used = now;
     if (actual) write.charged.push_back(book_.charge(*budget, *instance, *actual, now, events));
   }
-  if (!hold.shared.empty()) close_shared(id, hold, actual, now, events);
+  if (!hold.shared.empty() || !hold.shared_breakers.empty())
+    close_shared(id, hold, actual, now, events);
   if (hold.balance) balances_.unhold(hold.provider, hold.credential, hold.estimate);
   if (actual) {
     if (*actual > hold.estimate)
@@ -332,7 +344,7 @@ void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, Record
     if (it != holds_.end()) {
       // Every closed hold writes its record, in a budget or not.
       CloseHold write;
-      waits_shared = !it->second.shared.empty();
+      waits_shared = !it->second.shared.empty() || !it->second.shared_breakers.empty();
       close(id, it->second, actual, std::move(detail), now, events, write);
       holds_.erase(it);
       // Done once the journal has the change and its record, and the shared ledger has answered

@@ -88,6 +88,8 @@ class StoreEnforcer final : public Enforcer {
     std::int64_t estimate = 0;
     std::string currency, provider, credential;
     std::vector<std::string> breaker_trials;
+    // The shared breakers of its currency (decided by the shared ledger): charged at its close.
+    std::vector<SharedLedger::BreakerPart> shared_breakers;
     std::vector<std::pair<BudgetState*, Instance*>> parts;   // decided here
     std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared ledger
     // Admitted while the shared ledger could not be reached (on_error: allow): its parts there,
@@ -105,6 +107,7 @@ class StoreEnforcer final : public Enforcer {
     std::vector<SharedLedger::RatePart> rates;  // shared rate limits, checked by the store
     // Their limits, for a refusal's message (in `config`, kept while Redis answers).
     std::vector<const rules::RateLimitConfig*> rate_limits;
+    std::vector<SharedLedger::BreakerPart> breakers;  // shared breakers, checked by the store
     std::shared_ptr<const rules::Config> config;
     std::vector<BudgetState*> shadow_over;  // local shadow budgets the request exceeds
     Admission admission;
@@ -116,6 +119,7 @@ class StoreEnforcer final : public Enforcer {
       HoldId id = 0;
       std::optional<std::int64_t> actual;
       std::vector<SharedLedger::Part> unreserved;
+      std::vector<SharedLedger::BreakerPart> breakers;
       std::vector<std::pair<std::string, std::string>> instances;  // budget, key: the mirror
     };
     std::vector<Close> closes;
@@ -185,8 +189,7 @@ class StoreEnforcer final : public Enforcer {
   // The shared ledger's answers, each taking the lock.
   void reserved(SharedReserve& pending, SharedLedger::Reservation reservation,
                 std::function<void(Admission)> done);
-  void closed(const SharedCalls::Close& close,
-              const std::optional<std::vector<std::int64_t>>& spent);
+  void closed(const SharedCalls::Close& close, const std::optional<SharedLedger::Closed>& result);
   bool shares(const BudgetState& budget) const;
   void finish(HoldId id, std::optional<std::int64_t> actual, RecordDetail detail,
               std::function<void()> done);

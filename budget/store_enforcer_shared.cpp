@@ -81,7 +81,7 @@ void StoreEnforcer::call_shared(SharedCalls calls, std::function<void(Admission)
   }
   if (calls.reserve) {
     SharedReserve& r = *calls.reserve;
-    shared_->reserve(r.id, r.parts, r.rates, r.estimate, r.hold_ttl_ms,
+    shared_->reserve(r.id, r.parts, r.rates, r.breakers, r.estimate, r.hold_ttl_ms,
                      [this, pending = std::shared_ptr<SharedReserve>(std::move(calls.reserve)),
                       admitted = std::move(admitted)](SharedLedger::Reservation reservation) {
                        reserved(*pending, std::move(reservation), admitted);
@@ -91,9 +91,9 @@ void StoreEnforcer::call_shared(SharedCalls calls, std::function<void(Admission)
   auto left = std::make_shared<std::atomic<std::size_t>>(calls.closes.size());
   for (auto& c : calls.closes) {
     auto close = std::make_shared<SharedCalls::Close>(std::move(c));
-    shared_->close(close->id, close->actual, close->unreserved,
-                   [this, close, left, done](std::optional<std::vector<std::int64_t>> spent) {
-                     closed(*close, spent);
+    shared_->close(close->id, close->actual, close->unreserved, close->breakers,
+                   [this, close, left, done](std::optional<SharedLedger::Closed> result) {
+                     closed(*close, result);
                      if (left->fetch_sub(1, std::memory_order_acq_rel) == 1 && done) done();
                    });
   }
@@ -139,7 +139,10 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
                           (reservation.outcome == Outcome::failed && fail_open))) {
         if (reservation.outcome == Outcome::failed)
           hold.unreserved = std::move(pending.parts);  // on_error: allow, charged when it settles
-        else
+        for (std::size_t k = 0; k < pending.breakers.size(); ++k)
+          if (k < reservation.breaker_trials.size())
+            breakers_.mirror(pending.breakers[k].name, reservation.breaker_trials[k]);
+        if (reservation.outcome == Outcome::admitted)
           for (std::size_t i = 0; i < hold.shared.size(); ++i)
             if (hold.shared[i].first->config.shadow &&
                 hold.shared[i].second->spent + hold.shared[i].second->reserved >
@@ -167,6 +170,11 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
         if (reservation.outcome == Outcome::refused) {
           auto& [budget, instance] = hold.shared.at(reservation.refused_part);
           refusal = budget_refusal(book_.standing(*budget, *instance, now), pending.estimate, now);
+        } else if (reservation.outcome == Outcome::breaker_refused &&
+                   reservation.refused_part < pending.breakers.size()) {
+          refusal = breakers_.shared_refusal(pending.breakers[reservation.refused_part].name,
+                                             reservation.breaker_wait_ms,
+                                             reservation.breaker_trial_out, now);
         } else if (local_rate) {
           refusal = std::move(*local_rate);
         } else if (reservation.outcome == Outcome::rate_refused &&
@@ -188,7 +196,8 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
   after_write(reservation.outcome != Outcome::failed);
   publish(events);
   complete(completed);
-  if (release && shared_) shared_->close(pending.id, std::nullopt, {}, nullptr);
+  // (Its breakers too: it may have become a breaker's trial, which a release gives up.)
+  if (release && shared_) shared_->close(pending.id, std::nullopt, {}, pending.breakers, nullptr);
   if (!waits) done(std::move(admission));
 }
 
@@ -208,6 +217,7 @@ void StoreEnforcer::close_shared(HoldId id, LiveHold& hold, std::optional<std::i
   close.id = id;
   close.actual = actual;
   close.unreserved = std::move(hold.unreserved);
+  close.breakers = hold.shared_breakers;
   for (auto& [budget, instance] : hold.shared) {
     instance->reserved = std::max<std::int64_t>(0, instance->reserved - hold.estimate);
     --instance->holds;
@@ -218,11 +228,16 @@ void StoreEnforcer::close_shared(HoldId id, LiveHold& hold, std::optional<std::i
 }
 
 void StoreEnforcer::closed(const SharedCalls::Close& close,
-                           const std::optional<std::vector<std::int64_t>>& spent) {
+                           const std::optional<SharedLedger::Closed>& result) {
   std::vector<Event> events;
+  const std::vector<std::int64_t>* spent = result ? &result->spent : nullptr;
   {
     std::lock_guard lock(mutex_);
     const TimePoint now = clock_.now();
+    // What this close did to the shared breakers: reported here only, so once.
+    if (result)
+      for (std::size_t k = 0; k < close.breakers.size() && k < result->breakers.size(); ++k)
+        breakers_.shared_change(close.breakers[k].name, result->breakers[k], now, events);
     // Closed here (not already settled elsewhere): mirror the shared spent, firing thresholds.
     if (close.actual && spent)
       for (std::size_t i = 0; i < close.instances.size() && i < spent->size(); ++i) {
@@ -239,7 +254,7 @@ void StoreEnforcer::closed(const SharedCalls::Close& close,
       }
   }
   // A close kept in the outbox is not lost, but Redis does not count it yet.
-  after_write(spent.has_value());
+  after_write(spent != nullptr);
   publish(events);
 }
 

@@ -162,9 +162,9 @@ std::optional<RateLimitConfig> parse_rate_limit(YamlReader& r, const YAML::Node&
 }
 
 std::optional<BreakerConfig> parse_breaker(YamlReader& r, const YAML::Node& node) {
-  if (!r.expect_map(
-          node, "breaker",
-          {"name", "currency", "limit", "window", "cooldown", "failures", "successes", "open_for"}))
+  if (!r.expect_map(node, "breaker",
+                    {"name", "currency", "limit", "window", "cooldown", "failures", "successes",
+                     "open_for", "shared"}))
     return std::nullopt;
   auto name = required_name(r, node, "breaker");
   if (!name) return std::nullopt;
@@ -200,6 +200,8 @@ std::optional<BreakerConfig> parse_breaker(YamlReader& r, const YAML::Node& node
     if (node["open_for"])
       if (auto d = r.duration(node["open_for"], "open_for")) b.open_for = *d;
   }
+  if (node["shared"])
+    if (auto shared = r.boolean(node["shared"], "shared")) b.shared = *shared;
   return b;
 }
 

@@ -246,6 +246,10 @@ struct BreakerConfig {
   int failures = 5;
   int successes = 2;
   Duration open_for = std::chrono::seconds(60);
+  // A spend breaker kept in the shared store (store.type: redis): its window, its open state and
+  // its one half-open trial are the same for every sidecar on it. Otherwise each process keeps
+  // its own.
+  bool shared = false;
   Mark mark;
 };
 

@@ -161,12 +161,22 @@ void validate_config(const Config& c, std::vector<Diagnostic>& errors) {
              "rate limit '" + l.name + "' is shared, which needs store.type: redis (a store " +
                  "several tollgates share)");
   }
-  for (const auto& b : c.breakers)
+  for (const auto& b : c.breakers) {
     if (b.kind == BreakerConfig::Kind::spend && !b.currency.empty() &&
         !currencies.count(b.currency))
       report(
           errors, b.mark,
           "breaker '" + b.name + "' uses currency '" + b.currency + "' that no provider bills in");
+    if (!b.shared) continue;
+    if (b.kind != BreakerConfig::Kind::spend)
+      report(errors, b.mark,
+             "breaker '" + b.name + "' is shared, but only spend breakers can be (an " +
+                 "upstream-failure breaker follows the hosts this process reaches)");
+    else if (c.store.type != StoreConfig::Type::redis)
+      report(errors, b.mark,
+             "breaker '" + b.name + "' is shared, which needs store.type: redis (a store " +
+                 "several tollgates share)");
+  }
 }
 
 }  // namespace rules::detail

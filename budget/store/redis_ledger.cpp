@@ -70,7 +70,8 @@ class RedisLedger final : public SharedLedger {
   ~RedisLedger() override { connection_.reset(); }
 
   void reserve(std::uint64_t hold, const std::vector<Part>& parts,
-               const std::vector<RatePart>& rates, std::int64_t estimate, std::int64_t hold_ttl_ms,
+               const std::vector<RatePart>& rates, const std::vector<BreakerPart>& breakers,
+               std::int64_t estimate, std::int64_t hold_ttl_ms,
                std::function<void(Reservation)> done) override {
     PendingClose open = pending_close(hold, parts);
     open.estimate = std::to_string(estimate);
@@ -101,15 +102,18 @@ class RedisLedger final : public SharedLedger {
     args.key(holds_key_);
     args.key(seen_prefix_, id);  // PREFIX seen:ID
     for (const auto& r : rates) args.key(rate_key(r.name, r.key));
+    for (const auto& b : breakers) args.key(breaker_key(b.name));
     args.arg(open.estimate).arg(hold_ttl_ms).arg(static_cast<std::int64_t>(parts.size()));
     args.arg(open.member);
     for (const auto& p : parts)
       args.arg(p.limit).arg(p.enforce ? "1" : "0").arg(p.ttl).arg(p.window).arg(p.bucket);
-    if (!rates.empty()) {
+    if (!rates.empty() || !breakers.empty()) {
       args.arg(static_cast<std::int64_t>(rates.size()));
       for (const auto& r : rates) args.arg(r.requests).arg(r.tokens).arg(r.window_ms).arg(r.need);
     }
-    // A rate check alone (no parts) leaves nothing to close.
+    if (!breakers.empty()) args.arg(static_cast<std::int64_t>(breakers.size()));
+    // A rate check alone (no parts) leaves nothing to close. (Breakers are given to the close
+    // again.)
     if (!parts.empty()) {
       std::lock_guard lock(open_mutex_);
       open_[hold] = std::move(open);
@@ -118,12 +122,14 @@ class RedisLedger final : public SharedLedger {
                        scripts::reserve,
                        {},
                        std::move(args),
-                       [this, hold, done = std::move(done)](const Result& r) {
-                         Reservation out = reservation(r);
+                       [this, hold, parts = parts.size(), breakers = breakers.size(),
+                        done = std::move(done)](const Result& r) {
+                         Reservation out = reservation(r, parts, breakers);
                          // Refused, or never sent: no close will name it (one that might have
                          // been made is released, and needs its member).
                          if (out.outcome == Reservation::Outcome::refused ||
                              out.outcome == Reservation::Outcome::rate_refused ||
+                             out.outcome == Reservation::Outcome::breaker_refused ||
                              (out.outcome == Reservation::Outcome::failed && !out.maybe_reserved)) {
                            std::lock_guard lock(open_mutex_);
                            open_.erase(hold);
@@ -133,8 +139,8 @@ class RedisLedger final : public SharedLedger {
   }
 
   void close(std::uint64_t hold, std::optional<std::int64_t> actual,
-             const std::vector<Part>& unreserved,
-             std::function<void(std::optional<std::vector<std::int64_t>>)> done) override {
+             const std::vector<Part>& unreserved, const std::vector<BreakerPart>& breakers,
+             std::function<void(std::optional<Closed>)> done) override {
     PendingClose c;
     {
       std::lock_guard lock(open_mutex_);
@@ -151,6 +157,12 @@ class RedisLedger final : public SharedLedger {
     }
     c.hold = hold;
     c.actual = actual ? std::to_string(*actual) : "-1";
+    c.breaker_keys.clear();
+    c.breaker_args.clear();
+    for (const auto& b : breakers) {
+      c.breaker_keys.push_back(breaker_key(b.name));
+      c.breaker_args.insert(c.breaker_args.end(), {b.limit, b.window, b.bucket, b.cooldown_ms});
+    }
     auto args = close_args(c);
     connection_->send({"close",
                        scripts::close,
@@ -158,10 +170,7 @@ class RedisLedger final : public SharedLedger {
                        std::move(args),
                        [this, c = std::move(c), done = std::move(done)](const Result& r) mutable {
                          if (is_array(r.reply, 1)) {
-                           std::vector<std::int64_t> spent;
-                           for (std::size_t i = 1; i < r.reply->elements; ++i)
-                             spent.push_back(to_int(r.reply->element[i]));
-                           if (done) done(std::move(spent));
+                           if (done) done(closed(r.reply, c.keys.size()));
                            return;
                          }
                          // No reply: kept and sent again when Redis is back. (A script error
@@ -253,13 +262,35 @@ class RedisLedger final : public SharedLedger {
     listener_ = std::move(listener);
   }
 
+  void on_breaker_change(std::function<void(const std::string&, BreakerChange)> listener) override {
+    std::lock_guard lock(listener_mutex_);
+    breaker_listener_ = std::move(listener);
+  }
+
  private:
   struct Keep {
     PendingClose close;
-    std::function<void(std::optional<std::vector<std::int64_t>>)> done;
+    std::function<void(std::optional<Closed>)> done;
   };
 
-  static Reservation reservation(const Result& r) {
+  // A close's reply {1, s1..sN, change1, spend1, ...} ({0}: closed already, nothing).
+  static Closed closed(const redisReply* reply, std::size_t counters) {
+    Closed out;
+    if (to_int(reply->element[0]) != 1) return out;
+    std::size_t i = 1;
+    for (; i < reply->elements && out.spent.size() < counters; ++i)
+      out.spent.push_back(to_int(reply->element[i]));
+    for (; i + 1 < reply->elements; i += 2) {
+      const auto change = to_int(reply->element[i]);
+      out.breakers.push_back({change == 1   ? BreakerChange::Kind::opened
+                              : change == 2 ? BreakerChange::Kind::closed
+                                            : BreakerChange::Kind::none,
+                              to_int(reply->element[i + 1])});
+    }
+    return out;
+  }
+
+  static Reservation reservation(const Result& r, std::size_t parts, std::size_t breakers) {
     Reservation out;
     if (!is_array(r.reply, 2)) {
       out.maybe_reserved = r.sent && !is_array(r.reply);
@@ -269,7 +300,18 @@ class RedisLedger final : public SharedLedger {
     out.outcome = status == 1   ? Reservation::Outcome::admitted
                   : status == 0 ? Reservation::Outcome::refused
                   : status == 3 ? Reservation::Outcome::rate_refused
+                  : status == 4 ? Reservation::Outcome::breaker_refused
                                 : Reservation::Outcome::failed;
+    if (status == 4) {
+      if (r.reply->elements < 4) {
+        out.outcome = Reservation::Outcome::failed;
+        return out;
+      }
+      out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
+      out.breaker_wait_ms = to_int(r.reply->element[2]);
+      out.breaker_trial_out = to_int(r.reply->element[3]) == 1;
+      return out;
+    }
     if (status == 0 || status == 3)
       out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
     if (status == 3) {
@@ -281,9 +323,13 @@ class RedisLedger final : public SharedLedger {
       out.rate_tokens = to_int(r.reply->element[3]) == 2;
       return out;
     }
-    for (std::size_t i = 2; i + 2 < r.reply->elements; i += 3)
+    std::size_t i = 2;
+    for (; i + 2 < r.reply->elements && out.counters.size() < parts; i += 3)
       out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1]),
                               to_int(r.reply->element[i + 2])});
+    if (status == 1)
+      for (; i < r.reply->elements && out.breaker_trials.size() < breakers; ++i)
+        out.breaker_trials.push_back(to_int(r.reply->element[i]) == 1);
     return out;
   }
 
@@ -342,16 +388,21 @@ class RedisLedger final : public SharedLedger {
     args.key(holds_key_);
     args.key(seen_prefix_, id);  // PREFIX seen:ID
     for (const auto& k : c.keys) args.key(k);
+    const std::size_t breakers = std::min(c.breaker_keys.size(), c.breaker_args.size() / 4);
+    for (std::size_t i = 0; i < breakers; ++i)
+      args.key(c.breaker_keys[i]).key(c.breaker_keys[i], ":w");
     // A hold never sent has no member: the bare id, which names no hold.
     args.arg(c.member.empty() ? id : std::string_view(c.member));
     args.arg(c.actual).arg(k_seen_ttl_s);
     args.arg(c.estimate.empty() ? std::string_view("0") : std::string_view(c.estimate));
     args.arg(c.unreserved ? "1" : "0");
+    args.arg(static_cast<std::int64_t>(breakers));
     for (std::size_t i = 0; i < c.keys.size(); ++i) {
       args.arg(i < c.key_ttls.size() ? c.key_ttls[i] : 0);
       args.arg(i < c.key_windows.size() ? c.key_windows[i] : 0);
       args.arg(i < c.key_buckets.size() ? c.key_buckets[i] : 0);
     }
+    for (std::size_t i = 0; i < 4 * breakers; ++i) args.arg(c.breaker_args[i]);
     return args;
   }
 
@@ -359,10 +410,20 @@ class RedisLedger final : public SharedLedger {
   std::vector<RedisConnection::Command> replay() {
     std::vector<RedisConnection::Command> out;
     for (auto& c : outbox_.all())
-      out.push_back(
-          {"replay", scripts::close, {}, close_args(c), [this, hold = c.hold](const Result& r) {
-             if (is_array(r.reply, 1)) replayed_.push_back(hold);
-           }});
+      out.push_back({"replay",
+                     scripts::close,
+                     {},
+                     close_args(c),
+                     [this, hold = c.hold, counters = c.keys.size(),
+                      breakers = c.breaker_keys](const Result& r) {
+                       if (!is_array(r.reply, 1)) return;
+                       replayed_.push_back(hold);
+                       const Closed result = closed(r.reply, counters);
+                       for (std::size_t k = 0; k < result.breakers.size() && k < breakers.size();
+                            ++k)
+                         if (result.breakers[k].kind != BreakerChange::Kind::none)
+                           breaker_changed(breakers[k], result.breakers[k]);
+                     }});
     return out;
   }
 
@@ -381,6 +442,15 @@ class RedisLedger final : public SharedLedger {
       if (k.done) k.done(std::nullopt);
   }
 
+  // A replayed close changed the breaker whose state is at `key` (PREFIX breaker{NAME}).
+  void breaker_changed(const std::string& key, BreakerChange change) {
+    const std::string head = prefix_ + "breaker{";
+    if (!key.starts_with(head) || !key.ends_with('}')) return;
+    std::lock_guard lock(listener_mutex_);
+    if (breaker_listener_)
+      breaker_listener_(key.substr(head.size(), key.size() - head.size() - 1), change);
+  }
+
   // A plain command, waited for; false when it failed.
   bool command(std::vector<std::string> args) {
     bool ok = false;
@@ -396,6 +466,11 @@ class RedisLedger final : public SharedLedger {
   // A shared rate limit's buckets: PREFIX rate{NAME}:KEY (a hash, redis_scripts.hpp).
   std::string rate_key(const std::string& name, const std::string& key) const {
     return prefix_ + "rate{" + name + "}:" + key;
+  }
+
+  // A shared breaker's state: PREFIX breaker{NAME}; its window of settled spend: that + ":w".
+  std::string breaker_key(const std::string& name) const {
+    return prefix_ + "breaker{" + name + "}";
   }
 
   std::string counter_key(const std::string& budget, const std::string& key,
@@ -423,6 +498,7 @@ class RedisLedger final : public SharedLedger {
   std::vector<std::uint64_t> replayed_;  // the connection's thread only
   std::mutex listener_mutex_;
   std::function<void(const std::string&)> listener_;
+  std::function<void(const std::string&, BreakerChange)> breaker_listener_;
   std::unique_ptr<RedisConnection> connection_;
 };
 

@@ -28,6 +28,8 @@ constexpr const char* k_columns[] = {
     "ALTER TABLE closes ADD COLUMN member TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE closes ADD COLUMN estimate TEXT NOT NULL DEFAULT '0'",
     "ALTER TABLE closes ADD COLUMN unreserved INTEGER",
+    // Shared breakers: a line per breaker, "limit,window,bucket,cooldown,KEY".
+    "ALTER TABLE closes ADD COLUMN breakers TEXT NOT NULL DEFAULT ''",
 };
 
 std::string join(const std::vector<std::string>& parts) {
@@ -92,7 +94,7 @@ bool RedisOutbox::add(const std::vector<PendingClose>& closes) {
     exec(db_, "BEGIN");
     SqliteStatement insert(db_,
                            "INSERT OR REPLACE INTO closes (hold, actual, keys, ttls, member, "
-                           "estimate, unreserved) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                           "estimate, unreserved, breakers) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     for (const auto& c : closes) {
       std::string ttls;
       // "ttl" per key, "ttl:window:bucket" for a rolling window (rows from before windows were
@@ -103,6 +105,12 @@ bool RedisOutbox::add(const std::vector<PendingClose>& closes) {
         if (i < c.key_windows.size() && c.key_windows[i] > 0)
           ttls += ':' + std::to_string(c.key_windows[i]) + ':' + std::to_string(c.key_buckets[i]);
       }
+      std::vector<std::string> breakers;
+      for (std::size_t i = 0; i < c.breaker_keys.size() && 4 * i + 3 < c.breaker_args.size(); ++i) {
+        std::string line;
+        for (std::size_t j = 0; j < 4; ++j) line += std::to_string(c.breaker_args[4 * i + j]) + ',';
+        breakers.push_back(line + c.breaker_keys[i]);
+      }
       insert.bind(1, static_cast<std::int64_t>(c.hold))
           .bind(2, c.actual)
           .bind(3, join(c.keys))
@@ -110,6 +118,7 @@ bool RedisOutbox::add(const std::vector<PendingClose>& closes) {
           .bind(5, c.member)
           .bind(6, c.estimate)
           .bind(7, static_cast<std::int64_t>(c.unreserved))
+          .bind(8, join(breakers))
           .run();
     }
     exec(db_, "COMMIT");
@@ -146,7 +155,7 @@ std::vector<PendingClose> RedisOutbox::all() {
   std::vector<PendingClose> out;
   SqliteStatement select(db_,
                          "SELECT hold, actual, keys, ttls, member, estimate, "
-                         "coalesce(unreserved, keys != '') FROM closes ORDER BY rowid");
+                         "coalesce(unreserved, keys != ''), breakers FROM closes ORDER BY rowid");
   while (select.step()) {
     PendingClose c;
     c.hold = static_cast<std::uint64_t>(select.integer(0));
@@ -161,6 +170,15 @@ std::vector<PendingClose> RedisOutbox::all() {
     c.member = select.text(4);
     c.estimate = select.text(5);
     c.unreserved = select.integer(6) != 0;
+    for (const auto& line : split(select.text(7), '\n')) {
+      std::size_t pos = 0;
+      for (int j = 0; j < 4; ++j) {
+        const auto comma = line.find(',', pos);
+        c.breaker_args.push_back(std::stoll(line.substr(pos, comma - pos)));
+        pos = comma + 1;
+      }
+      c.breaker_keys.push_back(line.substr(pos));
+    }
     out.push_back(std::move(c));
   }
   return out;

@@ -27,6 +27,10 @@ struct PendingClose {
   std::vector<std::int64_t> key_ttls;  // their TTLs (seconds; 0 = none)
   // Their rolling windows and buckets (seconds; 0 = a calendar period): as many as keys, or none.
   std::vector<std::int64_t> key_windows, key_buckets;
+  // Shared breakers: the key of each one's state (its window's is that key + ":w") and, four per
+  // breaker, its limit, window (s), bucket (s) and cooldown (ms).
+  std::vector<std::string> breaker_keys;
+  std::vector<std::int64_t> breaker_args;
 };
 
 class RedisOutbox {

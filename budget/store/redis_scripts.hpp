@@ -102,6 +102,47 @@ local function roll_charge(k, amount, w, g, now)
   redis.call('EXPIRE', k, w + 86400)
   return s
 end
+-- Shared spend breakers: a state hash per breaker (open "1", until: the cooldown's end, trial: the
+-- hold that is its half-open trial, tu: when that trial is given up; ms by Redis's clock), there
+-- only while the breaker is open, and a rolling window (above) of settled spend at KEY:w.
+-- breakers_close charges a close's `actual` to the windows of the breakers whose keys follow the
+-- hold's counters (ARGV from 7 + 3 * nc: limit, window, bucket, cooldown per breaker), opening a
+-- breaker whose window goes over its limit (the window then starts afresh), and closes the
+-- breaker whose trial this hold is when it settled (a release frees the trial for the next
+-- hold). Appends per breaker {change (0 none, 1 opened, 2 closed), the window's spend}. (KEYS
+-- and ARGV are the close's: in a batch, not the call's.)
+local function breakers_close(KEYS, ARGV, nc, nb, actual, out)
+  if nb == 0 then return end
+  local id = string.match(ARGV[1], '^[^\n]*')
+  for k = 1, nb do
+    local sk, wk = KEYS[2 + nc + 2 * k - 1], KEYS[2 + nc + 2 * k]
+    local a = 7 + 3 * nc + (k - 1) * 4
+    local f = redis.call('HMGET', sk, 'open', 'trial')
+    local open = f[1] == '1'
+    local change, sum = 0, 0
+    if actual > 0 then
+      sum = roll_charge(wk, actual, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), seconds())
+      if not open and sum > tonumber(ARGV[a]) then
+        local cool = tonumber(ARGV[a + 3])
+        redis.call('HSET', sk, 'open', '1', 'until', string.format('%d', millis() + cool))
+        redis.call('PEXPIRE', sk, cool + 86400000)
+        -- The spike that tripped it is accounted for: after the cooldown the window starts afresh.
+        redis.call('DEL', wk)
+        change = 1
+      end
+    end
+    if open and f[2] == id then
+      if actual >= 0 then
+        redis.call('DEL', sk)
+        change = 2
+      else
+        redis.call('HDEL', sk, 'trial', 'tu')
+      end
+    end
+    out[#out + 1] = change
+    out[#out + 1] = sum
+  end
+end
 local function roll_of(hold, i)
   if not hold then return 0, 0 end
   local n = 0
@@ -114,16 +155,21 @@ end
 )lua";
 
 // KEYS: one counter per part, then the deadline set and the hold's seen mark, then one key per
-// shared rate limit bucket.
+// shared rate limit bucket, then one state key per shared breaker.
 // ARGV: estimate, hold ttl (ms), part count, the hold's member in the deadline set, then per part:
 // limit, enforce, ttl (s), window (s; 0: a calendar period), bucket (s); then the rate bucket
 // count (absent: 0) and per bucket: requests and tokens per window (0: not limited), the window
-// (ms), this request's tokens.
-// Returns {1, 0, s1, r1, l1, ...} reserved; {0, i, s1, r1, l1, ...} part i refused (counters as
+// (ms), this request's tokens; then the shared breaker count (absent: 0).
+// Returns {1, 0, s1, r1, l1, ..., t1, t2, ...} reserved (t: 1 when the hold became that breaker's
+// half-open trial, else 0); {0, i, s1, r1, l1, ...} part i refused (counters as
 // found up to it); {2} the hold was closed before it arrived; {3, j, ms, unit} rate bucket j has
-// too little for ms more milliseconds (unit 1: requests, 2: tokens), nothing taken. l: seconds
+// too little for ms more milliseconds (unit 1: requests, 2: tokens), nothing taken; {4, k, ms,
+// out} breaker k is open for ms more milliseconds (out 1: its cooldown is over and another hold
+// is its trial), nothing taken. l: seconds
 // until a window's oldest amount leaves it (0 for a calendar period).
-// Rate buckets are checked first and all taken from if all have enough (a hash: r and t, the
+// Breakers are checked first (an open one refuses; one past its cooldown with no live trial makes
+// this hold its trial, once admitted). Rate buckets are checked next and all taken from if all
+// have enough (a hash: r and t, the
 // levels scaled by the window in ms so that refill stays in integers, at (ms, Redis's clock) and
 // w). Then each part is reserved as it is checked; a part that does not fit undoes those before
 // it. A hold with no parts (a rate check only) is not put in the deadline set.
@@ -132,6 +178,20 @@ local est = tonumber(ARGV[1])
 local n = tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[n + 2]) == 1 then return {2} end
 local m = tonumber(ARGV[5 + 5 * n] or '0')
+local nb = tonumber(ARGV[6 + 5 * n + 4 * m] or '0')
+local trials = {}
+for k = 1, nb do
+  local f = redis.call('HMGET', KEYS[n + 2 + m + k], 'open', 'until', 'trial', 'tu')
+  if f[1] == '1' then
+    local now = millis()
+    local u = tonumber(f[2]) or 0
+    if now < u then return {4, k, u - now, 0} end
+    if f[3] and f[3] ~= string.match(ARGV[4], '^[^\n]*') and (tonumber(f[4]) or 0) > now then
+      return {4, k, 1000, 1}
+    end
+    trials[k] = true
+  end
+end
 if m > 0 then
   local now = millis()
   local levels = {}
@@ -203,19 +263,42 @@ end
 if n > 0 then
   redis.call('ZADD', KEYS[n + 1], string.format('%d', millis() + tonumber(ARGV[2])), ARGV[4])
 end
+for k = 1, nb do
+  if trials[k] then
+    local key, ttl = KEYS[n + 2 + m + k], tonumber(ARGV[2])
+    redis.call('HSET', key, 'trial', string.match(ARGV[4], '^[^\n]*'), 'tu',
+               string.format('%d', millis() + ttl))
+    redis.call('PEXPIRE', key, ttl + 86400000)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
 return out
 )lua";
 inline const std::string k_reserve = std::string(k_window) + k_reserve_body;
 
-// KEYS: the deadline set, the hold's seen mark, then its counters.
+// KEYS: the deadline set, the hold's seen mark, then its counters, then per shared breaker its
+// state and its window (breakers_close).
 // ARGV: the hold's member in the deadline set, actual ("-1": release), seen mark ttl (s),
 // estimate, unreserved ("1": the hold was admitted while Redis could not be reached, so its
-// counters are charged when Redis holds no reservation of it), then per counter its ttl (s),
-// window (s; 0: a calendar period) and bucket (s). A window is charged at the close's time (TIME).
-// Returns {0} when the hold was closed already (or is unknown), else {1, s1, s2, ...}: spent after
-// the close.
+// counters are charged when Redis holds no reservation of it), the breaker count, then per
+// counter its ttl (s), window (s; 0: a calendar period) and bucket (s), then per breaker its
+// limit, window (s), bucket (s) and cooldown (ms). A window is charged at the close's time (TIME).
+// Returns {0} when the hold was closed already (or is unknown), else {1, s1, s2, ..., change1,
+// spend1, ...}: spent after the close, then what it did to each breaker. A hold with breakers and
+// no counters (in no shared budget) is closed once by its seen mark.
 inline constexpr const char* k_close_body = R"lua(
 local unreserved = ARGV[5] == '1'
+local nb = tonumber(ARGV[6])
+local nc = #KEYS - 2 - 2 * nb
+local actual = tonumber(ARGV[2])
+if nc == 0 then
+  if not redis.call('SET', KEYS[2], '1', 'EX', ARGV[3], 'NX') then return {0} end
+  local out = {1}
+  breakers_close(KEYS, ARGV, 0, nb, actual, out)
+  return out
+end
 if unreserved and redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
 local held = redis.call('ZREM', KEYS[1], ARGV[1]) == 1
 if not held and not unreserved then
@@ -223,13 +306,12 @@ if not held and not unreserved then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
   return {0}
 end
-local actual = tonumber(ARGV[2])
 local charge = actual > 0 and ARGV[2] or '0'
 -- Amounts go to Redis as the strings they came in (a number would be formatted again).
 local minus = (not held or tonumber(ARGV[4]) == 0) and '0' or '-' .. ARGV[4]
 local out = {1}
-for i = 3, #KEYS do
-  local base = 6 + (i - 3) * 3
+for i = 3, 2 + nc do
+  local base = 7 + (i - 3) * 3
   local w = tonumber(ARGV[base + 1] or '0')
   if w > 0 then
     if held then redis.call('HINCRBY', KEYS[i], 'r', minus) end
@@ -241,6 +323,7 @@ for i = 3, #KEYS do
     if not held and actual > 0 and ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
   end
 end
+breakers_close(KEYS, ARGV, nc, nb, actual, out)
 -- Charged without its reservation, it must not be charged again.
 if unreserved then redis.call('SET', KEYS[2], '1', 'EX', ARGV[3]) end
 return out

@@ -55,9 +55,32 @@ class SharedLedger {
     std::int64_t requests = 0, tokens = 0, window_ms = 0;
     std::int64_t need = 0;  // this request's estimated tokens
   };
+  // A shared spend breaker (breakers with `shared: true`): its window of settled spend, its open
+  // state and its one half-open trial are kept in the store, by its clock. A reservation is
+  // refused while it is open; once its cooldown is over, one hold becomes its trial (until that
+  // hold closes, or its hold_ttl passes); a close charges the window (opening the breaker when it
+  // goes over `limit`) and, for the trial's settlement, closes it.
+  struct BreakerPart {
+    std::string name;
+    std::int64_t limit = 0;               // micro-units within the window
+    std::int64_t window = 0, bucket = 0;  // seconds, as a rolling window's (rolling_bucket)
+    std::int64_t cooldown_ms = 0;
+  };
+  // What a close did to a shared breaker (the process whose close did it reports it, so that
+  // every change is reported once).
+  struct BreakerChange {
+    enum class Kind { none, opened, closed };
+    Kind kind = Kind::none;
+    std::int64_t spent = 0;  // opened: the window's spend that went over the limit
+  };
+  struct Closed {
+    std::vector<std::int64_t> spent;      // per part, after the close (empty: closed already)
+    std::vector<BreakerChange> breakers;  // per breaker part (empty: closed already)
+  };
   struct Reservation {
-    // rate_refused: a rate part had too little left; nothing was taken from any part.
-    enum class Outcome { admitted, refused, failed, rate_refused };
+    // rate_refused: a rate part had too little left; breaker_refused: a breaker part is open
+    // (refused_part); nothing was taken from any part either way.
+    enum class Outcome { admitted, refused, failed, rate_refused, breaker_refused };
     Outcome outcome = Outcome::failed;
     bool maybe_reserved = false;     // failed after the request was sent: it may have run
     std::size_t refused_part = 0;    // when refused: the part (or rate part) that did not fit
@@ -65,6 +88,12 @@ class SharedLedger {
     // rate_refused: when the bucket will have enough (ms), and in which unit it ran short.
     std::int64_t rate_wait_ms = 0;
     bool rate_tokens = false;  // false: requests
+    // breaker_refused: when its cooldown ends (ms), or 1000 when it is over and another hold is
+    // the trial (breaker_trial_out).
+    std::int64_t breaker_wait_ms = 0;
+    bool breaker_trial_out = false;
+    // admitted: per breaker part, whether this hold is its half-open trial.
+    std::vector<bool> breaker_trials;
   };
   // The operator's runtime changes, as every process applies them.
   struct Runtime {
@@ -80,12 +109,19 @@ class SharedLedger {
   // and tokens, and keeps them even when a budget part then refuses (a process's own buckets,
   // checked after its local budgets, give nothing then; a shared budget's refusal comes too late
   // for that). A hold with no parts is only a rate check: nothing to close.
+  // Shared breakers (`breakers`) are checked before anything: an open one refuses.
   virtual void reserve(std::uint64_t hold, const std::vector<Part>& parts,
-                       const std::vector<RatePart>& rates, std::int64_t estimate,
-                       std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) = 0;
+                       const std::vector<RatePart>& rates, const std::vector<BreakerPart>& breakers,
+                       std::int64_t estimate, std::int64_t hold_ttl_ms,
+                       std::function<void(Reservation)> done) = 0;
+  void reserve(std::uint64_t hold, const std::vector<Part>& parts,
+               const std::vector<RatePart>& rates, std::int64_t estimate, std::int64_t hold_ttl_ms,
+               std::function<void(Reservation)> done) {
+    reserve(hold, parts, rates, {}, estimate, hold_ttl_ms, std::move(done));
+  }
   void reserve(std::uint64_t hold, const std::vector<Part>& parts, std::int64_t estimate,
                std::int64_t hold_ttl_ms, std::function<void(Reservation)> done) {
-    reserve(hold, parts, {}, estimate, hold_ttl_ms, std::move(done));
+    reserve(hold, parts, {}, {}, estimate, hold_ttl_ms, std::move(done));
   }
 
   // Closes a hold: charges `actual` (nullopt: release). `unreserved`: the parts a hold admitted
@@ -94,9 +130,22 @@ class SharedLedger {
   // store cannot take now is kept (in a local journal) and sent again until it can: done(nullopt)
   // then. Otherwise done gets the spent amount of each part after it, or an empty vector when
   // the hold was closed already.
+  // `breakers`: the shared breakers of the hold's currency (the same as its reservation's, or
+  // every one when it made none): the settlement is charged to their windows, and a trial's
+  // settlement closes its breaker (a release lets the next hold be the trial). A hold with
+  // breakers and no parts closes once too.
   virtual void close(std::uint64_t hold, std::optional<std::int64_t> actual,
-                     const std::vector<Part>& unreserved,
-                     std::function<void(std::optional<std::vector<std::int64_t>>)> done) = 0;
+                     const std::vector<Part>& unreserved, const std::vector<BreakerPart>& breakers,
+                     std::function<void(std::optional<Closed>)> done) = 0;
+  void close(std::uint64_t hold, std::optional<std::int64_t> actual,
+             const std::vector<Part>& unreserved,
+             std::function<void(std::optional<std::vector<std::int64_t>>)> done) {
+    close(hold, actual, unreserved, {}, [done = std::move(done)](std::optional<Closed> closed) {
+      if (!done) return;
+      if (closed) return done(std::move(closed->spent));
+      done(std::nullopt);
+    });
+  }
 
   // Settles at their estimate the holds of every process whose deadline has passed on the
   // store's clock.
@@ -125,6 +174,11 @@ class SharedLedger {
 
   // `listener` hears, on the store's thread, why the store could not be reached: once per spell.
   virtual void on_failure(std::function<void(const std::string& problem)> listener) = 0;
+
+  // `listener` hears, on the store's thread, what a close sent again from the local journal (its
+  // caller was told done(nullopt) long ago) did to a shared breaker.
+  virtual void on_breaker_change(
+      std::function<void(const std::string& breaker, BreakerChange change)> listener) = 0;
 };
 
 // Redis at `url` (redis[s]://[user:password@]host:port/db), keys under `prefix`: shared by every

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from budget_support import TwoSidecarsTestCase, micros  # noqa: E402
+from budget_support import TwoSidecarsTestCase, micros, wait_for  # noqa: E402
 
 RULES = """
 budgets:
@@ -78,6 +78,44 @@ class SharedRedisRateLimitTest(TwoSidecarsTestCase):
                              if x["path"] == "/v1/chat/completions"), 3)
         for side in (self.h, self.h2):
             self.assertIsNotNone(side.settled("roomy"))
+
+
+BREAKER_RULES = """
+budgets:
+  - { name: roomy, currency: usd, limit: 100, period: day, match: { provider: [openai] } }
+breakers:
+  - { name: shared-spike, currency: usd, limit: 0.0001, window: 1h, cooldown: 10m, shared: true }
+"""
+
+
+class SharedRedisBreakerTest(TwoSidecarsTestCase):
+    """A spend breaker marked shared: spend through one sidecar opens it for both, and the
+    sidecar whose settlement opened it reports it, once."""
+    RULES = BREAKER_RULES
+    PREFIX = "tb:"
+
+    def test_spend_through_one_sidecar_opens_the_breaker_for_both(self):
+        first = self.h.chat(req_id=1, usage="50,100")  # about 0.00007 usd: under the limit
+        self.assertEqual(first.status_code, 200, first.text)
+        self.assertEqual(self.h2.chat(req_id=2, usage="50,100").status_code, 200)  # together over
+        self.assertTrue(wait_for(lambda: self.h2.events("breaker")), "no breaker event")
+        opened = self.h2.events("breaker")
+        self.assertEqual(len(opened), 1)
+        self.assertTrue(opened[0]["message"].startswith('breaker "shared-spike" opened: 0.000'),
+                        opened[0])
+        self.assertEqual(self.h.events("breaker"), [])
+        for side in (self.h, self.h2):
+            r = side.chat(req_id=3)
+            body = self.assert_refusal(r, "breaker")
+            self.assertEqual(body["error"]["type"], "budget_exceeded")
+            self.assertIn('breaker "shared-spike" is open: spend over 0.0001 usd within 1h; closes ',
+                          body["error"]["message"])
+            self.assertGreaterEqual(int(r.headers["retry-after"]), 590)
+            metrics = side.admin("GET", "/metrics").text
+            self.assertIn('tollgate_breaker_open{name="shared-spike"} 1', metrics)
+        # The refused requests never reached a provider.
+        self.assertEqual(sum(1 for side in (self.h, self.h2) for x in side.fake.requests
+                             if x["path"] == "/v1/chat/completions"), 2)
 
 
 if __name__ == "__main__":

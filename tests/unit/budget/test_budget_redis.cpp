@@ -354,3 +354,132 @@ TEST_CASE("Redis store, a shared rate limit holds across sidecars") {
     CHECK(refused.refused_by == budget::RefusedBy::rate);
   }
 }
+
+// breakers with `shared: true` on the Redis store: one window of settled spend, one open state and
+// one half-open trial for every sidecar, by Redis's clock; each change reported once, by the
+// sidecar whose close made it.
+TEST_CASE("Redis store, a shared spend breaker holds across sidecars") {
+  ManualClock clock;
+  auto config = redis_config(base_config(), RedisServer::shared().url());
+  rules::BreakerConfig spike;
+  spike.name = "spike";
+  spike.currency = "usd";
+  spike.limit = 100 * k_usd;
+  spike.window = std::chrono::hours(1);
+  spike.cooldown = 1s;  // Redis's clock: a real wait
+  spike.shared = true;
+  config->breakers = {spike};
+  bool in_budget = false;
+  SUBCASE("in a shared budget") {
+    in_budget = true;
+  }
+  SUBCASE("in no budget (the breaker's own close)") {}
+  if (in_budget) config->budgets = {budget_config("daily", 1000 * k_usd, Kind::day)};
+  auto a = budget::make_enforcer(config, clock);
+  auto b = budget::make_enforcer(config, clock);
+  const auto breaker_events = [&] {
+    return events_of(*a, "breaker").size() + events_of(*b, "breaker").size();
+  };
+
+  settle(*a, admit(*a, openai(60 * k_usd)).hold, 60 * k_usd);
+  settle(*b, admit(*b, openai(40 * k_usd)).hold, 40 * k_usd);  // exactly 100: not over
+  CHECK(breaker_events() == 0);
+  CHECK(admit(*a, openai(1)).admitted);              // a hold left open: not spend
+  settle(*a, admit(*a, openai(k_usd)).hold, k_usd);  // 101 together, though 61 here
+  REQUIRE(events_of(*a, "breaker").size() == 1);
+  CHECK(events_of(*b, "breaker").empty());  // reported once, by the sidecar that opened it
+  CHECK(events_of(*a, "breaker")[0].message ==
+        "breaker \"spike\" opened: 101 usd spent within 1h (limit 100)");
+  CHECK(a->breakers().at(0).open);
+  CHECK_FALSE(b->breakers().at(0).open);  // b has not heard yet
+
+  const auto refused = admit(*b, openai(1));
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.refused_by == budget::RefusedBy::breaker);
+  CHECK(refused.name == "spike");
+  CHECK(refused.message.starts_with(
+      "breaker \"spike\" is open: spend over 100 usd within 1h; closes 2026-11-23T"));
+  CHECK(refused.retry_after_s == 1);
+  CHECK_FALSE(refused.should_retry);
+  CHECK(b->breakers().at(0).open);
+  CHECK(admit(*b, keepa(1)).admitted);  // another currency
+  if (in_budget) CHECK(standing(*b, "daily").spent == 101 * k_usd);
+
+  std::this_thread::sleep_for(1100ms);  // the cooldown passes on Redis's clock
+  const auto trial = admit(*b, openai(1));
+  REQUIRE(trial.admitted);  // half-open: one request through, from either sidecar
+  const auto waiting = admit(*a, openai(1));
+  CHECK_FALSE(waiting.admitted);
+  CHECK(waiting.message ==
+        "breaker \"spike\" is open: spend over 100 usd within 1h; closes after a trial request");
+  CHECK(waiting.should_retry);
+  CHECK(waiting.retry_after_s == 1);
+
+  SUBCASE("the trial settles: closed for both") {
+    settle(*b, trial.hold, 1);
+    CHECK(events_of(*b, "breaker").back().message == "breaker \"spike\" closed");
+    CHECK(events_of(*a, "breaker").size() == 1);
+    CHECK_FALSE(b->breakers().at(0).open);
+    CHECK(admit(*a, openai(1)).admitted);
+    CHECK(admit(*a, openai(1)).admitted);
+    CHECK_FALSE(a->breakers().at(0).open);
+  }
+  SUBCASE("the trial is released: the next request, on either sidecar, is the trial") {
+    release(*b, trial.hold);
+    CHECK(breaker_events() == 1);
+    const auto next = admit(*a, openai(1));
+    CHECK(next.admitted);
+    CHECK_FALSE(admit(*b, openai(1)).admitted);
+    settle(*a, next.hold, 1);
+    CHECK(admit(*b, openai(1)).admitted);
+  }
+  SUBCASE("the trial's sidecar dies: the trial is given up when its hold would have expired") {
+    auto short_ttl = std::make_shared<rules::Config>(*config);
+    short_ttl->store.hold_ttl = 300ms;
+    release(*b, trial.hold);
+    auto c = budget::make_enforcer(short_ttl, clock);
+    REQUIRE(admit(*c, openai(1)).admitted);
+    c.reset();  // dies with the trial
+    CHECK_FALSE(admit(*a, openai(1)).admitted);
+    std::this_thread::sleep_for(400ms);
+    const auto next = admit(*a, openai(1));
+    CHECK(next.admitted);
+    settle(*a, next.hold, 1);
+    CHECK_FALSE(a->breakers().at(0).open);
+  }
+}
+
+TEST_CASE("Redis store, a shared breaker under 16 threads on two sidecars opens once") {
+  ManualClock clock;
+  auto config = redis_config(base_config(), RedisServer::shared().url());
+  rules::BreakerConfig spike;
+  spike.name = "spike";
+  spike.currency = "usd";
+  spike.limit = 50 * k_usd;
+  spike.cooldown = std::chrono::minutes(10);
+  spike.shared = true;
+  config->breakers = {spike};
+  auto a = budget::make_enforcer(config, clock);
+  auto b = budget::make_enforcer(config, clock);
+  std::atomic<int> admitted{0};
+  // Each request settles at 1 usd: the 51st settlement opens it. The other 15 threads may each
+  // have one request admitted before that; none is admitted after.
+  on_two_sidecars(*a, *b, [&](budget::Enforcer& e, int) {
+    const auto answer = admit(e, openai(k_usd));
+    if (!answer.admitted) {
+      if (answer.refused_by != budget::RefusedBy::breaker) MESSAGE(answer.message);
+      return;
+    }
+    ++admitted;
+    settle(e, answer.hold, k_usd);
+  });
+  CHECK(admitted.load() >= 51);
+  CHECK(admitted.load() <= 51 + 15);
+  auto opened = events_of(*a, "breaker");
+  for (auto& ev : events_of(*b, "breaker")) opened.push_back(ev);
+  REQUIRE(opened.size() == 1);
+  // The settlement that went over was the 51st, wherever it was made.
+  CHECK(opened[0].message == "breaker \"spike\" opened: 51 usd spent within 1h (limit 50)");
+  CHECK_FALSE(admit(*a, openai(1)).admitted);
+  CHECK_FALSE(admit(*b, openai(1)).admitted);
+}

@@ -354,10 +354,15 @@ TEST_CASE("Redis outbox, rows an earlier version kept are replayed as it meant t
   c.key_ttls = {100};
   c.key_windows = {0};
   c.key_buckets = {0};
+  c.breaker_keys = {"x:breaker{spike}", "x:breaker{a,b}"};
+  c.breaker_args = {100'000'000, 3600, 6, 600'000, 5, 60, 1, 1000};
   REQUIRE(outbox.add({c}));
   rows = outbox.all();
   REQUIRE(rows.size() == 3);
   CHECK(rows[2].member == c.member);
+  CHECK(rows[2].breaker_keys == c.breaker_keys);
+  CHECK(rows[2].breaker_args == c.breaker_args);
+  CHECK(rows[0].breaker_keys.empty());
   CHECK(rows[2].estimate == "1000000");
   CHECK_FALSE(rows[2].unreserved);
   std::filesystem::remove(path);
@@ -388,4 +393,37 @@ TEST_CASE("Redis store, a shared rate limit falls back to the process's bucket i
         "rate limit \"rpm\" reached: 3 requests per 1m; next request allowed in 20s");
   clock.advance(20s);  // the process's bucket refills by the process's clock
   CHECK(admit(*e, openai(1)).admitted);
+}
+
+// A settlement made while Redis is away reaches a shared breaker's window too, once, when the
+// outbox replays it.
+TEST_CASE("Redis store, a shared breaker counts the settlements of an outage once Redis is back") {
+  ManualClock clock;
+  RedisServer server({"--appendonly", "yes", "--appendfsync", "always"});
+  auto config = redis_config(base_config(), server.url());
+  config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
+  rules::BreakerConfig spike;
+  spike.name = "spike";
+  spike.currency = "usd";
+  spike.limit = 2 * k_usd;
+  spike.shared = true;
+  config->breakers = {spike};
+  TempDir data;
+  config->data_dir = data.path.string();
+  auto e = budget::make_enforcer(config, clock);
+  REQUIRE(eventually([&] { return e->store_healthy(); }));
+  const auto a = admit(*e, openai(k_usd));
+  const auto b = admit(*e, openai(k_usd));
+  REQUIRE(a.admitted);
+  REQUIRE(b.admitted);
+  settle(*e, a.hold, 1'500'000);
+  server.stop();
+  settle(*e, b.hold, 1'000'000);  // kept in the outbox
+  CHECK(events_of(*e, "breaker").empty());
+  server.start();
+  REQUIRE(eventually([&] { return !events_of(*e, "breaker").empty(); }));
+  CHECK(events_of(*e, "breaker")[0].message ==
+        "breaker \"spike\" opened: 2.5 usd spent within 1h (limit 2)");
+  CHECK(admit(*e, openai(1)).refused_by == budget::RefusedBy::breaker);
+  CHECK(standing(*e, "daily").spent == 2'500'000);
 }

@@ -357,6 +357,21 @@ alerts: { webhooks: [ { url: "https://h.test", events: [threshold, paid] } ] }
             "cooldown) or an upstream-failure breaker (failures, successes, open_for)",
             "t.yaml:12:5: breaker 'spend' uses currency 'gold' that no provider bills in"});
   }
+  SUBCASE("shared breakers: spend ones only, and on a shared store") {
+    CHECK(errors_of(with_provider(R"(breakers:
+  - { name: spike, currency: usd, limit: 1, shared: true }
+  - { name: down, failures: 3, shared: true }
+)")) == Lines{"t.yaml:11:5: breaker 'spike' is shared, which needs store.type: redis (a store "
+              "several tollgates share)",
+              "t.yaml:12:5: breaker 'down' is shared, but only spend breakers can be (an "
+              "upstream-failure breaker follows the hosts this process reaches)"});
+    const auto result = rules::load_config_text(
+        with_provider("store: { type: redis }\nbreakers:\n  - { name: spike, currency: usd, "
+                      "limit: 1, shared: true }\n"),
+        "t.yaml", "/tmp");
+    REQUIRE(result.errors.empty());
+    CHECK(result.config->breakers.at(0).shared);
+  }
   SUBCASE("a budget without currency and limit") {
     CHECK(errors_of(with_provider("budgets:\n  - { name: b }\n")) ==
           Lines{"t.yaml:11:5: budget 'b' needs a 'currency'",
