@@ -140,13 +140,7 @@ TEST_CASE("Enforcer rate limits, token buckets") {
 TEST_CASE("Enforcer breakers, spend spike") {
   ManualClock clock;
   auto config = base_config();
-  rules::BreakerConfig spike;
-  spike.name = "spend-spike";
-  spike.currency = "usd";
-  spike.limit = 100 * k_usd;
-  spike.window = std::chrono::hours(1);
-  spike.cooldown = std::chrono::minutes(10);
-  config->breakers = {spike};
+  config->breakers = {spend_breaker("spend-spike", 100 * k_usd, std::chrono::minutes(10))};
   auto e = budget::make_enforcer(config, clock);
 
   settle(*e, admit(*e, openai(60 * k_usd)).hold, 60 * k_usd);
@@ -238,11 +232,7 @@ TEST_CASE("Enforcer breakers, upstream failures per host") {
 TEST_CASE("Enforcer breakers, a refusal by one breaker leaves another's trial free") {
   ManualClock clock;
   auto config = base_config();
-  rules::BreakerConfig spike;
-  spike.name = "spend-spike";
-  spike.currency = "usd";
-  spike.limit = 10 * k_usd;
-  spike.cooldown = std::chrono::minutes(10);
+  const auto spike = spend_breaker("spend-spike", 10 * k_usd, std::chrono::minutes(10));
   rules::BreakerConfig failures;
   failures.name = "upstream-failures";
   failures.kind = rules::BreakerConfig::Kind::upstream_failures;

@@ -361,14 +361,8 @@ TEST_CASE("Redis store, a shared rate limit holds across sidecars") {
 TEST_CASE("Redis store, a shared spend breaker holds across sidecars") {
   ManualClock clock;
   auto config = redis_config(base_config(), RedisServer::shared().url());
-  rules::BreakerConfig spike;
-  spike.name = "spike";
-  spike.currency = "usd";
-  spike.limit = 100 * k_usd;
-  spike.window = std::chrono::hours(1);
-  spike.cooldown = 1s;  // Redis's clock: a real wait
-  spike.shared = true;
-  config->breakers = {spike};
+  // The cooldown runs on Redis's clock: a real wait.
+  config->breakers = {spend_breaker("spike", 100 * k_usd, 1s, true)};
   bool in_budget = false;
   SUBCASE("in a shared budget") {
     in_budget = true;
@@ -452,13 +446,7 @@ TEST_CASE("Redis store, a shared spend breaker holds across sidecars") {
 TEST_CASE("Redis store, a shared breaker under 16 threads on two sidecars opens once") {
   ManualClock clock;
   auto config = redis_config(base_config(), RedisServer::shared().url());
-  rules::BreakerConfig spike;
-  spike.name = "spike";
-  spike.currency = "usd";
-  spike.limit = 50 * k_usd;
-  spike.cooldown = std::chrono::minutes(10);
-  spike.shared = true;
-  config->breakers = {spike};
+  config->breakers = {spend_breaker("spike", 50 * k_usd, std::chrono::minutes(10), true)};
   auto a = budget::make_enforcer(config, clock);
   auto b = budget::make_enforcer(config, clock);
   std::atomic<int> admitted{0};

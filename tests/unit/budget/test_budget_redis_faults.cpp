@@ -402,12 +402,7 @@ TEST_CASE("Redis store, a shared breaker counts the settlements of an outage onc
   RedisServer server({"--appendonly", "yes", "--appendfsync", "always"});
   auto config = redis_config(base_config(), server.url());
   config->budgets = {budget_config("daily", 10 * k_usd, Kind::day)};
-  rules::BreakerConfig spike;
-  spike.name = "spike";
-  spike.currency = "usd";
-  spike.limit = 2 * k_usd;
-  spike.shared = true;
-  config->breakers = {spike};
+  config->breakers = {spend_breaker("spike", 2 * k_usd, std::chrono::minutes(10), true)};
   TempDir data;
   config->data_dir = data.path.string();
   auto e = budget::make_enforcer(config, clock);

@@ -336,6 +336,20 @@ void on_two_sidecars(budget::Enforcer& a, budget::Enforcer& b, F f) {
   for (auto& th : threads) th.join();
 }
 
+// A spend breaker on usd: open when more than `limit` settled within `window`, for `cooldown`.
+inline rules::BreakerConfig spend_breaker(
+    const std::string& name, std::int64_t limit, std::chrono::milliseconds cooldown,
+    bool shared = false, std::chrono::milliseconds window = std::chrono::hours(1)) {
+  rules::BreakerConfig b;
+  b.name = name;
+  b.currency = "usd";
+  b.limit = limit;
+  b.window = window;
+  b.cooldown = cooldown;
+  b.shared = shared;
+  return b;
+}
+
 // A rate limit of `requests` per `window` (tokens: set .tokens on the result instead).
 inline rules::RateLimitConfig rate_limit(const std::string& name, std::int64_t requests,
                                          std::chrono::milliseconds window, bool shared = false) {
