@@ -1,6 +1,7 @@
 // Ledger throughput: reserve + settle, in memory, with SQLite group commit and on Redis (pipelined
 // on the ledger's connection thread), two ways:
 // - memory, sqlite, redis: 1, 2 and 16 caller threads, each blocked on its own callbacks;
+// - redis_breaker_loop/16: redis_loop with a shared spend breaker too;
 // - *_loop/N: N exchanges in flight on one event-loop thread, each reserving, then settling, then
 //   starting again, every callback posted back to the loop: how a proxy worker calls the ledger.
 //   Also reports the p50 and p99 of one reserve + settle as an exchange waits for it (µs).
@@ -64,6 +65,20 @@ void setup_redis(const benchmark::State&) {
   auto c = config(rules::StoreConfig::Type::redis);
   c->store.redis.url = std::getenv("TOLLGATE_BENCH_REDIS_URL");
   c->store.redis.prefix = "tollgate-bench-" + std::to_string(::getpid()) + ":";
+  g_enforcer = budget::make_enforcer(c);
+}
+// The same, with a shared spend breaker on the currency (never opening): what its window costs
+// each reservation and close in Redis.
+void setup_redis_breaker(const benchmark::State&) {
+  auto c = config(rules::StoreConfig::Type::redis);
+  c->store.redis.url = std::getenv("TOLLGATE_BENCH_REDIS_URL");
+  c->store.redis.prefix = "tollgate-bench-" + std::to_string(::getpid()) + ":";
+  rules::BreakerConfig spike;
+  spike.name = "spike";
+  spike.currency = "usd";
+  spike.limit = std::int64_t{1} << 60;
+  spike.shared = true;
+  c->breakers = {spike};
   g_enforcer = budget::make_enforcer(c);
 }
 void teardown(const benchmark::State&) {
@@ -223,6 +238,12 @@ int main(int argc, char** argv) {
         ->Arg(1)
         ->Arg(16)
         ->Arg(64)
+        ->UseRealTime();
+  if (std::getenv("TOLLGATE_BENCH_REDIS_URL"))
+    benchmark::RegisterBenchmark("redis_breaker_loop", reserve_settle_loop)
+        ->Setup(setup_redis_breaker)
+        ->Teardown(teardown)
+        ->Arg(16)
         ->UseRealTime();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

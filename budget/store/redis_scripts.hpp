@@ -34,8 +34,10 @@ namespace budget::redis_scripts {
 // seconds longer. Buckets that left are dropped when the oldest one leaves (one scan of the few
 // buckets left: g keeps them at most about 600), so a reservation costs a few commands however
 // busy the window.
-// roll_trim: drops what left; returns the sum within the window and the seconds until the oldest
-// amount leaves it (0: nothing in it). roll_charge: adds an amount at `now`; returns the sum.
+// roll_trim: drops what left; returns the sum within the window, the seconds until the oldest
+// amount leaves it (0: nothing in it), the oldest bucket and the bucket length the hash records
+// for this window (false: none, or another window's). roll_charge: adds an amount at `now`;
+// returns the sum.
 inline constexpr const char* k_window = R"lua(
 -- Redis's clock, read once per call (a batch's operations share it: a call is atomic).
 local time_now
@@ -65,7 +67,7 @@ local function counter(k, ...)
   return v
 end
 local function roll_trim(k, w, now)
-  local f = redis.call('HMGET', k, 's', 'lo')
+  local f = redis.call('HMGET', k, 's', 'lo', 'w', 'g')
   local s = tonumber(f[1] or '0')
   local lo = tonumber(f[2])
   if lo and lo + w < now then
@@ -86,18 +88,24 @@ local function roll_trim(k, w, now)
     redis.call('HSET', k, 's', s)
     if lo then redis.call('HSET', k, 'lo', lo) else redis.call('HDEL', k, 'lo') end
   end
-  if lo then return s, lo + w + 1 - now end
-  return s, 0
+  return s, lo and lo + w + 1 - now or 0, lo, tonumber(f[3]) == w and tonumber(f[4])
 end
+-- Records the window's length and bucket in its hash, unless `known` (roll_trim's fourth result,
+-- the bucket it holds when its window is w) says they are there already.
+local function roll_shape(k, w, g, known)
+  if known ~= tonumber(g) then redis.call('HSET', k, 'w', w, 'g', g) end
+end
+-- The TTL is renewed by each reservation and by the first amount charged to a bucket: never less
+-- than the window plus a day less a bucket after the last use (so never before an amount leaves).
 local function roll_charge(k, amount, w, g, now)
-  local s = roll_trim(k, w, now)
+  local s, _, lo, known = roll_trim(k, w, now)
   local last = math.floor(now / g) * g + g - 1
-  redis.call('HSET', k, 'w', w, 'g', g)
+  roll_shape(k, w, g, known)
   if amount > 0 then
-    redis.call('HINCRBY', k, 'b' .. last, amount)
+    local fresh = redis.call('HINCRBY', k, 'b' .. last, amount) == amount
     s = redis.call('HINCRBY', k, 's', amount)
-    local lo = tonumber(redis.call('HGET', k, 'lo'))
     if not lo or last < lo then redis.call('HSET', k, 'lo', last) end
+    if not fresh then return s end
   end
   redis.call('EXPIRE', k, w + 86400)
   return s
@@ -231,10 +239,11 @@ for i = 1, n do
   local w = tonumber(ARGV[base + 4])
   local s, r, left
   if w > 0 then
-    s, left = roll_trim(KEYS[i], w, seconds())
+    local oldest, known
+    s, left, oldest, known = roll_trim(KEYS[i], w, seconds())
     r = redis.call('HINCRBY', KEYS[i], 'r', ARGV[1])
     -- A window lives a day past its last use.
-    redis.call('HSET', KEYS[i], 'w', w, 'g', ARGV[base + 5])
+    roll_shape(KEYS[i], w, ARGV[base + 5], known)
     redis.call('EXPIRE', KEYS[i], w + 86400)
   else
     local c = counter(KEYS[i], 'GET', 'i64', '#0', 'INCRBY', 'i64', '#1', ARGV[1])
