@@ -210,6 +210,13 @@ Admission Breakers::shared_refusal(const std::string& name, std::int64_t wait_ms
       wait_s, trial_out);
 }
 
+std::vector<std::string> Breakers::shared_names() const {
+  std::vector<std::string> out;
+  for (const auto& s : spend_)
+    if (s.remote) out.push_back(s.config.name);
+  return out;
+}
+
 void Breakers::mirror(const std::string& name, bool open) {
   if (Spend* s = find(name)) s->open = open;
 }

@@ -31,6 +31,8 @@ class Breakers {
   // over and another request is its trial); mirrors it as open.
   Admission shared_refusal(const std::string& name, std::int64_t wait_ms, bool trial_out,
                            TimePoint now);
+  // The names of the breakers the shared store decides.
+  std::vector<std::string> shared_names() const;
   // What the store said of shared breaker `name`: open (or half-open) or not.
   void mirror(const std::string& name, bool open);
   // A change a close of this process made to shared breaker `name`: its event, and the mirror.

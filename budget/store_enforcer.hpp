@@ -219,7 +219,7 @@ class StoreEnforcer final : public Enforcer {
   mutable BudgetBook book_;
   BalanceBook balances_;
   RateLimiter rates_;
-  Breakers breakers_;
+  mutable Breakers breakers_;  // mutable: breakers() refreshes the shared ones
   EventLog events_;
   std::unordered_map<HoldId, LiveHold> holds_;
   HoldId next_hold_ = 1;

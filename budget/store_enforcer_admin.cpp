@@ -112,7 +112,18 @@ std::vector<BalanceStanding> StoreEnforcer::balances() const {
 }
 
 std::vector<BreakerStanding> StoreEnforcer::breakers() const {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  // A shared breaker is opened and closed by whichever sidecar's close does it: read its state
+  // afresh, as budgets() reads the shared counters (without the lock: the store's answers take
+  // it). While the store cannot be reached, the last state heard stands.
+  const auto names = shared_ ? breakers_.shared_names() : std::vector<std::string>{};
+  if (!names.empty()) {
+    lock.unlock();
+    const auto open = shared_->breakers_open(names);
+    lock.lock();
+    for (std::size_t i = 0; open && i < names.size() && i < open->size(); ++i)
+      breakers_.mirror(names[i], (*open)[i]);
+  }
   return breakers_.standings(clock_.now());
 }
 

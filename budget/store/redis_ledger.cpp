@@ -215,6 +215,21 @@ class RedisLedger final : public SharedLedger {
     return out;
   }
 
+  std::optional<std::vector<bool>> breakers_open(const std::vector<std::string>& names) override {
+    std::vector<bool> out;
+    for (const auto& name : names) {
+      std::optional<bool> open;
+      // Its state exists only while it is open.
+      connection_->call(
+          {"breaker", -1, {"HGET", breaker_key(name), "open"}, {}, [&](const Result& r) {
+             if (r.reply && r.reply->type != REDIS_REPLY_ERROR) open = text(r.reply) == "1";
+           }});
+      if (!open) return std::nullopt;
+      out.push_back(*open);
+    }
+    return out;
+  }
+
   bool reset(const std::string& budget, const std::string& key, std::int64_t period) override {
     if (!key.empty()) return command({"DEL", counter_key(budget, key, period)});
     // Every instance: its counters share the budget's {hash tag} prefix.

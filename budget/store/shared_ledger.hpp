@@ -159,6 +159,10 @@ class SharedLedger {
   // nullopt when the store cannot be reached.
   virtual std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) = 0;
 
+  // Whether each of the shared breakers `names` is open (or half-open) in the store now;
+  // nullopt when the store cannot be reached.
+  virtual std::optional<std::vector<bool>> breakers_open(const std::vector<std::string>& names) = 0;
+
   // Zeroes one instance's period (key "": every instance of the budget; period k_rolling: a
   // rolling window); false on failure.
   virtual bool reset(const std::string& budget, const std::string& key, std::int64_t period) = 0;

@@ -104,6 +104,9 @@ class SharedRedisBreakerTest(TwoSidecarsTestCase):
         self.assertTrue(opened[0]["message"].startswith('breaker "shared-spike" opened: 0.000'),
                         opened[0])
         self.assertEqual(self.h.events("breaker"), [])
+        # Both sidecars' metrics show it open, though h has made no request since.
+        self.assertIn('tollgate_breaker_open{name="shared-spike"} 1',
+                      self.h.admin("GET", "/metrics").text)
         for side in (self.h, self.h2):
             r = side.chat(req_id=3)
             body = self.assert_refusal(r, "breaker")
