@@ -129,11 +129,21 @@ void Breakers::spent(const std::string& currency, std::int64_t amount, TimePoint
                      std::vector<Event>& events) {
   for (auto& s : spend_) {
     if (s.config.currency != currency || s.remote) continue;
-    while (!s.charges.empty() && s.charges.front().first <= now - s.config.window) {
+    // Amounts are kept per bucket of a 600th of the window (1 ms at least), each counted until a
+    // whole window has passed since its bucket's end: a busy window keeps ~600 entries, however
+    // many settlements it holds, and an amount counts at most a bucket longer than the window.
+    const auto bucket = std::max<rules::Duration>(rules::Duration(1),
+                                                  (s.config.window + rules::Duration(599)) / 600);
+    while (!s.charges.empty() && s.charges.front().first + s.config.window <= now) {
       s.sum -= s.charges.front().second;
       s.charges.pop_front();
     }
-    s.charges.emplace_back(now, amount);
+    const auto since_epoch = std::chrono::duration_cast<rules::Duration>(now.time_since_epoch());
+    const TimePoint end{(since_epoch / bucket + 1) * bucket};
+    if (!s.charges.empty() && s.charges.back().first == end)
+      s.charges.back().second += amount;
+    else
+      s.charges.emplace_back(end, amount);
     s.sum += amount;
     if (s.open || s.sum <= s.config.limit) continue;
     s.open = true;
@@ -208,6 +218,12 @@ Admission Breakers::shared_refusal(const std::string& name, std::int64_t wait_ms
                    trial_out ? std::string("after a trial request")
                              : format_utc(until) + " (in " + format_span(seconds(wait_s)) + ")"),
       wait_s, trial_out);
+}
+
+std::size_t Breakers::kept_charges() const {
+  std::size_t n = 0;
+  for (const auto& s : spend_) n += s.charges.size();
+  return n;
 }
 
 std::vector<std::string> Breakers::shared_names() const {

@@ -56,11 +56,14 @@ class Breakers {
 
   std::vector<BreakerStanding> standings(TimePoint now) const;
 
+  // The entries the spend breakers' windows keep (tests: bounded however busy a window is).
+  std::size_t kept_charges() const;
+
  private:
   struct Spend {
     rules::BreakerConfig config;
     bool remote = false;  // decided by the shared store; `open` mirrors it
-    std::deque<std::pair<TimePoint, std::int64_t>> charges;
+    std::deque<std::pair<TimePoint, std::int64_t>> charges;  // per bucket: its end, its sum
     std::int64_t sum = 0;
     TimePoint open_until{};
     bool open = false;

@@ -1,6 +1,7 @@
 // Provider balances (the Keepa story), rate limits and breakers.
 #include <doctest/doctest.h>
 
+#include "budget/breakers.hpp"
 #include "budget_test_support.hpp"
 
 using namespace budget_test;
@@ -182,6 +183,33 @@ TEST_CASE("Enforcer breakers, spend spike") {
     CHECK(admit(*e, openai(1)).admitted);
     CHECK_FALSE(admit(*e, openai(1)).admitted);
   }
+}
+
+// A spend breaker's window keeps its amounts per bucket (a 600th of the window): a busy window
+// costs ~600 entries, not one per settlement, and still opens on the settlement that goes over.
+TEST_CASE("Breakers, a busy window keeps its amounts in buckets") {
+  auto config = base_config();
+  config->breakers = {spend_breaker("spike", 99'999, std::chrono::minutes(10))};
+  budget::Breakers breakers;
+  breakers.apply(*config);
+  const budget::TimePoint start{std::chrono::hours(24 * 20'000)};
+  std::vector<budget::Event> events;
+  // 100,000 settlements of one micro-unit, 36 ms apart: the whole hour in the window.
+  for (int i = 0; i < 99'999; ++i)
+    breakers.spent("usd", 1, start + i * std::chrono::milliseconds(36), events);
+  CHECK(events.empty());
+  CHECK(breakers.kept_charges() <= 601);
+  breakers.spent("usd", 1, start + 99'999 * std::chrono::milliseconds(36), events);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].message == "breaker \"spike\" opened: 0.1 usd spent within 1h (limit 0.099999)");
+  // An amount leaves a whole window after its bucket ends: at most a bucket (6 s) late.
+  budget::Breakers later;
+  later.apply(*config);
+  later.spent("usd", 99'999, start, events);
+  later.spent("usd", 1, start + std::chrono::hours(1) + std::chrono::seconds(6), events);
+  CHECK(events.size() == 1);  // the first amount had left: 1 in the window
+  later.spent("usd", 99'999, start + std::chrono::hours(1) + std::chrono::seconds(7), events);
+  CHECK(events.size() == 2);
 }
 
 TEST_CASE("Enforcer breakers, upstream failures per host") {
