@@ -33,6 +33,14 @@ std::function<void()> after_all(int times, std::function<void()> done) {
   };
 }
 
+// The shared spend breakers of `config` alone, as a config of their own.
+rules::Config shared_breakers_of(const rules::Config& config) {
+  rules::Config only;
+  for (const auto& b : config.breakers)
+    if (b.shared && b.kind == rules::BreakerConfig::Kind::spend) only.breakers.push_back(b);
+  return only;
+}
+
 }  // namespace
 
 StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
@@ -45,6 +53,7 @@ StoreEnforcer::StoreEnforcer(std::shared_ptr<const rules::Config> config,
       receipts_key_(std::move(receipts_key)) {
   book_.apply(*config_);
   breakers_.apply(*config_, shared_ != nullptr);
+  if (shared_) fallback_breakers_.apply(shared_breakers_of(*config_));
   const JournalSnapshot snapshot = journal_->load();
   book_.load(snapshot);
   if (shared_) {
@@ -101,6 +110,7 @@ void StoreEnforcer::apply_config(std::shared_ptr<const rules::Config> config) {
   config_ = std::move(config);
   book_.apply(*config_);
   breakers_.apply(*config_, shared_ != nullptr);
+  if (shared_) fallback_breakers_.apply(shared_breakers_of(*config_));
 }
 
 const rules::Provider* StoreEnforcer::provider(const std::string& name) const {
@@ -325,9 +335,12 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
                             .str("currency", hold.currency)
                             .done()});
     if (!hold.currency.empty()) breakers_.spent(hold.currency, *actual, now, events);
+    if (hold.fallback_breakers) fallback_breakers_.spent(hold.currency, *actual, now, events);
   }
   if (!hold.breaker_trials.empty())
     breakers_.trial_done(hold.breaker_trials, actual.has_value(), now, events);
+  if (!hold.fallback_trials.empty())
+    fallback_breakers_.trial_done(hold.fallback_trials, actual.has_value(), now, events);
 }
 
 void StoreEnforcer::finish(HoldId id, std::optional<std::int64_t> actual, RecordDetail detail,

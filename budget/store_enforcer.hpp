@@ -90,6 +90,10 @@ class StoreEnforcer final : public Enforcer {
     std::vector<std::string> breaker_trials;
     // The shared breakers of its currency (decided by the shared ledger): charged at its close.
     std::vector<SharedLedger::BreakerPart> shared_breakers;
+    // Admitted while the shared ledger could not be reached (on_error: allow): its settlement
+    // feeds the fallback breakers, and it may be a trial of theirs.
+    bool fallback_breakers = false;
+    std::vector<std::string> fallback_trials;
     std::vector<std::pair<BudgetState*, Instance*>> parts;   // decided here
     std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared ledger
     // Admitted while the shared ledger could not be reached (on_error: allow): its parts there,
@@ -219,7 +223,10 @@ class StoreEnforcer final : public Enforcer {
   mutable BudgetBook book_;
   BalanceBook balances_;
   RateLimiter rates_;
-  mutable Breakers breakers_;  // mutable: breakers() refreshes the shared ones
+  mutable Breakers breakers_;
+  // The shared spend breakers as breakers of this process's own: they decide while the shared
+  // ledger cannot be reached (on_error: allow), over what is admitted meanwhile.
+  mutable Breakers fallback_breakers_;  // mutable: breakers() refreshes the shared ones
   EventLog events_;
   std::unordered_map<HoldId, LiveHold> holds_;
   HoldId next_hold_ = 1;

@@ -124,7 +124,12 @@ std::vector<BreakerStanding> StoreEnforcer::breakers() const {
     for (std::size_t i = 0; open && i < names.size() && i < open->size(); ++i)
       breakers_.mirror(names[i], (*open)[i]);
   }
-  return breakers_.standings(clock_.now());
+  auto out = breakers_.standings(clock_.now());
+  // Open here while Redis was away (on_error: allow) is open too.
+  for (const auto& fallback : fallback_breakers_.standings(clock_.now()))
+    for (auto& standing : out)
+      if (standing.name == fallback.name && fallback.open) standing.open = true;
+  return out;
 }
 
 std::vector<Event> StoreEnforcer::events_since(std::uint64_t id, std::size_t max) const {

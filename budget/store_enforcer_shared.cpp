@@ -125,18 +125,29 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
         instance->reserved = c.reserved;
       }
       const bool fail_open = config_->store.redis.fail_open;
-      // Admitted without Redis (on_error: allow), a shared rate limit falls back to this
+      // Admitted without Redis (on_error: allow), a shared breaker falls back to a breaker of
+      // this process's own over the outage's settlements, and a shared rate limit to this
       // process's own bucket for it: a loop is still held back while Redis is away.
-      std::optional<Admission> local_rate;
-      if (reservation.outcome == Outcome::failed && fail_open && !pending.rates.empty()) {
+      const bool fallback = reservation.outcome == Outcome::failed && fail_open;
+      std::optional<Admission> local_refusal;
+      std::vector<std::string> fallback_trials;
+      if (fallback && !pending.breakers.empty())
+        local_refusal = fallback_breakers_.check(hold.currency, "", now, fallback_trials);
+      if (fallback && !local_refusal && !pending.rates.empty()) {
         RateLimiter::Plan plan;
-        for (std::size_t j = 0; j < pending.rates.size() && !local_rate; ++j)
-          local_rate = rates_.check_one(*pending.rate_limits[j], pending.rates[j].key,
-                                        pending.rates[j].need, now, plan);
-        if (!local_rate) rates_.take(plan, pending.rates.front().need);
+        for (std::size_t j = 0; j < pending.rates.size() && !local_refusal; ++j)
+          local_refusal = rates_.check_one(*pending.rate_limits[j], pending.rates[j].key,
+                                           pending.rates[j].need, now, plan);
+        if (!local_refusal)
+          rates_.take(plan, pending.rates.front().need);
+        else if (!fallback_trials.empty())
+          fallback_breakers_.trial_done(fallback_trials, false, now, events);
       }
-      if (!local_rate && (reservation.outcome == Outcome::admitted ||
-                          (reservation.outcome == Outcome::failed && fail_open))) {
+      if (!local_refusal && (reservation.outcome == Outcome::admitted || fallback)) {
+        if (fallback && !pending.breakers.empty()) {
+          hold.fallback_breakers = true;
+          hold.fallback_trials = std::move(fallback_trials);
+        }
         if (reservation.outcome == Outcome::failed)
           hold.unreserved = std::move(pending.parts);  // on_error: allow, charged when it settles
         for (std::size_t k = 0; k < pending.breakers.size(); ++k)
@@ -175,8 +186,8 @@ void StoreEnforcer::reserved(SharedReserve& pending, SharedLedger::Reservation r
           refusal = breakers_.shared_refusal(pending.breakers[reservation.refused_part].name,
                                              reservation.breaker_wait_ms,
                                              reservation.breaker_trial_out, now);
-        } else if (local_rate) {
-          refusal = std::move(*local_rate);
+        } else if (local_refusal) {
+          refusal = std::move(*local_refusal);
         } else if (reservation.outcome == Outcome::rate_refused &&
                    reservation.refused_part < pending.rates.size()) {
           refusal = rate_refusal(*pending.rate_limits[reservation.refused_part],

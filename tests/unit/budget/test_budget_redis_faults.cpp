@@ -422,3 +422,32 @@ TEST_CASE("Redis store, a shared breaker counts the settlements of an outage onc
   CHECK(admit(*e, openai(1)).refused_by == budget::RefusedBy::breaker);
   CHECK(standing(*e, "daily").spent == 2'500'000);
 }
+
+// With on_error: allow, a shared breaker is not dropped while Redis is away: the process holds
+// it alone over what it admits meanwhile, as it does a shared rate limit.
+TEST_CASE("Redis store, a shared breaker falls back to the process's own in an outage") {
+  ManualClock clock;
+  RedisServer server;
+  auto config = redis_config(base_config(), server.url());
+  config->store.redis.fail_open = true;
+  config->breakers = {spend_breaker("spike", 2 * k_usd, std::chrono::minutes(10), true)};
+  auto e = budget::make_enforcer(config, clock);
+  REQUIRE(eventually([&] { return e->store_healthy(); }));
+  server.stop();
+  REQUIRE(eventually([&] { return !e->store_healthy(); }));
+  settle(*e, admit(*e, openai(k_usd)).hold, 1'500'000);
+  settle(*e, admit(*e, openai(k_usd)).hold, 1'000'000);  // 2.5 in the process's window
+  const auto refused = admit(*e, openai(1));
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.refused_by == budget::RefusedBy::breaker);
+  CHECK(refused.message ==
+        "breaker \"spike\" is open: spend over 2 usd within 1h; closes 2026-11-23T12:10:00Z (in "
+        "10m)");
+  CHECK(e->breakers().at(0).open);
+  clock.advance(std::chrono::minutes(10));  // the process's cooldown, by its clock
+  const auto trial = admit(*e, openai(1));
+  REQUIRE(trial.admitted);
+  CHECK_FALSE(admit(*e, openai(1)).admitted);
+  settle(*e, trial.hold, 1);
+  CHECK(admit(*e, openai(1)).admitted);
+}
