@@ -125,10 +125,11 @@ std::vector<BreakerStanding> StoreEnforcer::breakers() const {
       breakers_.mirror(names[i], (*open)[i]);
   }
   auto out = breakers_.standings(clock_.now());
-  // Open here while Redis was away (on_error: allow) is open too.
-  for (const auto& fallback : fallback_breakers_.standings(clock_.now()))
-    for (auto& standing : out)
-      if (standing.name == fallback.name && fallback.open) standing.open = true;
+  // While Redis is away (on_error: allow), the process's own fallback decides: open there is open.
+  if (shared_ && !shared_->healthy())
+    for (const auto& fallback : fallback_breakers_.standings(clock_.now()))
+      for (auto& standing : out)
+        if (standing.name == fallback.name && fallback.open) standing.open = true;
   return out;
 }
 

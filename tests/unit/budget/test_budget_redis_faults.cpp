@@ -450,4 +450,17 @@ TEST_CASE("Redis store, a shared breaker falls back to the process's own in an o
   CHECK_FALSE(admit(*e, openai(1)).admitted);
   settle(*e, trial.hold, 1);
   CHECK(admit(*e, openai(1)).admitted);
+  // Redis back: it decides again. The outage's settlements reach its window from the outbox and
+  // open it there too.
+  settle(*e, admit(*e, openai(k_usd)).hold, 3 * k_usd);  // opens the fallback again
+  CHECK(e->breakers().at(0).open);
+  server.start();
+  REQUIRE(eventually([&] { return e->store_healthy(); }));
+  CHECK(eventually([&] { return e->breakers().at(0).open; }));
+  CHECK(admit(*e, openai(1)).refused_by == budget::RefusedBy::breaker);
+  // Closed in Redis (an operator deletes its state): closed here, though the fallback is open.
+  CHECK(redis_command(server.port(), {"DEL", config->store.redis.prefix + "breaker{spike}"}) ==
+        "1");
+  CHECK_FALSE(e->breakers().at(0).open);
+  CHECK(admit(*e, openai(1)).admitted);
 }
