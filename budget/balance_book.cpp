@@ -54,7 +54,11 @@ void BalanceBook::hold(const std::string& provider, const std::string& credentia
 void BalanceBook::unhold(const std::string& provider, const std::string& credential,
                          std::int64_t amount) {
   auto it = accounts_.find({provider, credential});
-  if (it != accounts_.end()) it->second.holds -= amount;
+  if (it == accounts_.end()) return;
+  it->second.holds -= amount;
+  // An account the provider never reported on is only its holds: gone with the last of them, so
+  // that credentials seen once (a client cycling keys) do not stay for the life of the process.
+  if (it->second.holds == 0 && !it->second.observed) accounts_.erase(it);
 }
 
 void BalanceBook::check_warning(const std::string& provider, const std::string& credential,

@@ -37,6 +37,9 @@ class BalanceBook {
 
   std::vector<BalanceStanding> standings(TimePoint now, const rules::Config& config) const;
 
+  // Accounts kept (tests).
+  std::size_t accounts() const { return accounts_.size(); }
+
  private:
   struct Account {
     std::optional<std::int64_t> observed, refill;

@@ -1,6 +1,7 @@
 // Provider balances (the Keepa story), rate limits and breakers.
 #include <doctest/doctest.h>
 
+#include "budget/balance_book.hpp"
 #include "budget/breakers.hpp"
 #include "budget_test_support.hpp"
 
@@ -183,6 +184,30 @@ TEST_CASE("Enforcer breakers, spend spike") {
     CHECK(admit(*e, openai(1)).admitted);
     CHECK_FALSE(admit(*e, openai(1)).admitted);
   }
+}
+
+// Credentials the provider never reported a balance for are kept only while they hold something.
+TEST_CASE("Balances, an account never observed goes with its last hold") {
+  budget::BalanceBook book;
+  for (int i = 0; i < 10'000; ++i) {
+    const std::string credential = std::to_string(i);
+    book.hold("keepa", credential, 5);
+    book.hold("keepa", credential, 3);
+    book.unhold("keepa", credential, 5);
+    CHECK(book.accounts() == 1);
+    book.unhold("keepa", credential, 3);
+  }
+  CHECK(book.accounts() == 0);
+  const auto config = base_config();
+  budget::BalanceObservation seen;
+  seen.provider = "keepa";
+  seen.credential_hash = "k1";
+  seen.balance = 100;
+  std::vector<budget::Event> events;
+  book.observe(seen, *config->providers[1].balance, budget::TimePoint{}, events);
+  book.hold("keepa", "k1", 5);
+  book.unhold("keepa", "k1", 5);
+  CHECK(book.accounts() == 1);  // observed: kept
 }
 
 // A spend breaker's window keeps its amounts per bucket (a 600th of the window): a busy window
