@@ -1,13 +1,13 @@
 // The Redis shared ledger: every call goes through one RedisConnection (its own thread, pipelined
 // batches), so no caller waits on Redis; closes Redis could not take wait in a RedisOutbox and
 // are sent again once it is back.
-#include <charconv>
 #include <future>
 #include <stdexcept>
 #include <unordered_map>
 
 #include "budget/store/redis_connection.hpp"
 #include "budget/store/redis_outbox.hpp"
+#include "budget/store/redis_replies.hpp"
 #include "budget/store/redis_scripts.hpp"
 #include "budget/store/shared_ledger.hpp"
 #include "util/text.hpp"
@@ -16,6 +16,9 @@ namespace budget {
 namespace {
 
 namespace scripts = redis_scripts;
+using redis_replies::is_array;
+using redis_replies::text;
+using redis_replies::to_int;
 using Result = RedisConnection::Result;
 
 // How long a closed hold's mark stays: longer than any outage whose closes wait in the outbox is
@@ -25,27 +28,6 @@ constexpr std::int64_t k_seen_ttl_s = 2 * 86'400;
 // Reservations and closes per call of the batch script at most: Redis runs a call's operations
 // one after another while every other client waits, so a call is kept to a few milliseconds.
 constexpr std::size_t k_batch_max_ops = 128;
-
-// Separates the fields of an override record: budget names and HTTP header values never hold
-// ASCII control characters.
-constexpr char k_field = '\x1f';
-
-std::int64_t to_int(const redisReply* r) {
-  if (r->type == REDIS_REPLY_INTEGER) return r->integer;
-  std::int64_t v = 0;
-  if (r->type == REDIS_REPLY_STRING) std::from_chars(r->str, r->str + r->len, v);
-  return v;
-}
-
-std::string text(const redisReply* r) {
-  return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS
-             ? std::string(r->str, r->len)
-             : std::string();
-}
-
-bool is_array(const redisReply* r, std::size_t at_least = 0) {
-  return r && r->type == REDIS_REPLY_ARRAY && r->elements >= at_least;
-}
 
 class RedisLedger final : public SharedLedger {
  public:
@@ -124,7 +106,8 @@ class RedisLedger final : public SharedLedger {
                        std::move(args),
                        [this, hold, parts = parts.size(), breakers = breakers.size(),
                         done = std::move(done)](const Result& r) {
-                         Reservation out = reservation(r, parts, breakers);
+                         Reservation out =
+                             redis_replies::reservation(r.reply, r.sent, parts, breakers);
                          // Refused, or never sent: no close will name it (one that might have
                          // been made is released, and needs its member).
                          if (out.outcome == Reservation::Outcome::refused ||
@@ -170,7 +153,7 @@ class RedisLedger final : public SharedLedger {
                        std::move(args),
                        [this, c = std::move(c), done = std::move(done)](const Result& r) mutable {
                          if (is_array(r.reply, 1)) {
-                           if (done) done(closed(r.reply, c.keys.size()));
+                           if (done) done(redis_replies::closed(r.reply, c.keys.size()));
                            return;
                          }
                          // No reply: kept and sent again when Redis is back. (A script error
@@ -196,7 +179,7 @@ class RedisLedger final : public SharedLedger {
          scripts::runtime,
          {},
          std::move(args),
-         [done = std::move(done)](const Result& r) { done(parse_runtime(r.reply)); }});
+         [done = std::move(done)](const Result& r) { done(redis_replies::runtime(r.reply)); }});
   }
 
   std::optional<std::vector<Counters>> read(const std::vector<Part>& parts) override {
@@ -266,8 +249,9 @@ class RedisLedger final : public SharedLedger {
 
   bool add_override(const OverrideRow& o) override {
     return command({"RPUSH", prefix_ + "overrides",
-                    o.budget + k_field + o.key + k_field + std::to_string(o.extra) + k_field +
-                        std::to_string(o.until) + k_field + o.reason});
+                    o.budget + redis_replies::k_field + o.key + redis_replies::k_field +
+                        std::to_string(o.extra) + redis_replies::k_field + std::to_string(o.until) +
+                        redis_replies::k_field + o.reason});
   }
 
   bool healthy() const override { return connection_->connected(); }
@@ -288,66 +272,6 @@ class RedisLedger final : public SharedLedger {
     std::function<void(std::optional<Closed>)> done;
   };
 
-  // A close's reply {1, s1..sN, change1, spend1, ...} ({0}: closed already, nothing).
-  static Closed closed(const redisReply* reply, std::size_t counters) {
-    Closed out;
-    if (to_int(reply->element[0]) != 1) return out;
-    std::size_t i = 1;
-    for (; i < reply->elements && out.spent.size() < counters; ++i)
-      out.spent.push_back(to_int(reply->element[i]));
-    for (; i + 1 < reply->elements; i += 2) {
-      const auto change = to_int(reply->element[i]);
-      out.breakers.push_back({change == 1   ? BreakerChange::Kind::opened
-                              : change == 2 ? BreakerChange::Kind::closed
-                                            : BreakerChange::Kind::none,
-                              to_int(reply->element[i + 1])});
-    }
-    return out;
-  }
-
-  static Reservation reservation(const Result& r, std::size_t parts, std::size_t breakers) {
-    Reservation out;
-    if (!is_array(r.reply, 2)) {
-      out.maybe_reserved = r.sent && !is_array(r.reply);
-      return out;
-    }
-    const auto status = to_int(r.reply->element[0]);
-    out.outcome = status == 1   ? Reservation::Outcome::admitted
-                  : status == 0 ? Reservation::Outcome::refused
-                  : status == 3 ? Reservation::Outcome::rate_refused
-                  : status == 4 ? Reservation::Outcome::breaker_refused
-                                : Reservation::Outcome::failed;
-    if (status == 4) {
-      if (r.reply->elements < 4) {
-        out.outcome = Reservation::Outcome::failed;
-        return out;
-      }
-      out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
-      out.breaker_wait_ms = to_int(r.reply->element[2]);
-      out.breaker_trial_out = to_int(r.reply->element[3]) == 1;
-      return out;
-    }
-    if (status == 0 || status == 3)
-      out.refused_part = static_cast<std::size_t>(to_int(r.reply->element[1]) - 1);
-    if (status == 3) {
-      if (r.reply->elements < 4) {
-        out.outcome = Reservation::Outcome::failed;
-        return out;
-      }
-      out.rate_wait_ms = to_int(r.reply->element[2]);
-      out.rate_tokens = to_int(r.reply->element[3]) == 2;
-      return out;
-    }
-    std::size_t i = 2;
-    for (; i + 2 < r.reply->elements && out.counters.size() < parts; i += 3)
-      out.counters.push_back({to_int(r.reply->element[i]), to_int(r.reply->element[i + 1]),
-                              to_int(r.reply->element[i + 2])});
-    if (status == 1)
-      for (; i < r.reply->elements && out.breaker_trials.size() < breakers; ++i)
-        out.breaker_trials.push_back(to_int(r.reply->element[i]) == 1);
-    return out;
-  }
-
   // A close of `hold` over the counters of `parts` (its member, estimate and actual to be set).
   PendingClose pending_close(std::uint64_t hold, const std::vector<Part>& parts) const {
     PendingClose c;
@@ -363,34 +287,6 @@ class RedisLedger final : public SharedLedger {
       c.key_buckets.push_back(p.bucket);
     }
     return c;
-  }
-
-  static std::optional<Runtime> parse_runtime(const redisReply* r) {
-    if (!is_array(r, 2) || !is_array(r->element[0]) || !is_array(r->element[1]))
-      return std::nullopt;
-    Runtime out;
-    const redisReply* limits = r->element[0];
-    for (std::size_t i = 0; i + 1 < limits->elements; i += 2) {
-      const std::string value = text(limits->element[i + 1]);
-      const auto colon = value.find(':');
-      if (colon == std::string::npos) continue;
-      out.limits.push_back({text(limits->element[i]), std::stoll(value.substr(0, colon)),
-                            std::stoll(value.substr(colon + 1))});
-    }
-    const redisReply* overrides = r->element[1];
-    for (std::size_t i = 0; i < overrides->elements; ++i) {
-      const std::string v = text(overrides->element[i]);
-      std::vector<std::string> f;
-      for (std::size_t pos = 0;;) {
-        const auto end = v.find(k_field, pos);
-        f.push_back(v.substr(pos, end - pos));
-        if (end == std::string::npos) break;
-        pos = end + 1;
-      }
-      if (f.size() == 5)
-        out.overrides.push_back({f[0], f[1], f[4], std::stoll(f[2]), std::stoll(f[3])});
-    }
-    return out;
   }
 
   RedisConnection::ScriptArgs close_args(const PendingClose& c) const {
@@ -433,7 +329,7 @@ class RedisLedger final : public SharedLedger {
                       breakers = c.breaker_keys](const Result& r) {
                        if (!is_array(r.reply, 1)) return;
                        replayed_.push_back(hold);
-                       const Closed result = closed(r.reply, counters);
+                       const Closed result = redis_replies::closed(r.reply, counters);
                        for (std::size_t k = 0; k < result.breakers.size() && k < breakers.size();
                             ++k)
                          if (result.breakers[k].kind != BreakerChange::Kind::none)
