@@ -61,8 +61,8 @@ Reservation reservation(const redisReply* reply, bool sent, std::size_t parts,
   }
   std::size_t i = 2;
   for (; i + 2 < reply->elements && out.counters.size() < parts; i += 3)
-    out.counters.push_back({to_int(reply->element[i]), to_int(reply->element[i + 1]),
-                            to_int(reply->element[i + 2])});
+    out.counters.push_back(
+        {to_int(reply->element[i]), to_int(reply->element[i + 1]), to_int(reply->element[i + 2])});
   if (status == 1)
     for (; i < reply->elements && out.breaker_trials.size() < breakers; ++i)
       out.breaker_trials.push_back(to_int(reply->element[i]) == 1);
@@ -86,8 +86,7 @@ SharedLedger::Closed closed(const redisReply* reply, std::size_t counters) {
 }
 
 std::optional<SharedLedger::Runtime> runtime(const redisReply* r) {
-  if (!is_array(r, 2) || !is_array(r->element[0]) || !is_array(r->element[1]))
-    return std::nullopt;
+  if (!is_array(r, 2) || !is_array(r->element[0]) || !is_array(r->element[1])) return std::nullopt;
   SharedLedger::Runtime out;
   const redisReply* limits = r->element[0];
   for (std::size_t i = 0; i + 1 < limits->elements; i += 2) {
