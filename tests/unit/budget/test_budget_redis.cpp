@@ -378,6 +378,14 @@ TEST_CASE("Redis store, a shared spend breaker holds across sidecars") {
   settle(*a, admit(*a, openai(60 * k_usd)).hold, 60 * k_usd);
   settle(*b, admit(*b, openai(40 * k_usd)).hold, 40 * k_usd);  // exactly 100: not over
   CHECK(breaker_events() == 0);
+  // Its keys: the window, which lives a day past the window by Redis's clock (no reservation
+  // renews it: the charges do), and no state while it is closed.
+  const int port = RedisServer::shared().port();
+  const std::string state = config->store.redis.prefix + "breaker{spike}";
+  const auto ttl = std::stoll(redis_command(port, {"TTL", state + ":w"}));
+  CHECK(ttl > 3600 + 86'400 - 60);
+  CHECK(ttl <= 3600 + 86'400);
+  CHECK(redis_command(port, {"EXISTS", state}) == "0");
   CHECK(admit(*a, openai(1)).admitted);              // a hold left open: not spend
   settle(*a, admit(*a, openai(k_usd)).hold, k_usd);  // 101 together, though 61 here
   REQUIRE(events_of(*a, "breaker").size() == 1);
@@ -386,6 +394,7 @@ TEST_CASE("Redis store, a shared spend breaker holds across sidecars") {
         "breaker \"spike\" opened: 101 usd spent within 1h (limit 100)");
   CHECK(a->breakers().at(0).open);
   CHECK(b->breakers().at(0).open);  // read from Redis: b has made no request since
+  CHECK(redis_command(port, {"EXISTS", state + ":w"}) == "0");  // the window starts afresh
 
   const auto refused = admit(*b, openai(1));
   CHECK_FALSE(refused.admitted);
@@ -411,6 +420,7 @@ TEST_CASE("Redis store, a shared spend breaker holds across sidecars") {
 
   SUBCASE("the trial settles: closed for both") {
     settle(*b, trial.hold, 1);
+    CHECK(redis_command(port, {"EXISTS", state}) == "0");
     CHECK(events_of(*b, "breaker").back().message == "breaker \"spike\" closed");
     CHECK(events_of(*a, "breaker").size() == 1);
     CHECK_FALSE(b->breakers().at(0).open);
