@@ -147,6 +147,7 @@ class EnforcementHooks final : public ExchangeHooks {
     if (!admitted_) return;
     reader_.emplace(*ex.provider, priced_.endpoint, priced_.model, priced_.streaming);
     if (priced_.image_price) reader_->set_image_price(*priced_.image_price);
+    if (!priced_.service_tier.empty()) reader_->set_service_tier(priced_.service_tier);
     for (const auto& tool : priced_.tools) reader_->charge_tool(*tool.tool, tool.each);
     rules::ResponseHeadView head{ex.status, &ex.response_headers};
     reader_->on_headers(head);

@@ -17,7 +17,33 @@ __int128 term(std::int64_t tokens, std::int64_t price) {
   return static_cast<__int128>(tokens) * price;
 }
 
+// `price` * num / den, rounded up; -1 (unset) stays unset; den 0 leaves the price as it is.
+std::int64_t scaled(std::int64_t price, std::int64_t num, std::int64_t den) {
+  if (price < 0 || den <= 0) return price;
+  const __int128 v = static_cast<__int128>(price) * num;
+  return static_cast<std::int64_t>((v + den - 1) / den);
+}
+
 }  // namespace
+
+ModelPrice tier_price(const ModelPrice& base, std::int64_t input, std::int64_t cached_input,
+                      std::int64_t output) {
+  ModelPrice p = base;
+  p.tiers.clear();
+  const auto by_input = [&](std::int64_t v) { return scaled(v, input, base.input); };
+  p.input = input;
+  p.output = output;
+  p.cached_input = cached_input >= 0 ? cached_input : by_input(base.cached_input);
+  p.cache_write = by_input(base.cache_write);
+  p.cache_write_1h = by_input(base.cache_write_1h);
+  p.cache_write_long = by_input(base.cache_write_long);
+  p.input_long = by_input(base.input_long);
+  p.output_long = scaled(base.output_long, output, base.output);
+  p.cached_input_long = base.cached_input > 0
+                            ? scaled(base.cached_input_long, p.cached_input, base.cached_input)
+                            : by_input(base.cached_input_long);
+  return p;
+}
 
 EffectivePrices effective_prices(const ModelPrice& price, std::int64_t prompt_tokens) {
   EffectivePrices out;

@@ -36,6 +36,12 @@ struct EffectivePrices {
 // as the input price is (Anthropic doubles every input price there).
 EffectivePrices effective_prices(const ModelPrice& price, std::int64_t prompt_tokens);
 
+// The whole price of `base` as a service tier bills it (ModelPrice::tiers): `input`, `output` and
+// `cached_input` (-1: base's scaled as input is) replace the base's; every other token price is
+// scaled by the same ratio as its kind (the *_long prices, cache writes), rounded up.
+ModelPrice tier_price(const ModelPrice& base, std::int64_t input, std::int64_t cached_input,
+                      std::int64_t output);
+
 // Cost in micro-units of the provider currency; prices are micro-units per 1M tokens. The exact
 // sum of tokens*price is taken in 1e-12 units and rounded UP once to the micro-unit, so a bill is
 // never under-counted. Negative counts count as zero; a result past int64 saturates.

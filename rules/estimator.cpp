@@ -119,7 +119,23 @@ class Estimate {
     else if (pricing.entry != out_.model)
       how = " (priced as " + pricing.entry + ")";
     line([&] { return "model " + out_.model + " from " + e_.model.text + how; });
+    service_tier();
     return true;
+  }
+
+  // A service tier the request asks for and the model prices apart (OpenAI flex and priority)
+  // prices the request; "auto", "default" or none: the standard prices (the answer's tier
+  // settles it).
+  void service_tier() {
+    if (e_.service_tier.empty()) return;
+    const auto tier = v_.text(e_.service_tier);
+    if (!tier || tier->empty()) return;
+    out_.service_tier = *tier;
+    const ModelPrice& priced = price_->at_tier(*tier);
+    if (&priced == price_) return;
+    price_ = &priced;
+    line(
+        [&] { return "service tier " + *tier + " from " + e_.service_tier.text + ": its prices"; });
   }
 
   // A websocket handshake (DESIGN §12): every response of the session is reserved on its own,

@@ -29,6 +29,8 @@ struct Priced {
   // (a dated or -latest name, or unknown_model: dearest | price_as); "" otherwise.
   std::string priced_as;
   bool unpriced_model = false;  // the model is not listed: unknown_model priced (or refused) it
+  // The service tier the request asks for (Endpoint::service_tier), as written; "" when none.
+  std::string service_tier;
 
   // Token pricing, for output_cap: the price used, the input tokens estimated, the output
   // maximum per choice and the multiplier (n) it is taken by.

@@ -3,12 +3,14 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <fstream>
 #include <functional>
 #include <sstream>
 
 #include "rules/config_sections.hpp"
+#include "rules/cost.hpp"
 #include "rules/json_reader.hpp"
 #include "rules/model_names.hpp"
 
@@ -105,6 +107,21 @@ const std::map<std::string, Field, std::less<>>& fields() {
   return k_fields;
 }
 
+// "input_cost_per_token_flex" -> {"flex", 0}: a service tier's input (0), cached input (1) or
+// output (2) price; nullopt for any other key.
+std::optional<std::pair<std::string, int>> service_tier_field(std::string_view key) {
+  static constexpr std::pair<std::string_view, int> k_kinds[] = {
+      {"input_cost_per_token_", 0},
+      {"cache_read_input_token_cost_", 1},
+      {"output_cost_per_token_", 2}};
+  for (const auto& [prefix, kind] : k_kinds) {
+    if (!key.starts_with(prefix)) continue;
+    const auto tier = key.substr(prefix.size());
+    if (tier == "flex" || tier == "priority") return std::pair{std::string(tier), kind};
+  }
+  return std::nullopt;
+}
+
 // search_context_cost_per_query: the provider's web search tool, by the name its catalog
 // endpoint charges it under.
 std::string_view search_tool_of(std::string_view litellm_provider) {
@@ -154,8 +171,24 @@ bool read_entry(const std::string& name, const rapidjson::Value& entry, std::str
                        "'");
     ok = false;
   };
+  // Service tiers (OpenAI flex and priority): input, cached_input, output per tier. OpenAI's
+  // entries only: the catalog reads the tier of OpenAI's requests and answers, not Gemini's.
+  std::map<std::string, std::array<std::int64_t, 3>> tiers;
   for (auto field = entry.MemberBegin(); field != entry.MemberEnd(); ++field) {
     const std::string_view key(field->name.GetString(), field->name.GetStringLength());
+    if (const auto tier = service_tier_field(key)) {
+      if (provider != "openai") continue;
+      if (!field->value.IsString()) continue;
+      const std::string value = text_of(field->value);
+      const auto micros = scaled_decimal(value, k_per_token_scale);
+      if (!micros) {
+        bad(key, value);
+        continue;
+      }
+      auto [it, fresh] = tiers.try_emplace(tier->first, std::array<std::int64_t, 3>{-1, -1, -1});
+      it->second[tier->second] = *micros;
+      continue;
+    }
     if (key == "search_context_cost_per_query" && field->value.IsObject()) {
       const auto tool = search_tool_of(provider);
       if (tool.empty()) continue;
@@ -208,6 +241,10 @@ bool read_entry(const std::string& name, const rapidjson::Value& entry, std::str
       price.long_context_threshold = target->second.threshold;
     priced = true;
   }
+  // A tier with both an input and an output price (LiteLLM lists some with one of them only).
+  for (const auto& [tier, p] : tiers)
+    if (p[0] >= 0 && p[2] >= 0)
+      price.tiers[tier] = std::make_shared<const ModelPrice>(tier_price(price, p[0], p[1], p[2]));
   return ok;
 }
 
@@ -288,12 +325,27 @@ const std::pair<const char*, std::map<std::string, std::int64_t> ModelPrice::*> 
     {"per_call", &ModelPrice::per_call},
 };
 
+// What a service tier's entry states: input, cached_input, output.
+std::array<std::int64_t, 3> tier_scalars(const ModelPrice& tier) {
+  return {tier.input, tier.cached_input, tier.output};
+}
+constexpr const char* k_tier_fields[] = {"input", "cached_input", "output"};
+
+// `b` without tiers matches `a` whatever a's tiers (LiteLLM lists a family's tiers on the family
+// entry only: a snapshot left out of the YAML resolves to the family and gets them).
 bool same_prices(const ModelPrice& a, const ModelPrice& b) {
   const auto sa = scalars(a, false), sb = scalars(b, false);
   for (std::size_t i = 0; i < sa.size(); ++i)
     if (sa[i].value != sb[i].value) return false;
   for (const auto& [name, map] : k_maps)
     if (a.*map != b.*map) return false;
+  if (b.tiers.empty()) return true;
+  if (a.tiers.size() != b.tiers.size()) return false;
+  for (const auto& [tier, price] : a.tiers) {
+    const auto other = b.tiers.find(tier);
+    if (other == b.tiers.end() || tier_scalars(*price) != tier_scalars(*other->second))
+      return false;
+  }
   return true;
 }
 
@@ -426,6 +478,19 @@ std::vector<PriceDifference> compare_prices(
           out.push_back({name, std::string(map_name) + "." + key, amount_text(values.first),
                          amount_text(values.second)});
     }
+    std::map<std::string, std::pair<std::array<std::int64_t, 3>, std::array<std::int64_t, 3>>>
+        tiers;
+    const std::array<std::int64_t, 3> none{-1, -1, -1};
+    for (const auto& [tier, price] : mine.tiers) tiers[tier] = {tier_scalars(*price), none};
+    for (const auto& [tier, price] : theirs->second.tiers) {
+      auto [entry, fresh] = tiers.try_emplace(tier, std::pair{none, tier_scalars(*price)});
+      if (!fresh) entry->second.second = tier_scalars(*price);
+    }
+    for (const auto& [tier, values] : tiers)
+      for (std::size_t i = 0; i < 3; ++i)
+        if (values.first[i] != values.second[i])
+          out.push_back({name, "tiers." + tier + "." + k_tier_fields[i],
+                         amount_text(values.first[i]), amount_text(values.second[i])});
   }
   return out;
 }
@@ -450,6 +515,19 @@ std::string litellm_models_yaml(const std::string& provider,
       for (const auto& [key, value] : price.*map)
         inner += (inner.empty() ? "" : ", ") + yaml_key(key) + ": " + format_micros(value);
       add(std::string(map_name) + ": { " + inner + " }");
+    }
+    if (!price.tiers.empty()) {
+      std::string inner;
+      for (const auto& [tier, p] : price.tiers) {
+        std::string fields;
+        const auto values = tier_scalars(*p);
+        for (std::size_t i = 0; i < 3; ++i)
+          if (values[i] >= 0)
+            fields += (fields.empty() ? "" : ", ") + std::string(k_tier_fields[i]) + ": " +
+                      format_micros(values[i]);
+        inner += (inner.empty() ? "" : ", ") + yaml_key(tier) + ": { " + fields + " }";
+      }
+      add("tiers: { " + inner + " }");
     }
     out += "      " + yaml_key(name) + ": { " + line + " }\n";
   }

@@ -1,4 +1,5 @@
 #include "rules/config_sections.hpp"
+#include "rules/cost.hpp"
 
 namespace rules::detail {
 
@@ -26,7 +27,8 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
                      "audio_cached_input",
                      "audio_output",
                      "image_input",
-                     "image_cached_input"}))
+                     "image_cached_input",
+                     "tiers"}))
     return std::nullopt;
   ModelPrice price;
   price.mark = r.mark(node);
@@ -85,6 +87,43 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
     r.error(node["long_context_threshold"],
             "model '" + what + "' has a long_context_threshold but no input_long or output_long");
     ok = false;
+  }
+  // tiers: { flex: { input, cached_input, output }, priority: {...} } (OpenAI's service tiers).
+  if (const auto& tiers = node["tiers"]) {
+    if (!tiers.IsMap()) {
+      r.error(tiers, "'tiers' must be a mapping of a service tier (flex, priority) to its prices");
+      ok = false;
+    } else {
+      for (auto it = tiers.begin(); it != tiers.end(); ++it) {
+        const std::string tier = it->first.Scalar();
+        const YAML::Node& t = it->second;
+        if (!r.expect_map(t, "tier '" + tier + "' of model '" + what + "'",
+                          {"input", "cached_input", "output"})) {
+          ok = false;
+          continue;
+        }
+        if (!t["input"] || !t["output"]) {
+          r.error(t,
+                  "tier '" + tier + "' of model '" + what + "' needs an input and an output price");
+          ok = false;
+          continue;
+        }
+        std::int64_t input = 0, cached = -1, output = 0;
+        const auto in = r.amount(t["input"], "input");
+        const auto out = r.amount(t["output"], "output");
+        std::optional<std::int64_t> cache;
+        if (t["cached_input"]) cache = r.amount(t["cached_input"], "cached_input");
+        if (!in || !out || (t["cached_input"] && !cache)) {
+          ok = false;
+          continue;
+        }
+        input = *in;
+        output = *out;
+        if (cache) cached = *cache;
+        price.tiers[tier] =
+            std::make_shared<const ModelPrice>(tier_price(price, input, cached, output));
+      }
+    }
   }
   if (!ok) return std::nullopt;
   return price;

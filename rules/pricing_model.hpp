@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,9 @@ struct UsageSpec {
   // per_second endpoints: the seconds and size of the video the answer describes (OpenAI's video
   // job), which settle the request at what was made rather than what was asked.
   std::string seconds, size;
+  // The service tier the provider says it processed the request in (OpenAI's "service_tier":
+  // "default", "flex", "priority"), which picks the model's tier prices for the settlement.
+  std::string service_tier;
   ValueRef cost;  // actual cost directly in the provider's currency (Keepa tokensConsumed)
 };
 
@@ -72,6 +76,17 @@ struct ModelPrice {
   std::int64_t audio_input = -1, audio_cached_input = -1, audio_output = -1;
   std::int64_t image_input = -1, image_cached_input = -1;
   bool has_audio_prices() const { return audio_input >= 0 || audio_output >= 0; }
+  // Service tiers billed apart (OpenAI flex and priority processing), by the name the request and
+  // the answer use: the whole price as that tier bills it (made at config load from the tier's
+  // input, cached_input and output; the *_long prices scaled as those are). Not nested further.
+  std::map<std::string, std::shared_ptr<const ModelPrice>, std::less<>> tiers;
+  // The price of `tier` when the model lists it; else this one (the standard tier: "default",
+  // "auto", "", or a tier the model does not price).
+  const ModelPrice& at_tier(std::string_view tier) const {
+    if (tiers.empty() || tier.empty()) return *this;
+    const auto it = tiers.find(tier);
+    return it == tiers.end() ? *this : *it->second;
+  }
   Mark mark;
 };
 
@@ -157,6 +172,9 @@ struct Endpoint {
   // the calls of all of them together (OpenAI Responses' max_tool_calls).
   std::vector<ToolCharge> tools;
   ValueRef max_tool_calls;
+  // The service tier the request asks for (OpenAI: body:/service_tier): a tier the model prices
+  // (ModelPrice::tiers) is estimated at that tier's price.
+  ValueRef service_tier;
   BatchSpec batch;
   // batch_input: a multipart upload (POST /v1/files) whose purpose is "batch": its JSONL
   // requests are priced and remembered under the file id of the answer, for pricing: batch.

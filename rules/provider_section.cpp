@@ -12,7 +12,7 @@ namespace {
 void parse_usage(YamlReader& r, const YAML::Node& node, UsageSpec& usage) {
   if (!r.expect_map(node, "usage",
                     {"input", "cached_input", "cache_write", "cache_write_1h", "output",
-                     "reasoning", "cost", "seconds", "size"}))
+                     "reasoning", "cost", "seconds", "size", "service_tier"}))
     return;
   auto pointer = [&](const char* key, std::string& into) {
     if (!node[key]) return;
@@ -33,6 +33,7 @@ void parse_usage(YamlReader& r, const YAML::Node& node, UsageSpec& usage) {
   pointer("size", usage.size);
   pointer("output", usage.output);
   pointer("reasoning", usage.reasoning);
+  pointer("service_tier", usage.service_tier);
   if (node["cost"])
     if (auto ref = r.value_ref(node["cost"], "cost")) usage.cost = *ref;
 }
@@ -163,15 +164,15 @@ void parse_batch(YamlReader& r, const YAML::Node& node, BatchSpec& batch) {
 // change; nullptr for a new endpoint, which needs a path and a cost or pricing.
 std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
                                        const Endpoint* base) {
-  if (!r.expect_map(node, "endpoint", {"name",        "method",         "path",
-                                       "pricing",     "cost",           "model",
-                                       "input",       "output_max",     "multiplier",
-                                       "stream",      "usage",          "size",
-                                       "quality",     "seconds",        "default_seconds",
-                                       "audio",       "output_cap",     "default_output_max",
-                                       "tools",       "max_tool_calls", "batch",
-                                       "batch_input", "default_model",  "websocket",
-                                       "max_duration"}))
+  if (!r.expect_map(node, "endpoint", {"name",         "method",         "path",
+                                       "pricing",      "cost",           "model",
+                                       "input",        "output_max",     "multiplier",
+                                       "stream",       "usage",          "size",
+                                       "quality",      "seconds",        "default_seconds",
+                                       "audio",        "output_cap",     "default_output_max",
+                                       "tools",        "max_tool_calls", "batch",
+                                       "batch_input",  "default_model",  "websocket",
+                                       "max_duration", "service_tier"}))
     return std::nullopt;
   // An endpoint with a problem is reported once and left out, so that the cross checks after
   // loading do not report it again under another name.
@@ -243,6 +244,8 @@ std::optional<Endpoint> parse_endpoint(YamlReader& r, const YAML::Node& node,
   }
   if (node["max_tool_calls"])
     if (auto ref = r.value_ref(node["max_tool_calls"], "max_tool_calls")) e.max_tool_calls = *ref;
+  if (node["service_tier"])
+    if (auto ref = r.value_ref(node["service_tier"], "service_tier")) e.service_tier = *ref;
   if (node["batch"]) parse_batch(r, node["batch"], e.batch);
   if (node["batch_input"])
     if (auto on = r.boolean(node["batch_input"], "batch_input")) e.batch_input = *on;

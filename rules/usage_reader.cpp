@@ -198,6 +198,7 @@ void UsageReader::on_event(const SseEvent& e) {
     const rapidjson::Value* response = json_at(doc, "/response");
     if (!response) return;
     observe_tools(*response);
+    take_tier(*response, result_.service_tier);
     UsageFields found;
     take_usage(*response, found, convention_);
     if (auto model = string_at(*response, "model"); !model.empty())
@@ -234,6 +235,7 @@ void UsageReader::on_chat_chunk(const SseEvent& e) {
     fields_ = found;
     final_usage_ = true;
     if (auto model = string_at(doc, "model"); !model.empty()) result_.model = std::move(model);
+    take_tier(doc, result_.service_tier);
   }
 }
 
@@ -277,6 +279,7 @@ void UsageReader::read_json_body(UsageResult& r) {
   if (!root->IsObject()) return;
   if (!doc.IsArray()) observe_tools(*root);
   if (const auto id = string_at(*root, "id"); !id.empty()) r.id = id;
+  take_tier(*root, r.service_tier);
   take_usage(*root, fields_, convention_);
   final_usage_ = fields_.any();
   if (!final_usage_) price_seconds(*root, r);
@@ -330,11 +333,24 @@ void UsageReader::read_json_tail(UsageResult& r) {
 
 const ModelPrice* UsageReader::model_price() const {
   // The model the provider says it billed, when listed; else the requested one as it was
-  // priced before the request (unknown_model included).
+  // priced before the request (unknown_model included). At the tier the answer names, else at
+  // the one the request asked for.
+  const ModelPrice* price = nullptr;
   if (!result_.model.empty())
     if (const auto entry = provider_->resolve_model(result_.model))
-      return &provider_->models.find(*entry)->second;
-  return provider_->price_for_model(requested_model_, endpoint_);
+      price = &provider_->models.find(*entry)->second;
+  if (!price) price = provider_->price_for_model(requested_model_, endpoint_);
+  if (!price) return nullptr;
+  return &price->at_tier(result_.service_tier.empty() ? requested_tier_ : result_.service_tier);
+}
+
+void UsageReader::take_tier(const rapidjson::Value& obj, std::string& into) const {
+  const std::string& pointer = endpoint_ && !endpoint_->usage.service_tier.empty()
+                                   ? endpoint_->usage.service_tier
+                                   : provider_->usage.service_tier;
+  if (pointer.empty()) return;
+  if (const rapidjson::Value* v = json_at(obj, pointer); v && v->IsString() && v->GetStringLength())
+    into.assign(v->GetString(), v->GetStringLength());
 }
 
 namespace {
@@ -459,7 +475,8 @@ UsageResult UsageReader::finish() {
   }
   r.tokens = fields_.normalize(convention_);
   r.usage_seen = final_usage_ && fields_.any();
-  result_.model = r.model;  // model_price() reads it
+  result_.model = r.model;  // model_price() reads them
+  result_.service_tier = r.service_tier;
   price(r);
   return r;
 }

@@ -31,7 +31,9 @@ struct UsageResult {
   // x-ratelimit-* / anthropic-ratelimit-* header under its own (lower-case) name.
   std::map<std::string, std::string> rate_limits;
   std::string model;  // model reported by the provider, if any
-  std::string id;     // the top-level "id" of a JSON answer (a file's, a batch's, a message's)
+  // The service tier the answer says it was processed in (UsageSpec::service_tier), if any.
+  std::string service_tier;
+  std::string id;  // the top-level "id" of a JSON answer (a file's, a batch's, a message's)
   // Built-in tool calls the answer reports (by tool charge name) and what they cost, included
   // in actual_micros.
   std::map<std::string, std::int64_t> tool_calls;
@@ -62,6 +64,9 @@ class UsageReader {
   // Images counted in a response without usage are charged at this price each (the estimate's,
   // for the size and quality asked); without it, at the model's dearest per-image price.
   void set_image_price(std::int64_t micros) { image_price_ = micros; }
+  // The service tier the request asked for (Priced::service_tier): the tier priced when the
+  // answer names none.
+  void set_service_tier(std::string tier) { requested_tier_ = std::move(tier); }
   // A built-in tool the request listed: the calls the answer reports are charged at `each`.
   void charge_tool(const ToolCharge& tool, std::int64_t each) {
     tools_.push_back({&tool, each, std::nullopt});
@@ -91,11 +96,14 @@ class UsageReader {
   void observe_tools(const rapidjson::Value& obj);
   void price_seconds(const rapidjson::Value& root, UsageResult& r);
   const ModelPrice* model_price() const;
+  // Reads the answer's service tier from `obj` (the usage-bearing object) into `into`.
+  void take_tier(const rapidjson::Value& obj, std::string& into) const;
   const UsageSpec& token_spec() const;
 
   const Provider* provider_;
   const Endpoint* endpoint_;
   std::string requested_model_;
+  std::string requested_tier_;
   Mode mode_ = Mode::unknown;
   UsageResult result_;
   std::optional<std::int64_t> image_price_;

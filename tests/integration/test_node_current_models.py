@@ -37,15 +37,24 @@ budgets:
 
 
 def case(id_, api, model, priced_as, billed=None, prompt=0, output=0, cached=0, reasoning=0,
-         write_5m=0, write_1h=0):
+         write_5m=0, write_1h=0, tier=None, answered=None):
     """One call. `prompt` and `output` are the counts as the provider reports them: OpenAI's
     prompt_tokens (cached included) and completion_tokens (reasoning included); Anthropic's
     input_tokens (cache reads and writes apart); Gemini's promptTokenCount (cached included) and
     candidatesTokenCount (thoughts apart). `billed` is the model the answer names (the request's,
-    without models/, when None); `priced_as` the catalog entry that name is billed at."""
+    without models/, when None); `priced_as` the catalog entry that name is billed at. `tier` is
+    the service_tier the request asks for (OpenAI), `answered` the one the answer names when not
+    the one asked (the stand-in answers flex and priority as asked, anything else as default)."""
     return {"id": id_, "api": api, "model": model, "priced_as": priced_as,
             "billed": billed or model.removeprefix("models/"), "prompt": prompt, "output": output,
-            "cached": cached, "reasoning": reasoning, "write_5m": write_5m, "write_1h": write_1h}
+            "cached": cached, "reasoning": reasoning, "write_5m": write_5m, "write_1h": write_1h,
+            "tier": tier, "answered": answered}
+
+
+def answered_tier(c):
+    if c["answered"]:
+        return c["answered"]
+    return c["tier"] if c["tier"] in ("flex", "priority") else "default"
 
 
 CASES = [
@@ -73,6 +82,19 @@ CASES = [
          prompt=1500, output=300),
     case("oa-gpt-4o-priced-apart", "openai-chat", "gpt-4o", "gpt-4o-2024-05-13",
          billed="gpt-4o-2024-05-13", prompt=2000, output=500),
+    # OpenAI service tiers: flex (half price) and priority, asked in the body and named by the
+    # answer; a dated name takes its family's tiers; "auto" answered as priority (a project whose
+    # default tier is priority) settles at priority; flex above 272K prompt tokens.
+    case("oa-gpt-5.4-flex", "openai-chat", "gpt-5.4", "gpt-5.4", tier="flex",
+         prompt=12000, cached=8000, output=3000, reasoning=1200),
+    case("oa-gpt-5.4-priority-stream", "openai-chat-stream", "gpt-5.4", "gpt-5.4", tier="priority",
+         prompt=5000, cached=1024, output=800),
+    case("oa-gpt-5-mini-priority-dated", "openai-responses", "gpt-5-mini", "gpt-5-mini",
+         billed="gpt-5-mini-2025-08-07", tier="priority", prompt=9000, cached=4096, output=700),
+    case("oa-gpt-5.2-auto-answered-priority", "openai-chat", "gpt-5.2", "gpt-5.2", tier="auto",
+         answered="priority", prompt=3000, cached=1000, output=400),
+    case("oa-gpt-5.4-flex-long", "openai-responses", "gpt-5.4", "gpt-5.4", tier="flex",
+         prompt=300000, cached=120000, output=4000, reasoning=2500),
     # Anthropic: claude-opus-4-6 and claude-sonnet-4-6 (no long-context tier in the catalog), dated
     # snapshots (claude-sonnet-4-5's above 200K prompt tokens), -latest aliases billed as snapshots.
     case("an-opus-4-6", "anthropic", "claude-opus-4-6", "claude-opus-4-6",
@@ -126,9 +148,39 @@ def provider_of(api):
     return {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}[api.split("-")[0]]
 
 
+def tier_prices(prices, tier):
+    """The model's prices as a service tier bills them: the tier's input, cached_input and output;
+    every other token price scaled as its kind is, each rounded up to the micro-unit per 1M tokens
+    (as tollgate makes them at config load)."""
+    t = (prices.get("tiers") or {}).get(tier)
+    if not t:
+        return prices
+    d = lambda v: Decimal(str(v))  # noqa: E731
+    up = lambda v: math.ceil(v * 1000000) / Decimal(1000000)  # noqa: E731
+    out = {k: v for k, v in prices.items() if k != "tiers"}
+    out["input"], out["output"] = t["input"], t["output"]
+    ratio_in = d(t["input"]) / d(prices["input"])
+    out["cached_input"] = t["cached_input"] if "cached_input" in t else (
+        up(d(prices["cached_input"]) * ratio_in) if "cached_input" in prices else None)
+    if out["cached_input"] is None:
+        del out["cached_input"]
+    for key in ("cache_write", "cache_write_1h", "cache_write_long", "input_long"):
+        if key in prices:
+            out[key] = up(d(prices[key]) * ratio_in)
+    if "output_long" in prices:
+        out["output_long"] = up(d(prices["output_long"]) * d(t["output"]) / d(prices["output"]))
+    if "cached_input_long" in prices:
+        out["cached_input_long"] = up(d(prices["cached_input_long"]) * d(out["cached_input"])
+                                      / d(prices["cached_input"]))
+    return out
+
+
 def expected_micros(prices, c, provider):
     """The cost of one call in micro-USD, rounded up once per call, from the catalog's prices (USD
-    per 1M tokens, so tokens x price is micro-USD) and the provider's usage convention."""
+    per 1M tokens, so tokens x price is micro-USD) and the provider's usage convention, at the
+    service tier the answer names."""
+    if provider == "openai":
+        prices = tier_prices(prices, answered_tier(c))
     d = lambda key: Decimal(str(prices[key])) if key in prices else None  # noqa: E731
     if provider == "anthropic":  # input_tokens excludes cache reads and writes
         uncached, output = c["prompt"], c["output"]
@@ -165,6 +217,8 @@ def fake_headers(c):
             h[header] = str(c[key])
     if c["billed"] != c["model"].removeprefix("models/"):
         h["x-fake-model"] = c["billed"]
+    if c["answered"]:
+        h["x-fake-service-tier"] = c["answered"]
     return h
 
 
@@ -173,8 +227,8 @@ class NodeCurrentModelsTest(NodeScriptChecks, BudgetTestCase):
     def setUpClass(cls):
         cls.catalog = load_catalog()
         cls.h = BudgetHarness(store="memory", rules=RULES)
-        calls = [{"id": c["id"], "api": c["api"], "model": c["model"], "headers": fake_headers(c)}
-                 for c in CASES]
+        calls = [{"id": c["id"], "api": c["api"], "model": c["model"], "headers": fake_headers(c),
+                  "service_tier": c["tier"]} for c in CASES]
         cls.run_, cls.out = run_node_script(
             SCRIPT, {"TOLLGATE_PROXY": cls.h.proxy_url, "NODE_EXTRA_CA_CERTS": cls.h.ca_bundle,
                     "CASES": json.dumps(calls)},
@@ -234,8 +288,36 @@ class NodeCurrentModelsTest(NodeScriptChecks, BudgetTestCase):
                 if got.get("x_tollgate_record"):
                     self.assertEqual(got["x_tollgate_record"], rec["id"])
         # The long-context tier was met where the catalog has one (and only there).
-        self.assertEqual(longs, {"oa-gpt-5.4-long", "an-sonnet-4-5-dated-long", "ge-3.1-pro-long",
-                                 "ge-pro-latest-long"})
+        self.assertEqual(longs, {"oa-gpt-5.4-long", "oa-gpt-5.4-flex-long", "an-sonnet-4-5-dated-long",
+                                 "ge-3.1-pro-long", "ge-pro-latest-long"})
+
+    def test_service_tiers_are_asked_answered_and_priced_apart(self):
+        records = self.records()
+        tiered = [c for c in CASES if c["tier"]]
+        self.assertEqual(len(tiered), 5)
+        for c in tiered:
+            with self.subTest(c["id"]):
+                got = self.out["cases"][c["id"]]
+                self.assertEqual(got["service_tier"], answered_tier(c), "the SDK saw another tier")
+                (sent,) = [r for r in self.h.fake.requests if r["headers"].get("x-req-id") == c["id"]]
+                self.assertEqual(json.loads(sent["body"])["service_tier"], c["tier"])
+                # The tier's price is not the standard one: flex costs half, priority more.
+                standard, _ = expected_micros(self.catalog["openai"][c["priced_as"]],
+                                              dict(c, tier=None, answered="default"), "openai")
+                actual = micros(records[c["id"]]["actual"])
+                if answered_tier(c) == "flex":
+                    self.assertLess(actual, standard * 0.55, (actual, standard))
+                else:
+                    self.assertGreater(actual, standard * 1.5, (actual, standard))
+        # Held at the tier asked: the same gpt-5.4 chat request is held at half the standard
+        # estimate with flex and at twice it with priority; "auto" is held at standard (1000
+        # output tokens of gpt-5.2: 0.014 USD and a little input) and settled at priority.
+        held = lambda id_: micros(records[id_]["estimate"])  # noqa: E731
+        standard = held("oa-gpt-5.4")
+        self.assertLess(held("oa-gpt-5.4-flex"), standard * 0.55)
+        self.assertGreater(held("oa-gpt-5.4-priority-stream"), standard * 1.9)
+        self.assertLess(held("oa-gpt-5.2-auto-answered-priority"), 20000)
+        self.assertGreater(held("oa-gpt-5.2-auto-answered-priority"), 14000)
 
     def test_spend_by_model_and_the_budget_sum_the_same(self):
         want = defaultdict(int)

@@ -87,7 +87,11 @@ class PricesImportTest(unittest.TestCase):
         self.assertNotIn("deepseek", openai)
         self.assertIn("      gpt-5.4: { input: 2.5, cached_input: 0.25, output: 15, max_output: "
                       "128000, long_context_threshold: 272000, input_long: 5, "
-                      "cached_input_long: 0.5, output_long: 22.5 }", openai)
+                      "cached_input_long: 0.5, output_long: 22.5, tiers: { flex: { input: 1.25, "
+                      "cached_input: 0.13, output: 7.5 }, priority: { input: 5, cached_input: 0.5, "
+                      "output: 30 } } }", openai)
+        # OpenAI's service tiers are imported; Gemini's (which the catalog does not read) are not.
+        self.assertNotIn("tiers:", gemini)
         self.assertIn("      sora-2-pro: { per_second: 0.3 }", openai)
         # The Gemini host takes the gemini/ entries: gemini-2.0-flash-001 at 0.10/0.40 (the same
         # as its family, so left out of the YAML), not Vertex's 0.15/0.60 under the bare name.

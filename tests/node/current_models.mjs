@@ -6,7 +6,8 @@
 // and checks tollgate's ledger against the catalog. Prints one JSON object on stdout: per case
 // what the SDK saw (the model the answer names, its usage, tollgate's headers) or what it threw.
 //
-// A case: { id, api, model, headers } where api is one of openai-chat, openai-chat-stream,
+// A case: { id, api, model, headers, service_tier } (service_tier: sent in the body when set;
+// the answer's is reported as `service_tier`) where api is one of openai-chat, openai-chat-stream,
 // openai-responses, anthropic, anthropic-stream, gemini, gemini-stream, and headers are sent to
 // the stand-in provider (x-fake-usage and friends, tests/integration/support/fake_provider.py).
 // Env: TOLLGATE_PROXY (proxy URL), NODE_EXTRA_CA_CERTS (read by Node at start), CASES.
@@ -44,21 +45,25 @@ const fromHeaders = (get) => ({
 const webHeaders = (response) => fromHeaders((name) => response.headers.get(name));
 const plainHeaders = (headers) => fromHeaders((name) => headers?.[name]);
 
+const tier = (c) => (c.service_tier ? { service_tier: c.service_tier } : {});
+
 const calls = {
   async 'openai-chat'(c) {
     const { data, response } = await openai.chat.completions
-      .create({ model: c.model, max_completion_tokens: 1000, messages }, { headers: c.headers })
+      .create({ model: c.model, max_completion_tokens: 1000, messages, ...tier(c) }, { headers: c.headers })
       .withResponse();
-    return { model: data.model, usage: data.usage, text: data.choices[0].message.content, ...webHeaders(response) };
+    return { model: data.model, usage: data.usage, text: data.choices[0].message.content,
+             service_tier: data.service_tier ?? null, ...webHeaders(response) };
   },
   async 'openai-chat-stream'(c) {
     const { data, response } = await openai.chat.completions
       .create({ model: c.model, max_completion_tokens: 1000, messages, stream: true,
-                stream_options: { include_usage: true } }, { headers: c.headers })
+                stream_options: { include_usage: true }, ...tier(c) }, { headers: c.headers })
       .withResponse();
-    const out = { model: null, usage: null, text: '', ...webHeaders(response) };
+    const out = { model: null, usage: null, text: '', service_tier: null, ...webHeaders(response) };
     for await (const chunk of data) {
       out.model = chunk.model ?? out.model;
+      out.service_tier = chunk.service_tier ?? out.service_tier;
       if (chunk.usage) out.usage = chunk.usage;
       out.text += chunk.choices?.[0]?.delta?.content ?? '';
     }
@@ -66,9 +71,11 @@ const calls = {
   },
   async 'openai-responses'(c) {
     const { data, response } = await openai.responses
-      .create({ model: c.model, max_output_tokens: 1000, input: 'count to three' }, { headers: c.headers })
+      .create({ model: c.model, max_output_tokens: 1000, input: 'count to three', ...tier(c) },
+              { headers: c.headers })
       .withResponse();
-    return { model: data.model, usage: data.usage, text: data.output_text, ...webHeaders(response) };
+    return { model: data.model, usage: data.usage, text: data.output_text,
+             service_tier: data.service_tier ?? null, ...webHeaders(response) };
   },
   async anthropic(c) {
     const { data, response } = await anthropic.messages

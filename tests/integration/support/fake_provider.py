@@ -24,7 +24,10 @@ per second of video by model and size) on top of the tokens:
   asked (or `x-fake-seconds`), billed per second; `/v1/files`, `/v1/batches` and
   `/v1/messages/batches` answer as the APIs do (a batch is billed later, so never here);
 - `x-fake-model` replaces the model an answer names (the dated name a provider bills): chat (JSON
-  and SSE), responses, Anthropic messages (JSON and SSE) and Gemini's modelVersion.
+  and SSE), responses, Anthropic messages (JSON and SSE) and Gemini's modelVersion;
+- chat (JSON and every SSE chunk) and responses answers name the `service_tier` they were
+  processed in, as OpenAI's do: the request's "flex" or "priority", else "default" (what "auto"
+  gets on a project without a default tier), or `x-fake-service-tier` when sent.
 
 Cache reads and reasoning, reported as each provider reports them (billing stays tokens only):
 `x-fake-cached: N` cached prompt tokens (OpenAI prompt_tokens_details / input_tokens_details and
@@ -216,8 +219,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                     "body": body.decode("latin-1")})
         return self._json(404, {"error": {"message": "no such path " + path}})
 
+    def _service_tier(self, req):
+        asked = req.get("service_tier")
+        return self.headers.get("x-fake-service-tier") or (asked if asked in ("flex", "priority") else "default")
+
     def _chat(self, body):
         req = json.loads(body or b"{}")
+        tier = self._service_tier(req)
         inp, out = _usage(self.headers)
         model = req.get("model", "gpt-4o-mini")
         req_id = self.headers.get("x-req-id")
@@ -233,7 +241,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "model": self.headers.get("x-fake-model") or req.get("model", "gpt-4o-mini"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
                              "finish_reason": "stop"}],
-                "usage": self._chat_usage(inp, out)})
+                "usage": self._chat_usage(inp, out), "service_tier": tier})
         spacing = int(self.headers.get("x-fake-spacing-ms") or 0) / 1000
         events = int(self.headers.get("x-fake-events") or 3)
         self.send_response(200)
@@ -251,6 +259,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if i:
                 time.sleep(spacing)
             event = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": answered,
+                     "service_tier": tier,
                      "choices": [{"index": 0, "delta": {"content": "tok%d" % i}, "finish_reason": None}]}
             chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
         if (req.get("stream_options") or {}).get("include_usage"):
@@ -258,7 +267,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.state.charge("output_tokens", out)
             self.state.bill(req_id, model, inp, out)
             final = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": answered,
-                     "choices": [], "usage": self._chat_usage(inp, out)}
+                     "service_tier": tier, "choices": [], "usage": self._chat_usage(inp, out)}
             chunk(b"data: " + json.dumps(final).encode() + b"\n\n")
         chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
@@ -388,6 +397,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.state.bill_extra(req_id, calls * self.state.extras["web_search_call"])
         return self._json(200, {"id": "resp_1", "object": "response",
                                 "model": self.headers.get("x-fake-model") or model,
+                                "service_tier": self._service_tier(req),
                                 "output": [dict({"type": t, "id": "item_%d" % i}, **(
                                     {"role": "assistant", "content": [
                                         {"type": "output_text", "text": "hello", "annotations": []}]}

@@ -277,6 +277,19 @@ TEST_CASE("load_config_text, endpoint and model rules") {
              "'tiered'",
              "t.yaml:9:9: endpoint 'd' of provider 'p' has pricing flat but no 'cost'"});
   }
+  SUBCASE("service tier prices: each tier a mapping with an input and an output") {
+    CHECK(
+        errors_of(with_provider(R"(      m2: { input: 2, output: 4, tiers: { flex: { input: 1 } } }
+      m3: { input: 2, output: 4, tiers: { priority: { input: 4, output: 8, batch: 1 } } }
+      m4: { input: 2, output: 4, tiers: [flex] }
+      m5: { input: 2, output: 4, tiers: { flex: { input: 1, output: cheap } } }
+)")) == Lines{"t.yaml:10:49: tier 'flex' of model 'm2' needs an input and an output price",
+              "t.yaml:11:76: unknown key 'batch' in tier 'priority' of model 'm3'",
+              "t.yaml:12:41: 'tiers' must be a mapping of a service tier (flex, priority) to its "
+              "prices",
+              "t.yaml:13:69: 'output' must be a decimal amount >= 0 with at most 6 decimals, got "
+              "'cheap'"});
+  }
   SUBCASE("a flat endpoint without its cost is caught after loading") {
     CHECK(errors_of(R"(providers:
   p:

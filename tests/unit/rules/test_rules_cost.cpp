@@ -119,3 +119,43 @@ TEST_CASE("token_cost, saturates instead of overflowing") {
   CHECK(token_cost(p, TokenCounts{.output = std::numeric_limits<std::int64_t>::max()}) ==
         std::numeric_limits<std::int64_t>::max());
 }
+
+TEST_CASE("tier_price, a service tier's prices and the ones scaled from them") {
+  // gpt-5.4: 2.50 / 0.25 cached / 15, above 272K 5 / 0.50 / 22.50; priority 5 / 0.50 / 30.
+  ModelPrice p;
+  p.input = 2'500'000;
+  p.cached_input = 250'000;
+  p.output = 15'000'000;
+  p.max_output = 128'000;
+  p.long_context_threshold = 272'000;
+  p.input_long = 5'000'000;
+  p.cached_input_long = 500'000;
+  p.output_long = 22'500'000;
+  SUBCASE("the tier's own prices, and the long ones scaled as their kind") {
+    const ModelPrice t = rules::tier_price(p, 5'000'000, 500'000, 30'000'000);
+    CHECK(t.input == 5'000'000);
+    CHECK(t.cached_input == 500'000);
+    CHECK(t.output == 30'000'000);
+    CHECK(t.input_long == 10'000'000);
+    CHECK(t.cached_input_long == 1'000'000);
+    CHECK(t.output_long == 45'000'000);
+    CHECK(t.max_output == 128'000);
+    CHECK(t.long_context_threshold == 272'000);
+    // 300000 prompt tokens at the scaled long prices: 300000*10 + 1000*45 micro.
+    CHECK(token_cost(t, TokenCounts{.input = 300'000, .output = 1000}) == 3'045'000);
+  }
+  SUBCASE("no cached price given: the base's, scaled as input is, rounded up") {
+    // flex 1.25 / 7.5: cached 0.25 * 1.25 / 2.5 = 0.125; a ratio that does not divide rounds up.
+    CHECK(rules::tier_price(p, 1'250'000, -1, 7'500'000).cached_input == 125'000);
+    CHECK(rules::tier_price(p, 1'000'001, -1, 7'500'000).cached_input == 100'001);
+  }
+  SUBCASE("at_tier: the tier's price, else the model's own") {
+    p.tiers["flex"] =
+        std::make_shared<const ModelPrice>(rules::tier_price(p, 1'250'000, 130'000, 7'500'000));
+    CHECK(p.at_tier("flex").input == 1'250'000);
+    CHECK(&p.at_tier("default") == &p);
+    CHECK(&p.at_tier("auto") == &p);
+    CHECK(&p.at_tier("") == &p);
+    CHECK(p.at_tier("flex").tiers.empty());
+  }
+}

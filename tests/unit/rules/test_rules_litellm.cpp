@@ -7,6 +7,7 @@
 #include <string>
 
 #include "rules/config_loader.hpp"
+#include "rules/cost.hpp"
 #include "rules/litellm_prices.hpp"
 
 namespace {
@@ -18,9 +19,13 @@ const std::string k_table = R"({
     "max_output_tokens": 128000, "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1.5e-05,
     "cache_read_input_token_cost": 2.5e-07, "input_cost_per_token_above_272k_tokens": 5e-06,
     "output_cost_per_token_above_272k_tokens": 2.25e-05,
-    "cache_read_input_token_cost_above_272k_tokens": 5e-07, "input_cost_per_token_batches": 1.25e-06},
+    "cache_read_input_token_cost_above_272k_tokens": 5e-07, "input_cost_per_token_batches": 1.25e-06,
+    "input_cost_per_token_flex": 1.25e-06, "output_cost_per_token_flex": 7.5e-06,
+    "cache_read_input_token_cost_flex": 1.3e-07, "input_cost_per_token_priority": 5e-06,
+    "output_cost_per_token_priority": 3e-05},
   "gpt-4o": {"litellm_provider": "openai", "mode": "chat", "max_output_tokens": 16384,
-    "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},
+    "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
+    "input_cost_per_token_priority": 4.25e-06},
   "gpt-4o-2024-08-06": {"litellm_provider": "openai", "mode": "chat", "max_output_tokens": 16384,
     "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},
   "gpt-4o-2024-05-13": {"litellm_provider": "openai", "mode": "chat",
@@ -81,6 +86,21 @@ TEST_CASE("read_litellm_table, entries by litellm_provider") {
     CHECK(gpt.input_long == 5'000'000);
     CHECK(gpt.cached_input_long == 500'000);
     CHECK(gpt.output_long == 22'500'000);
+    // Service tiers: flex and priority, the long prices scaled as their kind; a tier with an
+    // input price but no output price (gpt-4o's priority here) is left out.
+    REQUIRE(gpt.tiers.size() == 2);
+    const auto& flex = gpt.at_tier("flex");
+    CHECK(flex.input == 1'250'000);
+    CHECK(flex.cached_input == 130'000);
+    CHECK(flex.output == 7'500'000);
+    CHECK(flex.input_long == 2'500'000);
+    CHECK(flex.cached_input_long == 260'000);
+    CHECK(flex.output_long == 11'250'000);
+    const auto& priority = gpt.at_tier("priority");
+    CHECK(priority.input == 5'000'000);
+    CHECK(priority.cached_input == 500'000);  // not listed: the standard 0.25 scaled as input
+    CHECK(priority.output == 30'000'000);
+    CHECK(m.at("gpt-4o").tiers.empty());
     CHECK(m.at("gpt-3.5-turbo-instruct").max_output == 4096);
     // max_tokens of an embedding model bounds its input: no output maximum.
     CHECK(m.at("text-embedding-3-small").max_output == 0);
@@ -170,6 +190,22 @@ TEST_CASE("compare_prices, field by field as the prices apply") {
     CHECK(diffs[2].field == "per_call.web_search");
     CHECK(diffs[2].catalog == "-");
     CHECK(diffs[2].litellm == "0.01");
+  }
+  SUBCASE("service tiers: each tier's prices, a tier one side lacks") {
+    auto& gpt = catalog.at("gpt-5.4");
+    gpt.tiers["flex"] = std::make_shared<const rules::ModelPrice>(
+        rules::tier_price(gpt, 1'250'000, 125'000, 7'500'000));
+    gpt.tiers.erase("priority");
+    const auto diffs = rules::compare_prices(catalog, table);
+    REQUIRE(diffs.size() == 4);
+    CHECK(diffs[0].field == "tiers.flex.cached_input");
+    CHECK(diffs[0].catalog == "0.125");
+    CHECK(diffs[0].litellm == "0.13");
+    CHECK(diffs[1].field == "tiers.priority.input");
+    CHECK(diffs[1].catalog == "-");
+    CHECK(diffs[1].litellm == "5");
+    CHECK(diffs[2].field == "tiers.priority.cached_input");
+    CHECK(diffs[3].field == "tiers.priority.output");
   }
   SUBCASE("video: with and without audio") {
     rules::ModelPrice veo;

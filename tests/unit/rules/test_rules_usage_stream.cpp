@@ -55,6 +55,53 @@ TEST_CASE("UsageReader::finish, OpenAI responses stream") {
   }
 }
 
+TEST_CASE("UsageReader::finish, OpenAI service tiers: the answer's, else the one asked") {
+  rules::Provider p = openai();
+  rules::ModelPrice& o4 = p.models["o4-mini"];
+  o4.tiers["flex"] =
+      std::make_shared<const rules::ModelPrice>(rules::tier_price(o4, 550'000, 137'500, 2'200'000));
+  o4.tiers["priority"] = std::make_shared<const rules::ModelPrice>(
+      rules::tier_price(o4, 2'000'000, 500'000, 8'000'000));
+  rules::Endpoint& responses = p.endpoints[1];
+  responses.usage.service_tier = "/service_tier";
+  const std::string stream = fixture("openai_responses_stream.sse");
+  auto answered = [&](std::string_view tier) {
+    std::string body = stream;
+    const std::string at = "\"response\":{\"id\":\"resp_1\"";
+    const auto completed = body.rfind(at);
+    REQUIRE(completed != std::string::npos);
+    body.insert(completed + 12, "\"service_tier\":\"" + std::string(tier) + "\",");
+    return body;
+  };
+  SUBCASE("the answer names flex: half the standard price") {
+    for (const auto& r : all_splits(p, &responses, "o4-mini", answered("flex"))) {
+      CHECK(r.service_tier == "flex");
+      CHECK(r.actual_micros == 681);  // 37*0.55 + 300*2.20 = 20.35 + 660 = 680.35 -> 681
+    }
+  }
+  auto read_asked = [&](const std::string& body, std::string asked) {
+    const rules::HeaderList headers{{"content-type", "text/event-stream"}};
+    rules::UsageReader reader(p, &responses, "o4-mini", true);
+    reader.set_service_tier(std::move(asked));
+    reader.on_headers(rules::ResponseHeadView{200, &headers});
+    reader.on_body(body);
+    return reader.finish();
+  };
+  SUBCASE("the answer names default although flex was asked: the standard price") {
+    const auto r = read_asked(answered("default"), "flex");
+    CHECK(r.service_tier == "default");
+    CHECK(r.actual_micros == 1361);
+  }
+  SUBCASE("the answer names none: the tier asked") {
+    const auto r = read_asked(stream, "priority");
+    CHECK(r.service_tier.empty());
+    CHECK(r.actual_micros == 2474);  // 37*2 + 300*8 = 74 + 2400
+  }
+  SUBCASE("a tier the model does not price: the standard price") {
+    CHECK(read_asked(answered("scale"), "scale").actual_micros == 1361);
+  }
+}
+
 TEST_CASE("UsageReader::finish, Anthropic stream") {
   const rules::Provider p = anthropic();
   const std::string body = fixture("anthropic_stream.sse");
