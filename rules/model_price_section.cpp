@@ -96,7 +96,7 @@ std::optional<ModelPrice> parse_model_price(YamlReader& r, const YAML::Node& nod
     } else {
       for (auto it = tiers.begin(); it != tiers.end(); ++it) {
         const std::string tier = it->first.Scalar();
-        const YAML::Node& t = it->second;
+        const YAML::Node t = it->second;  // a copy: `it->` is a proxy that dies here
         if (!r.expect_map(t, "tier '" + tier + "' of model '" + what + "'",
                           {"input", "cached_input", "output"})) {
           ok = false;
