@@ -95,6 +95,8 @@ struct RecordDetail {
   // The model the provider says it billed (gpt-4o-2024-08-06 for a request for gpt-4o): the
   // record and the spend by model name it. Empty: the requested model.
   std::string model;
+  // The service tier it was billed at, when not the standard one (OpenAI flex, priority).
+  std::string service_tier;
   // When settle's or release's `done` runs with budgets in a shared ledger (Redis): once the
   // ledger has answered too (true), or once this process's journal has the change and the close
   // is queued to the ledger (false). Queued is enough for a proxied exchange to go on: the

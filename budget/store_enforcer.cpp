@@ -298,6 +298,7 @@ void StoreEnforcer::close(HoldId id, LiveHold& hold, std::optional<std::int64_t>
   record.upstream_request_id = std::move(detail.upstream_request_id);
   record.ms = detail.ms;
   if (!detail.model.empty()) record.model = std::move(detail.model);
+  record.service_tier = std::move(detail.service_tier);
   for (auto& [budget, instance] : hold.parts) {
     instance->reserved -= hold.estimate;
     --instance->holds;

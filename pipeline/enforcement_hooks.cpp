@@ -278,6 +278,7 @@ class EnforcementHooks final : public ExchangeHooks {
       ex.billing.model = usage->model;
       detail.model = usage->model;
     }
+    if (usage) detail.service_tier = usage->priced_tier;
     if (upload_ && usage && !usage->id.empty() && ex.status < 400)
       batch_files_.remember(ex.provider->name, usage->id, std::move(*upload_));
     if (actual > 0) {

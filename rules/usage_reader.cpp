@@ -331,7 +331,7 @@ void UsageReader::read_json_tail(UsageResult& r) {
   final_usage_ = fields_.any();
 }
 
-const ModelPrice* UsageReader::model_price() const {
+const ModelPrice* UsageReader::model_price(bool at_tier) const {
   // The model the provider says it billed, when listed; else the requested one as it was
   // priced before the request (unknown_model included). At the tier the answer names, else at
   // the one the request asked for.
@@ -340,8 +340,12 @@ const ModelPrice* UsageReader::model_price() const {
     if (const auto entry = provider_->resolve_model(result_.model))
       price = &provider_->models.find(*entry)->second;
   if (!price) price = provider_->price_for_model(requested_model_, endpoint_);
-  if (!price) return nullptr;
-  return &price->at_tier(result_.service_tier.empty() ? requested_tier_ : result_.service_tier);
+  if (!price || !at_tier) return price;
+  return &price->at_tier(tier());
+}
+
+const std::string& UsageReader::tier() const {
+  return result_.service_tier.empty() ? requested_tier_ : result_.service_tier;
 }
 
 void UsageReader::take_tier(const rapidjson::Value& obj, std::string& into) const {
@@ -439,6 +443,7 @@ void UsageReader::price(UsageResult& r) {
       r.tool_micros = saturating_add(r.tool_micros, calls * tally.each);
     }
     r.actual_micros = saturating_add(token_cost(*p, r.tokens), r.tool_micros);
+    if (p != model_price(false)) r.priced_tier = tier();
     return;
   }
   if (image_count_ > 0) {

@@ -33,6 +33,9 @@ struct UsageResult {
   std::string model;  // model reported by the provider, if any
   // The service tier the answer says it was processed in (UsageSpec::service_tier), if any.
   std::string service_tier;
+  // The tier whose prices actual_micros is at: the answer's, else the one asked, when the model
+  // prices it apart; "" for the standard prices.
+  std::string priced_tier;
   std::string id;  // the top-level "id" of a JSON answer (a file's, a batch's, a message's)
   // Built-in tool calls the answer reports (by tool charge name) and what they cost, included
   // in actual_micros.
@@ -95,7 +98,10 @@ class UsageReader {
   // message or response, a Gemini chunk).
   void observe_tools(const rapidjson::Value& obj);
   void price_seconds(const rapidjson::Value& root, UsageResult& r);
-  const ModelPrice* model_price() const;
+  // The price of the model billed, at tier() unless `at_tier` is false.
+  const ModelPrice* model_price(bool at_tier = true) const;
+  // The tier the answer names, else the one asked.
+  const std::string& tier() const;
   // Reads the answer's service tier from `obj` (the usage-bearing object) into `into`.
   void take_tier(const rapidjson::Value& obj, std::string& into) const;
   const UsageSpec& token_spec() const;

@@ -30,6 +30,9 @@ struct CostRecord {
   std::string id;       // new_record_id(), known before the response head goes out
   std::int64_t at = 0;  // unix milliseconds of the settlement (or refusal)
   std::string provider, endpoint, model, client;
+  // The service tier the provider says it billed at (OpenAI "flex", "priority"; "" for the
+  // standard tier or a provider without tiers).
+  std::string service_tier;
   std::string credential;            // the key's id (rules::key_id), never the key
   std::vector<std::string> budgets;  // instances charged ("daily", "per-client/team-a"); for a
                                      // budget refusal, the instance that refused

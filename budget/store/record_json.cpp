@@ -30,6 +30,7 @@ void write_fields(Writer& out, const CostRecord& r) {
   put(out, "provider", r.provider);
   put(out, "endpoint", r.endpoint);
   put(out, "model", r.model);
+  if (!r.service_tier.empty()) put(out, "service_tier", r.service_tier);
   put(out, "client", r.client);
   put(out, "credential", r.credential);
   out.Key("budgets");
@@ -111,6 +112,7 @@ std::optional<CostRecord> parse_record_json(std::string_view text, std::string* 
                                    {"provider", &r.provider},
                                    {"endpoint", &r.endpoint},
                                    {"model", &r.model},
+                                   {"service_tier", &r.service_tier},
                                    {"client", &r.client},
                                    {"credential", &r.credential},
                                    {"currency", &r.currency},

@@ -1,7 +1,8 @@
 #pragma once
 // A cost record as JSON (DESIGN §13), the one form in which records leave tollgate and in which
 // their receipts are hashed and signed. Members in a fixed order: id, at, provider, endpoint,
-// model, client, credential, budgets, currency, estimate, actual, usage, status, outcome,
+// model, service_tier (only when not empty: a record without one hashes as it always did),
+// client, credential, budgets, currency, estimate, actual, usage, status, outcome,
 // refused_by, upstream_request_id, ms, prev — that object, written without whitespace, is the
 // record's canonical JSON; the full form appends hash and sig. Times are RFC 3339 UTC with
 // milliseconds; amounts decimal strings.

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,
   estimate INTEGER NOT NULL, actual INTEGER NOT NULL, usage TEXT NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, status INTEGER NOT NULL,
   outcome TEXT NOT NULL, refused_by TEXT NOT NULL, upstream_request_id TEXT NOT NULL,
-  ms INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL, sig TEXT NOT NULL);
+  ms INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL, sig TEXT NOT NULL,
+  service_tier TEXT NOT NULL DEFAULT '');
 -- By time, with the costs and currency in the index: a top-N by cost over a range reads only the index
 -- (no row) and then the N rows it picked. (Replaces records_at (at), of which it is a superset.)
 CREATE INDEX IF NOT EXISTS records_at_cost ON records (at, actual, estimate, currency);
@@ -44,7 +45,7 @@ DROP TABLE IF EXISTS spend_hours;
 
 constexpr const char* k_columns =
     "id, at, provider, endpoint, model, client, credential, budgets, currency, estimate, actual, "
-    "usage, status, outcome, refused_by, upstream_request_id, ms, prev, hash, sig";
+    "usage, status, outcome, refused_by, upstream_request_id, ms, prev, hash, sig, service_tier";
 
 constexpr std::int64_t k_hour_ms = 3'600'000;
 // Far enough for any record, small enough that hour arithmetic cannot overflow.
@@ -122,6 +123,7 @@ CostRecord read_record(const SqliteStatement& row) {
   r.prev = row.text(17);
   r.hash = row.text(18);
   r.sig = row.text(19);
+  r.service_tier = row.text(20);
   return r;
 }
 
@@ -161,6 +163,19 @@ SqliteRecords::SqliteRecords(sqlite3* db, std::string path, const RecordOptions&
     throw std::runtime_error("sqlite: " + message);
   }
   {
+    // A ledger made before records had a service tier gets the column (empty for those).
+    bool has_tier = false;
+    SqliteStatement columns(db, "SELECT name FROM pragma_table_info('records')");
+    while (columns.step()) has_tier = has_tier || columns.text(0) == "service_tier";
+    if (!has_tier &&
+        sqlite3_exec(db, "ALTER TABLE records ADD COLUMN service_tier TEXT NOT NULL DEFAULT ''",
+                     nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error("sqlite: " + message);
+    }
+  }
+  {
     SqliteStatement last(db, "SELECT hash FROM records ORDER BY seq DESC LIMIT 1");
     if (last.step()) {
       chain_.rewind(last.text(0));
@@ -173,8 +188,9 @@ SqliteRecords::SqliteRecords(sqlite3* db, std::string path, const RecordOptions&
       db,
       "INSERT INTO records (id, at, provider, endpoint, model, client, credential, budgets, "
       "currency, estimate, actual, usage, input_tokens, output_tokens, status, outcome, "
-      "refused_by, upstream_request_id, ms, prev, hash, sig) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-      "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
+      "refused_by, upstream_request_id, ms, prev, hash, sig, service_tier) VALUES (?1, ?2, ?3, "
+      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+      "?23)");
 }
 
 SqliteRecords::~SqliteRecords() {
@@ -206,6 +222,7 @@ void SqliteRecords::insert(CostRecord r) {
       .bind_view(20, r.prev)
       .bind_view(21, r.hash)
       .bind_view(22, r.sig)
+      .bind_view(23, r.service_tier)
       .run();
 }
 

@@ -309,6 +309,12 @@ class NodeCurrentModelsTest(NodeScriptChecks, BudgetTestCase):
                     self.assertLess(actual, standard * 0.55, (actual, standard))
                 else:
                     self.assertGreater(actual, standard * 1.5, (actual, standard))
+                # The record names the tier it was settled at, so a spend report can tell them apart.
+                self.assertEqual(records[c["id"]].get("service_tier"), answered_tier(c), records[c["id"]])
+        # A request settled at the standard price names no tier.
+        for c in CASES:
+            if answered_tier(c) == "default":
+                self.assertNotIn("service_tier", records[c["id"]], c["id"])
         # Held at the tier asked: the same gpt-5.4 chat request is held at half the standard
         # estimate with flex and at twice it with priority; "auto" is held at standard (1000
         # output tokens of gpt-5.2: 0.014 USD and a little input) and settled at priority.

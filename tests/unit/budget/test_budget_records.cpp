@@ -259,6 +259,35 @@ TEST_CASE_TEMPLATE("Enforcer records, named by the model the provider billed", T
   CHECK(groups[1].spent == 7'000);
 }
 
+TEST_CASE_TEMPLATE("Enforcer records, the service tier a request was settled at", T, Memory, Sqlite,
+                   Redis) {
+  ManualClock clock(ManualClock::parse("2026-11-23T10:30:00Z"));
+  auto config = base_config();
+  config->budgets = {budget_config("daily", 100 * k_usd, Kind::day)};
+  auto b = backend(T::name);
+  auto e = b.open(config, clock);
+
+  // A flex answer and a standard one: the tier is named in the first record only, and is part of
+  // what the record's hash covers.
+  for (const std::string tier : {"flex", ""}) {
+    const auto a = admit(*e, openai(90'000, "team-a"));
+    REQUIRE(a.admitted);
+    auto d = detail(200, {{"input", 10}, {"output", 2}});
+    d.service_tier = tier;
+    settle(*e, a.hold, 4'000, std::move(d));
+  }
+  const auto records = all_records(*e);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].service_tier == "flex");
+  CHECK(records[1].service_tier.empty());
+  for (const auto& r : records) CHECK(r.hash == budget::sha256_hex(budget::canonical_json(r)));
+  CHECK(budget::record_json(records[0]).find("\"service_tier\":\"flex\"") != std::string::npos);
+  CHECK(budget::record_json(records[1]).find("service_tier") == std::string::npos);
+  const auto back = budget::parse_record_json(budget::record_json(records[0]));
+  REQUIRE(back);
+  CHECK(back->service_tier == "flex");
+}
+
 TEST_CASE("Enforcer records on SQLite, a hold left by a crash is recorded as expired at restart") {
   ManualClock clock;
   auto config = base_config();

@@ -271,3 +271,53 @@ TEST_CASE("SQLite records roll-up: kill -9 in the middle leaves sums and waterma
   CHECK(store.watermark() == 900);
   check_reports(store, random, 40);
 }
+
+TEST_CASE("SQLite records: a ledger made before records had a service tier is opened and kept") {
+  TempDir dir;
+  const std::string path = (dir.path / "ledger.db").string();
+  {
+    // The records table as it was, with one record in it.
+    sqlite3* db = Store::open(path);
+    Store::exec(db, R"sql(
+CREATE TABLE records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,
+  at INTEGER NOT NULL, provider TEXT NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL,
+  client TEXT NOT NULL, credential TEXT NOT NULL, budgets TEXT NOT NULL, currency TEXT NOT NULL,
+  estimate INTEGER NOT NULL, actual INTEGER NOT NULL, usage TEXT NOT NULL,
+  input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, status INTEGER NOT NULL,
+  outcome TEXT NOT NULL, refused_by TEXT NOT NULL, upstream_request_id TEXT NOT NULL,
+  ms INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL, sig TEXT NOT NULL);
+INSERT INTO records VALUES (1, 'r-old', 1795046400000, 'openai', 'chat', 'gpt-5.4', '', 'k1',
+  '["daily"]', 'usd', 5000, 4000, '{"input":10}', 10, 0, 200, 'complete', '', 'u1', 12, '',
+  'h1', '');
+)sql");
+    sqlite3_close(db);
+  }
+  sqlite3* writer = Store::open(path);
+  {
+    budget::SqliteRecords records(writer, path, budget::RecordOptions{});
+    auto before = records.records({});
+    REQUIRE(before.size() == 1);
+    CHECK(before[0].id == "r-old");
+    CHECK(before[0].service_tier.empty());
+    CHECK(before[0].actual == 4000);
+
+    std::mt19937 random(3);
+    auto r = random_record(random, k_midnight + k_hour);
+    r.service_tier = "priority";
+    records.begin();
+    Store::exec(writer, "BEGIN IMMEDIATE");
+    records.insert(r);
+    Store::exec(writer, "COMMIT");
+    const auto after = records.records({});
+    REQUIRE(after.size() == 2);
+    CHECK(after[1].id == r.id);
+    CHECK(after[1].service_tier == "priority");
+    CHECK(after[1].prev == "h1");  // the chain goes on from the old record
+  }
+  // Opened again: the column is there once, nothing is added twice.
+  {
+    budget::SqliteRecords again(writer, path, budget::RecordOptions{});
+    CHECK(again.records({}).size() == 2);
+  }
+  sqlite3_close(writer);
+}
