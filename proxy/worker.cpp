@@ -103,7 +103,11 @@ asio::awaitable<void> Worker::accept_loop() {
 // purging them a second after they are freed (app/main.cpp, malloc_conf): the loop then only
 // waits. (It also keeps the worker's io_context running until drain(), as before.)
 asio::awaitable<void> Worker::trim_loop() {
+#if defined(__SANITIZE_ADDRESS__)
+  const bool trims = false;  // ASan's own heap: glibc's arena statistics (mallinfo2) do not apply
+#else
   const bool trims = !util::jemalloc_heap();
+#endif
   constexpr std::size_t k_trim_growth = std::size_t{32} << 20;
   constexpr auto k_trim_every = std::chrono::seconds(2);
   asio::steady_timer timer(io_);
