@@ -159,7 +159,7 @@ SQUID_PID=$!; PIDS+=($!); wait_port "$SQUID_PORT" squid $!
 
 chown -R nobody:nogroup "$DIR/tinyproxy"
 tinyproxy -d -c "$DIR/tinyproxy/tinyproxy.conf" >"$DIR/tinyproxy/stdout" 2>&1 &
-PIDS+=($!); wait_port "$TINY_PORT" tinyproxy $!
+TINY_PID=$!; PIDS+=($!); wait_port "$TINY_PORT" tinyproxy $!
 
 HAVE_TOLLGATE=0
 TOLLGATE_PID=
@@ -200,6 +200,48 @@ CURL_ARGS[tunnel_direct]="--connect-to tunnel.bench.test:443:127.0.0.1:$NGINX_PO
 CURL_ARGS[tunnel_tollgate]="--proxy http://127.0.0.1:$TOLLGATE_PORT --cacert $DIR/ca/ca.crt https://tunnel.bench.test"
 CURL_ARGS[tunnel_tinyproxy]="--proxy http://127.0.0.1:$TINY_PORT --connect-to tunnel.bench.test:443:127.0.0.1:$NGINX_PORT --cacert $DIR/ca/ca.crt https://tunnel.bench.test"
 
+# CPU time, in clock ticks: of a process with all its threads and descendants (squid's kid and
+# helpers), waited-for children included; and of the whole machine (every CPU's non-idle time).
+# Read around each throughput run, so that each path's CPU per request shows beside its rate:
+# on a 2-CPU machine the client and nginx share the CPUs with the proxy, and the rate alone
+# does not tell how much of it the proxy's own cost decides.
+CLK_TCK=$(getconf CLK_TCK)
+tree_ticks() {  # tree_ticks PID
+  awk -v root="$1" '
+    { line = $0; sub(/^[^(]*\(.*\) /, "", line); split(line, f, " ")
+      pid = FILENAME; sub("/proc/", "", pid); sub("/stat", "", pid)
+      parent[pid] = f[2]; ticks[pid] = f[12] + f[13] + f[14] + f[15] }
+    END { n = 0
+      for (p in ticks) { q = p; while (q != "" && q != root && q != 0 && q != 1) q = parent[q]
+                         if (q == root) n += ticks[p] }
+      print n }' /proc/[0-9]*/stat 2>/dev/null
+}
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+proxy_pid() {  # the process whose CPU a path's proxy is; none for a direct path
+  case "$1" in
+    tollgate|baseurl|tunnel_tollgate|sse_tollgate) echo "$TOLLGATE_PID" ;;
+    squid|sse_squid) echo "$SQUID_PID" ;;
+    tunnel_tinyproxy) echo "$TINY_PID" ;;
+  esac
+}
+CPU_MARK=
+cpu_start() {  # cpu_start TARGET
+  local pid; pid=$(proxy_pid "$1")
+  CPU_MARK="$(machine_ticks) ${pid:--} $([ -n "$pid" ] && tree_ticks "$pid" || echo 0)"
+}
+cpu_end() {  # cpu_end LINE: LINE with proxy_cpu_us and machine_cpu_us per request appended
+  local m0 pid p0 m1 p1
+  read -r m0 pid p0 <<<"$CPU_MARK"
+  [ "$pid" = - ] && pid=
+  m1=$(machine_ticks); p1=0
+  [ -n "$pid" ] && p1=$(tree_ticks "$pid")
+  echo "$1" | awk -v m=$((m1 - m0)) -v p=$((p1 - p0)) -v hz="$CLK_TCK" -v proxied="${pid:+1}" '
+    { ok = 0; for (i = 1; i <= NF; i++) if ($i ~ /^ok=/) ok = substr($i, 4) + 0
+      if (ok > 0) { $0 = $0 sprintf(" machine_cpu_us=%.1f", m * 1e6 / hz / ok)
+                    if (proxied) $0 = $0 sprintf(" proxy_cpu_us=%.1f", p * 1e6 / hz / ok) }
+      print }'
+}
+
 record() {  # record CASE ROUND LINE
   echo "$1 $2 $3" >>"$RAW"
   case "$3" in *errors=0*non200=0*|*non200=0*errors=0*) ;; *) log "$1 round $2: $3" ;; esac
@@ -209,8 +251,9 @@ loadgen() {  # loadgen CASE ROUND PATH-ARGS... ; output recorded under CASE
   local case=$1 round=$2 target=$3; shift 3
   local out
   # shellcheck disable=SC2086
+  cpu_start "$target"
   out=$(timeout 300 "$LOADGEN" ${LG_ARGS[$target]} "$@" 2>&1) || true
-  record "$case" "$round" "$(echo "$out" | tail -1)"
+  record "$case" "$round" "$(cpu_end "$(echo "$out" | tail -1)")"
 }
 
 curl_load() {  # curl_load CASE ROUND TARGET METHOD PATH
@@ -218,6 +261,7 @@ curl_load() {  # curl_load CASE ROUND TARGET METHOD PATH
   local base=${CURL_ARGS[$target]##* } opts=${CURL_ARGS[$target]% *} t0 t1 codes
   local body=()
   [ "$method" = POST ] && body=(-H "content-type: application/json" --data-binary "@$DIR/chat.json")
+  cpu_start "$target"
   t0=$(date +%s%N)
   # shellcheck disable=SC2086
   timeout 300 curl -s --http1.1 --parallel --parallel-max "$CONCURRENCY" $opts "${body[@]}" \
@@ -225,8 +269,8 @@ curl_load() {  # curl_load CASE ROUND TARGET METHOD PATH
     "$base$path?i=[1-$REQUESTS]" >"$DIR/curl.codes" 2>/dev/null || true
   t1=$(date +%s%N)
   codes=$(grep -c '^200$' "$DIR/curl.codes" || true)
-  record "$case" "$round" "$(awk -v ok="$codes" -v n="$REQUESTS" -v ns=$((t1 - t0)) \
-    'BEGIN { printf "ok=%d non200=%d errors=0 seconds=%.3f rps=%.1f", ok, n - ok, ns / 1e9, n / (ns / 1e9) }')"
+  record "$case" "$round" "$(cpu_end "$(awk -v ok="$codes" -v n="$REQUESTS" -v ns=$((t1 - t0)) \
+    'BEGIN { printf "ok=%d non200=%d errors=0 seconds=%.3f rps=%.1f", ok, n - ok, ns / 1e9, n / (ns / 1e9) }')")"
 }
 
 smoke() {  # one request per path, so that a broken harness fails loudly before the rounds

@@ -143,6 +143,40 @@ def main():
               f"{fmt(median(c, t('tinyproxy'), 'rps'))} | "
               f"{fmt(ratio(c, t('tollgate'), t('tinyproxy')), 2, '×')} |")
 
+    w("\n### CPU time per request (µs, median over rounds)\n")
+    w("Read around the same throughput runs: `proxy` is the proxy process's CPU time (every "
+      "thread, and squid's kid and helpers), `machine` is every CPU's busy time, the client and "
+      "nginx included, divided by the requests served. On a 2-CPU machine the client and nginx "
+      "share the CPUs with the proxy, so the rates above tell the proxies apart only as far as "
+      "the proxy's own cost decides them; these columns show that cost.\n")
+    w("| workload | client | tollgate | base-URL | squid ssl-bump | squid / tollgate "
+      "| machine: direct | machine: tollgate | machine: squid |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for method in ("post", "get"):
+        for client in ("lg", "curl"):
+            k = f"{client}_{method}_"
+            w(f"| {method.upper()} | {'loadgen' if client == 'lg' else 'curl'} | "
+              f"{fmt(median(c, k + 'tollgate', 'proxy_cpu_us'), 1)} | "
+              f"{fmt(median(c, k + 'baseurl', 'proxy_cpu_us'), 1)} | "
+              f"{fmt(median(c, k + 'squid', 'proxy_cpu_us'), 1)} | "
+              f"{fmt(ratio(c, k + 'squid', k + 'tollgate', 'proxy_cpu_us'), 2, '×')} | "
+              f"{fmt(median(c, k + 'direct', 'machine_cpu_us'), 1)} | "
+              f"{fmt(median(c, k + 'tollgate', 'machine_cpu_us'), 1)} | "
+              f"{fmt(median(c, k + 'squid', 'machine_cpu_us'), 1)} |")
+    w("\n| tunnel file | client | tollgate | tinyproxy | tinyproxy / tollgate "
+      "| machine: direct | machine: tollgate | machine: tinyproxy |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    for size in k_sizes:
+        for client in ("lg", "curl"):
+            t = lambda path: f"{client}_tunnel_{path}_{size}"
+            w(f"| {k_sizes[size]} | {'loadgen' if client == 'lg' else 'curl'} | "
+              f"{fmt(median(c, t('tollgate'), 'proxy_cpu_us'), 1)} | "
+              f"{fmt(median(c, t('tinyproxy'), 'proxy_cpu_us'), 1)} | "
+              f"{fmt(ratio(c, t('tinyproxy'), t('tollgate'), 'proxy_cpu_us'), 2, '×')} | "
+              f"{fmt(median(c, t('direct'), 'machine_cpu_us'), 1)} | "
+              f"{fmt(median(c, t('tollgate'), 'machine_cpu_us'), 1)} | "
+              f"{fmt(median(c, t('tinyproxy'), 'machine_cpu_us'), 1)} |")
+
     w("\n### Sequential POST latency, one connection, loadgen (µs, median over rounds)\n")
     w("| path | p50 | p99 | p99.9 | added p50 over direct | added p99 over direct |")
     w("|---|---:|---:|---:|---:|---:|")
