@@ -5,7 +5,9 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <map>
 #include <stdexcept>
+#include <tuple>
 
 #include "rules/json_reader.hpp"
 
@@ -355,40 +357,95 @@ std::vector<SpendGroup> SqliteRecords::spend(const SpendQuery& query) const {
 
 namespace {
 
-// One statement inside the caller's transaction: adds (sign 1) or takes away (sign -1) the
-// records that `where` selects (over records; ?4 and ?5 are its parameters) to or from the sums,
-// at both levels and in both halves (by_budget 0 and 1). A sum whose requests come to 0 has no
-// record left in it; the caller deletes it.
+// Inside the caller's transaction: adds (sign 1) or takes away (sign -1) the records that
+// `where` selects (over records; ?4 and ?5 are its parameters) to or from the sums, at both
+// levels and in both halves (by_budget 0 and 1). A sum whose requests come to 0 has no record
+// left in it; the caller deletes it.
+// The records are read once and summed here, then each sum is written by one upsert: four
+// INSERT ... SELECT ... GROUP BY (one per level and half) read every record four times, sorted
+// each time and expanded its budgets with json_each, which made the roll-up the largest part of
+// the checkpointer thread's time under load. The sums are the same: the unit tests compare them
+// with the records summed afresh.
 template <typename A, typename B>
 void add_to_sums(SqliteStatementCache& cache, std::int64_t sign, const std::string& where,
                  const A& p4, const B& p5) {
-  for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
-    for (const int by_budget : {0, 1}) {
-      const std::string start =
-          "at / " + std::to_string(unit * 1000) + " * " + std::to_string(unit);
-      const std::string budget = by_budget ? "coalesce(j.value, '')" : "''";
-      // (WHERE true: an INSERT ... SELECT ... ON CONFLICT needs a WHERE to parse unambiguously.)
-      const std::string sql =
-          "INSERT INTO spend_sums (level, by_budget, start, budget, provider, endpoint, "
-          "model, client, credential, currency, requests, refused, spent, estimated, "
-          "input_tokens, output_tokens) SELECT * FROM (SELECT ?1, ?2, " +
-          start + ", " + budget +
-          ", provider, endpoint, model, client, credential, currency, ?3 * count(*), "
-          "?3 * sum(outcome = 'refused'), ?3 * sum(actual), "
-          "?3 * sum(CASE WHEN outcome = 'refused' THEN 0 ELSE estimate END), "
-          "?3 * sum(input_tokens), ?3 * sum(output_tokens) FROM records" +
-          (by_budget ? " LEFT JOIN json_each(records.budgets) AS j" : "") + " WHERE " + where +
-          " GROUP BY 3, 4, 5, 6, 7, 8, 9, 10) WHERE true "
-          "ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, "
-          "refused = refused + excluded.refused, spent = spent + excluded.spent, "
-          "estimated = estimated + excluded.estimated, "
-          "input_tokens = input_tokens + excluded.input_tokens, "
-          "output_tokens = output_tokens + excluded.output_tokens";
-      SqliteStatement& add = cache.get(sql);
-      add.bind(1, std::int64_t{level}).bind(2, std::int64_t{by_budget}).bind(3, sign);
-      add.bind(4, p4).bind(5, p5).run();
+  struct Key {
+    std::int64_t level, by_budget, start;
+    std::string budget, provider, endpoint, model, client, credential, currency;
+    bool operator<(const Key& o) const {
+      return std::tie(level, by_budget, start, budget, provider, endpoint, model, client,
+                      credential, currency) < std::tie(o.level, o.by_budget, o.start, o.budget,
+                                                       o.provider, o.endpoint, o.model, o.client,
+                                                       o.credential, o.currency);
+    }
+  };
+  struct Sums {
+    std::int64_t requests = 0, refused = 0, spent = 0, estimated = 0, input_tokens = 0,
+                 output_tokens = 0;
+  };
+  std::map<Key, Sums> sums;
+  SqliteStatement& read = cache.get(
+      "SELECT at, provider, endpoint, model, client, credential, currency, "
+      "outcome = 'refused', actual, estimate, input_tokens, output_tokens, budgets "
+      "FROM records WHERE " +
+      where);
+  read.bind(4, p4).bind(5, p5);
+  while (read.step()) {
+    const std::int64_t at = read.integer(0);
+    const bool refused = read.integer(7) != 0;
+    Key key{
+        0,           0, 0, "", read.text(1), read.text(2), read.text(3), read.text(4), read.text(5),
+        read.text(6)};
+    const auto add = [&](std::int64_t level, std::int64_t unit, std::int64_t by_budget,
+                         std::string budget) {
+      key.level = level;
+      key.by_budget = by_budget;
+      key.start = at / (unit * 1000) * unit;
+      key.budget = std::move(budget);
+      Sums& s = sums[key];
+      s.requests += 1;
+      s.refused += refused ? 1 : 0;
+      s.spent += read.integer(8);
+      s.estimated += refused ? 0 : read.integer(9);
+      s.input_tokens += read.integer(10);
+      s.output_tokens += read.integer(11);
+    };
+    // Each record once in half 0; in half 1 once per budget instance it was charged in, or
+    // once under '' when none.
+    const std::vector<std::string> budgets = parse_budgets(read.text(12));
+    for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
+      add(level, unit, 0, "");
+      if (budgets.empty()) add(level, unit, 1, "");
+      for (const auto& b : budgets) add(level, unit, 1, b);
     }
   }
+  SqliteStatement& upsert = cache.get(
+      "INSERT INTO spend_sums (level, by_budget, start, budget, provider, endpoint, model, "
+      "client, credential, currency, requests, refused, spent, estimated, input_tokens, "
+      "output_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+      "?16) ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, "
+      "refused = refused + excluded.refused, spent = spent + excluded.spent, "
+      "estimated = estimated + excluded.estimated, "
+      "input_tokens = input_tokens + excluded.input_tokens, "
+      "output_tokens = output_tokens + excluded.output_tokens");
+  for (const auto& [k, v] : sums)
+    upsert.bind(1, k.level)
+        .bind(2, k.by_budget)
+        .bind(3, k.start)
+        .bind_view(4, k.budget)
+        .bind_view(5, k.provider)
+        .bind_view(6, k.endpoint)
+        .bind_view(7, k.model)
+        .bind_view(8, k.client)
+        .bind_view(9, k.credential)
+        .bind_view(10, k.currency)
+        .bind(11, sign * v.requests)
+        .bind(12, sign * v.refused)
+        .bind(13, sign * v.spent)
+        .bind(14, sign * v.estimated)
+        .bind(15, sign * v.input_tokens)
+        .bind(16, sign * v.output_tokens)
+        .run();
 }
 
 std::int64_t watermark(SqliteStatementCache& cache) {
