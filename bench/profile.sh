@@ -14,6 +14,8 @@
 #   base-URL mode (plain HTTP, POST /openai/v1/...), or both, one after the other in every
 #   repeat on the same tollgate, so that a busy machine slows both alike (post|get|seq only).
 #   --perf FILE: perf record -g of tollgate during the workload (perf report -i FILE).
+#   PERF_CALL_GRAPH=dwarf: call graphs unwound from the stack (tollgate is built without frame
+#   pointers, so -g sees only the innermost frames); PERF_FREQ: samples per second (1999).
 #   --strace FILE: strace -c -f of tollgate during the workload (system calls per request);
 #   STRACE_FLAGS replaces -c (STRACE_FLAGS='-ttt -T' writes every call with its time instead).
 #   --allocs: tollgate runs with the allocation counter (liballoc_count.so, LD_PRELOAD) and each
@@ -153,7 +155,7 @@ for r in $(seq "$REPEAT"); do
         args=("${POST[@]}"); [ "$WORKLOAD" = get ] && args=(--method GET --path /v1/chat/completions)
         [ "$WORKLOAD" = tunnel ] && args=(--method GET --path /files/512.bin)
         if [ -n "$PERF_OUT" ] && [ "$r" = 1 ] && [ "$mode" = "${MODES[0]}" ]; then
-          perf record -q -g -F 1999 -o "$PERF_OUT" -p "$TG" 2>/dev/null &
+          perf record -q --call-graph "${PERF_CALL_GRAPH:-fp}" -F "${PERF_FREQ:-1999}" -o "$PERF_OUT" -p "$TG" 2>/dev/null &
           PERF=$!; sleep 0.5
         fi
         if [ -n "$STRACE_OUT" ] && [ "$r" = 1 ] && [ "$mode" = "${MODES[0]}" ]; then
