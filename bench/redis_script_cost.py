@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import socket
+import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -94,12 +95,30 @@ def main():
     a = p.parse_args()
     r = Redis(a.port)
     r.send("FLUSHALL")
-    sha = r.send("SCRIPT", "LOAD", scripts_from(a.scripts))
+    script = scripts_from(a.scripts)
+    sha = r.send("SCRIPT", "LOAD", script)
     r.send("CONFIG", "RESETSTAT")
+    # The arguments as the scripts take them: since they read an operation's numbers packed
+    # (nums), the member and one string of 64-bit integers; before, every number in decimal.
+    packed = "nums(" in script
+
+    def pack(numbers):
+        return struct.pack("<%dq" % len(numbers), *numbers)
+
+    def op(member, numbers, close=False):
+        if packed:
+            return [member, pack(numbers)]
+        words = [str(x) for x in numbers]
+        # Before: a close's member came first, a reservation's after its first three numbers.
+        return [member] + words if close else words[:3] + [member] + words[3:]
+
+    def batch_head(head):
+        return [pack([len(head) // 3] + head)] if packed else [len(head) // 3] + head
+
     pre = "tg-cost:"
     day = "1796342400"
     hold_id = 1 << 61
-    limit = str(a.limit)
+    limit = a.limit
     for _ in range(a.rounds):
         holds = []
         for i in range(a.batch):
@@ -111,26 +130,28 @@ def main():
         k, head, args = [], [], []
         for hid, keys, member in holds:
             op_keys = keys + [pre + "holds", pre + "seen:%d" % hid]
-            op_args = ["30150", "3600000", "2", member]
+            numbers = [30150, 3600000, 2]
             for _ in keys:
-                op_args += [limit, "1", "163974", "0", "0"]
-            op_args += ["0", "0"]
+                numbers += [limit, 1, 163974, 0, 0]
+            numbers += [0, 0]
+            op_args = op(member, numbers)
             k += op_keys
-            head += ["0", len(op_keys), len(op_args)]
+            head += [0, len(op_keys), len(op_args)]
             args += op_args
-        replies = r.send("EVALSHA", sha, len(k), *k, len(holds), *head, *args)
+        replies = r.send("EVALSHA", sha, len(k), *k, *batch_head(head), *args)
         assert all(isinstance(x, list) and x[0] == 1 for x in replies), replies[:2]
         # ...then their closes.
         k, head, args = [], [], []
         for hid, keys, member in holds:
             op_keys = [pre + "holds", pre + "seen:%d" % hid] + keys
-            op_args = [member, "12345", "172800", "30150", "0", "0"]
+            numbers = [12345, 172800, 30150, 0, 0]
             for _ in keys:
-                op_args += ["163974", "0", "0"]
+                numbers += [163974, 0, 0]
+            op_args = op(member, numbers, close=True)
             k += op_keys
-            head += ["1", len(op_keys), len(op_args)]
+            head += [1, len(op_keys), len(op_args)]
             args += op_args
-        replies = r.send("EVALSHA", sha, len(k), *k, len(holds), *head, *args)
+        replies = r.send("EVALSHA", sha, len(k), *k, *batch_head(head), *args)
         assert all(isinstance(x, list) and x[0] == 1 for x in replies), replies[:2]
     pairs = a.rounds * a.batch
     if pairs:

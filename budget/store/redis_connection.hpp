@@ -47,6 +47,9 @@ class RedisConnection {
     ScriptArgs& key(std::string_view k, std::string_view more = {});
     ScriptArgs& arg(std::string_view a);
     ScriptArgs& arg(std::int64_t v);
+    // One argument of numbers, each a signed 64-bit little-endian integer, as the ledger's
+    // scripts read an operation's numbers (struct.unpack, redis_scripts.hpp `nums`).
+    ScriptArgs& packed(const std::int64_t* values, std::size_t count);
     std::size_t keys() const { return keys_; }
     std::size_t args() const { return args_; }
     std::string_view keys_wire() const { return std::string_view(wire_).substr(0, keys_bytes_); }

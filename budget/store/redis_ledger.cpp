@@ -1,6 +1,7 @@
 // The Redis shared ledger: every call goes through one RedisConnection (its own thread, pipelined
 // batches), so no caller waits on Redis; closes Redis could not take wait in a RedisOutbox and
 // are sent again once it is back.
+#include <charconv>
 #include <future>
 #include <stdexcept>
 #include <unordered_map>
@@ -28,6 +29,20 @@ constexpr std::int64_t k_seen_ttl_s = 2 * 86'400;
 // Reservations and closes per call of the batch script at most: Redis runs a call's operations
 // one after another while every other client waits, so a call is kept to a few milliseconds.
 constexpr std::size_t k_batch_max_ops = 128;
+
+// An operation's numbers, gathered for ScriptArgs::packed: this thread's, emptied for each use.
+std::vector<std::int64_t>& numbers() {
+  thread_local std::vector<std::int64_t> n;
+  n.clear();
+  return n;
+}
+
+// A close's amounts are kept as text (the outbox's columns): "-1" for a release.
+std::int64_t amount(const std::string& text, std::int64_t otherwise) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc{} && end == text.data() + text.size() ? v : otherwise;
+}
 
 class RedisLedger final : public SharedLedger {
  public:
@@ -85,15 +100,17 @@ class RedisLedger final : public SharedLedger {
     args.key(seen_prefix_, id);  // PREFIX seen:ID
     for (const auto& r : rates) args.key(rate_key(r.name, r.key));
     for (const auto& b : breakers) args.key(breaker_key(b.name));
-    args.arg(open.estimate).arg(hold_ttl_ms).arg(static_cast<std::int64_t>(parts.size()));
     args.arg(open.member);
+    std::vector<std::int64_t>& n = numbers();
+    n.insert(n.end(), {estimate, hold_ttl_ms, static_cast<std::int64_t>(parts.size())});
     for (const auto& p : parts)
-      args.arg(p.limit).arg(p.enforce ? "1" : "0").arg(p.ttl).arg(p.window).arg(p.bucket);
+      n.insert(n.end(), {p.limit, p.enforce ? 1 : 0, p.ttl, p.window, p.bucket});
     if (!rates.empty() || !breakers.empty()) {
-      args.arg(static_cast<std::int64_t>(rates.size()));
-      for (const auto& r : rates) args.arg(r.requests).arg(r.tokens).arg(r.window_ms).arg(r.need);
+      n.push_back(static_cast<std::int64_t>(rates.size()));
+      for (const auto& r : rates) n.insert(n.end(), {r.requests, r.tokens, r.window_ms, r.need});
     }
-    if (!breakers.empty()) args.arg(static_cast<std::int64_t>(breakers.size()));
+    if (!breakers.empty()) n.push_back(static_cast<std::int64_t>(breakers.size()));
+    args.packed(n.data(), n.size());
     // A rate check alone (no parts) leaves nothing to close. (Breakers are given to the close
     // again.)
     if (!parts.empty()) {
@@ -304,16 +321,16 @@ class RedisLedger final : public SharedLedger {
       args.key(c.breaker_keys[i]).key(c.breaker_keys[i], ":w");
     // A hold never sent has no member: the bare id, which names no hold.
     args.arg(c.member.empty() ? id : std::string_view(c.member));
-    args.arg(c.actual).arg(k_seen_ttl_s);
-    args.arg(c.estimate.empty() ? std::string_view("0") : std::string_view(c.estimate));
-    args.arg(c.unreserved ? "1" : "0");
-    args.arg(static_cast<std::int64_t>(breakers));
-    for (std::size_t i = 0; i < c.keys.size(); ++i) {
-      args.arg(i < c.key_ttls.size() ? c.key_ttls[i] : 0);
-      args.arg(i < c.key_windows.size() ? c.key_windows[i] : 0);
-      args.arg(i < c.key_buckets.size() ? c.key_buckets[i] : 0);
-    }
-    for (std::size_t i = 0; i < 4 * breakers; ++i) args.arg(c.breaker_args[i]);
+    std::vector<std::int64_t>& n = numbers();
+    n.insert(n.end(), {amount(c.actual, -1), k_seen_ttl_s, amount(c.estimate, 0),
+                       c.unreserved ? 1 : 0, static_cast<std::int64_t>(breakers)});
+    for (std::size_t i = 0; i < c.keys.size(); ++i)
+      n.insert(n.end(), {i < c.key_ttls.size() ? c.key_ttls[i] : 0,
+                         i < c.key_windows.size() ? c.key_windows[i] : 0,
+                         i < c.key_buckets.size() ? c.key_buckets[i] : 0});
+    n.insert(n.end(), c.breaker_args.begin(),
+             c.breaker_args.begin() + static_cast<std::ptrdiff_t>(4 * breakers));
+    args.packed(n.data(), n.size());
     return args;
   }
 

@@ -52,6 +52,22 @@ local function millis()
   local t = time()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- A reservation's or a close's numbers come in one argument, packed: each a signed 64-bit
+-- little-endian integer, read by struct.unpack in one call. As decimal arguments each cost Redis
+-- a string to parse from the request, a Lua string to make and a strtod to read it (a fifth of
+-- the script's time). Returns them in a table.
+local formats = {}
+local function nums(packed)
+  local n = #packed / 8
+  local f = formats[n]
+  if not f then
+    f = '<' .. string.rep('i8', n)
+    formats[n] = f
+  end
+  local v = {struct.unpack(f, packed)}
+  v[n + 1] = nil  -- struct.unpack's last result: where it stopped
+  return v
+end
 -- A calendar counter's BITFIELD; one kept as a hash by an earlier version becomes a string first
 -- (its TTL kept).
 local function counter(k, ...)
@@ -186,24 +202,24 @@ end
 -- hold that is its half-open trial, tu: when that trial is given up; ms by Redis's clock), there
 -- only while the breaker is open, and a rolling window (above) of settled spend at KEY:w.
 -- breakers_close charges a close's `actual` to the windows of the breakers whose keys follow the
--- hold's counters (ARGV from 7 + 3 * nc: limit, window, bucket, cooldown per breaker), opening a
+-- hold's counters (c from 6 + 3 * nc: limit, window, bucket, cooldown per breaker), opening a
 -- breaker whose window goes over its limit (the window then starts afresh), and closes the
 -- breaker whose trial this hold is when it settled (a release frees the trial for the next
--- hold). Appends per breaker {change (0 none, 1 opened, 2 closed), the window's spend}. (KEYS
--- and ARGV are the close's: in a batch, not the call's.)
-local function breakers_close(KEYS, ARGV, nc, nb, actual, out)
+-- hold). Appends per breaker {change (0 none, 1 opened, 2 closed), the window's spend}. (KEYS,
+-- the member and c, the numbers, are the close's: in a batch, not the call's.)
+local function breakers_close(KEYS, member, c, nc, nb, actual, out)
   if nb == 0 then return end
-  local id = string.match(ARGV[1], '^[^\n]*')
+  local id = string.match(member, '^[^\n]*')
   for k = 1, nb do
     local sk, wk = KEYS[2 + nc + 2 * k - 1], KEYS[2 + nc + 2 * k]
-    local a = 7 + 3 * nc + (k - 1) * 4
+    local a = 6 + 3 * nc + (k - 1) * 4
     local f = redis.call('HMGET', sk, 'open', 'trial')
     local open = f[1] == '1'
     local change, sum = 0, 0
     if actual > 0 then
-      sum = roll_charge(wk, actual, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), seconds())
-      if not open and sum > tonumber(ARGV[a]) then
-        local cool = tonumber(ARGV[a + 3])
+      sum = roll_charge(wk, actual, c[a + 1], c[a + 2], seconds())
+      if not open and sum > c[a] then
+        local cool = c[a + 3]
         redis.call('HSET', sk, 'open', '1', 'until', string.format('%d', millis() + cool))
         redis.call('PEXPIRE', sk, cool + 86400000)
         -- The spike that tripped it is accounted for: after the cooldown the window starts afresh.
@@ -236,10 +252,11 @@ end
 
 // KEYS: one counter per part, then the deadline set and the hold's seen mark, then one key per
 // shared rate limit bucket, then one state key per shared breaker.
-// ARGV: estimate, hold ttl (ms), part count, the hold's member in the deadline set, then per part:
-// limit, enforce, ttl (s), window (s; 0: a calendar period), bucket (s); then the rate bucket
-// count (absent: 0) and per bucket: requests and tokens per window (0: not limited), the window
-// (ms), this request's tokens; then the shared breaker count (absent: 0).
+// ARGV: the hold's member in the deadline set, then its numbers, packed (nums): estimate, hold
+// ttl (ms), part count, then per part: limit, enforce (1 or 0), ttl (s), window (s; 0: a
+// calendar period), bucket (s); then the rate bucket count (absent: 0) and per bucket: requests
+// and tokens per window (0: not limited), the window (ms), this request's tokens; then the shared
+// breaker count (absent: 0).
 // Returns {1, 0, s1, r1, l1, ..., t1, t2, ...} reserved (t: 1 when the hold became that breaker's
 // half-open trial, else 0); {0, i, s1, r1, l1, ...} part i refused (counters as
 // found up to it); {2} the hold was closed before it arrived; {3, j, ms, unit} rate bucket j has
@@ -254,11 +271,12 @@ end
 // w). Then each part is reserved as it is checked; a part that does not fit undoes those before
 // it. A hold with no parts (a rate check only) is not put in the deadline set.
 inline constexpr const char* k_reserve_body = R"lua(
-local est = tonumber(ARGV[1])
-local n = tonumber(ARGV[3])
+local member = ARGV[1]
+local a = nums(ARGV[2])
+local est, n = a[1], a[3]
 if redis.call('EXISTS', KEYS[n + 2]) == 1 then return {2} end
-local m = tonumber(ARGV[5 + 5 * n] or '0')
-local nb = tonumber(ARGV[6 + 5 * n + 4 * m] or '0')
+local m = a[4 + 5 * n] or 0
+local nb = a[5 + 5 * n + 4 * m] or 0
 local trials = {}
 for k = 1, nb do
   local f = redis.call('HMGET', KEYS[n + 2 + m + k], 'open', 'until', 'trial', 'tu')
@@ -266,7 +284,7 @@ for k = 1, nb do
     local now = millis()
     local u = tonumber(f[2]) or 0
     if now < u then return {4, k, u - now, 0} end
-    if f[3] and f[3] ~= string.match(ARGV[4], '^[^\n]*') and (tonumber(f[4]) or 0) > now then
+    if f[3] and f[3] ~= string.match(member, '^[^\n]*') and (tonumber(f[4]) or 0) > now then
       return {4, k, 1000, 1}
     end
     trials[k] = true
@@ -276,9 +294,9 @@ if m > 0 then
   local now = millis()
   local levels = {}
   for j = 1, m do
-    local b = 5 + 5 * n + (j - 1) * 4
-    local cr, ct = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-    local w, need = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+    local b = 4 + 5 * n + (j - 1) * 4
+    local cr, ct = a[b + 1], a[b + 2]
+    local w, need = a[b + 3], a[b + 4]
     local f = redis.call('HMGET', KEYS[n + 2 + j], 'r', 't', 'at', 'w')
     local r, t, at = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
     if not at or tonumber(f[4]) ~= w then r, t, at = cr * w, ct * w, now end
@@ -304,35 +322,34 @@ if m > 0 then
     redis.call('PEXPIRE', KEYS[n + 2 + j], 2 * l[4])
   end
 end
-local minus = est == 0 and '0' or '-' .. ARGV[1]
 local out = {1, 0}
 for i = 1, n do
-  local base = 4 + (i - 1) * 5
-  local w = tonumber(ARGV[base + 4])
+  local base = 3 + (i - 1) * 5
+  local w = a[base + 4]
   local s, r, left
   if w > 0 then
     local oldest, known
     s, left, oldest, known = roll_trim(KEYS[i], w, seconds())
-    r = redis.call('HINCRBY', KEYS[i], 'r', ARGV[1])
+    r = redis.call('HINCRBY', KEYS[i], 'r', string.format('%d', est))
     -- A window lives a day past its last use.
-    roll_shape(KEYS[i], w, ARGV[base + 5], known)
+    roll_shape(KEYS[i], w, a[base + 5], known)
     redis.call('EXPIRE', KEYS[i], w + 86400)
   else
     s, r = bump(KEYS[i], 0, est)
     left = 0
     -- The TTL ends a day after the period: set when the counter is (again) empty.
-    local ttl = tonumber(ARGV[base + 3])
+    local ttl = a[base + 3]
     if s == 0 and r == est and ttl > 0 then counter_ttl(KEYS[i], ttl) end
   end
   out[#out + 1] = s
   out[#out + 1] = r
   out[#out + 1] = left
-  if ARGV[base + 2] == '1' and s + r > tonumber(ARGV[base + 1]) then
+  if a[base + 2] == 1 and s + r > a[base + 1] then
     out[1] = 0
     out[2] = i
     for j = 1, i do
-      if tonumber(ARGV[4 + (j - 1) * 5 + 4]) > 0 then
-        redis.call('HINCRBY', KEYS[j], 'r', minus)
+      if a[3 + (j - 1) * 5 + 4] > 0 then
+        redis.call('HINCRBY', KEYS[j], 'r', string.format('%d', -est))
       else
         bump(KEYS[j], 0, -est)
       end
@@ -342,12 +359,12 @@ for i = 1, n do
   end
 end
 if n > 0 then
-  hold_add(KEYS[n + 1], string.format('%d', millis() + tonumber(ARGV[2])), ARGV[4])
+  hold_add(KEYS[n + 1], string.format('%d', millis() + a[2]), member)
 end
 for k = 1, nb do
   if trials[k] then
-    local key, ttl = KEYS[n + 2 + m + k], tonumber(ARGV[2])
-    redis.call('HSET', key, 'trial', string.match(ARGV[4], '^[^\n]*'), 'tu',
+    local key, ttl = KEYS[n + 2 + m + k], a[2]
+    redis.call('HSET', key, 'trial', string.match(member, '^[^\n]*'), 'tu',
                string.format('%d', millis() + ttl))
     redis.call('PEXPIRE', key, ttl + 86400000)
     out[#out + 1] = 1
@@ -361,51 +378,50 @@ inline const std::string k_reserve = std::string(k_window) + k_reserve_body;
 
 // KEYS: the deadline set, the hold's seen mark, then its counters, then per shared breaker its
 // state and its window (breakers_close).
-// ARGV: the hold's member in the deadline set, actual ("-1": release), seen mark ttl (s),
-// estimate, unreserved ("1": the hold was admitted while Redis could not be reached, so its
-// counters are charged when Redis holds no reservation of it), the breaker count, then per
-// counter its ttl (s), window (s; 0: a calendar period) and bucket (s), then per breaker its
-// limit, window (s), bucket (s) and cooldown (ms). A window is charged at the close's time (TIME).
+// ARGV: the hold's member in the deadline set, then its numbers, packed (nums): actual (-1:
+// release), seen mark ttl (s), estimate, unreserved (1: the hold was admitted while Redis could
+// not be reached, so its counters are charged when Redis holds no reservation of it), the
+// breaker count, then per counter its ttl (s), window (s; 0: a calendar period) and bucket (s),
+// then per breaker its limit, window (s), bucket (s) and cooldown (ms). A window is charged at
+// the close's time (TIME).
 // Returns {0} when the hold was closed already (or is unknown), else {1, s1, s2, ..., change1,
 // spend1, ...}: spent after the close, then what it did to each breaker. A hold with breakers and
 // no counters (in no shared budget) is closed once by its seen mark.
 inline constexpr const char* k_close_body = R"lua(
-local unreserved = ARGV[5] == '1'
-local nb = tonumber(ARGV[6])
+local member = ARGV[1]
+local c = nums(ARGV[2])
+local actual, seen_ttl, est, unreserved, nb = c[1], c[2], c[3], c[4] == 1, c[5]
 local nc = #KEYS - 2 - 2 * nb
-local actual = tonumber(ARGV[2])
 if nc == 0 then
-  if not redis.call('SET', KEYS[2], '1', 'EX', ARGV[3], 'NX') then return {0} end
+  if not redis.call('SET', KEYS[2], '1', 'EX', seen_ttl, 'NX') then return {0} end
   local out = {1}
-  breakers_close(KEYS, ARGV, 0, nb, actual, out)
+  breakers_close(KEYS, member, c, 0, nb, actual, out)
   return out
 end
 if unreserved and redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
-local held = hold_remove(KEYS[1], ARGV[1])
+local held = hold_remove(KEYS[1], member)
 if not held and not unreserved then
   -- Closed already, or not reserved yet: a reservation that arrives later must not stand.
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+  redis.call('SET', KEYS[2], '1', 'EX', seen_ttl)
   return {0}
 end
-local est = tonumber(ARGV[4])
-local minus = (not held or est == 0) and '0' or '-' .. ARGV[4]
 local out = {1}
 for i = 3, 2 + nc do
-  local base = 7 + (i - 3) * 3
-  local w = tonumber(ARGV[base + 1] or '0')
+  local base = 6 + (i - 3) * 3
+  local w = c[base + 1] or 0
   if w > 0 then
-    if held then redis.call('HINCRBY', KEYS[i], 'r', minus) end
-    out[#out + 1] = roll_charge(KEYS[i], math.max(actual, 0), w, tonumber(ARGV[base + 2]), seconds())
+    if held then redis.call('HINCRBY', KEYS[i], 'r', string.format('%d', -est)) end
+    out[#out + 1] = roll_charge(KEYS[i], math.max(actual, 0), w, c[base + 2], seconds())
   else
     out[#out + 1] = bump(KEYS[i], actual > 0 and actual or 0,
                          (held and est > 0) and -est or 0)
-    local ttl = tonumber(ARGV[base] or '0')
+    local ttl = c[base] or 0
     if not held and actual > 0 and ttl > 0 then counter_ttl(KEYS[i], ttl) end
   end
 end
-breakers_close(KEYS, ARGV, nc, nb, actual, out)
+breakers_close(KEYS, member, c, nc, nb, actual, out)
 -- Charged without its reservation, it must not be charged again.
-if unreserved then redis.call('SET', KEYS[2], '1', 'EX', ARGV[3]) end
+if unreserved then redis.call('SET', KEYS[2], '1', 'EX', seen_ttl) end
 return out
 )lua";
 inline const std::string k_close = std::string(k_window) + k_close_body;
@@ -414,21 +430,23 @@ inline const std::string k_close = std::string(k_window) + k_close_body;
 // order, each independent of the others: one whose script fails (a key of the wrong type) answers
 // with its error, and the others go on. Redis spends most of a small script's time on the call
 // itself (setting up the script's arguments and its reply), so one call for a pipelined batch's
-// operations multiplies what it can take. KEYS: every operation's keys, in order. ARGV: the
-// operation count m, then per operation its script (0: k_reserve, 1: k_close), key count and
-// argument count, then every operation's arguments in order. Returns one reply per operation.
+// operations multiplies what it can take. KEYS: every operation's keys, in order. ARGV: first
+// the batch's numbers, packed (nums): the operation count m, then per operation its script (0:
+// k_reserve, 1: k_close), key count and argument count; then every operation's arguments in
+// order. Returns one reply per operation.
 // Its keys are those of its operations: with a prefix that carries a hash tag they share a slot.
 inline const std::string k_batch =
     std::string(k_window) + "local ops = {}\n" + "ops[1] = function(KEYS, ARGV)\n" +
     k_reserve_body + "\nend\nops[2] = function(KEYS, ARGV)\n" + k_close_body + "\nend\n" + R"lua(
-local m = tonumber(ARGV[1])
+local head = nums(ARGV[1])
+local m = head[1]
 local out = {}
 batched, adds, added = {}, {}, {}
-local kp, ap = 0, 1 + 3 * m
+local kp, ap = 0, 1
 for j = 1, m do
   local h = 3 * j - 1
-  local nk, na = tonumber(ARGV[h + 1]), tonumber(ARGV[h + 2])
-  local ok, r = pcall(ops[tonumber(ARGV[h]) + 1], {unpack(KEYS, kp + 1, kp + nk)},
+  local nk, na = head[h + 1], head[h + 2]
+  local ok, r = pcall(ops[head[h] + 1], {unpack(KEYS, kp + 1, kp + nk)},
                       {unpack(ARGV, ap + 1, ap + na)})
   kp = kp + nk
   ap = ap + na

@@ -120,6 +120,18 @@ using redis_wire::resp_array;
 using redis_wire::resp_bulk;
 using redis_wire::wire_command;
 
+namespace {
+
+// Little-endian whatever the host's order, as struct.unpack('<i8') reads them.
+void append_packed(std::string& out, const std::int64_t* values, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    auto u = static_cast<std::uint64_t>(values[i]);
+    for (int b = 0; b < 8; ++b, u >>= 8) out += static_cast<char>(u & 0xff);
+  }
+}
+
+}  // namespace
+
 RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::key(std::string_view k,
                                                               std::string_view more) {
   // The keys are the string's first part: one after an argument would be read as an argument.
@@ -143,6 +155,17 @@ RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::arg(std::string_view a
 
 RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::arg(std::int64_t v) {
   resp_bulk(wire_, v);
+  ++args_;
+  return *this;
+}
+
+RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::packed(const std::int64_t* values,
+                                                                 std::size_t count) {
+  wire_ += '$';
+  util::append_decimal(wire_, 8 * count);
+  wire_ += "\r\n";
+  append_packed(wire_, values, count);
+  wire_ += "\r\n";
   ++args_;
   return *this;
 }
@@ -203,19 +226,27 @@ void RedisConnection::format_batch(const std::vector<Command>& batch, std::size_
     keys += batch[i].script_args.keys();
     args += batch[i].script_args.args();
   }
-  // EVALSHA sha numkeys, the keys, then m, (op, key count, argument count) per command, and
-  // every command's arguments: KEYS go before ARGV.
-  resp_array(wire, 4 + keys + args + 3 * count);
+  // EVALSHA sha numkeys, the keys, then the batch's numbers packed: m, (op, key count, argument
+  // count) per command; then every command's arguments: KEYS go before ARGV.
+  resp_array(wire, 4 + keys + args);
   resp_bulk(wire, "EVALSHA");
   resp_bulk(wire, shas_.at(static_cast<std::size_t>(batching_.script)));
   resp_bulk(wire, static_cast<std::int64_t>(keys));
   for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.keys_wire();
-  resp_bulk(wire, static_cast<std::int64_t>(count));
+  wire += '$';
+  util::append_decimal(wire, 8 * (1 + 3 * count));
+  wire += "\r\n";
+  const auto number = [&wire](std::size_t v) {
+    const auto n = static_cast<std::int64_t>(v);
+    append_packed(wire, &n, 1);
+  };
+  number(count);
   for (std::size_t i = first; i < first + count; ++i) {
-    resp_bulk(wire, static_cast<std::int64_t>(batch_op(batch[i])));
-    resp_bulk(wire, static_cast<std::int64_t>(batch[i].script_args.keys()));
-    resp_bulk(wire, static_cast<std::int64_t>(batch[i].script_args.args()));
+    number(static_cast<std::size_t>(batch_op(batch[i])));
+    number(batch[i].script_args.keys());
+    number(batch[i].script_args.args());
   }
+  wire += "\r\n";
   for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.args_wire();
 }
 

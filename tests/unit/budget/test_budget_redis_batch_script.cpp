@@ -25,7 +25,9 @@ namespace {
 // One operation as the ledger would send it, with the prefix still to put before its keys.
 struct Op {
   int script = 0;  // scripts::reserve or scripts::close
-  std::vector<std::string> keys, args;
+  std::vector<std::string> keys;
+  std::string member;                 // its first argument
+  std::vector<std::int64_t> numbers;  // its second, packed
 };
 
 class Scripts {
@@ -43,13 +45,12 @@ class Scripts {
     c.script = scripts::batch;
     for (const auto& op : ops)
       for (const auto& k : op.keys) c.script_args.key(k);
-    c.script_args.arg(static_cast<std::int64_t>(ops.size()));
+    std::vector<std::int64_t> head = {static_cast<std::int64_t>(ops.size())};
     for (const auto& op : ops)
-      c.script_args.arg(op.script)
-          .arg(static_cast<std::int64_t>(op.keys.size()))
-          .arg(static_cast<std::int64_t>(op.args.size()));
+      head.insert(head.end(), {op.script, static_cast<std::int64_t>(op.keys.size()), 2});
+    c.script_args.packed(head.data(), head.size());
     for (const auto& op : ops)
-      for (const auto& a : op.args) c.script_args.arg(a);
+      c.script_args.arg(op.member).packed(op.numbers.data(), op.numbers.size());
     std::vector<std::string> out;
     c.done = [&](const budget::RedisConnection::Result& r) {
       REQUIRE(r.reply);
@@ -67,7 +68,7 @@ class Scripts {
     c.op = "test";
     c.script = op.script;
     for (const auto& k : op.keys) c.script_args.key(k);
-    for (const auto& a : op.args) c.script_args.arg(a);
+    c.script_args.arg(op.member).packed(op.numbers.data(), op.numbers.size());
     std::string out = "<none>";
     c.done = [&](const budget::RedisConnection::Result& r) {
       if (r.reply) out = text(r.reply);
@@ -121,7 +122,7 @@ class Scripts {
   budget::RedisConnection connection_;
 };
 
-constexpr int k_hold_ttl_ms = 3'600'000, k_seen_ttl = 172'800, k_counter_ttl = 90'000;
+constexpr std::int64_t k_hold_ttl_ms = 3'600'000, k_seen_ttl = 172'800, k_counter_ttl = 90'000;
 
 std::string member(const std::string& prefix, int id, std::int64_t estimate,
                    const std::vector<std::string>& counters) {
@@ -138,13 +139,12 @@ Op reserve(const std::string& prefix, int id, std::int64_t estimate,
   for (const auto& c : counters) op.keys.push_back(prefix + c);
   op.keys.push_back(prefix + "holds");
   op.keys.push_back(prefix + "seen:" + std::to_string(id));
-  op.args = {std::to_string(estimate), std::to_string(k_hold_ttl_ms),
-             std::to_string(counters.size()), member(prefix, id, estimate, counters)};
+  op.member = member(prefix, id, estimate, counters);
+  op.numbers = {estimate, k_hold_ttl_ms, static_cast<std::int64_t>(counters.size())};
   for (std::size_t i = 0; i < counters.size(); ++i)
-    op.args.insert(op.args.end(),
-                   {std::to_string(limit), "1", std::to_string(k_counter_ttl), "0", "0"});
-  op.args.push_back("0");  // no rate buckets
-  op.args.push_back("0");  // no breakers
+    op.numbers.insert(op.numbers.end(), {limit, 1, k_counter_ttl, 0, 0});
+  op.numbers.push_back(0);  // no rate buckets
+  op.numbers.push_back(0);  // no breakers
   return op;
 }
 
@@ -154,14 +154,10 @@ Op close(const std::string& prefix, int id, std::int64_t estimate,
   op.script = scripts::close;
   op.keys = {prefix + "holds", prefix + "seen:" + std::to_string(id)};
   for (const auto& c : counters) op.keys.push_back(prefix + c);
-  op.args = {member(prefix, id, estimate, counters),
-             std::to_string(actual),
-             std::to_string(k_seen_ttl),
-             std::to_string(estimate),
-             "0",
-             "0"};
+  op.member = member(prefix, id, estimate, counters);
+  op.numbers = {actual, k_seen_ttl, estimate, 0, 0};
   for (std::size_t i = 0; i < counters.size(); ++i)
-    op.args.insert(op.args.end(), {std::to_string(k_counter_ttl), "0", "0"});
+    op.numbers.insert(op.numbers.end(), {k_counter_ttl, 0, 0});
   return op;
 }
 

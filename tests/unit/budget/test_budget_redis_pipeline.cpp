@@ -33,14 +33,16 @@ std::string reply_text(const budget::RedisConnection::Result& r) {
 
 TEST_CASE("Redis connection: each of many pipelined commands gets its own reply") {
   // A script, so that commands of one batch go as one call of the batch script, and plain ECHOs
-  // between them, which end a run of batched commands.
+  // between them, which end a run of batched commands. (The batch script's numbers come packed
+  // in its first argument: the command count, then per command its op, key and argument counts.)
   const std::string echo_script = "return ARGV[1]";
   const std::string batch_script = R"lua(
-local m = tonumber(ARGV[1])
+local head = {struct.unpack('<' .. string.rep('i8', #ARGV[1] / 8), ARGV[1])}
+local m = head[1]
 local out = {}
-local ap = 1 + 3 * m
+local ap = 1
 for j = 1, m do
-  local na = tonumber(ARGV[3 * j + 1])
+  local na = head[3 * j + 1]
   out[j] = ARGV[ap + 1]
   ap = ap + na
 end
@@ -129,4 +131,13 @@ TEST_CASE("Redis connection: a script's keys and arguments as RESP") {
   CHECK(a.args_wire() == "$1\r\nx\r\n$2\r\n-7\r\n");
   // A key after an argument would be sent as an argument: refused.
   CHECK_THROWS_AS(a.key("late"), std::logic_error);
+  // Numbers packed: one argument of 64-bit little-endian integers, negative ones included.
+  const std::int64_t numbers[] = {1, -2, std::int64_t{1} << 40};
+  a.packed(numbers, 3);
+  CHECK(a.args() == 3);
+  CHECK(a.args_wire() == std::string("$1\r\nx\r\n$2\r\n-7\r\n$24\r\n"
+                                     "\x01\0\0\0\0\0\0\0"
+                                     "\xfe\xff\xff\xff\xff\xff\xff\xff"
+                                     "\0\0\0\0\0\x01\0\0\r\n",
+                                     4 + 3 + 4 + 4 + 5 + 24 + 2));
 }
