@@ -1,6 +1,7 @@
 #include "budget/store/sqlite_records.hpp"
 
 #include <rapidjson/document.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -357,6 +358,18 @@ std::vector<SpendGroup> SqliteRecords::spend(const SpendQuery& query) const {
 
 namespace {
 
+// The strings of a JSON array of strings (budgets_text's), each handed to `each` as it is read,
+// without a string of its own.
+template <typename F>
+struct StringsOf : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, StringsOf<F>> {
+  explicit StringsOf(const F& f) : each(f) {}
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    each(std::string_view(s, n));
+    return true;
+  }
+  const F& each;
+};
+
 // Inside the caller's transaction: adds (sign 1) or takes away (sign -1) the records that
 // `where` selects (over records; ?4 and ?5 are its parameters) to or from the sums, at both
 // levels and in both halves (by_budget 0 and 1). A sum whose requests come to 0 has no record
@@ -390,34 +403,51 @@ void add_to_sums(SqliteStatementCache& cache, std::int64_t sign, const std::stri
       "FROM records WHERE " +
       where);
   read.bind(4, p4).bind(5, p5);
+  // One key, its strings assigned in place row after row: a row's sums are looked up without a
+  // heap allocation (the map copies the key for a new sum only).
+  Key key{};
+  const auto add = [&](std::int64_t level, std::int64_t unit, std::int64_t by_budget,
+                       std::string_view budget, std::int64_t at, const Sums& row) {
+    key.level = level;
+    key.by_budget = by_budget;
+    key.start = at / (unit * 1000) * unit;
+    key.budget.assign(budget);
+    Sums& s = sums[key];
+    s.requests += row.requests;
+    s.refused += row.refused;
+    s.spent += row.spent;
+    s.estimated += row.estimated;
+    s.input_tokens += row.input_tokens;
+    s.output_tokens += row.output_tokens;
+  };
   while (read.step()) {
     const std::int64_t at = read.integer(0);
     const bool refused = read.integer(7) != 0;
-    Key key{
-        0,           0, 0, "", read.text(1), read.text(2), read.text(3), read.text(4), read.text(5),
-        read.text(6)};
-    const auto add = [&](std::int64_t level, std::int64_t unit, std::int64_t by_budget,
-                         std::string budget) {
-      key.level = level;
-      key.by_budget = by_budget;
-      key.start = at / (unit * 1000) * unit;
-      key.budget = std::move(budget);
-      Sums& s = sums[key];
-      s.requests += 1;
-      s.refused += refused ? 1 : 0;
-      s.spent += read.integer(8);
-      s.estimated += refused ? 0 : read.integer(9);
-      s.input_tokens += read.integer(10);
-      s.output_tokens += read.integer(11);
-    };
+    const Sums row{1,
+                   refused ? 1 : 0,
+                   read.integer(8),
+                   refused ? 0 : read.integer(9),
+                   read.integer(10),
+                   read.integer(11)};
+    key.provider.assign(read.view(1));
+    key.endpoint.assign(read.view(2));
+    key.model.assign(read.view(3));
+    key.client.assign(read.view(4));
+    key.credential.assign(read.view(5));
+    key.currency.assign(read.view(6));
     // Each record once in half 0; in half 1 once per budget instance it was charged in, or
     // once under '' when none.
-    const std::vector<std::string> budgets = parse_budgets(read.text(12));
-    for (const auto& [level, unit] : {std::pair{0, 3600}, {1, 86'400}}) {
-      add(level, unit, 0, "");
-      if (budgets.empty()) add(level, unit, 1, "");
-      for (const auto& b : budgets) add(level, unit, 1, b);
-    }
+    constexpr std::pair<std::int64_t, std::int64_t> k_levels[] = {{0, 3600}, {1, 86'400}};
+    for (const auto& [level, unit] : k_levels) add(level, unit, 0, "", at, row);
+    bool any = false;
+    const auto budget = [&](std::string_view b) {
+      any = true;
+      for (const auto& [level, unit] : k_levels) add(level, unit, 1, b, at, row);
+    };
+    StringsOf<decltype(budget)> budgets(budget);
+    rules::parse_json_events<0>(read.view(12), budgets);
+    if (!any)
+      for (const auto& [level, unit] : k_levels) add(level, unit, 1, "", at, row);
   }
   SqliteStatement& upsert = cache.get(
       "INSERT INTO spend_sums (level, by_budget, start, budget, provider, endpoint, model, "
