@@ -20,20 +20,54 @@ inline std::int64_t unix_millis(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-// "2025-03-01T00:00:00Z"; with millis "2025-03-01T00:00:00.123Z".
-inline std::string format_rfc3339(std::chrono::system_clock::time_point at, bool millis = false) {
+// Writes `at` as format_rfc3339 does into `buf` (room for 32 bytes); returns the length. Without
+// a heap allocation or printf: a cost record has one for every request.
+inline std::size_t write_rfc3339(char* buf, std::chrono::system_clock::time_point at,
+                                 bool millis = false) {
   using namespace std::chrono;
   const auto day = floor<days>(at);
   const year_month_day ymd{day};
   const hh_mm_ss hms{floor<milliseconds>(at - day)};
-  char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lld", int(ymd.year()),
-                        unsigned(ymd.month()), unsigned(ymd.day()), long(hms.hours().count()),
-                        long(hms.minutes().count()), static_cast<long long>(hms.seconds().count()));
-  if (millis)
-    n += std::snprintf(buf + n, sizeof buf - n, ".%03lld",
-                       static_cast<long long>(hms.subseconds().count()));
-  return std::string(buf, n) + "Z";
+  const int year = int(ymd.year());
+  if (year < 0 || year > 9999) {  // not a date a clock gives: the long way
+    int n =
+        std::snprintf(buf, 32, "%d-%02u-%02uT%02ld:%02ld:%02lld", year, unsigned(ymd.month()),
+                      unsigned(ymd.day()), long(hms.hours().count()), long(hms.minutes().count()),
+                      static_cast<long long>(hms.seconds().count()));
+    if (millis)
+      n += std::snprintf(buf + n, 32 - n, ".%03lld",
+                         static_cast<long long>(hms.subseconds().count()));
+    buf[n] = 'Z';
+    return static_cast<std::size_t>(n) + 1;
+  }
+  const auto digits = [](char* p, long long v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  };
+  digits(buf, year, 4);
+  buf[4] = '-';
+  digits(buf + 5, unsigned(ymd.month()), 2);
+  buf[7] = '-';
+  digits(buf + 8, unsigned(ymd.day()), 2);
+  buf[10] = 'T';
+  digits(buf + 11, hms.hours().count(), 2);
+  buf[13] = ':';
+  digits(buf + 14, hms.minutes().count(), 2);
+  buf[16] = ':';
+  digits(buf + 17, hms.seconds().count(), 2);
+  std::size_t n = 19;
+  if (millis) {
+    buf[n++] = '.';
+    digits(buf + n, hms.subseconds().count(), 3);
+    n += 3;
+  }
+  buf[n++] = 'Z';
+  return n;
+}
+
+// "2025-03-01T00:00:00Z"; with millis "2025-03-01T00:00:00.123Z".
+inline std::string format_rfc3339(std::chrono::system_clock::time_point at, bool millis = false) {
+  char buf[32];
+  return std::string(buf, write_rfc3339(buf, at, millis));
 }
 
 namespace detail {

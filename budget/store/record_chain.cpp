@@ -25,7 +25,7 @@ std::string sha256_hex(std::string_view text) {
 
 void RecordChain::link(CostRecord& record) {
   record.prev = last_;
-  const std::string canonical = canonical_json(record);
+  const std::string_view canonical = canonical_json_view(record);
   record.hash = sha256_hex(canonical);
   record.sig = key_ ? key_->sign(canonical) : std::string();
   last_ = record.hash;

@@ -24,9 +24,12 @@ void put_amount(Writer& out, const char* key, std::int64_t micros) {
 
 void write_fields(Writer& out, const CostRecord& r) {
   put(out, "id", r.id);
+  char at[32];
   put(out, "at",
-      util::format_rfc3339(std::chrono::system_clock::time_point{std::chrono::milliseconds(r.at)},
-                           true));
+      std::string_view(
+          at,
+          util::write_rfc3339(
+              at, std::chrono::system_clock::time_point{std::chrono::milliseconds(r.at)}, true)));
   put(out, "provider", r.provider);
   put(out, "endpoint", r.endpoint);
   put(out, "model", r.model);
@@ -71,16 +74,16 @@ rules::ReusableJsonWriter& record_writer() {
 
 }  // namespace
 
-std::string canonical_json(const CostRecord& record) {
+std::string_view canonical_json_view(const CostRecord& record) {
   rules::ReusableJsonWriter& writer = record_writer();
   Writer& out = writer.start();
   out.StartObject();
   write_fields(out, record);
   out.EndObject();
-  return writer.text();
+  return {writer.buffer.GetString(), writer.buffer.GetSize()};
 }
 
-std::string record_json(const CostRecord& record) {
+std::string_view record_json_view(const CostRecord& record) {
   rules::ReusableJsonWriter& writer = record_writer();
   Writer& out = writer.start();
   out.StartObject();
@@ -88,7 +91,15 @@ std::string record_json(const CostRecord& record) {
   put(out, "hash", record.hash);
   put(out, "sig", record.sig);
   out.EndObject();
-  return writer.text();
+  return {writer.buffer.GetString(), writer.buffer.GetSize()};
+}
+
+std::string canonical_json(const CostRecord& record) {
+  return std::string(canonical_json_view(record));
+}
+
+std::string record_json(const CostRecord& record) {
+  return std::string(record_json_view(record));
 }
 
 std::optional<CostRecord> parse_record_json(std::string_view text, std::string* error) {

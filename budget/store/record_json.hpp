@@ -21,6 +21,11 @@ std::string canonical_json(const CostRecord& record);
 // The canonical JSON with hash and sig appended: one line of a receipts export.
 std::string record_json(const CostRecord& record);
 
+// The same texts in this thread's buffer, without a copy: valid until the thread's next call of
+// any of these four (a record is hashed, or kept with its hold, for every request).
+std::string_view canonical_json_view(const CostRecord& record);
+std::string_view record_json_view(const CostRecord& record);
+
 // The record a record_json() (or canonical_json()) text describes; nullopt, with the reason in
 // `error`, when it is not one.
 std::optional<CostRecord> parse_record_json(std::string_view text, std::string* error = nullptr);

@@ -368,7 +368,7 @@ class SqliteJournal final : public Journal {
     insert_hold_->bind(1, static_cast<std::int64_t>(m.hold.id))
         .bind(2, m.hold.deadline)
         .bind_view(3, encode_parts(m.hold.parts))
-        .bind_view(4, record_json(m.hold.record))
+        .bind_view(4, record_json_view(m.hold.record))
         .run();
   }
   void apply(CloseHold& m) {
