@@ -7,7 +7,8 @@
 # usage: bench/profile.sh [--workload post|get|seq|idle|tunnel] [-n N] [-c N] [--perf FILE]
 #                         [--repeat N] [--mode intercept|base-url|both] [--tollgate BIN] [--keep]
 #   post|get: -c keep-alive connections (32), -n requests (20000); seq: one connection;
-#   idle: -c idle intercepted connections (1000), RSS before/with/after.
+#   idle: -c idle intercepted connections (1000), RSS before/with/after; SMAPS_OUT=FILE keeps
+#   tollgate's /proc/PID/smaps as it was when "after" was read (what the burst left, by mapping).
 #   tunnel: GETs of a 512-byte file from nginx through a blind tunnel (CONNECT, TLS end to end),
 #   -c keep-alive connections (32), -n requests.
 #   --mode: how the client reaches the provider: intercepted (CONNECT + TLS, the default), in
@@ -178,7 +179,7 @@ for r in $(seq "$REPEAT"); do
           [ "$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^tollgate_connections\{mode="intercept"\}/ {print $2}')" = 0 ] && break
           sleep 0.1
         done
-        sleep 1; after=$(rss)
+        sleep 1; after=$(rss); [ -n "${SMAPS_OUT:-}" ] && cat "/proc/$TG/smaps" >"$SMAPS_OUT"
         echo "$(grep '^held=' "$DIR/idle.out") rss_before_kb=$before rss_with_kb=$with rss_after_close_kb=$after" \
           "per_conn_kib=$(awk -v a="$with" -v b="$before" -v c="$C" 'BEGIN {printf "%.1f", (a - b) / c}')"
         ;;
