@@ -27,20 +27,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def scripts_from(path):
+    """k_batch as the header puts it together: its expression's raw strings, string literals
+    and the constants it names, joined in order."""
     text = open(path).read()
+    token = re.compile(r'\s+|\+|R"lua\((.*?)\)lua"|"((?:[^"\\]|\\.)*)"|std::string\((\w+)\)|(\w+)|(;)', re.S)
 
-    def raw(name):
-        m = re.search(r'\b%s\b[^=]*=[^R]*R"lua\((.*?)\)lua"' % name, text, re.S)
+    def value(name):
+        m = re.search(r'\b%s\s*=' % name, text)
         if not m:
             raise SystemExit("no %s in %s" % (name, path))
-        return m.group(1)
+        out, at = "", m.end()
+        while True:
+            t = token.match(text, at)
+            if not t:
+                raise SystemExit("cannot read %s in %s" % (name, path))
+            at = t.end()
+            raw, quoted, wrapped, ident, end = t.groups()
+            if end:
+                return out
+            if raw is not None and t.group(0).startswith('R"'):
+                out += raw
+            elif quoted is not None and t.group(0).startswith('"'):
+                out += quoted.encode().decode("unicode_escape")
+            elif wrapped or ident:
+                out += value(wrapped or ident)
 
-    tail = re.search(r'k_batch\s*=.*?k_close_body \+ "\\nend\\n" \+ R"lua\((.*?)\)lua"', text, re.S)
-    if not tail:
-        raise SystemExit("no k_batch in %s" % path)
-    return (raw("k_window") + "local ops = {}\n" + "ops[1] = function(KEYS, ARGV)\n" +
-            raw("k_reserve_body") + "\nend\nops[2] = function(KEYS, ARGV)\n" +
-            raw("k_close_body") + "\nend\n" + tail.group(1))
+    return value("k_batch")
 
 
 class Redis:

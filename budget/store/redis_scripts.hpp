@@ -207,11 +207,11 @@ end
 -- breaker whose trial this hold is when it settled (a release frees the trial for the next
 -- hold). Appends per breaker {change (0 none, 1 opened, 2 closed), the window's spend}. (KEYS,
 -- the member and c, the numbers, are the close's: in a batch, not the call's.)
-local function breakers_close(KEYS, member, c, nc, nb, actual, out)
+local function breakers_close(KEYS, ko, member, c, nc, nb, actual, out)
   if nb == 0 then return end
   local id = string.match(member, '^[^\n]*')
   for k = 1, nb do
-    local sk, wk = KEYS[2 + nc + 2 * k - 1], KEYS[2 + nc + 2 * k]
+    local sk, wk = KEYS[ko + 2 + nc + 2 * k - 1], KEYS[ko + 2 + nc + 2 * k]
     local a = 6 + 3 * nc + (k - 1) * 4
     local f = redis.call('HMGET', sk, 'open', 'trial')
     local open = f[1] == '1'
@@ -271,15 +271,15 @@ end
 // w). Then each part is reserved as it is checked; a part that does not fit undoes those before
 // it. A hold with no parts (a rate check only) is not put in the deadline set.
 inline constexpr const char* k_reserve_body = R"lua(
-local member = ARGV[1]
-local a = nums(ARGV[2])
+local member = ARGV[ao + 1]
+local a = nums(ARGV[ao + 2])
 local est, n = a[1], a[3]
-if redis.call('EXISTS', KEYS[n + 2]) == 1 then return {2} end
+if redis.call('EXISTS', KEYS[ko + n + 2]) == 1 then return {2} end
 local m = a[4 + 5 * n] or 0
 local nb = a[5 + 5 * n + 4 * m] or 0
 local trials = {}
 for k = 1, nb do
-  local f = redis.call('HMGET', KEYS[n + 2 + m + k], 'open', 'until', 'trial', 'tu')
+  local f = redis.call('HMGET', KEYS[ko + n + 2 + m + k], 'open', 'until', 'trial', 'tu')
   if f[1] == '1' then
     local now = millis()
     local u = tonumber(f[2]) or 0
@@ -297,7 +297,7 @@ if m > 0 then
     local b = 4 + 5 * n + (j - 1) * 4
     local cr, ct = a[b + 1], a[b + 2]
     local w, need = a[b + 3], a[b + 4]
-    local f = redis.call('HMGET', KEYS[n + 2 + j], 'r', 't', 'at', 'w')
+    local f = redis.call('HMGET', KEYS[ko + n + 2 + j], 'r', 't', 'at', 'w')
     local r, t, at = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
     if not at or tonumber(f[4]) ~= w then r, t, at = cr * w, ct * w, now end
     local elapsed = math.max(0, now - at)
@@ -316,10 +316,10 @@ if m > 0 then
   end
   for j = 1, m do
     local l = levels[j]
-    redis.call('HSET', KEYS[n + 2 + j], 'r', string.format('%d', l[1]), 't',
+    redis.call('HSET', KEYS[ko + n + 2 + j], 'r', string.format('%d', l[1]), 't',
                string.format('%d', l[2]), 'at', string.format('%d', l[3]), 'w', l[4])
     -- A bucket left alone for two windows is full again: the same as none.
-    redis.call('PEXPIRE', KEYS[n + 2 + j], 2 * l[4])
+    redis.call('PEXPIRE', KEYS[ko + n + 2 + j], 2 * l[4])
   end
 end
 local out = {1, 0}
@@ -329,17 +329,17 @@ for i = 1, n do
   local s, r, left
   if w > 0 then
     local oldest, known
-    s, left, oldest, known = roll_trim(KEYS[i], w, seconds())
-    r = redis.call('HINCRBY', KEYS[i], 'r', string.format('%d', est))
+    s, left, oldest, known = roll_trim(KEYS[ko + i], w, seconds())
+    r = redis.call('HINCRBY', KEYS[ko + i], 'r', string.format('%d', est))
     -- A window lives a day past its last use.
-    roll_shape(KEYS[i], w, a[base + 5], known)
-    redis.call('EXPIRE', KEYS[i], w + 86400)
+    roll_shape(KEYS[ko + i], w, a[base + 5], known)
+    redis.call('EXPIRE', KEYS[ko + i], w + 86400)
   else
-    s, r = bump(KEYS[i], 0, est)
+    s, r = bump(KEYS[ko + i], 0, est)
     left = 0
     -- The TTL ends a day after the period: set when the counter is (again) empty.
     local ttl = a[base + 3]
-    if s == 0 and r == est and ttl > 0 then counter_ttl(KEYS[i], ttl) end
+    if s == 0 and r == est and ttl > 0 then counter_ttl(KEYS[ko + i], ttl) end
   end
   out[#out + 1] = s
   out[#out + 1] = r
@@ -349,9 +349,9 @@ for i = 1, n do
     out[2] = i
     for j = 1, i do
       if a[3 + (j - 1) * 5 + 4] > 0 then
-        redis.call('HINCRBY', KEYS[j], 'r', string.format('%d', -est))
+        redis.call('HINCRBY', KEYS[ko + j], 'r', string.format('%d', -est))
       else
-        bump(KEYS[j], 0, -est)
+        bump(KEYS[ko + j], 0, -est)
       end
       out[3 * j + 1] = out[3 * j + 1] - est
     end
@@ -359,11 +359,11 @@ for i = 1, n do
   end
 end
 if n > 0 then
-  hold_add(KEYS[n + 1], string.format('%d', millis() + a[2]), member)
+  hold_add(KEYS[ko + n + 1], string.format('%d', millis() + a[2]), member)
 end
 for k = 1, nb do
   if trials[k] then
-    local key, ttl = KEYS[n + 2 + m + k], a[2]
+    local key, ttl = KEYS[ko + n + 2 + m + k], a[2]
     redis.call('HSET', key, 'trial', string.match(member, '^[^\n]*'), 'tu',
                string.format('%d', millis() + ttl))
     redis.call('PEXPIRE', key, ttl + 86400000)
@@ -374,7 +374,9 @@ for k = 1, nb do
 end
 return out
 )lua";
-inline const std::string k_reserve = std::string(k_window) + k_reserve_body;
+// Run on their own, an operation's keys and arguments are the call's: no offsets.
+inline constexpr const char* k_own = "local ko, ao, nk = 0, 0, #KEYS\n";
+inline const std::string k_reserve = std::string(k_window) + k_own + k_reserve_body;
 
 // KEYS: the deadline set, the hold's seen mark, then its counters, then per shared breaker its
 // state and its window (breakers_close).
@@ -388,21 +390,21 @@ inline const std::string k_reserve = std::string(k_window) + k_reserve_body;
 // spend1, ...}: spent after the close, then what it did to each breaker. A hold with breakers and
 // no counters (in no shared budget) is closed once by its seen mark.
 inline constexpr const char* k_close_body = R"lua(
-local member = ARGV[1]
-local c = nums(ARGV[2])
+local member = ARGV[ao + 1]
+local c = nums(ARGV[ao + 2])
 local actual, seen_ttl, est, unreserved, nb = c[1], c[2], c[3], c[4] == 1, c[5]
-local nc = #KEYS - 2 - 2 * nb
+local nc = nk - 2 - 2 * nb
 if nc == 0 then
-  if not redis.call('SET', KEYS[2], '1', 'EX', seen_ttl, 'NX') then return {0} end
+  if not redis.call('SET', KEYS[ko + 2], '1', 'EX', seen_ttl, 'NX') then return {0} end
   local out = {1}
-  breakers_close(KEYS, member, c, 0, nb, actual, out)
+  breakers_close(KEYS, ko, member, c, 0, nb, actual, out)
   return out
 end
-if unreserved and redis.call('EXISTS', KEYS[2]) == 1 then return {0} end
-local held = hold_remove(KEYS[1], member)
+if unreserved and redis.call('EXISTS', KEYS[ko + 2]) == 1 then return {0} end
+local held = hold_remove(KEYS[ko + 1], member)
 if not held and not unreserved then
   -- Closed already, or not reserved yet: a reservation that arrives later must not stand.
-  redis.call('SET', KEYS[2], '1', 'EX', seen_ttl)
+  redis.call('SET', KEYS[ko + 2], '1', 'EX', seen_ttl)
   return {0}
 end
 local out = {1}
@@ -410,21 +412,21 @@ for i = 3, 2 + nc do
   local base = 6 + (i - 3) * 3
   local w = c[base + 1] or 0
   if w > 0 then
-    if held then redis.call('HINCRBY', KEYS[i], 'r', string.format('%d', -est)) end
-    out[#out + 1] = roll_charge(KEYS[i], math.max(actual, 0), w, c[base + 2], seconds())
+    if held then redis.call('HINCRBY', KEYS[ko + i], 'r', string.format('%d', -est)) end
+    out[#out + 1] = roll_charge(KEYS[ko + i], math.max(actual, 0), w, c[base + 2], seconds())
   else
-    out[#out + 1] = bump(KEYS[i], actual > 0 and actual or 0,
+    out[#out + 1] = bump(KEYS[ko + i], actual > 0 and actual or 0,
                          (held and est > 0) and -est or 0)
     local ttl = c[base] or 0
-    if not held and actual > 0 and ttl > 0 then counter_ttl(KEYS[i], ttl) end
+    if not held and actual > 0 and ttl > 0 then counter_ttl(KEYS[ko + i], ttl) end
   end
 end
-breakers_close(KEYS, member, c, nc, nb, actual, out)
+breakers_close(KEYS, ko, member, c, nc, nb, actual, out)
 -- Charged without its reservation, it must not be charged again.
-if unreserved then redis.call('SET', KEYS[2], '1', 'EX', seen_ttl) end
+if unreserved then redis.call('SET', KEYS[ko + 2], '1', 'EX', seen_ttl) end
 return out
 )lua";
-inline const std::string k_close = std::string(k_window) + k_close_body;
+inline const std::string k_close = std::string(k_window) + k_own + k_close_body;
 
 // Many reservations and closes in one call, each as its own script above would make it, in
 // order, each independent of the others: one whose script fails (a key of the wrong type) answers
@@ -436,8 +438,9 @@ inline const std::string k_close = std::string(k_window) + k_close_body;
 // order. Returns one reply per operation.
 // Its keys are those of its operations: with a prefix that carries a hash tag they share a slot.
 inline const std::string k_batch =
-    std::string(k_window) + "local ops = {}\n" + "ops[1] = function(KEYS, ARGV)\n" +
-    k_reserve_body + "\nend\nops[2] = function(KEYS, ARGV)\n" + k_close_body + "\nend\n" + R"lua(
+    std::string(k_window) + "local ops = {}\n" + "ops[1] = function(KEYS, ARGV, ko, ao, nk)\n" +
+    k_reserve_body + "\nend\nops[2] = function(KEYS, ARGV, ko, ao, nk)\n" + k_close_body +
+    "\nend\n" + R"lua(
 local head = nums(ARGV[1])
 local m = head[1]
 local out = {}
@@ -446,8 +449,7 @@ local kp, ap = 0, 1
 for j = 1, m do
   local h = 3 * j - 1
   local nk, na = head[h + 1], head[h + 2]
-  local ok, r = pcall(ops[head[h] + 1], {unpack(KEYS, kp + 1, kp + nk)},
-                      {unpack(ARGV, ap + 1, ap + na)})
+  local ok, r = pcall(ops[head[h] + 1], KEYS, ARGV, kp, ap, nk)
   kp = kp + nk
   ap = ap + na
   if ok then
