@@ -437,10 +437,10 @@ inline const std::string k_close = std::string(k_window) + k_own + k_close_body;
 // k_reserve, 1: k_close), key count and argument count; then every operation's arguments in
 // order. Returns one reply per operation.
 // Its keys are those of its operations: with a prefix that carries a hash tag they share a slot.
-inline const std::string k_batch =
-    std::string(k_window) + "local ops = {}\n" + "ops[1] = function(KEYS, ARGV, ko, ao, nk)\n" +
-    k_reserve_body + "\nend\nops[2] = function(KEYS, ARGV, ko, ao, nk)\n" + k_close_body +
-    "\nend\n" + R"lua(
+inline const std::string k_batch = std::string(k_window) + "local ops = {}\n" +
+                                   "ops[1] = function(KEYS, ARGV, ko, ao, nk)\n" + k_reserve_body +
+                                   "\nend\nops[2] = function(KEYS, ARGV, ko, ao, nk)\n" +
+                                   k_close_body + "\nend\n" + R"lua(
 local head = nums(ARGV[1])
 local m = head[1]
 local out = {}
