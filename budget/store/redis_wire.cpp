@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "budget/store/redis_connection.hpp"
 #include "util/text.hpp"
@@ -122,12 +123,17 @@ using redis_wire::wire_command;
 
 namespace {
 
-// Little-endian whatever the host's order, as struct.unpack('<i8') reads them.
-void append_packed(std::string& out, const std::int64_t* values, std::size_t count) {
+// One bulk string of 64-bit integers, little-endian whatever the host's order, as the scripts'
+// struct.unpack('<i8...') reads them.
+void resp_packed(std::string& out, const std::int64_t* values, std::size_t count) {
+  out += '$';
+  util::append_decimal(out, 8 * count);
+  out += "\r\n";
   for (std::size_t i = 0; i < count; ++i) {
     auto u = static_cast<std::uint64_t>(values[i]);
     for (int b = 0; b < 8; ++b, u >>= 8) out += static_cast<char>(u & 0xff);
   }
+  out += "\r\n";
 }
 
 }  // namespace
@@ -161,11 +167,7 @@ RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::arg(std::int64_t v) {
 
 RedisConnection::ScriptArgs& RedisConnection::ScriptArgs::packed(const std::int64_t* values,
                                                                  std::size_t count) {
-  wire_ += '$';
-  util::append_decimal(wire_, 8 * count);
-  wire_ += "\r\n";
-  append_packed(wire_, values, count);
-  wire_ += "\r\n";
+  resp_packed(wire_, values, count);
   ++args_;
   return *this;
 }
@@ -233,20 +235,13 @@ void RedisConnection::format_batch(const std::vector<Command>& batch, std::size_
   resp_bulk(wire, shas_.at(static_cast<std::size_t>(batching_.script)));
   resp_bulk(wire, static_cast<std::int64_t>(keys));
   for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.keys_wire();
-  wire += '$';
-  util::append_decimal(wire, 8 * (1 + 3 * count));
-  wire += "\r\n";
-  const auto number = [&wire](std::size_t v) {
-    const auto n = static_cast<std::int64_t>(v);
-    append_packed(wire, &n, 1);
-  };
-  number(count);
-  for (std::size_t i = first; i < first + count; ++i) {
-    number(static_cast<std::size_t>(batch_op(batch[i])));
-    number(batch[i].script_args.keys());
-    number(batch[i].script_args.args());
-  }
-  wire += "\r\n";
+  thread_local std::vector<std::int64_t> head;  // the connection's thread: kept between batches
+  head.assign(1, static_cast<std::int64_t>(count));
+  for (std::size_t i = first; i < first + count; ++i)
+    head.insert(head.end(),
+                {batch_op(batch[i]), static_cast<std::int64_t>(batch[i].script_args.keys()),
+                 static_cast<std::int64_t>(batch[i].script_args.args())});
+  resp_packed(wire, head.data(), head.size());
   for (std::size_t i = first; i < first + count; ++i) wire += batch[i].script_args.args_wire();
 }
 
