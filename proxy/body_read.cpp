@@ -1,8 +1,5 @@
 #include "proxy/body_read.hpp"
 
-#include <boost/asio/steady_timer.hpp>
-#include <memory>
-
 namespace proxy {
 
 using namespace net;
@@ -11,33 +8,22 @@ template <typename Stream>
 asio::awaitable<error_code> read_body(Stream& stream, beast::flat_buffer& buffer,
                                       BodyParser& parser, std::chrono::milliseconds gap) {
   auto& socket_layer = lowest(stream);
-  socket_layer.expires_never();
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  error_code result;
   while (!parser.is_done()) {
-    // Shared with the timer's handler, which may run after this read (and this frame) ended:
-    // it touches the socket only while the read it guards is still pending.
-    struct Guard {
-      bool pending = true;
-      bool fired = false;
-    };
-    auto guard = std::make_shared<Guard>();
-    timer.expires_after(gap);
-    timer.async_wait([guard, &socket_layer](error_code ec) {
-      if (ec || !guard->pending) return;
-      guard->fired = true;
-      error_code ignored;
-      socket_layer.socket().cancel(ignored);  // the read ends with operation_aborted
-    });
+    // At the deadline the read is cancelled and ends with timeout; the socket stays open.
+    socket_layer.expires_after(gap, TcpStream::Expiry::cancel);
     auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
-    guard->pending = false;
-    timer.cancel();
-    if (guard->fired) co_return beast::error::timeout;
-    if (ec) co_return ec;
+    if (ec) {
+      result = ec;
+      break;
+    }
   }
-  co_return error_code{};
+  // What comes next (the answer, the forwarding) sets its own deadline; none is left behind.
+  socket_layer.expires_never();
+  co_return result;
 }
 
-template asio::awaitable<error_code> read_body(beast::tcp_stream&, beast::flat_buffer&, BodyParser&,
+template asio::awaitable<error_code> read_body(TcpStream&, beast::flat_buffer&, BodyParser&,
                                                std::chrono::milliseconds);
 template asio::awaitable<error_code> read_body(TlsStream&, beast::flat_buffer&, BodyParser&,
                                                std::chrono::milliseconds);

@@ -1,7 +1,8 @@
 #pragma once
 // Reading a request body with a limit on the silence between two reads (clients.read_timeout)
-// that leaves the connection usable for an answer: tcp_stream's own expiry closes the socket
-// when it fires, which would leave a slow client without its 408.
+// that leaves the connection usable for an answer: the stream's usual expiry closes the socket
+// when it fires, which would leave a slow client without its 408, so the gap is a deadline that
+// cancels the read instead (TcpStream::Expiry::cancel).
 
 #include <chrono>
 

@@ -46,7 +46,7 @@ asio::awaitable<std::unique_ptr<RequestHead>> exchange_loop(Stream& stream,
 }
 
 // Parameters by value: GCC 12 mishandles temporaries bound to references across co_await.
-asio::awaitable<void> refuse_connect(beast::tcp_stream& client, AccessRecord& log, int status,
+asio::awaitable<void> refuse_connect(TcpStream& client, AccessRecord& log, int status,
                                      std::string message, rules::HeaderList headers = {}) {
   Metrics::instance().count_other_host(status == 502 ? RequestOutcome::error
                                                      : RequestOutcome::refused);
@@ -59,7 +59,7 @@ asio::awaitable<void> refuse_connect(beast::tcp_stream& client, AccessRecord& lo
   log_access(log);
 }
 
-asio::awaitable<void> intercept(beast::tcp_stream& client, beast::flat_buffer& buffer,
+asio::awaitable<void> intercept(TcpStream& client, beast::flat_buffer& buffer,
                                 ClientInfo& info, WorkerEnv& env, AccessRecord& log) {
   const auto leaf = env.shared.certs.leaf_for(info.connect_host);
   TlsStream tls(std::move(client), env.shared.intercept_tls);
@@ -87,7 +87,7 @@ asio::awaitable<void> intercept(beast::tcp_stream& client, beast::flat_buffer& b
   co_await tls.async_shutdown(use_tuple);
 }
 
-asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buffer,
+asio::awaitable<void> tunnel(TcpStream& client, beast::flat_buffer& buffer,
                              ClientInfo& info, AccessRecord& log, const rules::Config& config) {
   const auto start = Clock::now();
   std::optional<NetworkPolicy> deny;
@@ -128,7 +128,7 @@ asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& buff
   log_access(log);
 }
 
-asio::awaitable<void> handle_connect(beast::tcp_stream& client, beast::flat_buffer& buffer,
+asio::awaitable<void> handle_connect(TcpStream& client, beast::flat_buffer& buffer,
                                      std::unique_ptr<RequestHead> head, ClientInfo& info,
                                      WorkerEnv& env) {
   const auto config = env.shared.config.get();
@@ -182,7 +182,7 @@ asio::awaitable<void> serve_client(tcp::socket socket, WorkerEnv& env) {
   if (ec) co_return;
   info.address = authority_string({remote.address().to_string(), remote.port()});
   socket.set_option(tcp::no_delay(true), ec);
-  beast::tcp_stream client(std::move(socket));
+  TcpStream client(std::move(socket));
   beast::flat_buffer buffer;
   auto connect = co_await exchange_loop(client, buffer, info, env);
   if (connect) co_await handle_connect(client, buffer, std::move(connect), info, env);

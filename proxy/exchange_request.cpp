@@ -318,7 +318,7 @@ asio::awaitable<AfterExchange> serve_exchange(ClientStream& client, beast::flat_
   co_return after;
 }
 
-template asio::awaitable<AfterExchange> serve_exchange(beast::tcp_stream&, beast::flat_buffer&,
+template asio::awaitable<AfterExchange> serve_exchange(TcpStream&, beast::flat_buffer&,
                                                        std::unique_ptr<RequestHead>, ClientInfo&,
                                                        WorkerEnv&);
 template asio::awaitable<AfterExchange> serve_exchange(TlsStream&, beast::flat_buffer&,

@@ -29,7 +29,7 @@ constexpr auto k_gone_time = 60s;
 constexpr std::uint64_t k_gone_bytes = 16u << 20;
 
 struct PlainConn {
-  std::optional<beast::tcp_stream> stream;
+  std::optional<TcpStream> stream;
   beast::flat_buffer buffer;
   bool reused = false;
 };
@@ -37,7 +37,7 @@ struct PlainConn {
 TlsStream& stream_of(UpstreamConn& c) {
   return *c.stream;
 }
-beast::tcp_stream& stream_of(PlainConn& c) {
+TcpStream& stream_of(PlainConn& c) {
   return *c.stream;
 }
 
@@ -458,7 +458,7 @@ asio::awaitable<AfterExchange> forward_exchange(ClientStream& client,
 
 template asio::awaitable<AfterExchange> forward_exchange(TlsStream&, beast::flat_buffer&, Exchange&,
                                                          ExchangeHooks&, ForwardContext&);
-template asio::awaitable<AfterExchange> forward_exchange(beast::tcp_stream&, beast::flat_buffer&,
+template asio::awaitable<AfterExchange> forward_exchange(TcpStream&, beast::flat_buffer&,
                                                          Exchange&, ExchangeHooks&,
                                                          ForwardContext&);
 

@@ -12,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "proxy/tcp_stream.hpp"
+
 namespace proxy::net {
 
 namespace asio = boost::asio;
@@ -30,7 +32,7 @@ inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 bool is_benign_close(const error_code& ec);
 
 template <typename Stream>
-beast::tcp_stream& lowest(Stream& s) {
+TcpStream& lowest(Stream& s) {
   return beast::get_lowest_layer(s);
 }
 

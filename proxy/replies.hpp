@@ -49,7 +49,7 @@ template <typename Stream>
 net::asio::awaitable<void> discard_input(Stream& stream, net::beast::flat_buffer& buffer) {
   using Clock = std::chrono::steady_clock;
   buffer.consume(buffer.size());
-  if constexpr (std::is_same_v<Stream, net::beast::tcp_stream>) {
+  if constexpr (std::is_same_v<Stream, net::TcpStream>) {
     net::error_code ignored;
     stream.socket().shutdown(net::tcp::socket::shutdown_send, ignored);
   }

@@ -85,7 +85,7 @@ asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(Stream& stream,
   co_return nullptr;
 }
 
-template asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(beast::tcp_stream&,
+template asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(TcpStream&,
                                                                          beast::flat_buffer&,
                                                                          WorkerEnv&);
 template asio::awaitable<std::unique_ptr<RequestHead>> read_request_head(TlsStream&,

@@ -29,8 +29,8 @@ struct SharedEnv {
 // leaves the list by itself when it goes, the coroutine that holds it destroyed included.
 struct IdleMark
     : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
-  explicit IdleMark(net::beast::tcp_stream& s) : stream(&s) {}
-  net::beast::tcp_stream* stream;
+  explicit IdleMark(net::TcpStream& s) : stream(&s) {}
+  net::TcpStream* stream;
 };
 using IdleList = boost::intrusive::list<IdleMark, boost::intrusive::constant_time_size<false>>;
 

@@ -24,7 +24,7 @@ tcp::socket& socket_of(S& s) {
 // What the bytes are read from and written to: a plain TCP stream's socket itself (its timeouts
 // are never set here, the watchdog below keeps the time, and Beast's wrapper of every operation
 // costs a blind tunnel's small exchanges), a TLS stream as it is.
-tcp::socket& io_of(beast::tcp_stream& s) {
+tcp::socket& io_of(TcpStream& s) {
   return s.socket();
 }
 TlsStream& io_of(TlsStream& s) {
@@ -129,11 +129,11 @@ asio::awaitable<SpliceBytes> splice(A& a, B& b, bool half_close, std::chrono::mi
   co_return bytes;
 }
 
-template asio::awaitable<SpliceBytes> splice(beast::tcp_stream&, beast::tcp_stream&, bool,
+template asio::awaitable<SpliceBytes> splice(TcpStream&, TcpStream&, bool,
                                              std::chrono::milliseconds);
 template asio::awaitable<SpliceBytes> splice(TlsStream&, TlsStream&, bool,
                                              std::chrono::milliseconds);
-template asio::awaitable<SpliceBytes> splice(beast::tcp_stream&, TlsStream&, bool,
+template asio::awaitable<SpliceBytes> splice(TcpStream&, TlsStream&, bool,
                                              std::chrono::milliseconds);
 
 }  // namespace proxy

@@ -1,5 +1,5 @@
 #pragma once
-// proxy::net::TlsStream — TLS over a beast::tcp_stream, driven straight through OpenSSL with a
+// proxy::net::TlsStream — TLS over a TcpStream, driven straight through OpenSSL with a
 // BIO of our own, for the many connections that mostly wait.
 //
 // Asio's ssl::stream keeps four 17 KiB buffers per connection for its whole life (its own input
@@ -10,9 +10,9 @@
 // until it is on the wire. OpenSSL's own record buffers go back between records
 // (SSL_MODE_RELEASE_BUFFERS).
 //
-// A drop-in for beast::ssl_stream<beast::tcp_stream> as the proxy uses it: async_handshake (a
+// A drop-in for beast::ssl_stream<TcpStream> as the proxy uses it: async_handshake (a
 // server's with the bytes already read), async_read_some, async_write_some, async_shutdown (ours
-// sent; the peer's not waited for), next_layer() (timeouts stay beast::tcp_stream's),
+// sent; the peer's not waited for), next_layer() (timeouts stay TcpStream's),
 // native_handle(). One read and one write may be in flight at once (full duplex), as with Asio's:
 // one thread drives the connection. A peer that closes without close_notify reads as
 // ssl::error::stream_truncated, one that sends it as asio::error::eof, like Asio's.
@@ -29,17 +29,18 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <type_traits>
 
+#include "proxy/tcp_stream.hpp"
+
 namespace proxy::net {
 
 class TlsStream {
  public:
-  using next_layer_type = boost::beast::tcp_stream;
+  using next_layer_type = TcpStream;
   using executor_type = next_layer_type::executor_type;
   using error_code = boost::system::error_code;
 

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <tuple>
+
 #include "proxy/proxy_target.hpp"
 #include "proxy/tls_contexts.hpp"
 
@@ -66,9 +68,21 @@ asio::awaitable<DialResult> dial(const rules::Config& config, const std::string&
     endpoints.push_back(entry.endpoint());
   }
   // Connect to exactly the addresses checked above: no second resolution (DNS rebinding).
-  beast::tcp_stream stream(executor);
+  // One deadline for all of them; the next address is tried after a refusal, not a timeout.
+  TcpStream stream(executor);
   stream.expires_after(config.upstream.connect_timeout);
-  auto [cec, endpoint] = co_await stream.async_connect(endpoints, use_tuple);
+  error_code cec = asio::error::host_not_found;
+  tcp::endpoint endpoint;
+  for (const auto& candidate : endpoints) {
+    error_code ignored;
+    stream.socket().close(ignored);
+    std::tie(cec) = co_await stream.async_connect(candidate, use_tuple);
+    if (!cec) {
+      endpoint = candidate;
+      break;
+    }
+    if (cec == beast::error::timeout) break;
+  }
   if (cec) {
     result.error = "connect: " + (cec == beast::error::timeout ? "timed out" : cec.message());
     co_return result;

@@ -18,7 +18,7 @@
 namespace proxy {
 
 struct DialResult {
-  std::optional<net::beast::tcp_stream> stream;
+  std::optional<net::TcpStream> stream;
   std::string error;    // "connect: Connection refused" when !stream
   bool denied = false;  // refused by deny_networks (403, not 502)
   std::string address;  // the address dialed (or refused)

@@ -1,4 +1,4 @@
-// TlsStream (issue 19): TLS over a tcp_stream through OpenSSL with the stream's own BIO, between
+// TlsStream (issue 19): TLS over a TcpStream through OpenSSL with the stream's own BIO, between
 // a real server and a real client over loopback: a server's handshake with the bytes it read
 // before, large transfers in both directions at once, and how the peer's end reads.
 #include <doctest/doctest.h>
@@ -74,7 +74,7 @@ struct Pair {
         io,
         [&]() -> asio::awaitable<void> {
           auto [aec, socket] = co_await acceptor.async_accept(use_tuple);
-          beast::tcp_stream tcp(std::move(socket));
+          TcpStream tcp(std::move(socket));
           std::array<char, 16> first{};
           if (early > 0)
             co_await asio::async_read(tcp, asio::buffer(first.data(), early), use_tuple);
@@ -86,7 +86,7 @@ struct Pair {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          beast::tcp_stream tcp(io);
+          TcpStream tcp(io.get_executor());
           co_await tcp.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                                      use_tuple);
           client = std::make_unique<TlsStream>(std::move(tcp), pki.client);
