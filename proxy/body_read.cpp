@@ -4,6 +4,22 @@ namespace proxy {
 
 using namespace net;
 
+bool parse_buffered(beast::flat_buffer& buffer, BodyParser& parser, error_code& ec) {
+  ec = {};
+  while (!parser.is_done()) {
+    if (buffer.size() == 0) return false;
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == http::error::need_more) {
+      ec = {};
+      return false;
+    }
+    if (ec) return true;
+    if (used == 0) return false;
+  }
+  return true;
+}
+
 template <typename Stream>
 asio::awaitable<error_code> read_body(Stream& stream, beast::flat_buffer& buffer,
                                       BodyParser& parser, std::chrono::milliseconds gap) {

@@ -14,6 +14,11 @@ namespace proxy {
 // Takes the head of a RequestHead (its fields stay in that head's arena).
 using BodyParser = net::http::parser<true, net::http::string_body, HeadAllocator>;
 
+// Parses what `buffer` holds already (the bytes that came with the head: often the whole body)
+// without an operation. True when that settled the body: complete, or failed (`ec`); false when
+// more must be read (read_body).
+bool parse_buffered(net::beast::flat_buffer& buffer, BodyParser& parser, net::error_code& ec);
+
 // Reads into `parser` until the message is complete; beast::error::timeout when `gap` passed
 // without a byte (the socket is then still open), else the read's own error.
 template <typename Stream>

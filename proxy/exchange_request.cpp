@@ -202,7 +202,12 @@ asio::awaitable<BodyRead> read_request_body(ClientStream& client, beast::flat_bu
   }
   BodyParser body_parser{head->parser()};
   body_parser.body_limit(config.max_body_bytes);
-  const auto ec = co_await read_body(client, buffer, body_parser, config.clients.read_timeout);
+  // A body that came whole with the head is parsed at once: no read, no operation.
+  error_code ec;
+  if (parse_buffered(buffer, body_parser, ec))
+    lowest(client).expires_never();  // as read_body leaves it
+  else
+    ec = co_await read_body(client, buffer, body_parser, config.clients.read_timeout);
   // A stalled body is answered, not just closed: a client (or the load balancer before it) then
   // knows that the request was not sent on, and need not guess whether it may send it again.
   if (ec == beast::error::timeout)

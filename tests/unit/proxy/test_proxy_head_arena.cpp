@@ -173,3 +173,62 @@ TEST_CASE("a thread's kept chunks go back to the heap when the thread ends") {
   // 64 chunks of 4 KiB (256 KiB) would still be in use had the thread's drain not freed them.
   CHECK(in_use() < before + 64 * 1024);
 }
+
+// parse_buffered (proxy/body_read.hpp): the bytes read with the head settle the body when they
+// hold all of it, leave the rest of the stream in the buffer, and say when more must be read.
+TEST_CASE("a body that came with its head is parsed from the buffer without a read") {
+  std::thread([] {
+    const auto with_body = [](const std::string& tail, proxy::RequestHead& head,
+                              beast::flat_buffer& buffer) {
+      std::string rest;
+      parse(head, sdk_head(), &rest);  // Content-Length: 2, its body "{}" in `rest`
+      rest += tail;
+      buffer.commit(asio::buffer_copy(buffer.prepare(rest.size()), asio::buffer(rest)));
+    };
+    {
+      proxy::RequestHead head;
+      beast::flat_buffer buffer;
+      with_body("GET / HTTP/1.1\r\n", head, buffer);  // a pipelined request behind it
+      proxy::BodyParser body{head.parser()};
+      beast::error_code ec;
+      CHECK(proxy::parse_buffered(buffer, body, ec));
+      CHECK(!ec);
+      CHECK(body.is_done());
+      CHECK(body.get().body() == "{}");
+      CHECK(beast::buffers_to_string(buffer.data()) == "GET / HTTP/1.1\r\n");
+    }
+    {
+      // Half the body: more must be read, and what came is kept.
+      proxy::RequestHead head;
+      std::string rest;
+      parse(head, sdk_head(), &rest);
+      beast::flat_buffer buffer;
+      buffer.commit(asio::buffer_copy(buffer.prepare(1), asio::buffer(rest, 1)));
+      proxy::BodyParser body{head.parser()};
+      beast::error_code ec;
+      CHECK_FALSE(proxy::parse_buffered(buffer, body, ec));
+      CHECK(!ec);
+      CHECK_FALSE(body.is_done());
+      CHECK(buffer.size() == 0);
+      buffer.commit(asio::buffer_copy(buffer.prepare(1), asio::buffer(rest.data() + 1, 1)));
+      CHECK(proxy::parse_buffered(buffer, body, ec));
+      CHECK(body.get().body() == "{}");
+    }
+    {
+      // A chunked body over the limit: settled, with the parser's error.
+      proxy::RequestHead head;
+      std::string rest;
+      parse(head,
+            "POST /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            &rest);
+      beast::flat_buffer buffer;
+      buffer.commit(asio::buffer_copy(buffer.prepare(rest.size()), asio::buffer(rest)));
+      proxy::BodyParser body{head.parser()};
+      body.body_limit(3);
+      beast::error_code ec;
+      CHECK(proxy::parse_buffered(buffer, body, ec));
+      CHECK(ec == http::error::body_limit);
+    }
+  }).join();
+}
