@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
+#include <tuple>
 
 #include "pipeline/cors_policy.hpp"
 #include "proxy/forwarded_heads.hpp"
@@ -295,10 +296,23 @@ asio::awaitable<Relayed> relay_body(ClientStream& client, Upstream<Conn>& up, Ex
     res.body().size = raw.size();
     const auto timeout = gone.read_budget(ex.config->upstream.read_timeout);
     if (timeout.count() <= 0) break;
-    const auto t0 = Clock::now();
-    lowest(upstream).expires_after(timeout);
-    auto [rec, rn] = co_await http::async_read_some(upstream, up.conn->buffer, parser, use_tuple);
-    upstream_time += Clock::now() - t0;
+    // Bytes already read (a JSON answer usually comes whole with its head) are parsed here;
+    // the socket is read only when they run out or end inside a chunk's framing.
+    error_code rec;
+    bool read_now = true;
+    if (up.conn->buffer.size() > 0) {
+      const std::size_t used = parser.put(up.conn->buffer.data(), rec);
+      up.conn->buffer.consume(used);
+      if (rec == http::error::need_more) rec = {};
+      read_now = !rec && used == 0;
+    }
+    if (read_now) {
+      const auto t0 = Clock::now();
+      lowest(upstream).expires_after(timeout);
+      std::tie(rec, std::ignore) =
+          co_await http::async_read_some(upstream, up.conn->buffer, parser, use_tuple);
+      upstream_time += Clock::now() - t0;
+    }
     if (rec == http::error::need_buffer) rec = {};
     const std::string_view piece(raw.data(), raw.size() - res.body().size);
     if (!piece.empty()) {
@@ -458,8 +472,7 @@ asio::awaitable<AfterExchange> forward_exchange(ClientStream& client,
 
 template asio::awaitable<AfterExchange> forward_exchange(TlsStream&, beast::flat_buffer&, Exchange&,
                                                          ExchangeHooks&, ForwardContext&);
-template asio::awaitable<AfterExchange> forward_exchange(TcpStream&, beast::flat_buffer&,
-                                                         Exchange&, ExchangeHooks&,
-                                                         ForwardContext&);
+template asio::awaitable<AfterExchange> forward_exchange(TcpStream&, beast::flat_buffer&, Exchange&,
+                                                         ExchangeHooks&, ForwardContext&);
 
 }  // namespace proxy
