@@ -59,8 +59,8 @@ asio::awaitable<void> refuse_connect(TcpStream& client, AccessRecord& log, int s
   log_access(log);
 }
 
-asio::awaitable<void> intercept(TcpStream& client, beast::flat_buffer& buffer,
-                                ClientInfo& info, WorkerEnv& env, AccessRecord& log) {
+asio::awaitable<void> intercept(TcpStream& client, beast::flat_buffer& buffer, ClientInfo& info,
+                                WorkerEnv& env, AccessRecord& log) {
   const auto leaf = env.shared.certs.leaf_for(info.connect_host);
   TlsStream tls(std::move(client), env.shared.intercept_tls);
   SSL* ssl = tls.native_handle();
@@ -87,8 +87,8 @@ asio::awaitable<void> intercept(TcpStream& client, beast::flat_buffer& buffer,
   co_await tls.async_shutdown(use_tuple);
 }
 
-asio::awaitable<void> tunnel(TcpStream& client, beast::flat_buffer& buffer,
-                             ClientInfo& info, AccessRecord& log, const rules::Config& config) {
+asio::awaitable<void> tunnel(TcpStream& client, beast::flat_buffer& buffer, ClientInfo& info,
+                             AccessRecord& log, const rules::Config& config) {
   const auto start = Clock::now();
   std::optional<NetworkPolicy> deny;
   std::string invalid;

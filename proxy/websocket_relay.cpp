@@ -262,9 +262,8 @@ asio::awaitable<SpliceBytes> relay_websocket(Client& client, Upstream& upstream,
 template asio::awaitable<SpliceBytes> relay_websocket(TlsStream&, TlsStream&, RealtimeRelay&,
                                                       beast::flat_buffer&, beast::flat_buffer&,
                                                       std::chrono::milliseconds);
-template asio::awaitable<SpliceBytes> relay_websocket(TcpStream&, TlsStream&,
-                                                      RealtimeRelay&, beast::flat_buffer&,
-                                                      beast::flat_buffer&,
+template asio::awaitable<SpliceBytes> relay_websocket(TcpStream&, TlsStream&, RealtimeRelay&,
+                                                      beast::flat_buffer&, beast::flat_buffer&,
                                                       std::chrono::milliseconds);
 
 }  // namespace proxy
