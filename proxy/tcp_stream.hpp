@@ -77,32 +77,12 @@ class TcpStream {
   // void(error_code, std::size_t)
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const MutableBuffers& b) {
-          if (!impl_->start(impl_->read))
-            return boost::asio::post(
-                impl_->socket.get_executor(),
-                boost::asio::append(std::move(handler), error_code(boost::beast::error::timeout),
-                                    std::size_t{0}));
-          impl_->socket.async_read_some(
-              b, Completion<decltype(handler)>{Ref(impl_.get()), &Impl::read, std::move(handler)});
-        },
-        token, buffers);
+    return transfer<true>(buffers, std::forward<Token>(token));
   }
   // void(error_code, std::size_t)
   template <typename ConstBuffers, typename Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const ConstBuffers& b) {
-          if (!impl_->start(impl_->write))
-            return boost::asio::post(
-                impl_->socket.get_executor(),
-                boost::asio::append(std::move(handler), error_code(boost::beast::error::timeout),
-                                    std::size_t{0}));
-          impl_->socket.async_write_some(
-              b, Completion<decltype(handler)>{Ref(impl_.get()), &Impl::write, std::move(handler)});
-        },
-        token, buffers);
+    return transfer<false>(buffers, std::forward<Token>(token));
   }
   // void(error_code): one endpoint; the socket is opened if it is not.
   template <typename Token>
@@ -160,6 +140,26 @@ class TcpStream {
     }
   };
   using Ref = boost::intrusive_ptr<Impl>;
+
+  // A read (Read) or a write of some of `buffers` under its direction's deadline.
+  template <bool Read, typename Buffers, typename Token>
+  auto transfer(const Buffers& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler, const Buffers& b) {
+          Direction Impl::*const direction = Read ? &Impl::read : &Impl::write;
+          if (!impl_->start((*impl_).*direction))
+            return boost::asio::post(
+                impl_->socket.get_executor(),
+                boost::asio::append(std::move(handler), error_code(boost::beast::error::timeout),
+                                    std::size_t{0}));
+          Completion<decltype(handler)> done{Ref(impl_.get()), direction, std::move(handler)};
+          if constexpr (Read)
+            impl_->socket.async_read_some(b, std::move(done));
+          else
+            impl_->socket.async_write_some(b, std::move(done));
+        },
+        token, buffers);
+  }
 
  public:
   // The completion of a socket operation: marks its direction done and turns an operation
