@@ -240,5 +240,29 @@ class FramingAndTimeoutTest(HarnessTestCase):
         self.assertEqual(self.h.fake.requests, [])
 
 
+class HandshakeDeadlineTest(HarnessTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness()
+
+    def test_connect_whose_handshake_never_starts_is_closed_at_its_deadline(self):
+        # A slowloris on the interception: the tunnel is granted, then no ClientHello comes.
+        # The connection's one timer (proxy/tcp_stream.hpp) must still fire at the 10 s
+        # handshake deadline and close it, while other clients are served meanwhile.
+        sock, status = connect_through(self.h.port, "api.openai.com")
+        self.assertTrue(status.startswith("HTTP/1.1 200"), status)
+        start = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.h.port), timeout=10) as other:
+            other.sendall(b"GET http://%s/echo HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                          % (PLAIN_HOST.encode(), PLAIN_HOST.encode()))
+            self.assertTrue(read_until_closed(other).startswith(b"HTTP/1.1 200 "))
+        with sock:
+            data = read_until_closed(sock, timeout=30)
+        took = time.monotonic() - start
+        self.assertEqual(data, b"")
+        self.assertGreater(took, 8)
+        self.assertLess(took, 20)
+
+
 if __name__ == "__main__":
     unittest.main()
