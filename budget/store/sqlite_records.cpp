@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "budget/store/record_columns.hpp"
 #include "rules/json_reader.hpp"
 
 namespace budget {
@@ -79,13 +80,9 @@ std::string usage_text(const Usage& usage) {
 }
 
 // Our own columns, written by budgets_text and usage_text: read without the network's guards.
-std::vector<std::string> parse_budgets(const std::string& text) {
+std::vector<std::string> parse_budgets(std::string_view text) {
   std::vector<std::string> out;
-  rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.IsArray())
-    for (const auto& b : doc.GetArray())
-      if (b.IsString()) out.emplace_back(b.GetString(), b.GetStringLength());
+  for_each_budget(text, [&out](std::string_view b) { out.emplace_back(b); });
   return out;
 }
 

@@ -1,7 +1,5 @@
 // SqliteRecords' roll-up and pruning (sqlite_records.hpp): the hourly and daily spend sums kept
 // from the records up to a watermark, on the journal's background connection.
-#include <rapidjson/reader.h>
-
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -9,25 +7,13 @@
 #include <tuple>
 #include <utility>
 
+#include "budget/store/record_columns.hpp"
 #include "budget/store/sqlite_records.hpp"
 #include "budget/store/sqlite_statement.hpp"
-#include "rules/json_reader.hpp"
 
 namespace budget {
 
 namespace {
-
-// The strings of a JSON array of strings (budgets_text's), each handed to `each` as it is read,
-// without a string of its own.
-template <typename F>
-struct StringsOf : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, StringsOf<F>> {
-  explicit StringsOf(const F& f) : each(f) {}
-  bool String(const char* s, rapidjson::SizeType n, bool) {
-    each(std::string_view(s, n));
-    return true;
-  }
-  const F& each;
-};
 
 // Inside the caller's transaction: adds (sign 1) or takes away (sign -1) the records that
 // `where` selects (over records; ?4 and ?5 are its parameters) to or from the sums, at both
@@ -103,8 +89,7 @@ void add_to_sums(SqliteStatementCache& cache, std::int64_t sign, const std::stri
       any = true;
       for (const auto& [level, unit] : k_levels) add(level, unit, 1, b, at, row);
     };
-    StringsOf<decltype(budget)> budgets(budget);
-    rules::parse_json_events<0>(read.view(12), budgets);
+    for_each_budget(read.view(12), budget);
     if (!any)
       for (const auto& [level, unit] : k_levels) add(level, unit, 1, "", at, row);
   }
