@@ -37,6 +37,19 @@ bool may_retry(const FailedAttempt& attempt) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
 }
 
+asio::awaitable<std::pair<error_code, tcp::endpoint>> connect_any(
+    TcpStream& stream, const std::vector<tcp::endpoint>& endpoints) {
+  error_code ec = asio::error::host_not_found;
+  for (const auto& candidate : endpoints) {
+    error_code ignored;
+    stream.socket().close(ignored);
+    std::tie(ec) = co_await stream.async_connect(candidate, use_tuple);
+    if (!ec) co_return std::pair{ec, candidate};
+    if (ec == beast::error::timeout) break;
+  }
+  co_return std::pair{ec, tcp::endpoint{}};
+}
+
 asio::awaitable<DialResult> dial(const rules::Config& config, const std::string& host,
                                  std::uint16_t port, const NetworkPolicy* deny) {
   DialResult result;
@@ -68,21 +81,9 @@ asio::awaitable<DialResult> dial(const rules::Config& config, const std::string&
     endpoints.push_back(entry.endpoint());
   }
   // Connect to exactly the addresses checked above: no second resolution (DNS rebinding).
-  // One deadline for all of them; the next address is tried after a refusal, not a timeout.
   TcpStream stream(executor);
   stream.expires_after(config.upstream.connect_timeout);
-  error_code cec = asio::error::host_not_found;
-  tcp::endpoint endpoint;
-  for (const auto& candidate : endpoints) {
-    error_code ignored;
-    stream.socket().close(ignored);
-    std::tie(cec) = co_await stream.async_connect(candidate, use_tuple);
-    if (!cec) {
-      endpoint = candidate;
-      break;
-    }
-    if (cec == beast::error::timeout) break;
-  }
+  auto [cec, endpoint] = co_await connect_any(stream, endpoints);
   if (cec) {
     result.error = "connect: " + (cec == beast::error::timeout ? "timed out" : cec.message());
     co_return result;

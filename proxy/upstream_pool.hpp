@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/net.hpp"
@@ -23,6 +24,13 @@ struct DialResult {
   bool denied = false;  // refused by deny_networks (403, not 502)
   std::string address;  // the address dialed (or refused)
 };
+
+// Connects `stream` to the first of `endpoints` that accepts, within the deadline the stream
+// already has (one for all of them): after a refusal the next address is tried, after the
+// deadline none. The error of the last attempt (host_not_found for no endpoints), or the
+// endpoint connected to.
+net::asio::awaitable<std::pair<net::error_code, net::tcp::endpoint>> connect_any(
+    net::TcpStream& stream, const std::vector<net::tcp::endpoint>& endpoints);
 
 // Resolves host:port (upstream.resolve first, then DNS) and connects within connect_timeout.
 // With `deny`, every resolved address is checked and the connection goes to those checked
