@@ -277,7 +277,7 @@ local est, n = a[1], a[3]
 if redis.call('EXISTS', KEYS[ko + n + 2]) == 1 then return {2} end
 local m = a[4 + 5 * n] or 0
 local nb = a[5 + 5 * n + 4 * m] or 0
-local trials = {}
+local trials = nb > 0 and {} or nil
 for k = 1, nb do
   local f = redis.call('HMGET', KEYS[ko + n + 2 + m + k], 'open', 'until', 'trial', 'tu')
   if f[1] == '1' then
@@ -457,7 +457,10 @@ for j = 1, m do
   elseif type(r) == 'table' and r.err then
     out[j] = r
   else
-    out[j] = {err = 'ERR ' .. tostring(r)}
+    -- A command's error keeps its code (WRONGTYPE ...), as the operation's own script answers;
+    -- any other failure is an ERR.
+    r = tostring(r)
+    out[j] = {err = string.find(r, '^%u+ ') and r or 'ERR ' .. r}
   end
 end
 batch_end()
