@@ -238,7 +238,7 @@ Admission StoreEnforcer::decide(const AdmitRequest& request, TimePoint now,
   hold.estimate = estimate;
   hold.currency = request.estimate.currency;
   hold.provider = request.provider;
-  hold.credential = request.credential_hash;
+  if (hold.balance) hold.credential = request.credential_hash;  // read only to give it back
   hold.breaker_trials = std::move(trials);
   CostRecord& record = hold.record;
   record.id = request.record_id.empty() ? new_record_id() : request.record_id;

@@ -86,7 +86,8 @@ class StoreEnforcer final : public Enforcer {
   struct LiveHold {
     TimePoint deadline{};
     std::int64_t estimate = 0;
-    std::string currency, provider, credential;
+    std::string currency, provider;
+    std::string credential;  // for the provider's balance (only when `balance`)
     std::vector<std::string> breaker_trials;
     // The shared breakers of its currency (decided by the shared ledger): charged at its close.
     std::vector<SharedLedger::BreakerPart> shared_breakers;
