@@ -6,6 +6,7 @@
 // decides the local parts under the lock, lets it go, and finishes when the ledger answers.
 
 #include <atomic>
+#include <boost/container/small_vector.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,8 +96,10 @@ class StoreEnforcer final : public Enforcer {
     // feeds the fallback breakers, and it may be a trial of theirs.
     bool fallback_breakers = false;
     std::vector<std::string> fallback_trials;
-    std::vector<std::pair<BudgetState*, Instance*>> parts;   // decided here
-    std::vector<std::pair<BudgetState*, Instance*>> shared;  // decided by the shared ledger
+    // The budget instances it holds (most requests fall in one or two: kept inline, no heap).
+    using Parts = boost::container::small_vector<std::pair<BudgetState*, Instance*>, 2>;
+    Parts parts;   // decided here
+    Parts shared;  // decided by the shared ledger
     // Admitted while the shared ledger could not be reached (on_error: allow): its parts there,
     // charged when it settles.
     std::vector<SharedLedger::Part> unreserved;
