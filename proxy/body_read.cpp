@@ -8,12 +8,7 @@ bool parse_buffered(beast::flat_buffer& buffer, BodyParser& parser, error_code& 
   ec = {};
   while (!parser.is_done()) {
     if (buffer.size() == 0) return false;
-    const std::size_t used = parser.put(buffer.data(), ec);
-    buffer.consume(used);
-    if (ec == http::error::need_more) {
-      ec = {};
-      return false;
-    }
+    const std::size_t used = put_buffered(buffer, parser, ec);
     if (ec) return true;
     if (used == 0) return false;
   }

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "pipeline/cors_policy.hpp"
+#include "proxy/body_read.hpp"
 #include "proxy/forwarded_heads.hpp"
 #include "proxy/proxy_target.hpp"
 #include "proxy/replies.hpp"
@@ -300,12 +301,8 @@ asio::awaitable<Relayed> relay_body(ClientStream& client, Upstream<Conn>& up, Ex
     // the socket is read only when they run out or end inside a chunk's framing.
     error_code rec;
     bool read_now = true;
-    if (up.conn->buffer.size() > 0) {
-      const std::size_t used = parser.put(up.conn->buffer.data(), rec);
-      up.conn->buffer.consume(used);
-      if (rec == http::error::need_more) rec = {};
-      read_now = !rec && used == 0;
-    }
+    if (up.conn->buffer.size() > 0)
+      read_now = put_buffered(up.conn->buffer, parser, rec) == 0 && !rec;
     if (read_now) {
       const auto t0 = Clock::now();
       lowest(upstream).expires_after(timeout);

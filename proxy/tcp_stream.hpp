@@ -1,8 +1,8 @@
 #pragma once
 // proxy::net::TcpStream — a TCP socket whose reads and writes have deadlines, in place of
-// TcpStream, with one timer per connection armed lazily.
+// beast::tcp_stream, with one timer per connection armed lazily.
 //
-// TcpStream starts its timer for every read and write made while an expiry is set and
+// beast::tcp_stream starts its timer for every read and write made while an expiry is set and
 // cancels it when the operation ends: a timer operation allocated, put in and taken out of the
 // timer queue, and the cancelled wait's completion run through the scheduler, for each of the
 // four to six socket operations of an intercepted request. About a tenth of the worker's CPU
@@ -12,7 +12,7 @@
 // pushed back since it was armed), it is armed again for the earliest one. A busy connection
 // whose deadline moves forward with every operation sees its timer fire about once per timeout.
 //
-// The contract is TcpStream's, as the proxy uses it:
+// The contract is beast::tcp_stream's, as the proxy uses it:
 // - expires_after / expires_at / expires_never set the deadline of each direction (read, write)
 //   that has no operation pending; a pending operation keeps the deadline it started with;
 // - an operation still pending when its deadline passes ends with beast::error::timeout, and the

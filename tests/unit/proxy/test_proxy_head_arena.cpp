@@ -215,6 +215,27 @@ TEST_CASE("a body that came with its head is parsed from the buffer without a re
       CHECK(body.get().body() == "{}");
     }
     {
+      // Bytes that end inside a chunk's size line: not an error, kept for the rest to come.
+      proxy::RequestHead head;
+      std::string rest;
+      parse(head,
+            "POST /v1/responses HTTP/1.1\r\nHost: api.openai.com\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n5\r",
+            &rest);
+      beast::flat_buffer buffer;
+      buffer.commit(asio::buffer_copy(buffer.prepare(rest.size()), asio::buffer(rest)));
+      proxy::BodyParser body{head.parser()};
+      beast::error_code ec;
+      CHECK_FALSE(proxy::parse_buffered(buffer, body, ec));
+      CHECK(!ec);
+      CHECK(beast::buffers_to_string(buffer.data()) == "5\r");
+      const std::string more = "\nhello\r\n0\r\n\r\n";
+      buffer.commit(asio::buffer_copy(buffer.prepare(more.size()), asio::buffer(more)));
+      CHECK(proxy::parse_buffered(buffer, body, ec));
+      CHECK(!ec);
+      CHECK(body.get().body() == "hello");
+    }
+    {
       // A chunked body over the limit: settled, with the parser's error.
       proxy::RequestHead head;
       std::string rest;
